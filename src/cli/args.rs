@@ -1,0 +1,302 @@
+//! The command-line contract (DESIGN.md). Names here are a stable interface: add, never rename.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "backflow",
+    version,
+    about = "Keep Salesforce environments in sync: promote, back-promote, check drift",
+    long_about = None
+)]
+pub struct Cli {
+    /// Configuration file (default: backflow.toml at the repository root).
+    #[arg(long, global = true, env = "BACKFLOW_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Disable every changing action.
+    #[arg(long, global = true)]
+    pub readonly: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a demo workspace (git repository + simulated orgs) and open the console on it.
+    Demo(DemoArgs),
+    /// Environments, presence of stories, ahead/behind per connection.
+    Status(JsonArg),
+    /// What a back promotion would apply per target (nothing is changed).
+    Plan(PlanArgs),
+    /// Bring stories or components from a higher env down into lower ones.
+    BackPromote(PromoteArgs),
+    /// Move stories up the pipeline.
+    Promote(PromoteArgs),
+    /// Continue an interrupted job.
+    Resume(ResumeArgs),
+    /// List jobs.
+    Jobs(JsonArg),
+    /// Request cancellation of a job.
+    Cancel(JobArg),
+    /// Redeploy a job's restore package.
+    Rollback(RollbackArgs),
+    /// Changed and deleted components between two revisions (package.xml + destructiveChanges).
+    Delta(DeltaArgs),
+    /// Convert source format to Metadata API format.
+    Convert(ConvertArgs),
+    /// Semantic 3-way merge of one file; also a git merge driver.
+    MergeFile(MergeFileArgs),
+    /// Log in to an env's org.
+    Login(LoginArgs),
+    /// Orgs, who is logged in, API versions, token state.
+    Orgs(JsonArg),
+    /// Forget an env's login.
+    Logout(EnvArg),
+    /// Refresh a sandbox from production.
+    Refresh(RefreshArgs),
+    /// Mask personal data in a sandbox.
+    Mask(MaskArgs),
+    /// Salesforce releases and API versions per org.
+    Releases(JsonArg),
+    /// Check an env's org against its branch.
+    Validate(EnvArg),
+    /// Review an env for risky metadata.
+    Review(ReviewArgs),
+    /// The audit trail.
+    Audit(AuditArgs),
+    /// Run automation rules.
+    Auto(AutoArgs),
+    /// Run the Salesforce simulator.
+    Sim(SimArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct JsonArg {
+    /// Print one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct EnvArg {
+    pub env: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct JobArg {
+    pub job: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// Workspace directory (default: under the user data directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Build the workspace without opening the console.
+    #[arg(long)]
+    pub headless: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PlanArgs {
+    #[arg(long)]
+    pub from: String,
+    /// Target envs, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub to: Vec<String>,
+    #[arg(long = "story", num_args = 1.., value_delimiter = ',')]
+    pub stories: Vec<String>,
+    #[arg(long = "component", num_args = 1.., value_delimiter = ',')]
+    pub components: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PromoteArgs {
+    #[arg(long)]
+    pub from: String,
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub to: Vec<String>,
+    #[arg(long = "story", num_args = 1.., value_delimiter = ',')]
+    pub stories: Vec<String>,
+    #[arg(long = "component", num_args = 1.., value_delimiter = ',')]
+    pub components: Vec<String>,
+    /// Stop after a check-only deploy.
+    #[arg(long)]
+    pub validate_only: bool,
+    #[arg(long, value_parser = ["NoTestRun", "RunSpecifiedTests", "RunRelevantTests", "RunLocalTests", "RunAllTestsInOrg"])]
+    pub test_level: Option<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub tests: Vec<String>,
+    #[arg(long, default_value = "prompt", value_parser = ["prompt", "abort", "source", "target", "skip"])]
+    pub on_conflict: String,
+    #[arg(long, default_value = "prompt", value_parser = ["prompt", "abort", "adopt", "overwrite"])]
+    pub on_drift: String,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// Names each protected target, to confirm it.
+    #[arg(long = "confirm-env", num_args = 1.., value_delimiter = ',')]
+    pub confirm_env: Vec<String>,
+    /// Put deletions in destructiveChangesPre.xml instead of Post.
+    #[arg(long)]
+    pub destructive_pre: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ResumeArgs {
+    pub job: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RollbackArgs {
+    pub job: String,
+    #[arg(long)]
+    pub yes: bool,
+    #[arg(long = "confirm-env")]
+    pub confirm_env: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DeltaArgs {
+    #[arg(long)]
+    pub from: String,
+    #[arg(long, default_value = "HEAD")]
+    pub to: String,
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    #[arg(long = "source-dir")]
+    pub source_dir: Vec<String>,
+    #[arg(long)]
+    pub api_version: Option<String>,
+    #[arg(long)]
+    pub output: PathBuf,
+    #[arg(long)]
+    pub generate_delta: bool,
+    /// Ignore file (default: .forceignore at the repository root).
+    #[arg(long)]
+    pub ignore_file: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ConvertArgs {
+    #[arg(long = "source-dir", required = true)]
+    pub source_dir: Vec<PathBuf>,
+    #[arg(long, conflicts_with = "zip", required_unless_present = "zip")]
+    pub output: Option<PathBuf>,
+    #[arg(long)]
+    pub zip: Option<PathBuf>,
+    #[arg(long)]
+    pub api_version: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct MergeFileArgs {
+    pub base: PathBuf,
+    pub ours: PathBuf,
+    pub theirs: PathBuf,
+    /// Write the result here (default: stdout; as a git driver pass %A).
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    /// Path of the file in the repository (git's %P), used to pick the merge rules.
+    #[arg(long)]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LoginArgs {
+    pub env: String,
+    #[arg(long)]
+    pub no_browser: bool,
+    #[arg(long)]
+    pub port: Option<u16>,
+    #[arg(long)]
+    pub jwt_key: Option<PathBuf>,
+    #[arg(long)]
+    pub client_id: Option<String>,
+    #[arg(long)]
+    pub username: Option<String>,
+    #[arg(long)]
+    pub from_sf_cli: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RefreshArgs {
+    pub env: String,
+    #[arg(long)]
+    pub wait: bool,
+    #[arg(long)]
+    pub yes: bool,
+    #[arg(long = "confirm-env")]
+    pub confirm_env: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct MaskArgs {
+    pub env: String,
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReviewArgs {
+    pub env: String,
+    #[arg(long, default_value = "error")]
+    pub fail_on: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub action: Option<AuditAction>,
+    #[arg(long)]
+    pub json: bool,
+    /// Only records about this env.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Only records about this story.
+    #[arg(long)]
+    pub story: Option<String>,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum AuditAction {
+    /// Check the hash chain.
+    Verify,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct AutoArgs {
+    #[arg(long)]
+    pub once: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SimArgs {
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+}

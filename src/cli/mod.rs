@@ -1,0 +1,111 @@
+//! Headless commands: parse arguments, call the engine, print text or `--json`.
+//! Exit codes (one table for every command): 0 done; 1 the user must act; 2 bad input, config or
+//! refused action; 3 Salesforce/network failure or outcome unknown.
+
+pub mod args;
+mod convert;
+mod delta;
+mod demo;
+mod merge_file;
+mod orgs;
+mod plan;
+mod sim;
+mod status;
+
+pub use args::{Cli, Command};
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// A command's failure: what went wrong, what to do, and the exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn input(message: impl fmt::Display) -> Self {
+        Self {
+            code: 2,
+            message: message.to_string(),
+        }
+    }
+    pub fn remote(message: impl fmt::Display) -> Self {
+        Self {
+            code: 3,
+            message: message.to_string(),
+        }
+    }
+    pub fn act(message: impl fmt::Display) -> Self {
+        Self {
+            code: 1,
+            message: message.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<crate::engine::EngineError> for CliError {
+    fn from(e: crate::engine::EngineError) -> Self {
+        Self {
+            code: e.exit_code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+pub type CliResult = Result<ExitCode, CliError>;
+
+/// Runs a parsed command line. The TUI is opened when no subcommand is given.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match &cli.command {
+        None => crate::tui::run_workspace(cli.config.clone(), cli.readonly).map_err(CliError::from),
+        Some(Command::Demo(a)) => demo::run(a, cli.readonly),
+        Some(Command::Status(a)) => status::run(&cli, a),
+        Some(Command::Plan(a)) => plan::run(&cli, a),
+        Some(Command::Delta(a)) => delta::run(a),
+        Some(Command::Convert(a)) => convert::run(a),
+        Some(Command::MergeFile(a)) => merge_file::run(a),
+        Some(Command::Orgs(a)) => orgs::run(&cli, a),
+        Some(Command::Sim(a)) => sim::run(a),
+        Some(other) => Err(CliError::input(format!(
+            "`{}` is not available in this build yet",
+            command_name(other)
+        ))),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+fn command_name(c: &Command) -> String {
+    let dbg = format!("{c:?}");
+    let name = dbg.split(['(', ' ', '{']).next().unwrap_or("").to_string();
+    // BackPromote → back-promote
+    let mut out = String::new();
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.extend(ch.to_lowercase());
+    }
+    out
+}
+
+/// Prints a value as one pretty JSON document on stdout.
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::input(format!("cannot encode JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}

@@ -1,0 +1,7 @@
+use super::{Cli, CliError, CliResult, args::JsonArg};
+
+pub fn run(_cli: &Cli, _a: &JsonArg) -> CliResult {
+    Err(CliError::input(
+        "`status` is not available in this build yet",
+    ))
+}

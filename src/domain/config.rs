@@ -1,0 +1,485 @@
+//! `backflow.toml`: parsed and validated here, without touching the file system (the engine
+//! reads the file). Every error names the file and line and says what to do.
+
+use super::pipeline::{Connection, Env, EnvKind, Pipeline, PipelineError, Replacement};
+use super::story::StoryPattern;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use toml::Spanned;
+
+pub const DEFAULT_STORY_PATTERN: &str = r"US-\d+";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.file, l, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    project: RawProject,
+    #[serde(default, rename = "env")]
+    envs: Vec<RawEnv>,
+    #[serde(default, rename = "connection")]
+    connections: Vec<RawConnection>,
+    #[serde(default)]
+    orgs: BTreeMap<String, OrgConfig>,
+    #[serde(default)]
+    roles: RolesConfig,
+    #[serde(default, rename = "rule")]
+    rules: Vec<RuleConfig>,
+    #[serde(default)]
+    masking: MaskingConfig,
+    #[serde(default)]
+    timing: TimingConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProject {
+    story_pattern: Option<Spanned<String>>,
+    package_directories: Option<Vec<String>>,
+    api_version: Option<String>,
+    namespace: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnv {
+    name: Spanned<String>,
+    branch: Spanned<String>,
+    kind: EnvKind,
+    org: Option<Spanned<String>>,
+    #[serde(default)]
+    protected: bool,
+    test_level: Option<Spanned<String>>,
+    #[serde(default, rename = "replacement")]
+    replacements: Vec<Replacement>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConnection {
+    from: Spanned<String>,
+    to: Spanned<String>,
+}
+
+/// How backflow reaches an org. Never holds a secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgConfig {
+    /// `web` (browser + PKCE), `jwt`, `sf-cli` or `simulated`.
+    #[serde(default = "default_auth")]
+    pub auth: String,
+    pub login_url: Option<String>,
+    /// Base URL of an external simulator or a fixed instance URL.
+    pub url: Option<String>,
+    pub client_id: Option<String>,
+    pub callback_port: Option<u16>,
+    pub username: Option<String>,
+    /// JWT private key file (a path, never the key itself).
+    pub jwt_key_file: Option<String>,
+    /// sf CLI alias for `auth = "sf-cli"`.
+    pub sf_alias: Option<String>,
+    /// The production org this sandbox is refreshed from.
+    pub sandbox_of: Option<String>,
+    /// Sandbox license: DEVELOPER, DEVELOPER PRO, PARTIAL, FULL.
+    pub license: Option<String>,
+    pub api_version: Option<String>,
+}
+
+fn default_auth() -> String {
+    "web".into()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolesConfig {
+    /// person (email or user name) → role name.
+    #[serde(default)]
+    pub people: BTreeMap<String, String>,
+    /// Role used for people not listed (default: release-manager when no roles are configured).
+    pub default: Option<String>,
+    /// role → actions and envs; built-in roles are used when empty.
+    #[serde(default)]
+    pub grants: BTreeMap<String, Vec<Grant>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    /// e.g. `back-promote`, `promote`, `refresh`, `mask`, `rollback`, `*`.
+    pub action: String,
+    /// Env names, kinds (`kind:dev`), `own` (the person's own sandbox) or `*`.
+    #[serde(default)]
+    pub envs: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub name: String,
+    /// Env names that trigger the rule when a story reaches them.
+    pub when_reaches: Vec<String>,
+    /// Targets: env names, or `below` for every env below the trigger.
+    pub back_promote_to: Vec<String>,
+    #[serde(default)]
+    pub validate_only_protected: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskingConfig {
+    #[serde(default, rename = "field")]
+    pub fields: Vec<MaskField>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskField {
+    pub object: String,
+    pub field: String,
+    /// `email`, `phone`, `name`, `null`, `fixed:<text>`.
+    pub strategy: String,
+}
+
+/// Poll intervals and timeouts in milliseconds, so tests can run on a fast clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingConfig {
+    #[serde(default = "d_poll")]
+    pub poll_ms: u64,
+    #[serde(default = "d_poll_max")]
+    pub poll_max_ms: u64,
+    #[serde(default = "d_timeout")]
+    pub deploy_timeout_ms: u64,
+    #[serde(default = "d_req")]
+    pub request_timeout_ms: u64,
+}
+
+fn d_poll() -> u64 {
+    1000
+}
+fn d_poll_max() -> u64 {
+    10_000
+}
+fn d_timeout() -> u64 {
+    3_600_000
+}
+fn d_req() -> u64 {
+    120_000
+}
+
+impl Default for TimingConfig {
+    fn default() -> Self {
+        Self {
+            poll_ms: d_poll(),
+            poll_max_ms: d_poll_max(),
+            deploy_timeout_ms: d_timeout(),
+            request_timeout_ms: d_req(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ProjectConfig {
+    pub story_pattern: String,
+    pub package_directories: Option<Vec<String>>,
+    pub api_version: Option<String>,
+    pub namespace: Option<String>,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub project: ProjectConfig,
+    pub story_pattern: StoryPattern,
+    pub pipeline: Pipeline,
+    pub orgs: BTreeMap<String, OrgConfig>,
+    pub roles: RolesConfig,
+    pub rules: Vec<RuleConfig>,
+    pub masking: MaskingConfig,
+    pub timing: TimingConfig,
+    /// Line of each env's `name`, for later errors such as a missing branch.
+    pub env_lines: BTreeMap<String, usize>,
+    pub file: String,
+}
+
+const TEST_LEVELS: &[&str] = &[
+    "NoTestRun",
+    "RunSpecifiedTests",
+    "RunRelevantTests",
+    "RunLocalTests",
+    "RunAllTestsInOrg",
+];
+
+fn line_of(text: &str, span: Range<usize>) -> usize {
+    text[..span.start.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
+}
+
+impl Config {
+    /// Parses and validates `text`; `file` names the file in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let err = |line: Option<usize>, message: String| ConfigError {
+            file: file.to_string(),
+            line,
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s));
+            err(line, e.message().trim().to_string())
+        })?;
+
+        let (pattern_text, pattern_line) = match &raw.project.story_pattern {
+            Some(s) => (s.get_ref().clone(), Some(line_of(text, s.span()))),
+            None => (DEFAULT_STORY_PATTERN.to_string(), None),
+        };
+        let story_pattern = StoryPattern::new(&pattern_text).map_err(|e| {
+            err(
+                pattern_line,
+                format!("story_pattern '{pattern_text}' is not a valid regular expression: {e}"),
+            )
+        })?;
+
+        if raw.envs.is_empty() {
+            return Err(err(
+                None,
+                "no [[env]] entries: describe at least one environment (name, branch, kind)".into(),
+            ));
+        }
+        let mut env_lines = BTreeMap::new();
+        let mut envs = Vec::new();
+        for e in &raw.envs {
+            let line = line_of(text, e.name.span());
+            let name = e.name.get_ref().trim().to_string();
+            if name.is_empty() || name.contains([',', ' ', ':']) {
+                return Err(err(
+                    Some(line),
+                    format!(
+                        "env name '{name}' must be non-empty, without spaces, commas or colons"
+                    ),
+                ));
+            }
+            if e.branch.get_ref().trim().is_empty() {
+                return Err(err(
+                    Some(line_of(text, e.branch.span())),
+                    format!("env '{name}' has an empty branch"),
+                ));
+            }
+            if let Some(org) = &e.org
+                && !raw.orgs.is_empty()
+                && !raw.orgs.contains_key(org.get_ref())
+            {
+                return Err(err(
+                    Some(line_of(text, org.span())),
+                    format!(
+                        "env '{name}' uses org '{}' which has no [orgs.{}] section",
+                        org.get_ref(),
+                        org.get_ref()
+                    ),
+                ));
+            }
+            if let Some(tl) = &e.test_level
+                && !TEST_LEVELS.contains(&tl.get_ref().as_str())
+            {
+                return Err(err(
+                    Some(line_of(text, tl.span())),
+                    format!(
+                        "test_level '{}' is unknown: use one of {}",
+                        tl.get_ref(),
+                        TEST_LEVELS.join(", ")
+                    ),
+                ));
+            }
+            if env_lines.insert(name.clone(), line).is_some() {
+                return Err(err(
+                    Some(line),
+                    format!("a second [[env]] is named '{name}': env names must be unique"),
+                ));
+            }
+            envs.push(Env {
+                name,
+                branch: e.branch.get_ref().trim().to_string(),
+                kind: e.kind,
+                org: e.org.as_ref().map(|o| o.get_ref().clone()),
+                protected: e.protected,
+                test_level: e.test_level.as_ref().map(|t| t.get_ref().clone()),
+                replacements: e.replacements.clone(),
+            });
+        }
+        let mut conns = Vec::new();
+        for c in &raw.connections {
+            for s in [&c.from, &c.to] {
+                if !env_lines.contains_key(s.get_ref()) {
+                    return Err(err(
+                        Some(line_of(text, s.span())),
+                        format!(
+                            "connection names env '{}' which is not an [[env]]: add it or fix the name",
+                            s.get_ref()
+                        ),
+                    ));
+                }
+            }
+            conns.push(Connection {
+                from: c.from.get_ref().clone(),
+                to: c.to.get_ref().clone(),
+            });
+        }
+        let pipeline = Pipeline::new(envs, conns).map_err(|e| {
+            let line = match &e {
+                PipelineError::Cycle(path) => raw
+                    .connections
+                    .iter()
+                    .find(|c| {
+                        path.windows(2)
+                            .any(|w| *c.from.get_ref() == w[0] && *c.to.get_ref() == w[1])
+                    })
+                    .map(|c| line_of(text, c.from.span())),
+                _ => None,
+            };
+            err(line, e.to_string())
+        })?;
+        for (name, org) in &raw.orgs {
+            if !["web", "jwt", "sf-cli", "simulated"].contains(&org.auth.as_str()) {
+                return Err(err(
+                    None,
+                    format!(
+                        "[orgs.{name}] auth = '{}' is unknown: use web, jwt, sf-cli or simulated",
+                        org.auth
+                    ),
+                ));
+            }
+        }
+        Ok(Config {
+            project: ProjectConfig {
+                story_pattern: pattern_text,
+                package_directories: raw.project.package_directories,
+                api_version: raw.project.api_version,
+                namespace: raw.project.namespace,
+            },
+            story_pattern,
+            pipeline,
+            orgs: raw.orgs,
+            roles: raw.roles,
+            rules: raw.rules,
+            masking: raw.masking,
+            timing: raw.timing,
+            env_lines,
+            file: file.to_string(),
+        })
+    }
+
+    /// An error about env `name`, pointing at its `[[env]]` entry.
+    pub fn env_error(&self, name: &str, message: String) -> ConfigError {
+        ConfigError {
+            file: self.file.clone(),
+            line: self.env_lines.get(name).copied(),
+            message,
+        }
+    }
+
+    pub fn org_for(&self, env: &str) -> Option<(&str, &OrgConfig)> {
+        let org = self.pipeline.env(env)?.org.as_deref()?;
+        self.orgs.get(org).map(|c| (org, c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[project]
+story_pattern = 'US-\d+'
+
+[[env]]
+name = "dev1"
+branch = "env/dev1"
+kind = "dev"
+
+[[env]]
+name = "qa"
+branch = "env/qa"
+kind = "qa"
+
+[[connection]]
+from = "dev1"
+to = "qa"
+"#;
+
+    #[test]
+    fn parses_minimal_git_only_config() {
+        let c = Config::parse(GOOD, "backflow.toml").unwrap();
+        assert_eq!(c.pipeline.envs().len(), 2);
+        assert!(c.orgs.is_empty());
+        assert!(c.story_pattern.find_all("fix US-12 and US-7").len() == 2);
+    }
+
+    #[test]
+    fn unknown_env_in_connection_names_the_line() {
+        let bad = GOOD.replace("to = \"qa\"", "to = \"qaa\"");
+        let e = Config::parse(&bad, "backflow.toml").unwrap_err();
+        assert_eq!(e.line, Some(17), "{e}");
+        assert!(e.to_string().contains("'qaa'"), "{e}");
+    }
+
+    #[test]
+    fn cycle_is_reported_with_a_line() {
+        let bad = format!("{GOOD}\n[[connection]]\nfrom = \"qa\"\nto = \"dev1\"\n");
+        let e = Config::parse(&bad, "backflow.toml").unwrap_err();
+        assert!(e.message.contains("cycle"), "{e}");
+        assert!(e.line.is_some());
+    }
+
+    #[test]
+    fn bad_regex_names_the_line() {
+        let bad = GOOD.replace(r"'US-\d+'", "'US-(('");
+        let e = Config::parse(&bad, "b.toml").unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.contains("regular expression"));
+    }
+
+    #[test]
+    fn unknown_key_and_bad_kind_are_rejected_with_lines() {
+        let e = Config::parse(
+            &GOOD.replace("kind = \"qa\"", "kind = \"staging\""),
+            "b.toml",
+        )
+        .unwrap_err();
+        assert!(e.line.is_some(), "{e}");
+        let e = Config::parse(
+            &GOOD.replace("kind = \"qa\"", "kind = \"qa\"\nbranchh = \"x\""),
+            "b.toml",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("branchh"), "{e}");
+    }
+
+    #[test]
+    fn env_org_must_exist_when_orgs_are_declared() {
+        let text = GOOD.replace("kind = \"dev\"", "kind = \"dev\"\norg = \"nope\"")
+            + "\n[orgs.qa]\nauth = \"simulated\"\n";
+        let e = Config::parse(&text, "b.toml").unwrap_err();
+        assert!(e.message.contains("nope"), "{e}");
+    }
+}

@@ -1,0 +1,14 @@
+//! Pure domain model: no I/O, no async runtime, no terminal, no HTTP, no git.
+
+pub mod component;
+pub mod config;
+pub mod job;
+pub mod pipeline;
+pub mod plan;
+pub mod story;
+
+pub use component::ComponentRef;
+pub use config::{Config, ConfigError};
+pub use pipeline::{Connection, Env, EnvKind, Pipeline};
+pub use plan::{Plan, PlanRequest, PlanTarget, PlannedStory};
+pub use story::{CommitInfo, Presence, Story, StoryId, StoryPattern};

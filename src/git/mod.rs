@@ -1,0 +1,1 @@
+//! git2 repository access: story discovery, presence, in-memory apply, branch updates.

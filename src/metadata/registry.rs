@@ -1,0 +1,447 @@
+//! The metadata type registry, built from `assets/metadata-types.tsv` (every type Salesforce's
+//! source-deploy-retrieve knows), and path → component resolution for source-format projects.
+
+use crate::domain::ComponentRef;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+const TSV: &str = include_str!("../../assets/metadata-types.tsv");
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeDef {
+    pub name: String,
+    pub directory: String,
+    pub suffix: String,
+    pub in_folder: bool,
+    pub strict_directory: bool,
+    /// `default`, `matchingContentFile`, `bundle`, `mixedContent`, `decomposed`, … (first part
+    /// of the registry strategy).
+    pub adapter: String,
+    pub strategy: String,
+    /// Decomposed children: (child type, directory, suffix).
+    pub children: Vec<(String, String, String)>,
+    /// In-file children: (child type, xml element, key element).
+    pub child_elements: Vec<(String, String, String)>,
+    pub folder_type: Option<String>,
+    pub folder_for: Option<String>,
+}
+
+impl TypeDef {
+    pub fn is_bundle(&self) -> bool {
+        matches!(
+            self.adapter.as_str(),
+            "bundle" | "mixedContent" | "digitalExperience" | "uiBundles"
+        )
+    }
+    pub fn is_decomposed(&self) -> bool {
+        self.adapter == "decomposed"
+    }
+}
+
+/// What a path resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub component: ComponentRef,
+    /// For decomposed children: the parent component (e.g. `CustomObject:Account`).
+    pub parent: Option<ComponentRef>,
+    /// True for the `-meta.xml` sidecar or the main XML file of the component.
+    pub is_meta: bool,
+}
+
+#[derive(Debug)]
+pub struct Registry {
+    types: Vec<TypeDef>,
+    by_name: HashMap<String, usize>,
+    by_strict_dir: HashMap<String, usize>,
+    by_suffix: HashMap<String, Vec<usize>>,
+    /// child type suffix → (parent type index, child type name)
+    child_by_dir: HashMap<(usize, String), (String, String)>,
+}
+
+pub fn registry() -> &'static Registry {
+    static REG: OnceLock<Registry> = OnceLock::new();
+    REG.get_or_init(|| Registry::parse(TSV))
+}
+
+fn split_list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(',').map(str::trim).filter(|x| !x.is_empty())
+}
+
+impl Registry {
+    pub fn parse(tsv: &str) -> Registry {
+        let mut types = Vec::new();
+        for line in tsv.lines() {
+            if line.starts_with('#') || line.starts_with("type\t") || line.trim().is_empty() {
+                continue;
+            }
+            let f: Vec<&str> = line.split('\t').collect();
+            let col = |i: usize| f.get(i).copied().unwrap_or("").trim();
+            let children = split_list(col(6))
+                .filter_map(|c| {
+                    let mut p = c.split(':');
+                    Some((
+                        p.next()?.to_string(),
+                        p.next()?.to_string(),
+                        p.next()?.to_string(),
+                    ))
+                })
+                .collect();
+            let child_elements = split_list(col(7))
+                .filter_map(|c| {
+                    let (t, rest) = c.split_once('=')?;
+                    let (el, key) = rest.split_once('/')?;
+                    Some((t.to_string(), el.to_string(), key.to_string()))
+                })
+                .collect();
+            let folder = col(8);
+            types.push(TypeDef {
+                name: col(0).to_string(),
+                directory: col(1).to_string(),
+                suffix: col(2).to_string(),
+                in_folder: col(3) == "true",
+                strict_directory: col(4) == "true",
+                adapter: col(5).split('/').next().unwrap_or("default").to_string(),
+                strategy: col(5).to_string(),
+                children,
+                child_elements,
+                folder_type: (!folder.is_empty() && !folder.starts_with("folderFor:"))
+                    .then(|| folder.to_string()),
+                folder_for: folder.strip_prefix("folderFor:").map(str::to_string),
+            });
+        }
+        let mut by_name = HashMap::new();
+        let mut by_strict_dir = HashMap::new();
+        let mut by_suffix: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut child_by_dir = HashMap::new();
+        for (i, t) in types.iter().enumerate() {
+            by_name.insert(t.name.clone(), i);
+            if t.strict_directory {
+                by_strict_dir.entry(t.directory.clone()).or_insert(i);
+            }
+            if !t.suffix.is_empty() {
+                by_suffix.entry(t.suffix.clone()).or_default().push(i);
+            }
+            for (child, dir, suffix) in &t.children {
+                child_by_dir.insert((i, dir.clone()), (child.clone(), suffix.clone()));
+            }
+        }
+        Registry {
+            types,
+            by_name,
+            by_strict_dir,
+            by_suffix,
+            child_by_dir,
+        }
+    }
+
+    pub fn types(&self) -> &[TypeDef] {
+        &self.types
+    }
+
+    pub fn get(&self, name: &str) -> Option<&TypeDef> {
+        self.by_name.get(name).map(|i| &self.types[*i])
+    }
+
+    /// Resolves a repository path (e.g. `force-app/main/default/classes/A.cls`) to its component.
+    /// `package_dirs` are the sfdx-project.json package directories; paths outside them resolve
+    /// to `None`, as do files that are not metadata (README, jsconfig.json, …).
+    pub fn resolve(&self, path: &str, package_dirs: &[String]) -> Option<Resolved> {
+        let rel = package_dirs.iter().find_map(|d| {
+            let d = d.trim_end_matches('/');
+            path.strip_prefix(d).and_then(|r| r.strip_prefix('/'))
+        })?;
+        self.resolve_relative(rel)
+    }
+
+    /// Resolves a path relative to a package directory.
+    pub fn resolve_relative(&self, rel: &str) -> Option<Resolved> {
+        let segs: Vec<&str> = rel.split('/').filter(|s| !s.is_empty()).collect();
+        if segs.is_empty() {
+            return None;
+        }
+        // 1. A strict directory decides the type (lwc/, aura/, objects/, staticresources/, …).
+        for (i, seg) in segs.iter().enumerate() {
+            if let Some(&ti) = self.by_strict_dir.get(*seg)
+                && i + 1 < segs.len()
+            {
+                return self.resolve_in_dir(ti, &segs[i + 1..]);
+            }
+        }
+        // 2. Otherwise the suffix of the file name.
+        let file = *segs.last()?;
+        let (name, suffix) = split_name(file)?;
+        let parent_dir = segs.len().checked_sub(2).map(|i| segs[i]);
+        let candidates = self.by_suffix.get(suffix)?;
+        let ti = candidates
+            .iter()
+            .copied()
+            .find(|&i| Some(self.types[i].directory.as_str()) == parent_dir)
+            .or_else(|| {
+                // in-folder types live one or more levels below their directory
+                candidates.iter().copied().find(|&i| {
+                    self.types[i].in_folder && segs.contains(&self.types[i].directory.as_str())
+                })
+            })
+            .or_else(|| candidates.first().copied())?;
+        let t = &self.types[ti];
+        let is_meta = file.ends_with("-meta.xml");
+        // Only content-file types have a file without the `-meta.xml` suffix (`A.cls`);
+        // `README.md` is not CustomMetadata.
+        if !is_meta && t.adapter != "matchingContentFile" {
+            return None;
+        }
+        if t.in_folder
+            && let Some(pos) = segs.iter().position(|s| *s == t.directory)
+        {
+            let mut parts: Vec<&str> = segs[pos + 1..segs.len() - 1].to_vec();
+            parts.push(name);
+            return Some(Resolved {
+                component: ComponentRef::new(&t.name, parts.join("/")),
+                parent: None,
+                is_meta,
+            });
+        }
+        if t.folder_for.is_some()
+            && let Some(pos) = segs.iter().position(|s| *s == t.directory)
+        {
+            let mut parts: Vec<&str> = segs[pos + 1..segs.len() - 1].to_vec();
+            parts.push(name);
+            return Some(Resolved {
+                component: ComponentRef::new(&t.name, parts.join("/")),
+                parent: None,
+                is_meta,
+            });
+        }
+        Some(Resolved {
+            component: ComponentRef::new(&t.name, name),
+            parent: None,
+            is_meta,
+        })
+    }
+
+    fn resolve_in_dir(&self, ti: usize, rest: &[&str]) -> Option<Resolved> {
+        let t = &self.types[ti];
+        let first = rest[0];
+        if t.is_decomposed() {
+            // objects/Account/Account.object-meta.xml or objects/Account/fields/X.field-meta.xml
+            let parent = ComponentRef::new(&t.name, first);
+            if rest.len() >= 3
+                && let Some((child, suffix)) = self.child_by_dir.get(&(ti, rest[1].to_string()))
+            {
+                let file = rest[rest.len() - 1];
+                let (name, sfx) = split_name(file)?;
+                if sfx == suffix {
+                    return Some(Resolved {
+                        component: ComponentRef::new(child, format!("{first}.{name}")),
+                        parent: Some(parent),
+                        is_meta: true,
+                    });
+                }
+            }
+            if rest.len() == 2 {
+                // A file directly in the object folder: the parent itself (or a child type
+                // recognised by suffix, as Bot versions are).
+                let (name, sfx) = split_name(rest[1])?;
+                if let Some((child, _, _)) = t.children.iter().find(|(_, _, s)| s == sfx) {
+                    return Some(Resolved {
+                        component: ComponentRef::new(child, format!("{first}.{name}")),
+                        parent: Some(parent),
+                        is_meta: true,
+                    });
+                }
+                return Some(Resolved {
+                    component: parent,
+                    parent: None,
+                    is_meta: true,
+                });
+            }
+            return Some(Resolved {
+                component: parent,
+                parent: None,
+                is_meta: false,
+            });
+        }
+        if t.is_bundle() {
+            if t.name == "LightningComponentBundle" || t.name == "AuraDefinitionBundle" {
+                // Files directly under lwc/ (jsconfig.json, .eslintrc) are not components.
+                if rest.len() < 2 {
+                    return None;
+                }
+            }
+            let name = if rest.len() == 1 {
+                split_name(first).map(|(n, _)| n).unwrap_or(first)
+            } else {
+                first
+            };
+            // StaticResource: `logo.resource-meta.xml`, `logo.png` and `logo/…` are one component.
+            let name = if t.name == "StaticResource" && rest.len() == 1 {
+                first.split('.').next().unwrap_or(first)
+            } else {
+                name
+            };
+            let is_meta = rest[rest.len() - 1].ends_with("-meta.xml");
+            return Some(Resolved {
+                component: ComponentRef::new(&t.name, name),
+                parent: None,
+                is_meta,
+            });
+        }
+        if t.in_folder {
+            let file = rest[rest.len() - 1];
+            let is_meta = file.ends_with("-meta.xml");
+            if rest.len() == 1 {
+                let (name, sfx) = split_name(file)?;
+                let folder_type = self.types.iter().find(|f| {
+                    f.folder_for.as_deref() == Some(t.name.as_str()) && f.suffix == sfx
+                })?;
+                return Some(Resolved {
+                    component: ComponentRef::new(&folder_type.name, name),
+                    parent: None,
+                    is_meta,
+                });
+            }
+            let stem = file.strip_suffix("-meta.xml").unwrap_or(file);
+            let stem = stem.strip_suffix(&format!(".{}", t.suffix)).unwrap_or(stem);
+            let mut parts: Vec<&str> = rest[..rest.len() - 1].to_vec();
+            parts.push(stem);
+            return Some(Resolved {
+                component: ComponentRef::new(&t.name, parts.join("/")),
+                parent: None,
+                is_meta,
+            });
+        }
+        let file = rest[rest.len() - 1];
+        let (name, _) = split_name(file)?;
+        Some(Resolved {
+            component: ComponentRef::new(&t.name, name),
+            parent: None,
+            is_meta: file.ends_with("-meta.xml"),
+        })
+    }
+}
+
+/// `Foo.cls-meta.xml` → (`Foo`, `cls`); `Type__mdt.Rec.md-meta.xml` → (`Type__mdt.Rec`, `md`).
+pub fn split_name(file: &str) -> Option<(&str, &str)> {
+    let base = file.strip_suffix("-meta.xml").unwrap_or(file);
+    let dot = base.rfind('.')?;
+    let (name, suffix) = (&base[..dot], &base[dot + 1..]);
+    (!name.is_empty() && !suffix.is_empty()).then_some((name, suffix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(path: &str) -> Option<String> {
+        registry()
+            .resolve(path, &["force-app".to_string()])
+            .map(|r| r.component.to_string())
+    }
+
+    #[test]
+    fn loads_every_type() {
+        assert!(registry().types().len() >= 500);
+        assert!(registry().get("CustomField").is_none()); // a child type, reached via its parent
+        assert!(registry().get("CustomObject").unwrap().is_decomposed());
+    }
+
+    #[test]
+    fn resolves_common_paths() {
+        let d = "force-app/main/default";
+        assert_eq!(
+            r(&format!("{d}/classes/AccountService.cls")).unwrap(),
+            "ApexClass:AccountService"
+        );
+        assert_eq!(
+            r(&format!("{d}/classes/AccountService.cls-meta.xml")).unwrap(),
+            "ApexClass:AccountService"
+        );
+        assert_eq!(
+            r(&format!("{d}/triggers/AccTrg.trigger")).unwrap(),
+            "ApexTrigger:AccTrg"
+        );
+        assert_eq!(
+            r(&format!(
+                "{d}/objects/Account/fields/Region__c.field-meta.xml"
+            ))
+            .unwrap(),
+            "CustomField:Account.Region__c"
+        );
+        assert_eq!(
+            r(&format!("{d}/objects/Account/Account.object-meta.xml")).unwrap(),
+            "CustomObject:Account"
+        );
+        assert_eq!(
+            r(&format!(
+                "{d}/objects/Account/recordTypes/Biz.recordType-meta.xml"
+            ))
+            .unwrap(),
+            "RecordType:Account.Biz"
+        );
+        assert_eq!(
+            r(&format!(
+                "{d}/objects/Account/listViews/All.listView-meta.xml"
+            ))
+            .unwrap(),
+            "ListView:Account.All"
+        );
+        assert_eq!(
+            r(&format!("{d}/lwc/accountCard/accountCard.js")).unwrap(),
+            "LightningComponentBundle:accountCard"
+        );
+        assert_eq!(r(&format!("{d}/lwc/jsconfig.json")), None);
+        assert_eq!(
+            r(&format!("{d}/aura/Hello/HelloController.js")).unwrap(),
+            "AuraDefinitionBundle:Hello"
+        );
+        assert_eq!(
+            r(&format!("{d}/staticresources/logo.resource-meta.xml")).unwrap(),
+            "StaticResource:logo"
+        );
+        assert_eq!(
+            r(&format!("{d}/staticresources/lib/js/a.js")).unwrap(),
+            "StaticResource:lib"
+        );
+        assert_eq!(
+            r(&format!("{d}/profiles/Admin.profile-meta.xml")).unwrap(),
+            "Profile:Admin"
+        );
+        assert_eq!(
+            r(&format!("{d}/permissionsets/Sales.permissionset-meta.xml")).unwrap(),
+            "PermissionSet:Sales"
+        );
+        assert_eq!(
+            r(&format!("{d}/labels/CustomLabels.labels-meta.xml")).unwrap(),
+            "CustomLabels:CustomLabels"
+        );
+        assert_eq!(
+            r(&format!(
+                "{d}/layouts/Account-Account Layout.layout-meta.xml"
+            ))
+            .unwrap(),
+            "Layout:Account-Account Layout"
+        );
+        assert_eq!(
+            r(&format!("{d}/flows/Onboard.flow-meta.xml")).unwrap(),
+            "Flow:Onboard"
+        );
+        assert_eq!(
+            r(&format!("{d}/customMetadata/Cfg.Default.md-meta.xml")).unwrap(),
+            "CustomMetadata:Cfg.Default"
+        );
+        assert_eq!(
+            r(&format!("{d}/reports/Sales/Pipeline.report-meta.xml")).unwrap(),
+            "Report:Sales/Pipeline"
+        );
+        assert_eq!(
+            r(&format!("{d}/reports/Sales.reportFolder-meta.xml")).unwrap(),
+            "ReportFolder:Sales"
+        );
+        assert_eq!(
+            r(&format!("{d}/email/Support/Welcome.email")).unwrap(),
+            "EmailTemplate:Support/Welcome"
+        );
+        assert_eq!(r("README.md"), None);
+        assert_eq!(r("force-app/main/default/README.md"), None);
+    }
+}

@@ -1,0 +1,33 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::Command;
+
+/// A `git` command isolated from the machine's configuration.
+pub fn git(dir: &Path) -> Command {
+    let mut c = Command::new("git");
+    c.current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z");
+    c
+}
+
+/// The real binary, with state and logs kept inside `state`.
+pub fn backflow(state: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_backflow"));
+    c.env("BACKFLOW_STATE_DIR", state)
+        .env("XDG_DATA_HOME", state.join("data"))
+        .env("XDG_STATE_HOME", state.join("state"))
+        .env("XDG_CONFIG_HOME", state.join("config"))
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("NO_COLOR", "1");
+    c
+}

@@ -1,0 +1,3 @@
+//! One integration-test binary (faster to link): a module per area.
+
+mod common;
