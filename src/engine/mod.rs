@@ -1,6 +1,7 @@
 //! The engine: workspace loading, read queries for the views, jobs (later), journal and audit.
 //! TUI and CLI reach git, HTTP and the file system only through here.
 
+pub mod demo;
 pub mod logging;
 
 use thiserror::Error;
@@ -28,5 +29,66 @@ impl EngineError {
             EngineError::Remote(_) => 3,
             EngineError::Internal(_) => 3,
         }
+    }
+}
+
+pub mod query;
+pub mod workspace;
+
+pub use workspace::Workspace;
+
+use crate::domain::{Board, Plan, PlanRequest, StatusReport};
+use crate::git::Caches;
+use std::sync::Arc;
+
+/// The engine handle the views hold: cheap to clone, every query runs on `spawn_blocking`.
+#[derive(Clone)]
+pub struct Engine {
+    pub ws: Arc<Workspace>,
+    caches: Arc<Caches>,
+}
+
+impl Engine {
+    pub fn new(ws: Workspace) -> Self {
+        Self {
+            ws: Arc::new(ws),
+            caches: Arc::new(Caches::default()),
+        }
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> Result<T, EngineError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Workspace, &Caches) -> Result<T, EngineError> + Send + 'static,
+    {
+        let (ws, caches) = (self.ws.clone(), self.caches.clone());
+        tokio::task::spawn_blocking(move || f(&ws, &caches))
+            .await
+            .map_err(|e| EngineError::Internal(format!("a background task failed: {e}")))?
+    }
+
+    pub async fn status(&self) -> Result<StatusReport, EngineError> {
+        self.blocking(query::status).await
+    }
+
+    pub async fn board(&self) -> Result<Board, EngineError> {
+        self.blocking(query::board).await
+    }
+
+    pub async fn plan(&self, req: PlanRequest) -> Result<Plan, EngineError> {
+        self.blocking(move |ws, c| query::plan(ws, c, &req)).await
+    }
+
+    /// Blocking variants for headless commands that need no runtime.
+    pub fn status_now(&self) -> Result<StatusReport, EngineError> {
+        query::status(&self.ws, &self.caches)
+    }
+
+    pub fn plan_now(&self, req: &PlanRequest) -> Result<Plan, EngineError> {
+        query::plan(&self.ws, &self.caches, req)
+    }
+
+    pub fn board_now(&self) -> Result<Board, EngineError> {
+        query::board(&self.ws, &self.caches)
     }
 }

@@ -1,1 +1,7 @@
 //! git2 repository access: story discovery, presence, in-memory apply, branch updates.
+//! Every function here is blocking: callers run it off the async workers.
+
+pub mod demo;
+pub mod history;
+
+pub use history::{Caches, GitError, History};
