@@ -6,7 +6,7 @@ use super::workspace::Workspace;
 use crate::domain::plan::{PlannedConflict, PlannedStory};
 use crate::domain::status::{BoardEnv, BoardStory, ConnectionStatus, EnvStatus};
 use crate::domain::{Board, ComponentRef, Plan, PlanRequest, PlanTarget, Presence, StatusReport};
-use crate::git::history::{PresenceCalc, changed_paths, components_of};
+use crate::git::history::{PresenceCalc, added_lines, changed_paths, components_of};
 use crate::git::{Caches, GitError, History};
 use crate::metadata::registry;
 use git2::{Oid, Repository};
@@ -291,6 +291,7 @@ pub fn plan(ws: &Workspace, caches: &Caches, req: &PlanRequest) -> Result<Plan, 
         let mut apply = Vec::new();
         let mut already = Vec::new();
         let mut all_paths: BTreeSet<String> = BTreeSet::new();
+        let mut added = String::new();
         let wanted: Vec<&String> = if req.stories.is_empty() && picks.is_empty() {
             model
                 .presence
@@ -315,6 +316,7 @@ pub fn plan(ws: &Workspace, caches: &Caches, req: &PlanRequest) -> Result<Plan, 
                 let rep = h.representative(src, *c).unwrap_or(*c);
                 commits.push(rep.to_string());
                 paths.extend(changed_paths(&repo, caches, rep)?);
+                added.push_str(&added_lines(&repo, rep)?);
             }
             let first = &h.commits[&s.canonical[0]];
             all_paths.extend(paths.iter().cloned());
@@ -331,6 +333,15 @@ pub fn plan(ws: &Workspace, caches: &Caches, req: &PlanRequest) -> Result<Plan, 
         }
         for paths in pick_paths.values() {
             all_paths.extend(paths.iter().cloned());
+            for p in paths {
+                if let Some(b) = src_tree
+                    .get_path(std::path::Path::new(p))
+                    .ok()
+                    .and_then(|e| repo.find_blob(e.id()).ok())
+                {
+                    added.push_str(&String::from_utf8_lossy(b.content()));
+                }
+            }
         }
         // Deletions: components whose files are gone from the source.
         let mut deletions = BTreeSet::new();
@@ -365,7 +376,7 @@ pub fn plan(ws: &Workspace, caches: &Caches, req: &PlanRequest) -> Result<Plan, 
             .map(|c| c.to_string())
             .collect();
         let missing_dependencies =
-            missing_dependencies(&repo, &src_tree, &tgt_tree, &all_paths, &ws.package_dirs);
+            missing_dependencies(&tgt_tree, &all_paths, &added, &ws.package_dirs);
         let mut warnings = Vec::new();
         if changed.iter().any(|c| c.type_name == "Profile") {
             warnings.push("Profiles only overlay on deploy: an entry removed in the source revokes nothing in the target".to_string());
@@ -502,13 +513,12 @@ fn bundle_dir(path: &std::path::Path, member: &str) -> Option<std::path::PathBuf
     None
 }
 
-/// References from the planned files to fields, classes and objects the target lacks and the
-/// plan does not bring.
+/// References in the planned change (added lines and picked files) to fields, classes and
+/// objects the target lacks and the plan does not bring.
 fn missing_dependencies(
-    repo: &Repository,
-    src: &git2::Tree<'_>,
     tgt: &git2::Tree<'_>,
     paths: &BTreeSet<String>,
+    added: &str,
     package_dirs: &[String],
 ) -> Vec<String> {
     let tgt_index = component_index(tgt, package_dirs);
@@ -519,41 +529,28 @@ fn missing_dependencies(
     let has = |c: &ComponentRef| tgt_index.contains_key(c) || planned.contains(c);
     let mut missing = BTreeSet::new();
     for path in paths {
-        let Some(r) = registry().resolve(path, package_dirs) else {
-            continue;
-        };
         // A custom field needs its custom object.
-        if let Some(parent) = &r.parent
+        if let Some(r) = registry().resolve(path, package_dirs)
+            && let Some(parent) = &r.parent
             && parent.member.ends_with("__c")
             && !has(parent)
         {
             missing.insert(parent.clone());
         }
-        if !path.ends_with(".xml") {
-            continue;
-        }
-        let Some(text) = src
-            .get_path(std::path::Path::new(path))
-            .ok()
-            .and_then(|e| repo.find_blob(e.id()).ok())
-            .map(|b| String::from_utf8_lossy(b.content()).into_owned())
-        else {
-            continue;
-        };
-        for (tag, ty) in [
-            ("field", "CustomField"),
-            ("apexClass", "ApexClass"),
-            ("object", "CustomObject"),
-        ] {
-            for value in tag_values(&text, tag) {
-                let custom = value.contains("__c") || ty == "ApexClass";
-                if !custom || value.contains(' ') {
-                    continue;
-                }
-                let c = ComponentRef::new(ty, value);
-                if !has(&c) {
-                    missing.insert(c);
-                }
+    }
+    for (tag, ty) in [
+        ("field", "CustomField"),
+        ("apexClass", "ApexClass"),
+        ("object", "CustomObject"),
+    ] {
+        for value in tag_values(added, tag) {
+            let custom = value.contains("__c") || ty == "ApexClass";
+            if !custom || value.contains(' ') || (ty == "CustomField" && !value.contains('.')) {
+                continue;
+            }
+            let c = ComponentRef::new(ty, value);
+            if !has(&c) {
+                missing.insert(c);
             }
         }
     }

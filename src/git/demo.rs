@@ -72,6 +72,8 @@ struct State {
     md_records: BTreeMap<String, String>,
     field_perms: BTreeMap<String, BTreeSet<String>>,
     class_access: BTreeMap<String, BTreeSet<String>>,
+    /// Story commits (story, index) already in this state.
+    applied: BTreeSet<(String, usize)>,
 }
 
 const PKG: &str = "force-app/main/default";
@@ -597,6 +599,8 @@ pub fn build(dir: &Path) -> Result<u32, String> {
     // Feature branches start from the last release (what prod got from features), not from
     // prod's tip: hotfixes made on prod after it must be back-promoted, not inherited.
     let mut release = (root, base.clone());
+    // Story commits in the release lineage: a merge of a feature branch brings them along.
+    let mut release_log: Vec<(String, usize, Vec<String>)> = Vec::new();
     let branch_of = |name: &str| -> String {
         r.envs
             .iter()
@@ -650,10 +654,12 @@ pub fn build(dir: &Path) -> Result<u32, String> {
             let branch = format!("feature/{}-{}", s.id, slug(&s.title));
             let mut fstate = release.1.clone();
             let mut ftip = release.0;
+            let base_log = release_log.len();
             for (i, ops) in s.commits.iter().enumerate() {
                 for op in ops {
                     fstate.apply(op, &s.id)?;
                 }
+                fstate.applied.insert((s.id.clone(), i));
                 ftip = b
                     .commit(&s.author, &message(i), &[ftip], &fstate)
                     .map_err(g)?;
@@ -664,9 +670,18 @@ pub fn build(dir: &Path) -> Result<u32, String> {
                     let st = states
                         .get_mut(env)
                         .ok_or_else(|| format!("recipe: unknown env {env}"))?;
-                    for (_, ops, _) in &story_commits[..upto] {
-                        for op in ops {
-                            st.apply(op, &s.id)?;
+                    for (sid, i, ops) in &release_log[..base_log] {
+                        if st.applied.insert((sid.clone(), *i)) {
+                            for op in ops {
+                                st.apply(op, sid)?;
+                            }
+                        }
+                    }
+                    for (i, (_, ops, _)) in story_commits[..upto].iter().enumerate() {
+                        if st.applied.insert((s.id.clone(), i)) {
+                            for op in ops {
+                                st.apply(op, &s.id)?;
+                            }
                         }
                     }
                     let st = st.clone();
@@ -699,6 +714,9 @@ pub fn build(dir: &Path) -> Result<u32, String> {
                 }
             }
             if reached_prod {
+                for (i, (_, ops, _)) in story_commits.iter().enumerate() {
+                    release_log.push((s.id.clone(), i, ops.clone()));
+                }
                 release = (ftip, fstate);
             }
         }

@@ -606,6 +606,19 @@ pub fn patch_id(repo: &Repository, caches: &Caches, oid: Oid) -> Result<Option<O
     Ok(v)
 }
 
+/// Lines a commit adds (against its first parent), for reference scanning.
+pub fn added_lines(repo: &Repository, oid: Oid) -> Result<String, GitError> {
+    let diff = diff_to_parent(repo, oid)?;
+    let mut out = String::new();
+    diff.print(git2::DiffFormat::Patch, |_, _, line| {
+        if line.origin() == '+' {
+            out.push_str(&String::from_utf8_lossy(line.content()));
+        }
+        true
+    })?;
+    Ok(out)
+}
+
 /// Paths a commit changes against its first parent (renames off: a rename is delete + add).
 pub fn changed_paths(
     repo: &Repository,
