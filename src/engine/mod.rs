@@ -1,7 +1,9 @@
 //! The engine: workspace loading, read queries for the views, jobs (later), journal and audit.
 //! TUI and CLI reach git, HTTP and the file system only through here.
 
+pub mod crash;
 pub mod demo;
+pub mod jobs;
 pub mod logging;
 
 use thiserror::Error;
@@ -46,6 +48,7 @@ use std::sync::Arc;
 pub struct Engine {
     pub ws: Arc<Workspace>,
     caches: Arc<Caches>,
+    pub jobs: jobs::Jobs,
 }
 
 impl Engine {
@@ -53,6 +56,7 @@ impl Engine {
         Self {
             ws: Arc::new(ws),
             caches: Arc::new(Caches::default()),
+            jobs: jobs::Jobs::default(),
         }
     }
 
@@ -77,6 +81,31 @@ impl Engine {
 
     pub async fn plan(&self, req: PlanRequest) -> Result<Plan, EngineError> {
         self.blocking(move |ws, c| query::plan(ws, c, &req)).await
+    }
+
+    /// Every job event from now on (never drops lifecycle events); resync with `job_state`.
+    pub fn subscribe(&self) -> tokio::sync::mpsc::UnboundedReceiver<crate::domain::job::JobEvent> {
+        self.jobs.subscribe()
+    }
+
+    pub fn job_state(&self, job: &str) -> Option<crate::domain::job::JobState> {
+        self.jobs.state(job)
+    }
+
+    pub fn job_states(&self) -> Vec<crate::domain::job::JobState> {
+        self.jobs.states()
+    }
+
+    pub fn answer(
+        &self,
+        decision: &str,
+        answer: crate::domain::job::Answer,
+    ) -> Result<(), EngineError> {
+        self.jobs.answer(decision, answer)
+    }
+
+    pub fn cancel(&self, job: &str) -> Result<(), EngineError> {
+        self.jobs.cancel(job)
     }
 
     /// Blocking variants for headless commands that need no runtime.
