@@ -5,6 +5,7 @@ pub mod crash;
 pub mod demo;
 pub mod jobs;
 pub mod logging;
+pub mod pipeline;
 
 use thiserror::Error;
 
@@ -81,6 +82,23 @@ impl Engine {
 
     pub async fn plan(&self, req: PlanRequest) -> Result<Plan, EngineError> {
         self.blocking(move |ws, c| query::plan(ws, c, &req)).await
+    }
+
+    /// Starts one job per spec (a batch); progress arrives through `subscribe`.
+    /// Must be called inside the tokio runtime.
+    pub fn submit(
+        &self,
+        specs: Vec<crate::domain::job::JobSpec>,
+    ) -> Result<(crate::domain::job::BatchId, Vec<crate::domain::job::JobId>), EngineError> {
+        if specs.is_empty() {
+            return Err(EngineError::Input(
+                "nothing to run: name at least one target".into(),
+            ));
+        }
+        let (ws, caches) = (self.ws.clone(), self.caches.clone());
+        Ok(self.jobs.submit(specs, pipeline::steps(), move |ctx| {
+            pipeline::run(ws.clone(), caches.clone(), ctx)
+        }))
     }
 
     /// Every job event from now on (never drops lifecycle events); resync with `job_state`.
