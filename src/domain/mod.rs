@@ -5,6 +5,7 @@ pub mod config;
 pub mod job;
 pub mod pipeline;
 pub mod plan;
+pub mod roles;
 pub mod status;
 pub mod story;
 

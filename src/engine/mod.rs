@@ -1,9 +1,13 @@
 //! The engine: workspace loading, read queries for the views, jobs (later), journal and audit.
 //! TUI and CLI reach git, HTTP and the file system only through here.
 
+pub mod audit;
 pub mod crash;
 pub mod demo;
+pub mod identity;
 pub mod jobs;
+pub mod journal;
+pub mod lock;
 pub mod logging;
 pub mod pipeline;
 
