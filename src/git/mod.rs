@@ -3,5 +3,6 @@
 
 pub mod demo;
 pub mod history;
+pub mod record;
 
 pub use history::{Caches, GitError, History};
