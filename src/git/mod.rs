@@ -1,1 +1,2 @@
 //! git2 repository access: story discovery, presence, in-memory apply, branch updates.
+pub mod diff;
