@@ -176,10 +176,13 @@ pub fn needs_content(path: &str, opts: &DeltaOptions) -> bool {
     let Some(rel) = rel_in_sources(path, &dirs) else {
         return false;
     };
-    matches!(
-        classify(registry(), rel).map(|c| c.kind),
-        Some(Kind::InFilePackable | Kind::InFileWhole)
-    )
+    match classify(registry(), rel) {
+        Some(c) => {
+            matches!(c.kind, Kind::InFilePackable | Kind::InFileWhole)
+                || (opts.generate_delta && c.res.component.type_name == "CustomField")
+        }
+        None => false,
+    }
 }
 
 fn effective_dirs(opts: &DeltaOptions) -> Vec<String> {
@@ -383,16 +386,18 @@ fn handle(cx: &mut Ctx<'_>, ch: &Change, c: Classified) {
             }
             cx.delta.package.add_ref(&comp);
             cx.copy_component(&ch.path, &comp, false);
-            if let Some(parent) = &c.res.parent {
-                // Deploying an object child needs its object file beside it.
-                let dir = parent_dir_of(&ch.path, &parent.member);
-                if let Some(dir) = dir {
-                    let suffix = &c.tdef.suffix;
-                    cx.copy_if_exists(format!("{dir}/{}.{suffix}-meta.xml", parent.member));
-                }
-            }
-            if c.tdef.in_folder {
-                copy_folder_metas(cx, &ch.path, c.tdef);
+            // A master-detail field is deployed with its object file (sfdx-git-delta does the
+            // same; other children deploy alone).
+            if comp.type_name == "CustomField"
+                && let Some(parent) = &c.res.parent
+                && ch
+                    .new_bytes
+                    .as_deref()
+                    .is_some_and(|b| contains(b, b"<type>MasterDetail</type>"))
+                && let Some(dir) = parent_dir_of(&ch.path, &parent.member)
+            {
+                let suffix = &c.tdef.suffix;
+                cx.copy_if_exists(format!("{dir}/{}.{suffix}-meta.xml", parent.member));
             }
         }
         Kind::Bundle => {
@@ -402,9 +407,6 @@ fn handle(cx: &mut Ctx<'_>, ch: &Change, c: Classified) {
             }
             cx.delta.package.add_ref(&comp);
             cx.copy_component(&ch.path, &comp, true);
-            if c.tdef.in_folder {
-                copy_folder_metas(cx, &ch.path, c.tdef);
-            }
         }
         Kind::InFileWhole => in_file_whole(cx, ch, &comp),
         Kind::InFilePackable => in_file_packable(cx, ch, &comp, c.tdef),
@@ -418,27 +420,8 @@ fn parent_dir_of(path: &str, parent: &str) -> Option<String> {
     Some(segs[..=i].join("/"))
 }
 
-/// The folder meta files of an in-folder component (`reports/Sales.reportFolder-meta.xml`).
-fn copy_folder_metas(cx: &mut Ctx<'_>, path: &str, tdef: &TypeDef) {
-    if !cx.generate {
-        return;
-    }
-    let Some(folder_type) = tdef.folder_type.as_deref().and_then(|f| cx.reg.get(f)) else {
-        return;
-    };
-    let segs: Vec<&str> = path.split('/').collect();
-    let Some(i) = segs.iter().position(|s| *s == tdef.directory) else {
-        return;
-    };
-    for j in i + 1..segs.len().saturating_sub(1) {
-        let p = format!(
-            "{}/{}.{}-meta.xml",
-            segs[..j].join("/"),
-            segs[j],
-            folder_type.suffix
-        );
-        cx.copy_if_exists(p);
-    }
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 fn parse_doc(
