@@ -235,6 +235,18 @@ pub fn prune(bytes: &[u8], doc: &XmlDoc, keep: &dyn Fn(&XmlChild) -> bool) -> Ve
     out
 }
 
+/// `bytes` rewritten with the root's children in the given order.
+pub fn reorder(bytes: &[u8], doc: &XmlDoc, order: &[&XmlChild]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    out.extend_from_slice(&bytes[..doc.head_end]);
+    for c in order {
+        out.extend_from_slice(b"\n    ");
+        out.extend_from_slice(&bytes[c.span.0..c.span.1]);
+    }
+    out.extend_from_slice(format!("\n</{}>\n", doc.root).as_bytes());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

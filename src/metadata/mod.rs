@@ -1,6 +1,7 @@
 //! Salesforce metadata: the type registry, path → component, package.xml, delta, source →
 //! MDAPI convert. Pure functions over bytes and paths (no git, no network).
 
+pub mod convert;
 pub mod delta;
 pub mod forceignore;
 pub mod infile;
