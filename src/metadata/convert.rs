@@ -76,7 +76,7 @@ pub fn convert(files: &[SourceFile], opts: &ConvertOptions) -> Result<MdapiTree,
     let mut recompose: BTreeMap<String, Recompose> = BTreeMap::new();
     let mut zips: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
     let mut doc_metas: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut contents: Vec<(String, usize)> = Vec::new();
+    let mut contents: Vec<(String, String)> = Vec::new();
     let mut metas: std::collections::HashSet<String> = Default::default();
 
     let mut sorted: Vec<&SourceFile> = files.iter().collect();
@@ -119,10 +119,12 @@ pub fn convert(files: &[SourceFile], opts: &ConvertOptions) -> Result<MdapiTree,
         let out_rel = segs[di..].join("/");
         let file = *segs.last().unwrap_or(&"");
 
-        // Decomposed parents and the preset layouts that split in-file types.
+        // Decomposed parents and the preset layouts that split in-file types (labels,
+        // workflows, sharing rules, permission sets in folders).
         let decomposed_child =
             res.parent.is_some() && (tdef.is_decomposed() || !tdef.child_elements.is_empty());
-        if tdef.is_decomposed() || decomposed_child {
+        let permset_folder = tdef.name == "PermissionSet" && segs.len() > di + 2;
+        if tdef.is_decomposed() || decomposed_child || permset_folder {
             let owner = match &res.parent {
                 Some(p) => p.member.clone(),
                 None => segs.get(di + 1).copied().unwrap_or("").to_string(),
@@ -135,30 +137,28 @@ pub fn convert(files: &[SourceFile], opts: &ConvertOptions) -> Result<MdapiTree,
                 root: tdef.name.clone(),
                 ..Default::default()
             });
-            if res.parent.is_none() && res.component.type_name == tdef.name {
-                if file.ends_with(&format!(".{}-meta.xml", tdef.suffix)) {
-                    entry.parent = Some((f.path.clone(), f.bytes.clone()));
-                    tree.manifest.add_ref(&res.component);
-                } else {
-                    tree.warnings.push(format!(
-                        "{}: unexpected file in a decomposed {}; not converted",
-                        f.path, tdef.name
-                    ));
-                }
+            let is_parent = res.parent.is_none()
+                && file == format!("{owner}.{}-meta.xml", tdef.suffix).as_str();
+            if is_parent {
+                entry.parent = Some((f.path.clone(), f.bytes.clone()));
+                tree.manifest.add_ref(&res.component);
+            } else if res.parent.is_none() && !permset_folder {
+                tree.warnings.push(format!(
+                    "{}: unexpected file in a decomposed {}; not converted",
+                    f.path, tdef.name
+                ));
             } else {
-                let element = child_element(tdef, &res, &segs, di);
+                let element = if permset_folder {
+                    segs[di + 2].to_string()
+                } else {
+                    child_element(tdef, &res, &segs, di)
+                };
                 let (name, _) = split_name(file).unwrap_or((file, ""));
-                let child_name = name.to_string();
                 entry
                     .children
-                    .push((element, child_name, f.path.clone(), f.bytes.clone()));
+                    .push((element, name.to_string(), f.path.clone(), f.bytes.clone()));
                 if res.component.type_name != "CustomFieldTranslation" {
                     tree.manifest.add_ref(&res.component);
-                }
-                if let Some(p) = &res.parent
-                    && tdef.name == "CustomLabels"
-                {
-                    tree.manifest.add_ref(p);
                 }
             }
             continue;
@@ -171,7 +171,7 @@ pub fn convert(files: &[SourceFile], opts: &ConvertOptions) -> Result<MdapiTree,
             } else if segs.len() == di + 2 {
                 tree.files
                     .insert(format!("staticresources/{name}.resource"), f.bytes.clone());
-                contents.push((format!("StaticResource:{name}"), 0));
+                contents.push((format!("StaticResource:{name}"), f.path.clone()));
             } else {
                 let inner = segs[di + 2..].join("/");
                 zips.entry(name.clone())
@@ -218,7 +218,7 @@ pub fn convert(files: &[SourceFile], opts: &ConvertOptions) -> Result<MdapiTree,
             if res.is_meta {
                 metas.insert(res.component.to_string());
             } else {
-                contents.push((res.component.to_string(), 0));
+                contents.push((res.component.to_string(), f.path.clone()));
             }
             tree.files.insert(out_rel, f.bytes.clone());
             tree.manifest.add_ref(&res.component);
@@ -243,11 +243,13 @@ pub fn convert(files: &[SourceFile], opts: &ConvertOptions) -> Result<MdapiTree,
             add_infile_children(&mut tree.manifest, tdef, &res, &f.path, &f.bytes)?;
         }
     }
-    for (comp, _) in &contents {
+    for (comp, path) in &contents {
         if !metas.contains(comp) {
             return Err(file_err(
-                comp,
-                "content file without its `-meta.xml` companion: add the -meta.xml (or .forceignore the file)",
+                path,
+                format!(
+                    "{comp}: content file without its `-meta.xml` companion; add the -meta.xml (or .forceignore the file)"
+                ),
             ));
         }
     }
@@ -399,7 +401,13 @@ fn recompose_parent(r: &Recompose) -> Result<(String, Vec<u8>), ConvertError> {
         let doc = infile::parse_children(bytes, &|_| None)
             .map_err(|e| file_err(&format!("{path}:{}", e.line), e.message))?;
         out.extend_from_slice(format!("    <{element}>\n").as_bytes());
-        if !doc.children.iter().any(|c| c.name == "fullName") {
+        // Object children carry their name in `fullName`; files without one get it from the
+        // file name (translations and permission-set entries name themselves otherwise).
+        let named = doc
+            .children
+            .iter()
+            .any(|c| c.name == "fullName" || c.name == "name");
+        if !named && r.tdef_name != "PermissionSet" {
             let (_, leaf) = child.rsplit_once('.').unwrap_or(("", child));
             let leaf = if r.tdef_name == "CustomLabels" {
                 child.as_str()
