@@ -290,9 +290,22 @@ fn candidate_prefix(path: &str, comp: &ComponentRef, bundle: bool) -> String {
             return p;
         }
     }
-    let stem = file.split('.').next().unwrap_or(file);
+    // The component's own name in the file name: `Cfg.R10` in `Cfg.R10.md-meta.xml`, `F__c` in
+    // `F__c.field-meta.xml`, `Pipeline` in `Sales/Pipeline` — so the scan stays tiny even in a
+    // folder of thousands of siblings sharing a prefix.
+    let last = comp.member.rsplit('/').next().unwrap_or(&comp.member);
+    let leaf = if file.starts_with(&format!("{last}.")) {
+        last
+    } else {
+        last.rsplit_once('.').map(|(_, l)| l).unwrap_or(last)
+    };
+    let stem = if file.starts_with(&format!("{leaf}.")) {
+        format!("{leaf}.")
+    } else {
+        file.split('.').next().unwrap_or(file).to_string()
+    };
     if dir.is_empty() {
-        stem.to_string()
+        stem
     } else {
         format!("{dir}/{stem}")
     }
@@ -460,7 +473,9 @@ fn in_file_whole(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef) {
         cx.copies.push(CopyOut::File(ch.path.clone()));
         return;
     };
-    let diff = infile::diff_children(old.as_ref(), Some(&new));
+    let old_b = ch.old_bytes.as_deref().unwrap_or_default();
+    let new_b = ch.new_bytes.as_deref().unwrap_or_default();
+    let diff = infile::diff_children(old.as_ref().map(|d| (d, old_b)), Some((&new, new_b)));
     if ch.status == ChangeStatus::Modified && diff.upserted.is_empty() && diff.removed.is_empty() {
         return; // only formatting or order changed
     }
@@ -469,19 +484,13 @@ fn in_file_whole(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef) {
         // Deploying a Profile overlays what it lists: ship the changed sections and the
         // file's scalar settings only.
         let up: HashSet<(String, String)> = diff.upserted.into_iter().collect();
-        let bytes = ch.new_bytes.as_deref().unwrap_or_default();
-        let keep = |c: &XmlChild| is_leaf(c) || up.contains(&infile::identity(c));
-        let pruned = infile::prune(bytes, &new, &keep);
+        let keep = |c: &XmlChild| c.leaf || up.contains(&infile::identity(c, new_b));
+        let pruned = infile::prune(new_b, &new, &keep);
         cx.copies.push(CopyOut::Pruned {
             path: ch.path.clone(),
             bytes: pruned,
         });
     }
-}
-
-fn is_leaf(c: &XmlChild) -> bool {
-    // `<custom>false</custom>`: the canonical form holds no nested element.
-    !c.canon[1..].contains('<') || c.canon.matches('<').count() <= 2
 }
 
 fn in_file_packable(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef, tdef: &TypeDef) {
@@ -526,7 +535,12 @@ fn in_file_packable(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef, tdef: &T
         }
         return;
     };
-    let diff = infile::diff_children(old.as_ref(), new.as_ref());
+    let old_b = ch.old_bytes.as_deref().unwrap_or_default();
+    let new_b = ch.new_bytes.as_deref().unwrap_or_default();
+    let diff = infile::diff_children(
+        old.as_ref().map(|d| (d, old_b)),
+        new.as_ref().map(|d| (d, new_b)),
+    );
     let mut upserted: HashSet<(String, String)> = HashSet::new();
     let mut container_changed = false;
     for (el, key) in &diff.upserted {

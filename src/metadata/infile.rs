@@ -15,8 +15,8 @@ pub struct XmlChild {
     pub key: Option<String>,
     /// Byte range of the element in the source (from `<` to the closing `>`).
     pub span: (usize, usize),
-    /// Formatting-free form used to decide "changed".
-    pub canon: String,
+    /// True when the element holds text only (`<custom>false</custom>`).
+    pub leaf: bool,
 }
 
 /// A parsed file: the prolog up to and including the root start tag, the root name and its
@@ -36,137 +36,203 @@ pub struct XmlError {
     pub message: String,
 }
 
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    let s = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let e = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(s, |e| e + 1);
+    &b[s..e.max(s)]
+}
+
 /// Parses the root's direct children. `key_of(element)` names the key child element of an
 /// element (e.g. `labels` → `fullName`), or `None` when the element has no key.
+/// Only boundaries and keys are extracted here (a small hand-written scanner: these files are
+/// megabytes of Profiles on every delta); the comparison form is computed lazily
+/// ([`canonical`]) for the few elements whose bytes differ. Well-formedness of the tag
+/// structure is checked (mismatched or unclosed tags are errors with their line).
 pub fn parse_children(
     bytes: &[u8],
     key_of: &dyn Fn(&str) -> Option<&'static str>,
 ) -> Result<XmlDoc, XmlError> {
-    let mut reader = quick_xml::Reader::from_reader(bytes);
-    let mut depth = 0usize;
-    let mut root = String::new();
-    let mut head_end = 0;
-    let mut children = Vec::new();
-    // The child being read: (name, start, key element, key text, canon).
-    type Open = (String, usize, Option<&'static str>, Option<String>, String);
-    let mut cur: Option<Open> = None;
-    let mut in_key = false;
+    let n = bytes.len();
     let err = |pos: usize, message: String| XmlError {
         line: line_of(bytes, pos),
         message,
     };
-    loop {
-        let pos = reader.buffer_position() as usize;
-        let ev = reader.read_event().map_err(|e| err(pos, e.to_string()))?;
-        match ev {
-            Event::Start(s) => {
-                let name = String::from_utf8_lossy(s.local_name().as_ref()).into_owned();
-                depth += 1;
-                match depth {
-                    1 => {
-                        root = name;
-                        head_end = reader.buffer_position() as usize;
+    let find = |from: usize, pat: &[u8]| -> Option<usize> {
+        let mut i = from;
+        while i + pat.len() <= n {
+            if bytes[i] == pat[0] && &bytes[i..i + pat.len()] == pat {
+                return Some(i);
+            }
+            i += 1;
+        }
+        None
+    };
+    let local = |name: &[u8]| -> String {
+        let l = match name.iter().rposition(|b| *b == b':') {
+            Some(c) => &name[c + 1..],
+            None => name,
+        };
+        String::from_utf8_lossy(l).into_owned()
+    };
+    let mut stack: Vec<(usize, usize)> = Vec::new(); // name ranges of open elements
+    let mut root = String::new();
+    let mut head_end = 0;
+    let mut children = Vec::new();
+    // The child being read: (name, start, key element, key text, leaf).
+    type Open = (String, usize, Option<&'static str>, Option<String>, bool);
+    let mut cur: Option<Open> = None;
+    let mut in_key = false;
+    let mut seen_root = false;
+    let mut i = 0;
+    while i < n {
+        // Text up to the next tag.
+        let t0 = i;
+        while i < n && bytes[i] != b'<' {
+            i += 1;
+        }
+        if i > t0 {
+            let text = &bytes[t0..i];
+            if stack.is_empty() {
+                if !text.iter().all(|b| b.is_ascii_whitespace()) {
+                    return Err(err(t0, "text outside the root element".into()));
+                }
+            } else if in_key && let Some(c) = cur.as_mut() {
+                let k = c.3.get_or_insert_with(String::new);
+                k.push_str(&decode_text(trim_ascii(text)));
+            }
+        }
+        if i >= n {
+            break;
+        }
+        let pos = i;
+        let rest = &bytes[i..];
+        if rest.starts_with(b"<?") {
+            i = find(i, b"?>").ok_or_else(|| err(pos, "unterminated <?…?>".into()))? + 2;
+        } else if rest.starts_with(b"<!--") {
+            i = find(i + 4, b"-->").ok_or_else(|| err(pos, "unterminated comment".into()))? + 3;
+        } else if rest.starts_with(b"<![CDATA[") {
+            let e = find(i + 9, b"]]>").ok_or_else(|| err(pos, "unterminated CDATA".into()))?;
+            if in_key && let Some(c) = cur.as_mut() {
+                c.3.get_or_insert_with(String::new)
+                    .push_str(&String::from_utf8_lossy(&bytes[i + 9..e]));
+            }
+            i = e + 3;
+        } else if rest.starts_with(b"<!") {
+            i = find(i, b">").ok_or_else(|| err(pos, "unterminated <!…>".into()))? + 1;
+        } else if rest.starts_with(b"</") {
+            let e = find(i, b">").ok_or_else(|| err(pos, "unterminated end tag".into()))?;
+            let name = trim_ascii(&bytes[i + 2..e]);
+            let Some((s0, s1)) = stack.pop() else {
+                return Err(err(
+                    pos,
+                    format!("unexpected </{}>", String::from_utf8_lossy(name)),
+                ));
+            };
+            if &bytes[s0..s1] != name {
+                return Err(err(
+                    pos,
+                    format!(
+                        "</{}> closes <{}>",
+                        String::from_utf8_lossy(name),
+                        String::from_utf8_lossy(&bytes[s0..s1])
+                    ),
+                ));
+            }
+            i = e + 1;
+            if stack.len() == 1
+                && let Some((name, start, _, key, leaf)) = cur.take()
+            {
+                children.push(XmlChild {
+                    name,
+                    key,
+                    span: (start, i),
+                    leaf,
+                });
+            }
+            in_key = false;
+        } else {
+            // Start or empty tag: the name, then attributes up to an unquoted `>`.
+            let s0 = i + 1;
+            let mut j = s0;
+            while j < n && !matches!(bytes[j], b' ' | b'\t' | b'\r' | b'\n' | b'/' | b'>') {
+                j += 1;
+            }
+            if j == s0 {
+                return Err(err(pos, "a tag without a name".into()));
+            }
+            let s1 = j;
+            let mut quote = 0u8;
+            while j < n && (quote != 0 || bytes[j] != b'>') {
+                match bytes[j] {
+                    b'"' | b'\'' if quote == 0 => quote = bytes[j],
+                    q if q == quote => quote = 0,
+                    _ => {}
+                }
+                j += 1;
+            }
+            if j >= n {
+                return Err(err(pos, "unterminated tag".into()));
+            }
+            let empty = bytes[j - 1] == b'/';
+            i = j + 1;
+            let depth = stack.len(); // depth of the parent
+            match depth {
+                0 => {
+                    if seen_root {
+                        return Err(err(pos, "a second root element".into()));
                     }
-                    2 => {
+                    seen_root = true;
+                    root = local(&bytes[s0..s1]);
+                    head_end = i;
+                }
+                1 => {
+                    let name = local(&bytes[s0..s1]);
+                    if empty {
+                        children.push(XmlChild {
+                            name,
+                            key: None,
+                            span: (pos, i),
+                            leaf: true,
+                        });
+                    } else {
                         let k = key_of(&name);
-                        let mut canon = String::new();
-                        canon.push('<');
-                        canon.push_str(&name);
-                        canon.push('>');
-                        cur = Some((name, pos, k, None, canon));
+                        cur = Some((name, pos, k, None, true));
                     }
-                    _ => {
-                        if let Some(c) = cur.as_mut() {
-                            in_key = depth == 3 && c.2 == Some(name.as_str());
-                            c.4.push('<');
-                            c.4.push_str(&String::from_utf8_lossy(s.as_ref()));
-                            c.4.push('>');
-                        }
+                }
+                _ => {
+                    if let Some(c) = cur.as_mut() {
+                        c.4 = false;
+                        in_key = !empty
+                            && depth == 2
+                            && c.2.is_some_and(|k| {
+                                let nm = &bytes[s0..s1];
+                                let l = nm.rsplit(|b| *b == b':').next().unwrap_or(nm);
+                                k.as_bytes() == l
+                            });
                     }
                 }
             }
-            Event::Empty(s) => {
-                let name = String::from_utf8_lossy(s.local_name().as_ref()).into_owned();
-                match depth {
-                    0 => {
-                        root = name;
-                        head_end = reader.buffer_position() as usize;
-                    }
-                    1 => children.push(XmlChild {
-                        canon: format!("<{name}/>"),
-                        name,
-                        key: None,
-                        span: (pos, reader.buffer_position() as usize),
-                    }),
-                    _ => {
-                        if let Some(c) = cur.as_mut() {
-                            c.4.push('<');
-                            c.4.push_str(&String::from_utf8_lossy(s.as_ref()));
-                            c.4.push_str("/>");
-                        }
-                    }
-                }
+            if !empty {
+                stack.push((s0, s1));
             }
-            Event::End(_) => {
-                if depth == 2
-                    && let Some((name, start, _, key, mut canon)) = cur.take()
-                {
-                    canon.push_str("</");
-                    canon.push_str(&name);
-                    canon.push('>');
-                    children.push(XmlChild {
-                        name,
-                        key,
-                        span: (start, reader.buffer_position() as usize),
-                        canon,
-                    });
-                } else if let Some(c) = cur.as_mut() {
-                    c.4.push_str("</>");
-                }
-                in_key = false;
-                depth = depth.saturating_sub(1);
-            }
-            Event::Text(t) => {
-                if let Some(c) = cur.as_mut() {
-                    let raw = String::from_utf8_lossy(t.as_ref());
-                    let txt = raw.trim();
-                    if !txt.is_empty() {
-                        c.4.push_str(txt);
-                        if in_key {
-                            c.3.get_or_insert_with(String::new).push_str(txt);
-                        }
-                    }
-                } else if depth == 0 && !t.iter().all(|b| b.is_ascii_whitespace()) {
-                    return Err(err(pos, "text outside the root element".into()));
-                }
-            }
-            Event::GeneralRef(r) => {
-                if let Some(c) = cur.as_mut() {
-                    let raw = String::from_utf8_lossy(r.as_ref()).into_owned();
-                    let un = super::package_xml::unescape_ref(&raw);
-                    c.4.push_str(&un);
-                    if in_key {
-                        c.3.get_or_insert_with(String::new).push_str(&un);
-                    }
-                }
-            }
-            Event::CData(d) => {
-                if let Some(c) = cur.as_mut() {
-                    let txt = String::from_utf8_lossy(d.as_ref()).into_owned();
-                    c.4.push_str(&super::package_xml::escape(&txt));
-                    if in_key {
-                        c.3.get_or_insert_with(String::new).push_str(&txt);
-                    }
-                }
-            }
-            Event::Eof => break,
-            _ => {}
         }
     }
-    if depth != 0 {
-        return Err(err(bytes.len(), format!("element <{root}> is not closed")));
+    if let Some((s0, s1)) = stack.last() {
+        return Err(err(
+            n,
+            format!(
+                "element <{}> is not closed",
+                String::from_utf8_lossy(&bytes[*s0..*s1])
+            ),
+        ));
     }
-    if root.is_empty() {
+    if !seen_root {
         return Err(err(0, "no root element".into()));
     }
     Ok(XmlDoc {
@@ -176,12 +242,110 @@ pub fn parse_children(
     })
 }
 
+/// Text with the XML entities resolved.
+fn decode_text(t: &[u8]) -> String {
+    let s = String::from_utf8_lossy(t);
+    if !s.contains('&') {
+        return s.into_owned();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest: &str = &s;
+    while let Some(a) = rest.find('&') {
+        out.push_str(&rest[..a]);
+        match rest[a..].find(';') {
+            Some(e) => {
+                out.push_str(&super::package_xml::unescape_ref(&rest[a + 1..a + e]));
+                rest = &rest[a + e + 1..];
+            }
+            None => {
+                out.push_str(&rest[a..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Formatting-free form of an element's bytes (tags with attributes, trimmed text, entities
+/// resolved, CDATA escaped), used to decide whether two versions differ.
+pub fn canonical(raw: &[u8]) -> String {
+    let mut reader = quick_xml::Reader::from_reader(raw);
+    let mut out = String::with_capacity(raw.len());
+    while let Ok(ev) = reader.read_event() {
+        match ev {
+            Event::Start(s) => {
+                out.push('<');
+                out.push_str(&String::from_utf8_lossy(&s));
+                out.push('>');
+            }
+            Event::Empty(s) => {
+                out.push('<');
+                out.push_str(&String::from_utf8_lossy(&s));
+                out.push_str("/>");
+            }
+            Event::End(e) => {
+                out.push_str("</");
+                out.push_str(&String::from_utf8_lossy(e.as_ref()));
+                out.push('>');
+            }
+            Event::Text(t) => out.push_str(&String::from_utf8_lossy(trim_ascii(&t))),
+            Event::GeneralRef(r) => {
+                let raw = String::from_utf8_lossy(&r).into_owned();
+                out.push_str(&super::package_xml::escape(
+                    &super::package_xml::unescape_ref(&raw),
+                ));
+            }
+            Event::CData(d) => {
+                out.push_str(&super::package_xml::escape(&String::from_utf8_lossy(&d)))
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Equal once the whitespace between tags is ignored (re-indentation, CRLF). Cheap: no
+/// allocation, run only on elements whose bytes differ. Anything else (entity spelling,
+/// attribute quotes) falls back to the canonical forms.
+fn same_layout_free(a: &[u8], b: &[u8]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    // Skips whitespace that sits between a `>` and a `<`.
+    let skip = |s: &[u8], mut k: usize| {
+        if k > 0 && s[k - 1] == b'>' {
+            let mut e = k;
+            while e < s.len() && s[e].is_ascii_whitespace() {
+                e += 1;
+            }
+            if e == s.len() || s[e] == b'<' {
+                k = e;
+            }
+        }
+        k
+    };
+    loop {
+        i = skip(a, i);
+        j = skip(b, j);
+        match (i < a.len(), j < b.len()) {
+            (false, false) => return true,
+            (true, true) if a[i] == b[j] => {
+                i += 1;
+                j += 1;
+            }
+            _ => return canonical(a) == canonical(b),
+        }
+    }
+}
+
 /// Identity of a child within its file: element name + key (or its canonical form when the
 /// element has no key, so keyless entries are compared as a whole).
-pub fn identity(c: &XmlChild) -> (String, String) {
+pub fn identity(c: &XmlChild, bytes: &[u8]) -> (String, String) {
     (
         c.name.clone(),
-        c.key.clone().unwrap_or_else(|| c.canon.clone()),
+        c.key
+            .clone()
+            .unwrap_or_else(|| canonical(&bytes[c.span.0..c.span.1])),
     )
 }
 
@@ -194,21 +358,29 @@ pub struct ChildDiff {
     pub removed: Vec<(String, String)>,
 }
 
-/// Compares the keyed children of two parsed revisions.
-pub fn diff_children(old: Option<&XmlDoc>, new: Option<&XmlDoc>) -> ChildDiff {
-    let index = |d: Option<&XmlDoc>| -> HashMap<(String, String), String> {
-        d.map(|d| {
+/// Compares the children of two parsed revisions (each with its bytes). Equal bytes are
+/// equal; otherwise the canonical forms decide, so re-indentation is not a change.
+pub fn diff_children<'a>(
+    old: Option<(&XmlDoc, &'a [u8])>,
+    new: Option<(&XmlDoc, &'a [u8])>,
+) -> ChildDiff {
+    fn index<'a>(d: Option<(&XmlDoc, &'a [u8])>) -> HashMap<(String, String), &'a [u8]> {
+        d.map(|(d, b)| {
             d.children
                 .iter()
-                .map(|c| (identity(c), c.canon.clone()))
+                .map(|c| (identity(c, b), &b[c.span.0..c.span.1]))
                 .collect()
         })
         .unwrap_or_default()
-    };
+    }
     let (o, n) = (index(old), index(new));
     let mut diff = ChildDiff::default();
-    for (k, canon) in &n {
-        if o.get(k) != Some(canon) {
+    for (k, raw) in &n {
+        let changed = match o.get(k) {
+            None => true,
+            Some(old_raw) => old_raw != raw && !same_layout_free(old_raw, raw),
+        };
+        if changed {
             diff.upserted.push(k.clone());
         }
     }
@@ -276,10 +448,19 @@ mod tests {
             "<labels>\n  <fullName>B</fullName>\n  <value>b</value>\n</labels>",
         );
         let d2 = parse_children(reformatted.as_bytes(), &key).unwrap();
-        assert_eq!(diff_children(Some(&d), Some(&d2)), ChildDiff::default());
+        assert_eq!(
+            diff_children(
+                Some((&d, LABELS.as_bytes())),
+                Some((&d2, reformatted.as_bytes()))
+            ),
+            ChildDiff::default()
+        );
         let changed = LABELS.replace("x &amp; y", "x &amp; z");
         let d3 = parse_children(changed.as_bytes(), &key).unwrap();
-        let diff = diff_children(Some(&d), Some(&d3));
+        let diff = diff_children(
+            Some((&d, LABELS.as_bytes())),
+            Some((&d3, changed.as_bytes())),
+        );
         assert_eq!(diff.upserted, [("labels".to_string(), "A".to_string())]);
         let pruned = prune(LABELS.as_bytes(), &d, &|c| c.key.as_deref() == Some("B"));
         let p = parse_children(&pruned, &key).unwrap();
@@ -289,6 +470,26 @@ mod tests {
                 .unwrap()
                 .ends_with("</labels>\n</CustomLabels>\n")
         );
+    }
+
+    #[test]
+    fn scanner_handles_comments_cdata_attributes_and_entities() {
+        let x = br#"<?xml version="1.0"?>
+<!-- <labels> in a comment -->
+<p:CustomLabels xmlns:p="urn:x" a='>'>
+    <p:labels kind="a>b"><fullName>A&amp;B</fullName><v><![CDATA[<x>]]></v></p:labels>
+    <empty/>
+</p:CustomLabels>
+"#;
+        let d = parse_children(x, &key).unwrap();
+        assert_eq!(d.root, "CustomLabels");
+        assert_eq!(d.children.len(), 2);
+        assert_eq!(d.children[0].key.as_deref(), Some("A&B"));
+        assert!(!d.children[0].leaf);
+        assert!(d.children[1].leaf);
+        assert!(parse_children(b"<a><b></c></a>", &key).is_err());
+        assert!(parse_children(b"<a/><b/>", &key).is_err());
+        assert!(parse_children(b"x<a/>", &key).is_err());
     }
 
     #[test]
