@@ -2,6 +2,7 @@
 //! Every function here is blocking: callers run it off the async workers.
 
 pub mod demo;
+pub mod diff;
 pub mod history;
 pub mod record;
 

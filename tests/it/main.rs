@@ -2,6 +2,8 @@
 
 mod common;
 mod config_example;
+mod convert;
+mod delta;
 mod e2e;
 mod layers;
 mod pipeline;
