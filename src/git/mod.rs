@@ -1,1 +1,3 @@
 //! git2 repository access: story discovery, presence, in-memory apply, branch updates.
+
+pub mod apply;

@@ -1,3 +1,4 @@
 //! One integration-test binary (faster to link): a module per area.
 
+mod apply;
 mod common;
