@@ -184,7 +184,10 @@ impl<'a> Xm<'a> {
 
         // Where source-only units go: slot i = before the target's i-th child element.
         let n_o = o.elements().count();
+        // `slots` go right after the previous element; `before` right before the element, after
+        // the comments that precede it (a sorted insertion sits next to its neighbour).
         let mut slots: Vec<Vec<Insert>> = (0..=n_o).map(|_| Vec::new()).collect();
+        let mut before: Vec<Vec<Insert>> = (0..=n_o).map(|_| Vec::new()).collect();
         let mut after: Option<usize> = None;
         for (ti, tunit) in tu.list.iter().enumerate() {
             if let Some(&oi) = ou.by_id.get(&tunit.id) {
@@ -206,8 +209,11 @@ impl<'a> Xm<'a> {
                 }
                 _ => Insert::Theirs(ti),
             };
-            let slot = sorted_slot(&ou, tunit, osrc).unwrap_or(after.map_or(0, |a| a + 1));
-            slots[slot.min(n_o)].push(ins);
+            match sorted_slot(&ou, &tu, tunit) {
+                Some((slot, true)) => before[slot.min(n_o)].push(ins),
+                Some((slot, false)) => slots[slot.min(n_o)].push(ins),
+                None => slots[after.map_or(0, |a| a + 1).min(n_o)].push(ins),
+            }
         }
 
         let mut pending: Vec<Range<usize>> = Vec::new();
@@ -231,6 +237,15 @@ impl<'a> Xm<'a> {
                 Node::Elem(e) => {
                     let ins = std::mem::take(&mut slots[ei]);
                     self.write_inserts(&ins, &tu, bu.as_ref(), kpath, spath);
+                    let ins = std::mem::take(&mut before[ei]);
+                    if !ins.is_empty() {
+                        let keep = if pending_ws_last { pending.pop() } else { None };
+                        for p in pending.drain(..) {
+                            self.out.extend_from_slice(&osrc[p]);
+                        }
+                        self.write_inserts(&ins, &tu, bu.as_ref(), kpath, spath);
+                        pending.extend(keep);
+                    }
                     let ui = unit_of_elem[ei];
                     let unit = &ou.list[ui];
                     ei += 1;
@@ -324,7 +339,8 @@ impl<'a> Xm<'a> {
                 }
             }
         }
-        let ins = std::mem::take(&mut slots[n_o]);
+        let mut ins = std::mem::take(&mut slots[n_o]);
+        ins.append(&mut before[n_o]);
         self.write_inserts(&ins, &tu, bu.as_ref(), kpath, spath);
         for p in &pending {
             self.out.extend_from_slice(&osrc[p.clone()]);
@@ -675,7 +691,9 @@ fn units<'e>(parent: &'e Element, src: &[u8], classes: &HashMap<String, Class>) 
 }
 
 /// For unordered keyed entries in a group the target keeps sorted: the slot that keeps it sorted.
-fn sorted_slot(ou: &Units<'_>, t: &Unit<'_>, _osrc: &[u8]) -> Option<usize> {
+/// Returns the slot and whether the entry goes right before that element (`true`) or right
+/// after the previous one.
+fn sorted_slot(ou: &Units<'_>, tu: &Units<'_>, t: &Unit<'_>) -> Option<(usize, bool)> {
     let sortable = match t.class {
         Class::Keyed(spec) => !spec.ordered,
         Class::Set => true,
@@ -684,12 +702,15 @@ fn sorted_slot(ou: &Units<'_>, t: &Unit<'_>, _osrc: &[u8]) -> Option<usize> {
     if !sortable {
         return None;
     }
+    // Both files must keep the group sorted; otherwise the source's neighbour decides.
+    let sorted = |units: &[&Unit<'_>]| units.windows(2).all(|w| w[0].id.1 <= w[1].id.1);
     let same: Vec<&Unit<'_>> = ou.list.iter().filter(|u| u.id.0 == t.id.0).collect();
-    if same.is_empty() || !same.windows(2).all(|w| w[0].id.1 <= w[1].id.1) {
+    let theirs: Vec<&Unit<'_>> = tu.list.iter().filter(|u| u.id.0 == t.id.0).collect();
+    if same.is_empty() || !sorted(&same) || !sorted(&theirs) {
         return None;
     }
     match same.iter().find(|u| u.id.1 > t.id.1) {
-        Some(u) => Some(u.first),
-        None => same.last().map(|u| u.last + 1),
+        Some(u) => Some((u.first, true)),
+        None => same.last().map(|u| (u.last + 1, false)),
     }
 }
