@@ -562,3 +562,46 @@ fn refuses_a_repository_in_the_middle_of_a_merge() {
         .to_string();
     assert!(e.contains("middle of a merge"), "{e}");
 }
+
+#[test]
+fn an_unparseable_version_is_a_conflict_and_the_rest_goes_on() {
+    let fx = fixture();
+    let r = &fx.repo;
+    let lp = p("labels/CustomLabels.labels-meta.xml");
+    let qa = commit(
+        r,
+        Some(fx.base),
+        &[(&lp, Some(&labels(&[("Alpha", "a-qa"), ("Gamma", "g")])))],
+        "qa",
+    );
+    branch(r, "qa", qa);
+    let broken = labels(&[("Alpha", "a"), ("Gamma", "g2")]).replace(
+        "</value>\n    </labels>\n</CustomLabels>",
+        "</value>\n    </label>\n</CustomLabels>",
+    );
+    let s1 = commit(
+        r,
+        Some(fx.base),
+        &[
+            (&lp, Some(&broken)),
+            (&p("classes/B.cls"), Some("public class B {}\n")),
+        ],
+        "US-7",
+    );
+    let out = apply(r, &req("qa", vec![s1]), None).unwrap();
+    assert_eq!(out.clean, vec![p("classes/B.cls")]);
+    assert_eq!(out.conflicts.len(), 1);
+    match &out.conflicts[0].elements[0].kind {
+        ConflictKind::Unparseable { line, .. } => assert!(*line > 1),
+        k => panic!("unexpected {k:?}"),
+    }
+    // an edit is re-validated: markers or broken XML are refused
+    let c = &out.conflicts[0];
+    assert!(resolve(c, &Resolution::Edit(broken.clone())).is_err());
+    assert!(resolve(c, &Resolution::Edit("<<<<<<< ours\n".into())).is_err());
+    let fixed = labels(&[("Alpha", "a-qa"), ("Gamma", "g2")]);
+    assert_eq!(
+        resolve(c, &Resolution::Edit(fixed.clone())).unwrap(),
+        Resolved::Write(fixed.into_bytes())
+    );
+}

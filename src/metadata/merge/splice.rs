@@ -2,7 +2,8 @@
 //! Profile entry) from the source's file into the target's, leaving every other element of the
 //! target exactly as it was.
 
-use super::{MergeError, MergeOptions, merge_xml};
+use super::{MergeError, MergeOptions, merge_xml, xml};
+use crate::domain::conflict::MergeSide;
 use crate::metadata::Registry;
 
 /// An in-file child: the element under the root (`labels`, `rules`, `fieldPermissions`) and its
@@ -44,17 +45,21 @@ impl ChildPick {
 
 /// Writes the source's version of `pick` into the target file: replaced in place when the target
 /// has it, inserted at its sorted place (or after its source-side predecessor) when not, removed
-/// when the source does not have it. `target` may be `None` when the target lacks the whole file:
-/// the source's file then starts empty of other children… so the caller should take the source's
-/// whole file instead; this returns the source bytes in that case.
+/// when the source does not have it. When the target lacks the whole file (`None`), the result is
+/// the source's file holding only the picked child.
 pub fn splice(
     source: &[u8],
     target: Option<&[u8]>,
     pick: &ChildPick,
     opts: &MergeOptions,
 ) -> Result<Vec<u8>, MergeError> {
-    let Some(target) = target else {
-        return Ok(source.to_vec());
+    let skeleton;
+    let target = match target {
+        Some(t) => t,
+        None => {
+            skeleton = empty_like(source, opts)?;
+            &skeleton
+        }
     };
     let m = merge_xml(
         Some(target),
@@ -64,4 +69,23 @@ pub fn splice(
         Some((pick.element.clone(), pick.key.clone())),
     )?;
     Ok(m.bytes)
+}
+
+/// The source file with its root emptied: same declaration, root tag and namespace.
+fn empty_like(source: &[u8], opts: &MergeOptions) -> Result<Vec<u8>, MergeError> {
+    let doc = xml::parse(source).map_err(|error| MergeError::Parse {
+        side: MergeSide::Source,
+        file: opts.path.clone().unwrap_or_else(|| "the file".into()),
+        error,
+    })?;
+    let mut out = source[doc.prolog.clone()].to_vec();
+    let tag = &source[doc.root.start_tag.clone()];
+    if doc.root.start_tag == doc.root.span {
+        out.extend_from_slice(tag);
+    } else {
+        out.extend_from_slice(tag);
+        out.extend_from_slice(format!("\n</{}>", doc.root.name).as_bytes());
+    }
+    out.extend_from_slice(&source[doc.epilog.clone()]);
+    Ok(out)
 }

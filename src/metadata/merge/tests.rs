@@ -200,3 +200,78 @@ fn splice_replaces_inserts_and_removes_one_child() {
         file(&[label("A", "a"), label("C", "c-target")])
     );
 }
+
+#[test]
+fn splice_into_a_missing_file_keeps_only_the_picked_child() {
+    let src = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CustomLabels xmlns=\"urn:x\">\n    <labels>\n        <fullName>A</fullName>\n    </labels>\n    <labels>\n        <fullName>B</fullName>\n    </labels>\n</CustomLabels>\n";
+    let r = splice::splice(
+        src.as_bytes(),
+        None,
+        &splice::ChildPick::new("labels", "B"),
+        &MergeOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(r).unwrap(),
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CustomLabels xmlns=\"urn:x\">\n    <labels>\n        <fullName>B</fullName>\n    </labels>\n</CustomLabels>\n"
+    );
+}
+
+#[test]
+fn binary_and_text_formats() {
+    let m = merge(Some(b"a\0b"), b"a\0c", b"a\0d", &MergeOptions::default()).unwrap();
+    assert_eq!(m.format, FileFormat::Binary);
+    assert_eq!(m.conflicts.len(), 1);
+    let m = merge(Some(b"a\0b"), b"a\0b", b"a\0d", &MergeOptions::default()).unwrap();
+    assert!(m.is_clean() && m.bytes == b"a\0d");
+    let o = MergeOptions {
+        path: Some("classes/A.cls".into()),
+        ..Default::default()
+    };
+    let m = merge(Some(b"x\ny\nz\n"), b"X\ny\nz\n", b"x\ny\nZ\n", &o).unwrap();
+    assert_eq!(m.format, FileFormat::Text);
+    assert_eq!(m.bytes, b"X\ny\nZ\n");
+}
+
+#[test]
+fn picklist_values_keep_their_order_and_unkeyed_groups_conflict_whole() {
+    let f = |vals: &[&str]| {
+        let mut s = String::from("<CustomField>\n    <valueSet>\n        <valueSetDefinition>\n");
+        for v in vals {
+            s.push_str(&format!("            <value>\n                <fullName>{v}</fullName>\n            </value>\n"));
+        }
+        s.push_str("        </valueSetDefinition>\n    </valueSet>\n</CustomField>\n");
+        s.into_bytes()
+    };
+    let o = MergeOptions {
+        path: Some("objects/A/fields/R__c.field-meta.xml".into()),
+        ..Default::default()
+    };
+    let m = merge(
+        Some(&f(&["b", "d"])),
+        &f(&["b", "c", "d"]),
+        &f(&["b", "d", "a"]),
+        &o,
+    )
+    .unwrap();
+    assert!(m.is_clean());
+    assert_eq!(m.bytes, f(&["b", "c", "d", "a"]));
+    // same-named unkeyed complex elements whose count changed on both sides: one conflict
+    let g = |n: usize, tag: &str| {
+        let mut s = String::from("<Thing>\n");
+        for i in 0..n {
+            s.push_str(&format!(
+                "    <item>\n        <x>{tag}{i}</x>\n        <y>1</y>\n    </item>\n"
+            ));
+        }
+        s.push_str("</Thing>\n");
+        s.into_bytes()
+    };
+    let o = MergeOptions {
+        path: Some("x.xml".into()),
+        ..Default::default()
+    };
+    let m = merge(Some(&g(2, "b")), &g(3, "o"), &g(1, "t"), &o).unwrap();
+    assert_eq!(m.conflicts.len(), 1);
+    assert_eq!(m.conflicts[0].path, "Thing:x \u{203a} item");
+}
