@@ -178,7 +178,7 @@ impl<'r> Ctx<'r> {
     fn component(&self, path: &str) -> Option<ComponentRef> {
         registry()
             .resolve(path, &self.package_dirs)
-            .map(|r| r.parent.unwrap_or(r.component))
+            .map(|r| r.component)
     }
 
     fn set(&mut self, path: &str, e: Option<(Oid, i32)>) {

@@ -592,7 +592,6 @@ fn classify(
             }
         }
     }
-    let _ = srcs;
     by_name
         .into_iter()
         .map(|(name, lists)| {
@@ -602,7 +601,13 @@ fn classify(
                 format!("{kpath}/{name}")
             };
             let class = if let Some(spec) = keys::lookup(root_type, &path) {
-                Class::Keyed(spec)
+                // A reordered ordered list (picklist values) is merged as one unit, so a new
+                // order is taken when only one side changed the list, and never lost silently.
+                if spec.ordered && parents[0].is_some() && reordered(spec, &lists, srcs) {
+                    Class::Group
+                } else {
+                    Class::Keyed(spec)
+                }
             } else if lists.iter().all(|l| l.len() <= 1) {
                 Class::Singleton
             } else if lists.iter().flatten().all(|e| !e.has_elements) {
@@ -632,6 +637,30 @@ fn classify(
             (name.to_string(), class)
         })
         .collect()
+}
+
+/// Whether either side changed the relative order of the entries it shares with the base.
+fn reordered(spec: KeySpec, lists: &[Vec<&Element>; 3], srcs: [&[u8]; 3]) -> bool {
+    let keys = |i: usize| -> Vec<String> {
+        lists[i]
+            .iter()
+            .map(|e| {
+                spec.fields
+                    .iter()
+                    .filter_map(|f| e.child(f).map(|c| c.text(srcs[i])))
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
+            .collect()
+    };
+    let base = keys(0);
+    let in_base: std::collections::HashSet<&String> = base.iter().collect();
+    [keys(1), keys(2)].iter().any(|side| {
+        let in_side: std::collections::HashSet<&String> = side.iter().collect();
+        let a = base.iter().filter(|k| in_side.contains(k));
+        let b = side.iter().filter(|k| in_base.contains(k));
+        !a.eq(b)
+    })
 }
 
 fn units<'e>(parent: &'e Element, src: &[u8], classes: &HashMap<String, Class>) -> Units<'e> {

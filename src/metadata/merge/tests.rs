@@ -275,3 +275,46 @@ fn picklist_values_keep_their_order_and_unkeyed_groups_conflict_whole() {
     assert_eq!(m.conflicts.len(), 1);
     assert_eq!(m.conflicts[0].path, "Thing:x \u{203a} item");
 }
+
+#[test]
+fn a_reordered_picklist_is_taken_or_conflicts_never_lost() {
+    let f = |vals: &[&str]| {
+        let mut s = String::from("<CustomField>\n    <valueSet>\n        <valueSetDefinition>\n");
+        for v in vals {
+            s.push_str(&format!("            <value>\n                <fullName>{v}</fullName>\n            </value>\n"));
+        }
+        s.push_str("        </valueSetDefinition>\n    </valueSet>\n    <label>L</label>\n</CustomField>\n");
+        s.into_bytes()
+    };
+    let o = MergeOptions {
+        path: Some("objects/A/fields/R__c.field-meta.xml".into()),
+        ..Default::default()
+    };
+    // the source sorts the values; the target changed something else
+    let ours = String::from_utf8(f(&["c", "a", "b"]))
+        .unwrap()
+        .replace("<label>L<", "<label>L2<");
+    let m = merge(
+        Some(&f(&["c", "a", "b"])),
+        ours.as_bytes(),
+        &f(&["a", "b", "c"]),
+        &o,
+    )
+    .unwrap();
+    assert!(m.is_clean());
+    assert_eq!(
+        String::from_utf8(m.bytes).unwrap(),
+        String::from_utf8(f(&["a", "b", "c"]))
+            .unwrap()
+            .replace("<label>L<", "<label>L2<")
+    );
+    // the source sorts them and the target adds one: the list conflicts as a whole
+    let m = merge(
+        Some(&f(&["c", "a", "b"])),
+        &f(&["c", "a", "b", "d"]),
+        &f(&["a", "b", "c"]),
+        &o,
+    )
+    .unwrap();
+    assert_eq!(m.conflicts.len(), 1);
+}
