@@ -144,6 +144,32 @@ impl ComponentConflict {
     }
 }
 
+/// One line of `plan --json`'s `conflicts`: `{"component", "path", "kind"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictRow {
+    pub component: String,
+    pub path: String,
+    pub kind: String,
+}
+
+impl ComponentConflict {
+    /// The conflicting elements as plan rows.
+    pub fn rows(&self) -> Vec<ConflictRow> {
+        let component = self
+            .component
+            .as_ref()
+            .map_or_else(|| self.path.clone(), ToString::to_string);
+        self.elements
+            .iter()
+            .map(|e| ConflictRow {
+                component: component.clone(),
+                path: e.path.clone(),
+                kind: e.kind.label().to_string(),
+            })
+            .collect()
+    }
+}
+
 /// The kinds of answer, without payload (for menus and `--on-conflict`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

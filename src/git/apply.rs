@@ -7,6 +7,12 @@
 //! only paths that differ get a 3-way merge (semantic for XML, per line for text). The tree is
 //! built once at the end with `TreeUpdateBuilder`, so cost follows the changed paths, not the
 //! size of the repository.
+//!
+//! Use: [`apply`] → for each [`ApplyOutcome::conflicts`] entry get a
+//! [`crate::domain::conflict::Resolution`] from the user and turn it into bytes with
+//! [`crate::metadata::merge::resolve`] → [`finish`] with those per path → promotion commit.
+//! [`ApplyOutcome`] is serialisable, so a job can journal it between the steps. Merge commits in
+//! the list are applied as their diff against their first parent.
 
 use crate::domain::ComponentRef;
 use crate::domain::conflict::{ComponentConflict, ConflictKind, ElementConflict, FileFormat};
