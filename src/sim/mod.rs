@@ -1,1 +1,39 @@
-//! sim layer.
+//! sim layer: a loopback Salesforce simulator (axum) that answers like Salesforce for the calls
+//! backflow makes — OAuth, REST, Tooling and the Metadata SOAP API — with orgs holding deployed
+//! files, a deploy lifecycle on a per-poll clock, sandbox refreshes, source tracking and
+//! injectable faults. Tests and the demo run the real client against it.
+//!
+//! Each org lives under `/o/<org>`: that URL is both its login URL and its instance URL.
+
+mod admin;
+pub mod deploy;
+pub mod model;
+mod server;
+mod soap;
+pub mod soql;
+pub mod workspace;
+
+pub use admin::{OrgEdit, OrgSpec, OrgSummary, SimAdmin};
+pub use model::{DeployLogEntry, Fault, FaultKind, Settings};
+pub use server::{API_VERSIONS, DRIFT_USER, SimServer};
+
+use std::path::Path;
+
+/// Runs `backflow sim` in the foreground until `POST /_sim/shutdown` or Ctrl-C. With a state
+/// dir, the port is written to `<state>/port` once listening.
+pub async fn serve(port: u16, state: Option<&Path>) -> std::io::Result<()> {
+    let server = SimServer::start(state, port).await?;
+    if let Some(dir) = state {
+        workspace::write_port_file(dir, server.port)?;
+    }
+    println!("backflow simulator listening on {}", server.url);
+    let app = server.app.clone();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = app.shutdown.cancelled() => {}
+    }
+    if let Some(dir) = state {
+        workspace::remove_port_file(dir, server.port);
+    }
+    Ok(())
+}
