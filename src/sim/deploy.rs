@@ -616,6 +616,8 @@ pub fn advance(st: &mut SimState, id: &str) {
                 d.state_detail = Some("Processing Type: Queued".into());
             }
         }
+        // Polls see `Canceling` once before `Canceled`, as in Salesforce.
+        "Canceling" if d.cancel_requested => d.cancel_requested = false,
         "Canceling" => finish(st, &mut d, "Canceled"),
         _ => {
             if d.components_deployed + (d.component_failures.len() as u64) < d.components_total {
