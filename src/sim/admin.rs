@@ -26,6 +26,19 @@ pub struct OrgSpec {
     pub files: Option<BTreeMap<String, String>>,
 }
 
+impl OrgSpec {
+    /// Kind and license from an org's config: a sandbox when it has `sandbox_of` or a license.
+    pub fn from_config(c: &crate::domain::config::OrgConfig) -> OrgSpec {
+        OrgSpec {
+            sandbox: c.sandbox_of.is_some() || c.license.is_some(),
+            license: c.license.clone(),
+            sandbox_of: c.sandbox_of.clone(),
+            username: c.username.clone(),
+            files: None,
+        }
+    }
+}
+
 /// A direct edit of an org (drift): files to write and paths to delete.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct OrgEdit {

@@ -4,6 +4,8 @@
 //! injectable faults. Tests and the demo run the real client against it.
 //!
 //! Each org lives under `/o/<org>`: that URL is both its login URL and its instance URL.
+//! Environment: `BACKFLOW_SIM_IDLE_SECS` makes `backflow sim` exit after that many idle seconds
+//! (the workspace-hosted simulator uses one hour).
 
 mod admin;
 pub mod deploy;
@@ -28,6 +30,25 @@ pub async fn serve(port: u16, state: Option<&Path>) -> std::io::Result<()> {
     }
     println!("backflow simulator listening on {}", server.url);
     let app = server.app.clone();
+    // A hosted workspace simulator stops by itself after a quiet period.
+    if let Some(idle) = std::env::var("BACKFLOW_SIM_IDLE_SECS")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+    {
+        let app = app.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                let last = app
+                    .last_request_ms
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                if chrono::Utc::now().timestamp_millis() - last > idle * 1000 {
+                    app.shutdown.cancel();
+                    break;
+                }
+            }
+        });
+    }
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = app.shutdown.cancelled() => {}

@@ -34,6 +34,8 @@ pub const DRIFT_USER: &str = "005000000000999AAA";
 pub struct App {
     pub st: Mutex<SimState>,
     pub shutdown: CancellationToken,
+    /// Unix ms of the last request (for the idle exit of a hosted simulator).
+    pub last_request_ms: std::sync::atomic::AtomicI64,
 }
 
 impl App {
@@ -60,6 +62,9 @@ impl SimServer {
         let app = Arc::new(App {
             st: Mutex::new(st),
             shutdown: CancellationToken::new(),
+            last_request_ms: std::sync::atomic::AtomicI64::new(
+                chrono::Utc::now().timestamp_millis(),
+            ),
         });
         let router = axum::Router::new().fallback(handle).with_state(app.clone());
         let a2 = app.clone();
@@ -226,6 +231,10 @@ fn is_loopback_redirect(uri: &str) -> bool {
 }
 
 async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
+    app.last_request_ms.store(
+        chrono::Utc::now().timestamp_millis(),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, 300 * 1024 * 1024).await else {
         return rest_error(

@@ -31,6 +31,25 @@ impl SimHandle {
     }
 }
 
+/// The backflow binary that hosts the simulator: `BACKFLOW_BIN`, else this executable.
+pub fn backflow_exe() -> PathBuf {
+    std::env::var_os("BACKFLOW_BIN")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_exe().ok())
+        .unwrap_or_else(|| PathBuf::from("backflow"))
+}
+
+/// The orgs of a config the workspace simulator must host: `auth = "simulated"` without a
+/// `url` (those with a `url` use an external simulator).
+pub fn simulated_orgs(
+    orgs: &std::collections::BTreeMap<String, crate::domain::config::OrgConfig>,
+) -> Vec<(String, OrgSpec)> {
+    orgs.iter()
+        .filter(|(_, c)| c.auth == "simulated" && c.url.is_none())
+        .map(|(name, c)| (name.clone(), OrgSpec::from_config(c)))
+        .collect()
+}
+
 /// The simulator's directory inside a workspace.
 pub fn sim_dir(workspace: &Path) -> PathBuf {
     workspace.join(".backflow").join("sim")
@@ -172,6 +191,7 @@ async fn start(dir: &Path, exe: &Path) -> Result<SimAdmin, String> {
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
+        .env("BACKFLOW_SIM_IDLE_SECS", "3600")
         .process_group(0);
     let mut child = cmd
         .spawn()

@@ -250,18 +250,14 @@ async fn workspace_simulator_is_shared_between_processes() {
     let ws = tempfile::tempdir().unwrap();
     write_config(ws.path());
     let exe = Path::new(env!("CARGO_BIN_EXE_backflow"));
-    let orgs = vec![
-        ("prod".to_string(), OrgSpec::default()),
-        (
-            "dev1".to_string(),
-            OrgSpec {
-                sandbox: true,
-                sandbox_of: Some("prod".into()),
-                license: Some("DEVELOPER".into()),
-                ..Default::default()
-            },
-        ),
-    ];
+    let text = std::fs::read_to_string(ws.path().join("backflow.toml")).unwrap();
+    let cfg = backflow::domain::config::Config::parse(&text, "backflow.toml").unwrap();
+    let orgs = workspace::simulated_orgs(&cfg.orgs);
+    assert_eq!(orgs.len(), 2);
+    assert!(
+        orgs.iter()
+            .any(|(n, s)| n == "dev1" && s.sandbox && s.sandbox_of.as_deref() == Some("prod"))
+    );
     let seeded = std::sync::atomic::AtomicUsize::new(0);
     let seed = |org: &str| {
         seeded.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
