@@ -370,7 +370,14 @@ impl SalesforceClient {
                     ms: timing.deploy_timeout_ms,
                 });
             }
-            let wait = interval.next(moved);
+            let mut wait = interval.next(moved);
+            // Each poll is an API call: when the org's allowance runs low, poll at the slowest pace.
+            if self
+                .api_usage()
+                .is_some_and(|(used, max)| used.saturating_mul(10) >= max.saturating_mul(9))
+            {
+                wait = wait.max(Duration::from_millis(timing.poll_max_ms));
+            }
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = cancel.cancelled(), if !cancel_sent => {}

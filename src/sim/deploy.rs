@@ -668,7 +668,11 @@ fn finish(st: &mut SimState, d: &mut Deploy, status: &str) {
         let mut touched = BTreeSet::new();
         for (p, b) in std::mem::take(&mut d.files) {
             if let Ok(bytes) = unb64(&b) {
-                let _ = st.put_file(&org, &p, bytes);
+                let merged = component_of(&p)
+                    .filter(|(t, _)| OVERLAY_TYPES.contains(&t.as_str()))
+                    .and_then(|_| st.orgs.get(&org)?.files.get(&p))
+                    .and_then(|old| overlay(old, &bytes));
+                let _ = st.put_file(&org, &p, merged.unwrap_or(bytes));
             }
             if let Some(c) = component_of(&p) {
                 touched.insert(c);
@@ -686,6 +690,80 @@ fn finish(st: &mut SimState, d: &mut Deploy, status: &str) {
     if let Some(e) = st.deploy_log.iter_mut().find(|e| e.id == d.id) {
         e.status = status.into();
     }
+}
+
+/// Types whose deploy overlays the org's copy (entries not in the deployed file are kept), as
+/// Salesforce does for profiles, object children, labels and workflow rules.
+pub const OVERLAY_TYPES: &[&str] = &[
+    "Profile",
+    "CustomObject",
+    "CustomLabels",
+    "Workflow",
+    "SharingRules",
+    "AssignmentRules",
+    "AutoResponseRules",
+    "EscalationRules",
+    "MatchingRules",
+];
+
+/// The identity of a keyed entry (`fieldPermissions` by `field`, a field by `fullName`, …).
+fn entry_key(el: &Element) -> Option<String> {
+    if el.name == "layoutAssignments" {
+        let layout = el.text_of("layout")?;
+        return Some(format!(
+            "{layout}|{}",
+            el.text_of("recordType").unwrap_or("")
+        ));
+    }
+    const KEYS: &[&str] = &[
+        "fullName",
+        "field",
+        "object",
+        "apexClass",
+        "apexPage",
+        "name",
+        "tab",
+        "recordType",
+        "application",
+        "flow",
+        "externalDataSource",
+        "dataCategoryGroup",
+    ];
+    KEYS.iter()
+        .find_map(|k| el.text_of(k).map(|v| v.to_string()))
+}
+
+/// Merges a deployed file over the org's copy; `None` when either is not XML.
+pub fn overlay(old: &[u8], new: &[u8]) -> Option<Vec<u8>> {
+    let mut o = Element::parse(old).ok()?;
+    let n = Element::parse(new).ok()?;
+    for ch in n.children {
+        let key = if ch.children.is_empty() {
+            None
+        } else {
+            entry_key(&ch)
+        };
+        let pos = o.children.iter().position(|x| {
+            x.name == ch.name && (key.is_none() || (!x.children.is_empty() && entry_key(x) == key))
+        });
+        match pos {
+            Some(i) => o.children[i] = ch,
+            None => {
+                // New entries go after the last entry of the same kind.
+                let at = o
+                    .children
+                    .iter()
+                    .rposition(|x| x.name == ch.name)
+                    .map(|i| i + 1);
+                match at {
+                    Some(i) => o.children.insert(i, ch),
+                    None => o.children.push(ch),
+                }
+            }
+        }
+    }
+    o.attrs = vec![("xmlns".into(), MDAPI_NS.into())];
+    Some(o.to_xml().into_bytes())
 }
 
 /// `cancelDeploy`: true when it was still queued (cancelled at once).

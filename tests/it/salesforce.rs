@@ -908,3 +908,33 @@ async fn retrieve_handles_unpackaged_wildcards() {
     assert!(r.messages.is_empty());
     let _ = b64(b"");
 }
+
+#[tokio::test]
+async fn object_and_profile_deploys_overlay_what_the_org_has() {
+    let sim = start_sim().await;
+    let c = client(&sim, "dev1").await;
+    let partial = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CustomObject xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n    <fields>\n        <fullName>Status__c</fullName>\n        <type>Text</type>\n    </fields>\n    <fields>\n        <fullName>Tier__c</fullName>\n        <type>Picklist</type>\n    </fields>\n</CustomObject>\n";
+    let id = c
+        .deploy(
+            &zip(&[("objects/Account.object", partial)]),
+            &DeployOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        c.poll_deploy(&id, &CancellationToken::new(), |_| {})
+            .await
+            .unwrap()
+            .success
+    );
+    let files = sim.admin().files("dev1").await.unwrap();
+    let obj = String::from_utf8(files["objects/Account.object"].clone()).unwrap();
+    let region = obj.find("Region__c").expect("kept");
+    let tier = obj.find("Tier__c").expect("kept");
+    let status = obj.find("Status__c").expect("added");
+    assert!(region < tier && tier < status, "{obj}");
+    assert!(
+        obj.contains("<type>Picklist</type>") && obj.contains("<label>Account</label>"),
+        "{obj}"
+    );
+}
