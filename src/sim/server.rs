@@ -102,7 +102,7 @@ impl Drop for SimServer {
     }
 }
 
-fn rest_error(status: u16, code: &str, msg: &str) -> Response {
+pub(super) fn rest_error(status: u16, code: &str, msg: &str) -> Response {
     let body = json!([{ "message": msg, "errorCode": code }]).to_string();
     (
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -139,7 +139,7 @@ fn soap_ok(body: String) -> Response {
         .into_response()
 }
 
-fn json_ok(status: StatusCode, v: Value) -> Response {
+pub(super) fn json_ok(status: StatusCode, v: Value) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
@@ -447,7 +447,7 @@ fn route(
         userinfo(st, org)
     } else if let Some(rest) = sub.strip_prefix("/services/data/v") {
         let (ver, rest) = rest.split_once('/').unwrap_or((rest, ""));
-        rest_api(st, method, org, ver, rest, query, body)
+        rest_api(st, method, org, ver, rest, query, headers, body)
     } else {
         rest_error(404, "NOT_FOUND", "The requested resource does not exist")
     };
@@ -749,6 +749,7 @@ fn tick_sandboxes(st: &mut SimState, prod: &str) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn rest_api(
     st: &mut SimState,
     method: &Method,
@@ -756,6 +757,7 @@ fn rest_api(
     ver: &str,
     rest: &str,
     query: &BTreeMap<String, String>,
+    headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
     let (tooling, rest) = match rest.strip_prefix("tooling/") {
@@ -820,6 +822,12 @@ fn rest_api(
             }
         }
         ("PATCH", r) if r.starts_with("sobjects/SandboxInfo/") => refresh(st, org, &r[21..], body),
+        (_, r) if !tooling && r.starts_with("metadata/deployRequest") => {
+            let id = r
+                .trim_start_matches("metadata/deployRequest")
+                .trim_start_matches('/');
+            super::rest_deploy::handle(st, method, org, ver, id, query, headers, body)
+        }
         _ => rest_error(404, "NOT_FOUND", "The requested resource does not exist"),
     }
 }

@@ -351,3 +351,97 @@ async fn sim_command_writes_port_file_and_stops_on_request() {
     assert!(status.success());
     assert!(!port_file.exists());
 }
+
+#[tokio::test]
+async fn rest_deploy_requests_share_the_deploy_engine() {
+    let sim = start_sim().await;
+    let http = reqwest::Client::new();
+    let t = backflow::salesforce::auth::token_request(
+        &http,
+        "prod",
+        &format!("{}/o/prod/services/oauth2/token", sim.url),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .unwrap();
+    let base = format!(
+        "{}/services/data/v66.0/metadata/deployRequest",
+        t.session.instance_url
+    );
+    let bearer = t.session.access_token.expose().to_string();
+    let test_class = "@isTest\nprivate class T {\n    @isTest\n    static void ok() {\n        AccountService.answer();\n    }\n}\n";
+    let pkg = "<Package xmlns=\"http://soap.sforce.com/2006/04/metadata\"><version>66.0</version></Package>";
+    let zip = backflow::sim::deploy::write_zip(
+        [
+            ("package.xml".to_string(), pkg.as_bytes()),
+            ("classes/T.cls".to_string(), test_class.as_bytes()),
+        ]
+        .into_iter(),
+    )
+    .unwrap();
+    let mut body = Vec::new();
+    body.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"json\"\r\nContent-Type: application/json\r\n\r\n");
+    body.extend_from_slice(br#"{"deployOptions":{"checkOnly":true,"rollbackOnError":true,"singlePackage":true,"testLevel":"RunSpecifiedTests","runTests":["T"]}}"#);
+    body.extend_from_slice(b"\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"deploy.zip\"\r\nContent-Type: application/zip\r\n\r\n");
+    body.extend_from_slice(&zip);
+    body.extend_from_slice(b"\r\n--XyZ--\r\n");
+    let r = http
+        .post(&base)
+        .bearer_auth(&bearer)
+        .header("Content-Type", "multipart/form-data; boundary=XyZ")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let v: serde_json::Value = r.json().await.unwrap();
+    let id = v["id"].as_str().unwrap().to_string();
+    assert_eq!(v["deployResult"]["status"], "Pending");
+    let mut last = serde_json::Value::Null;
+    for _ in 0..20 {
+        last = http
+            .get(format!("{base}/{id}?includeDetails=true"))
+            .bearer_auth(&bearer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if last["deployResult"]["done"] == true {
+            break;
+        }
+    }
+    assert_eq!(last["deployResult"]["status"], "Succeeded", "{last}");
+    assert_eq!(last["deployResult"]["numberTestsTotal"], 1);
+    // Quick deploy by the documented path, then cancel refused on a finished deploy.
+    let r = http
+        .post(format!("{base}/{id}"))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let q: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(q["validatedDeployRequestId"], id.as_str());
+    let r = http
+        .patch(format!("{base}/{}", q["id"].as_str().unwrap()))
+        .bearer_auth(&bearer)
+        .json(&serde_json::json!({"deployResult": {"status": "Canceling"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        202,
+        "a queued quick deploy is cancelled at once"
+    );
+    let r = http
+        .post(&base)
+        .bearer_auth(&bearer)
+        .json(&serde_json::json!({"validatedDeployRequestId": "0Af000000000404AAA"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+}
