@@ -486,6 +486,62 @@ impl SalesforceClient {
     }
 }
 
+/// One component the org holds (`FileProperties` of `listMetadata`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileProperties {
+    pub component_type: String,
+    pub full_name: String,
+    pub file_name: String,
+    pub last_modified_by: String,
+    pub last_modified_date: String,
+    pub manageable_state: Option<String>,
+}
+
+impl SalesforceClient {
+    /// Components of up to three types (`(type, folder)` — folder types need a folder), as
+    /// `listMetadata` reports them.
+    pub async fn list_metadata(
+        &self,
+        queries: &[(&str, Option<&str>)],
+    ) -> Result<Vec<FileProperties>, SfError> {
+        let mut out = Vec::new();
+        for chunk in queries.chunks(3) {
+            let mut o = String::from("<listMetadata>");
+            for (t, folder) in chunk {
+                o.push_str("<queries>");
+                if let Some(f) = folder {
+                    push_el(&mut o, "folder", f);
+                }
+                push_el(&mut o, "type", t);
+                o.push_str("</queries>");
+            }
+            push_el(&mut o, "asOfVersion", self.api_version());
+            o.push_str("</listMetadata>");
+            let resp = self.soap(o, "listMetadata", Kind::Idempotent).await?;
+            out.extend(resp.all("result").map(|r| FileProperties {
+                component_type: r.text_of("type").unwrap_or("").into(),
+                full_name: r.text_of("fullName").unwrap_or("").into(),
+                file_name: r.text_of("fileName").unwrap_or("").into(),
+                last_modified_by: r.text_of("lastModifiedByName").unwrap_or("").into(),
+                last_modified_date: r.text_of("lastModifiedDate").unwrap_or("").into(),
+                manageable_state: r.text_of("manageableState").map(str::to_string),
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Whether deploys to this org must run tests (`describeMetadata` → `testRequired`, true in
+    /// production).
+    pub async fn tests_required(&self) -> Result<bool, SfError> {
+        let o = format!(
+            "<describeMetadata><asOfVersion>{}</asOfVersion></describeMetadata>",
+            self.api_version()
+        );
+        let resp = self.soap(o, "describeMetadata", Kind::Idempotent).await?;
+        Ok(result_of(self, &resp, "describeMetadata")?.bool_of("testRequired"))
+    }
+}
+
 /// A finished retrieve.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetrieveResult {

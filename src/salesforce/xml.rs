@@ -57,6 +57,16 @@ impl Element {
         let mut reader = Reader::from_reader(bytes);
         let mut stack: Vec<Element> = Vec::new();
         let mut root: Option<Element> = None;
+        // Lines are counted incrementally: rescanning from the start made big documents quadratic.
+        let (mut seen_pos, mut seen_line) = (0usize, 1usize);
+        let mut line_at = |pos: usize| {
+            let pos = pos.min(bytes.len());
+            if pos >= seen_pos {
+                seen_line += bytes[seen_pos..pos].iter().filter(|b| **b == b'\n').count();
+                seen_pos = pos;
+            }
+            seen_line
+        };
         let err = |pos: usize, message: String| {
             let (line, column) = line_col(bytes, pos);
             XmlError {
@@ -76,11 +86,11 @@ impl Element {
                     return Err(err(pos, "content after the root element".into()));
                 }
                 Event::Start(s) => {
-                    let el = start_element(&s, line_col(bytes, pos).0).map_err(|m| err(pos, m))?;
+                    let el = start_element(&s, line_at(pos)).map_err(|m| err(pos, m))?;
                     stack.push(el);
                 }
                 Event::Empty(s) => {
-                    let el = start_element(&s, line_col(bytes, pos).0).map_err(|m| err(pos, m))?;
+                    let el = start_element(&s, line_at(pos)).map_err(|m| err(pos, m))?;
                     match stack.last_mut() {
                         Some(parent) => parent.children.push(el),
                         None => root = Some(el),

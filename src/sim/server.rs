@@ -1024,9 +1024,90 @@ fn soap_op(st: &mut SimState, org: &str, env: &Element, op: &str) -> Response {
                 None => soap_fault("INVALID_ID_FIELD", &format!("invalid id: {id}")),
             }
         }
+        "describeMetadata" => describe_metadata(&st.orgs[org]),
+        "listMetadata" => list_metadata(&st.orgs[org], req),
         other => soap_fault(
             "INVALID_TYPE",
             &format!("operation {other} is not simulated"),
         ),
     }
+}
+
+fn describe_metadata(o: &OrgState) -> Response {
+    use crate::salesforce::xml::push_el;
+    let mut body = String::from("<describeMetadataResponse><result>");
+    for t in crate::metadata::registry::registry()
+        .types()
+        .iter()
+        .filter(|t| !t.directory.is_empty())
+    {
+        body.push_str("<metadataObjects>");
+        for (c, _, _) in &t.children {
+            push_el(&mut body, "childXmlNames", c);
+        }
+        push_el(&mut body, "directoryName", &t.directory);
+        push_el(&mut body, "inFolder", &t.in_folder.to_string());
+        push_el(&mut body, "metaFile", "false");
+        if !t.suffix.is_empty() {
+            push_el(&mut body, "suffix", &t.suffix);
+        }
+        push_el(&mut body, "xmlName", &t.name);
+        body.push_str("</metadataObjects>");
+    }
+    body.push_str(&format!(
+        "<organizationNamespace></organizationNamespace><partialSaveAllowed>true</partialSaveAllowed><testRequired>{}</testRequired></result></describeMetadataResponse>",
+        !o.sandbox
+    ));
+    soap_ok(soap::envelope(&body))
+}
+
+fn list_metadata(o: &OrgState, req: &Element) -> Response {
+    use crate::salesforce::xml::push_el;
+    let queries: Vec<(String, Option<String>)> = req
+        .all("queries")
+        .map(|q| {
+            (
+                q.text_of("type").unwrap_or("").to_string(),
+                q.text_of("folder").map(str::to_string),
+            )
+        })
+        .collect();
+    if queries.len() > 3 {
+        return soap_fault("INVALID_OPERATION", "listMetadata takes at most 3 queries");
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut body = String::from("<listMetadataResponse>");
+    for p in o.files.keys() {
+        let Some((ty, name)) = deploy::component_of(p) else {
+            continue;
+        };
+        let hit = queries.iter().any(|(t, folder)| {
+            *t == ty
+                && folder
+                    .as_ref()
+                    .is_none_or(|f| name.starts_with(&format!("{f}/")))
+        });
+        if !hit || !seen.insert((ty.clone(), name.clone())) {
+            continue;
+        }
+        body.push_str("<result>");
+        for (k, v) in [
+            ("createdById", o.user_id.as_str()),
+            ("createdByName", "Sim User"),
+            ("createdDate", "2026-01-01T00:00:00.000Z"),
+            ("fileName", p.as_str()),
+            ("fullName", name.as_str()),
+            ("id", ""),
+            ("lastModifiedById", o.user_id.as_str()),
+            ("lastModifiedByName", "Sim User"),
+            ("lastModifiedDate", "2026-01-01T00:00:00.000Z"),
+            ("manageableState", "unmanaged"),
+            ("type", ty.as_str()),
+        ] {
+            push_el(&mut body, k, v);
+        }
+        body.push_str("</result>");
+    }
+    body.push_str("</listMetadataResponse>");
+    soap_ok(soap::envelope(&body))
 }

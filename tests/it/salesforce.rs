@@ -938,3 +938,20 @@ async fn object_and_profile_deploys_overlay_what_the_org_has() {
         "{obj}"
     );
 }
+
+#[tokio::test]
+async fn list_and_describe_metadata() {
+    let sim = start_sim().await;
+    let prod = client(&sim, "prod").await;
+    assert!(prod.tests_required().await.unwrap());
+    assert!(!client(&sim, "dev1").await.tests_required().await.unwrap());
+    let list = prod
+        .list_metadata(&[("ApexClass", None), ("CustomObject", None)])
+        .await
+        .unwrap();
+    let names: Vec<_> = list
+        .iter()
+        .map(|f| format!("{}:{}", f.component_type, f.full_name))
+        .collect();
+    assert_eq!(names, ["ApexClass:AccountService", "CustomObject:Account"]);
+}
