@@ -577,3 +577,56 @@ pub async fn username(
         .unwrap_or("")
         .to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwt_audience_is_never_my_domain() {
+        assert_eq!(
+            jwt_audience("https://acme.my.salesforce.com"),
+            "https://login.salesforce.com"
+        );
+        assert_eq!(
+            jwt_audience("https://test.salesforce.com"),
+            "https://test.salesforce.com"
+        );
+        assert_eq!(
+            jwt_audience("https://acme--uat.sandbox.my.salesforce.com"),
+            "https://test.salesforce.com"
+        );
+        assert_eq!(
+            jwt_audience("http://127.0.0.1:9/o/prod"),
+            "http://127.0.0.1:9/o/prod"
+        );
+    }
+
+    #[test]
+    fn pkce_challenge_is_s256_of_the_verifier() {
+        let (v, c) = pkce_pair();
+        assert!((43..=128).contains(&v.expose().len()));
+        assert_eq!(
+            c,
+            URL_SAFE_NO_PAD.encode(Sha256::digest(v.expose().as_bytes()))
+        );
+        assert_eq!(dec("a%3Db+c%2"), "a=b c%2");
+    }
+
+    #[test]
+    fn missing_settings_are_named() {
+        let cfg = OrgConfig {
+            auth: "jwt".into(),
+            ..Default::default()
+        };
+        let e = renewal_for("ci", &cfg, &TokenStore::unavailable("t"))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("jwt_key_file"), "{e}");
+        let cfg = OrgConfig {
+            auth: "carrier-pigeon".into(),
+            ..Default::default()
+        };
+        assert!(renewal_for("x", &cfg, &TokenStore::unavailable("t")).is_err());
+    }
+}

@@ -529,3 +529,61 @@ pub(crate) fn parse_error(body: &[u8]) -> (String, String) {
     let text = String::from_utf8_lossy(body);
     ("UNKNOWN".into(), text.chars().take(200).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_info_and_errors_parse_defensively() {
+        assert_eq!(parse_limit_info("api-usage=12/15000"), Some((12, 15000)));
+        assert_eq!(
+            parse_limit_info("per-app-api-usage=1/5(appName=x); api-usage=7/100"),
+            Some((7, 100))
+        );
+        assert_eq!(parse_limit_info("garbage"), None);
+        let rest =
+            br#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#;
+        assert_eq!(parse_error(rest).0, "INVALID_SESSION_ID");
+        let object = br#"{"errorCode":"NOT_FOUND","message":"x"}"#;
+        assert_eq!(parse_error(object).0, "NOT_FOUND");
+        let oauth =
+            br#"{"error":"invalid_grant","error_description":"expired access/refresh token"}"#;
+        assert_eq!(
+            parse_error(oauth),
+            (
+                "invalid_grant".into(),
+                "expired access/refresh token".into()
+            )
+        );
+        let fault = br#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:sf="urn"><soapenv:Body><soapenv:Fault><faultcode>sf:INVALID_SESSION_ID</faultcode><faultstring>INVALID_SESSION_ID: Illegal Session</faultstring></soapenv:Fault></soapenv:Body></soapenv:Envelope>"#;
+        assert_eq!(
+            parse_error(fault),
+            ("INVALID_SESSION_ID".into(), "Illegal Session".into())
+        );
+        assert_eq!(parse_error(b"<html>Bad gateway</html>").0, "UNKNOWN");
+    }
+
+    #[test]
+    fn identity_url_gives_org_and_user() {
+        let s = Session {
+            access_token: Secret::new("x"),
+            instance_url: "https://a".into(),
+            identity_url: Some(
+                "https://login.salesforce.com/id/00Dxx0000001gEREAY/005xx000001SwiUAAS".into(),
+            ),
+        };
+        assert_eq!(
+            s.ids(),
+            Some(("00Dxx0000001gEREAY".into(), "005xx000001SwiUAAS".into()))
+        );
+    }
+
+    #[test]
+    fn only_https_or_loopback() {
+        assert!(check_url("o", "https://acme.my.salesforce.com").is_ok());
+        assert!(check_url("o", "http://localhost:1717/OauthRedirect").is_ok());
+        assert!(check_url("o", "http://acme.my.salesforce.com").is_err());
+        assert!(check_url("o", "ftp://x").is_err());
+    }
+}

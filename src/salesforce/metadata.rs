@@ -551,3 +551,47 @@ pub struct RetrieveResult {
     /// (fileName, problem) warnings, e.g. members the org does not have.
     pub messages: Vec<(String, String)>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_failed_deploy_result_in_any_order() {
+        let xml = br#"<result xmlns:xsi="x"><status>Failed</status><id>0Af1</id><done>true</done>
+<details><componentFailures><changed>false</changed><columnNumber>5</columnNumber><componentType>ApexClass</componentType>
+<created>false</created><deleted>false</deleted><fileName>unpackaged/classes/Foo.cls</fileName><fullName>Foo</fullName>
+<lineNumber>12</lineNumber><problem>Variable does not exist: bar</problem><problemType>Error</problemType><success>false</success></componentFailures>
+<runTestResult><failures><message>System.AssertException: boom</message><methodName>testIt</methodName><name>FooTest</name>
+<namespace xsi:nil="true"/><stackTrace>Class.FooTest.testIt: line 9, column 1</stackTrace></failures>
+<codeCoverageWarnings><message>low</message></codeCoverageWarnings><numFailures>1</numFailures></runTestResult></details>
+<numberComponentErrors>1</numberComponentErrors><numberTestsTotal>3</numberTestsTotal><success>false</success><errorMessage xsi:nil="true"/></result>"#;
+        let el = Element::parse(xml).unwrap();
+        let r = DeployResult::from_xml(&el).unwrap();
+        assert_eq!(r.status, DeployStatus::Failed);
+        assert!(r.done && !r.success);
+        assert_eq!(r.error_message, None);
+        let f = &r.component_failures[0];
+        assert_eq!(
+            (f.line, f.column, f.full_name.as_str()),
+            (Some(12), Some(5), "Foo")
+        );
+        assert_eq!(r.test_failures[0].method, "testIt");
+        assert_eq!(r.coverage_warnings, ["low"]);
+        assert_eq!(r.tests_total, 3);
+    }
+
+    #[test]
+    fn test_levels_round_trip() {
+        for l in [
+            "NoTestRun",
+            "RunSpecifiedTests",
+            "RunRelevantTests",
+            "RunLocalTests",
+            "RunAllTestsInOrg",
+        ] {
+            assert_eq!(TestLevel::parse(l).and_then(TestLevel::wire), Some(l));
+        }
+        assert_eq!(TestLevel::parse("bogus"), None);
+    }
+}

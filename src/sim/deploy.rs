@@ -1014,3 +1014,55 @@ pub fn write_zip<'a>(entries: impl Iterator<Item = (String, &'a [u8])>) -> Resul
     }
     Ok(w.finish().map_err(|e| e.to_string())?.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_from_metadata_api_paths() {
+        let c = |p: &str| component_of(p).map(|(t, m)| format!("{t}:{m}"));
+        assert_eq!(c("classes/Foo.cls").as_deref(), Some("ApexClass:Foo"));
+        assert_eq!(
+            c("classes/Foo.cls-meta.xml").as_deref(),
+            Some("ApexClass:Foo")
+        );
+        assert_eq!(
+            c("objects/Account.object").as_deref(),
+            Some("CustomObject:Account")
+        );
+        assert_eq!(
+            c("lwc/card/card.js").as_deref(),
+            Some("LightningComponentBundle:card")
+        );
+        assert_eq!(
+            c("labels/CustomLabels.labels").as_deref(),
+            Some("CustomLabels:CustomLabels")
+        );
+        assert_eq!(
+            c("reports/Sales/Pipeline.report").as_deref(),
+            Some("Report:Sales/Pipeline")
+        );
+        assert_eq!(c("package.xml"), None);
+    }
+
+    #[test]
+    fn profile_overlay_keeps_entries_and_replaces_by_key() {
+        let old = br#"<Profile xmlns="x"><fieldPermissions><editable>false</editable><field>A.X__c</field></fieldPermissions><fieldPermissions><editable>true</editable><field>A.Y__c</field></fieldPermissions><custom>true</custom></Profile>"#;
+        let new = br#"<Profile xmlns="x"><fieldPermissions><editable>true</editable><field>A.X__c</field></fieldPermissions><fieldPermissions><editable>true</editable><field>A.Z__c</field></fieldPermissions></Profile>"#;
+        let merged = String::from_utf8(overlay(old, new).unwrap()).unwrap();
+        let root = Element::parse(merged.as_bytes()).unwrap();
+        let perms: Vec<_> = root
+            .all("fieldPermissions")
+            .map(|p| {
+                format!(
+                    "{}={}",
+                    p.text_of("field").unwrap(),
+                    p.text_of("editable").unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(perms, ["A.X__c=true", "A.Y__c=true", "A.Z__c=true"]);
+        assert_eq!(root.text_of("custom"), Some("true"));
+    }
+}
