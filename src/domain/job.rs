@@ -1,4 +1,5 @@
-//! Jobs and their events: owned, serialisable data shared by the engine, the TUI and the CLI.
+//! Jobs and their events: owned, serialisable data shared by the engine, the console and the CLI.
+//! One job per target; a multi-target request is a batch of jobs with one batch id.
 
 use serde::{Deserialize, Serialize};
 
@@ -50,18 +51,234 @@ impl Step {
             Step::Record => "record",
         }
     }
+
+    /// The name used by `BACKFLOW_CRASH_AT=step:before|after` and in journals.
+    pub fn key(self) -> &'static str {
+        match self {
+            Step::Plan => "plan",
+            Step::DriftCheck => "drift",
+            Step::Apply => "apply",
+            Step::Merge => "merge",
+            Step::Decide => "decide",
+            Step::Delta => "delta",
+            Step::Convert => "convert",
+            Step::Validate => "validate",
+            Step::Deploy => "deploy",
+            Step::Record => "record",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobKind {
+    BackPromote,
+    Promote,
+    Rollback,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConflictPolicy {
+    #[default]
+    Prompt,
+    Abort,
+    Source,
+    Target,
+    Skip,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftPolicy {
+    #[default]
+    Prompt,
+    Abort,
+    Adopt,
+    Overwrite,
+}
+
+/// What one job must do: one source, one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSpec {
+    pub kind: JobKind,
+    pub from: String,
+    pub target: String,
+    pub stories: Vec<String>,
+    pub components: Vec<String>,
+    pub validate_only: bool,
+    pub test_level: Option<String>,
+    pub tests: Vec<String>,
+    pub on_conflict: ConflictPolicy,
+    pub on_drift: DriftPolicy,
+    pub destructive_pre: bool,
+    /// The user confirmed a protected target (typed name or `--confirm-env`).
+    pub confirmed: bool,
+    /// Who runs it (BACKFLOW_USER, git email or OS user).
+    pub user: String,
+    /// For rollbacks: the job whose restore package is redeployed.
+    pub rollback_of: Option<JobId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
-    Deployed { deploy_id: String, commit: String },
-    Validated { deploy_id: String },
+    /// Deployed and recorded: the env branch now points at `commit`.
+    Deployed {
+        deploy_id: String,
+        commit: String,
+    },
+    /// A check-only deploy passed (`--validate-only`).
+    Validated {
+        deploy_id: String,
+    },
     NothingToDo,
-    Aborted { reason: String },
+    /// Stopped by a decision or a policy; nothing was deployed.
+    Aborted {
+        reason: String,
+    },
     Canceled,
-    OrgAheadOfBranch { deploy_id: String },
-    NeedsReconciliation { deploy_id: String },
+    /// The org accepted the deploy but the branch could not be updated (push rejected…):
+    /// `resume` finishes it.
+    OrgAheadOfBranch {
+        deploy_id: String,
+        commit: String,
+    },
+    /// The org accepted only part of the deploy.
+    NeedsReconciliation {
+        deploy_id: String,
+    },
+    /// Validation or tests failed; nothing changed.
+    ValidationFailed {
+        deploy_id: String,
+        errors: Vec<DeployError>,
+    },
+}
+
+impl Outcome {
+    /// Exit code per the CLI contract.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::Deployed { .. } | Outcome::Validated { .. } | Outcome::NothingToDo => 0,
+            Outcome::Aborted { .. }
+            | Outcome::Canceled
+            | Outcome::OrgAheadOfBranch { .. }
+            | Outcome::NeedsReconciliation { .. }
+            | Outcome::ValidationFailed { .. } => 1,
+        }
+    }
+}
+
+/// A deploy error mapped back to a source file by componentType + fullName.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployError {
+    pub component: String,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+    pub problem: String,
+}
+
+/// A question a job asks a human (or a policy).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DecisionKind {
+    /// Conflicting elements of one component (three versions + paths).
+    Conflict {
+        component: String,
+        path: String,
+        /// Semantic paths of the conflicting elements.
+        elements: Vec<String>,
+        base: Option<String>,
+        source: Option<String>,
+        target: Option<String>,
+        /// Whether "both" is a valid answer for this type.
+        both_allowed: bool,
+    },
+    /// Changes made directly in the target org that its branch does not have.
+    Drift {
+        components: Vec<String>,
+        details: Vec<String>,
+    },
+    /// Typed confirmation of a protected env.
+    Confirm { env: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingDecision {
+    pub id: DecisionId,
+    pub summary: String,
+    pub kind: DecisionKind,
+}
+
+/// Answers to decisions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "answer", rename_all = "snake_case")]
+pub enum Answer {
+    TakeSource,
+    KeepTarget,
+    Both,
+    /// Hand back edited text; the engine re-validates it.
+    Edit {
+        text: String,
+    },
+    Skip,
+    Abort,
+    Adopt,
+    Overwrite,
+    Confirm {
+        typed: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Done,
+    Skipped,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepState {
+    pub step: Step,
+    pub status: StepStatus,
+    pub done: u64,
+    pub total: u64,
+    pub label: String,
+}
+
+/// The full state of a job: what a late or lagging subscriber resyncs from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobState {
+    pub job: JobId,
+    pub batch: BatchId,
+    pub target: String,
+    pub spec: JobSpec,
+    pub steps: Vec<StepState>,
+    pub pending: Vec<PendingDecision>,
+    pub outcome: Option<Outcome>,
+    pub error: Option<String>,
+    /// Last log lines (bounded).
+    pub log: Vec<String>,
+    pub seq: u64,
+    /// Seconds since the epoch.
+    pub started: i64,
+    pub finished: Option<i64>,
+    pub deploy_id: Option<String>,
+    pub components_deployed: u64,
+    pub components_total: u64,
+    pub tests_completed: u64,
+    pub tests_total: u64,
+    pub has_restore_package: bool,
+}
+
+impl JobState {
+    pub fn is_done(&self) -> bool {
+        self.outcome.is_some() || self.error.is_some()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,8 +302,23 @@ pub enum EventKind {
         id: DecisionId,
         summary: String,
     },
+    /// A decision was answered (by a person or a policy).
+    DecisionAnswered {
+        id: DecisionId,
+        answer: Answer,
+    },
     StepFinished {
         step: Step,
+        status: StepStatus,
+    },
+    /// Deploy counters from the org.
+    Deploy {
+        deploy_id: String,
+        status: String,
+        components_deployed: u64,
+        components_total: u64,
+        tests_completed: u64,
+        tests_total: u64,
     },
     Finished(Outcome),
     Failed {
@@ -97,7 +329,10 @@ pub enum EventKind {
 impl EventKind {
     /// Lifecycle events are never dropped or coalesced; progress and logs may be.
     pub fn is_lifecycle(&self) -> bool {
-        !matches!(self, EventKind::Progress { .. } | EventKind::Log { .. })
+        !matches!(
+            self,
+            EventKind::Progress { .. } | EventKind::Log { .. } | EventKind::Deploy { .. }
+        )
     }
 }
 
@@ -109,4 +344,33 @@ pub struct JobEvent {
     pub seq: u64,
     #[serde(flatten)]
     pub kind: EventKind,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialise_flat_with_kind() {
+        let e = JobEvent {
+            job: "j1".into(),
+            batch: "b1".into(),
+            target: "qa".into(),
+            seq: 3,
+            kind: EventKind::StepStarted {
+                step: Step::DriftCheck,
+            },
+        };
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["kind"], "StepStarted");
+        assert_eq!(v["step"], "drift_check");
+        assert_eq!(v["seq"], 3);
+        let f = JobEvent {
+            kind: EventKind::Finished(Outcome::NothingToDo),
+            ..e
+        };
+        let v = serde_json::to_value(&f).unwrap();
+        assert_eq!(v["kind"], "Finished");
+        assert_eq!(v["outcome"], "nothing_to_do");
+    }
 }

@@ -1,7 +1,15 @@
 //! The engine: workspace loading, read queries for the views, jobs (later), journal and audit.
 //! TUI and CLI reach git, HTTP and the file system only through here.
 
+pub mod audit;
+pub mod crash;
+pub mod demo;
+pub mod identity;
+pub mod jobs;
+pub mod journal;
+pub mod lock;
 pub mod logging;
+pub mod pipeline;
 
 use thiserror::Error;
 
@@ -28,5 +36,110 @@ impl EngineError {
             EngineError::Remote(_) => 3,
             EngineError::Internal(_) => 3,
         }
+    }
+}
+
+pub mod query;
+pub mod workspace;
+
+pub use workspace::Workspace;
+
+use crate::domain::{Board, Plan, PlanRequest, StatusReport};
+use crate::git::Caches;
+use std::sync::Arc;
+
+/// The engine handle the views hold: cheap to clone, every query runs on `spawn_blocking`.
+#[derive(Clone)]
+pub struct Engine {
+    pub ws: Arc<Workspace>,
+    caches: Arc<Caches>,
+    pub jobs: jobs::Jobs,
+}
+
+impl Engine {
+    pub fn new(ws: Workspace) -> Self {
+        Self {
+            ws: Arc::new(ws),
+            caches: Arc::new(Caches::default()),
+            jobs: jobs::Jobs::default(),
+        }
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> Result<T, EngineError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Workspace, &Caches) -> Result<T, EngineError> + Send + 'static,
+    {
+        let (ws, caches) = (self.ws.clone(), self.caches.clone());
+        tokio::task::spawn_blocking(move || f(&ws, &caches))
+            .await
+            .map_err(|e| EngineError::Internal(format!("a background task failed: {e}")))?
+    }
+
+    pub async fn status(&self) -> Result<StatusReport, EngineError> {
+        self.blocking(query::status).await
+    }
+
+    pub async fn board(&self) -> Result<Board, EngineError> {
+        self.blocking(query::board).await
+    }
+
+    pub async fn plan(&self, req: PlanRequest) -> Result<Plan, EngineError> {
+        self.blocking(move |ws, c| query::plan(ws, c, &req)).await
+    }
+
+    /// Starts one job per spec (a batch); progress arrives through `subscribe`.
+    /// Must be called inside the tokio runtime.
+    pub fn submit(
+        &self,
+        specs: Vec<crate::domain::job::JobSpec>,
+    ) -> Result<(crate::domain::job::BatchId, Vec<crate::domain::job::JobId>), EngineError> {
+        if specs.is_empty() {
+            return Err(EngineError::Input(
+                "nothing to run: name at least one target".into(),
+            ));
+        }
+        let (ws, caches) = (self.ws.clone(), self.caches.clone());
+        Ok(self.jobs.submit(specs, pipeline::steps(), move |ctx| {
+            pipeline::run(ws.clone(), caches.clone(), ctx)
+        }))
+    }
+
+    /// Every job event from now on (never drops lifecycle events); resync with `job_state`.
+    pub fn subscribe(&self) -> tokio::sync::mpsc::UnboundedReceiver<crate::domain::job::JobEvent> {
+        self.jobs.subscribe()
+    }
+
+    pub fn job_state(&self, job: &str) -> Option<crate::domain::job::JobState> {
+        self.jobs.state(job)
+    }
+
+    pub fn job_states(&self) -> Vec<crate::domain::job::JobState> {
+        self.jobs.states()
+    }
+
+    pub fn answer(
+        &self,
+        decision: &str,
+        answer: crate::domain::job::Answer,
+    ) -> Result<(), EngineError> {
+        self.jobs.answer(decision, answer)
+    }
+
+    pub fn cancel(&self, job: &str) -> Result<(), EngineError> {
+        self.jobs.cancel(job)
+    }
+
+    /// Blocking variants for headless commands that need no runtime.
+    pub fn status_now(&self) -> Result<StatusReport, EngineError> {
+        query::status(&self.ws, &self.caches)
+    }
+
+    pub fn plan_now(&self, req: &PlanRequest) -> Result<Plan, EngineError> {
+        query::plan(&self.ws, &self.caches, req)
+    }
+
+    pub fn board_now(&self) -> Result<Board, EngineError> {
+        query::board(&self.ws, &self.caches)
     }
 }

@@ -31,3 +31,16 @@ pub fn backflow(state: &Path) -> Command {
         .env("NO_COLOR", "1");
     c
 }
+
+/// A demo workspace built in a fresh temp dir (the same SHAs on every machine).
+pub fn demo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    backflow::engine::demo::ensure(dir.path()).expect("demo builds");
+    dir
+}
+
+pub fn engine(dir: &Path) -> backflow::engine::Engine {
+    let ws =
+        backflow::engine::Workspace::load(&dir.join("backflow.toml")).expect("workspace loads");
+    backflow::engine::Engine::new(ws)
+}

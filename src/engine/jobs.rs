@@ -1,0 +1,532 @@
+//! Jobs as tokio tasks: one per target, grouped in batches. Every event goes to every
+//! subscriber through an unbounded channel (lifecycle events are never dropped); `job_state`
+//! returns the full state so a subscriber that joins late resyncs. Decisions are awaited on a
+//! oneshot channel; `answer` resolves them; `cancel` is a request the job checks between steps.
+
+use super::EngineError;
+use crate::domain::job::{
+    Answer, BatchId, DecisionId, DecisionKind, EventKind, JobEvent, JobId, JobSpec, JobState,
+    Outcome, PendingDecision, Step, StepState, StepStatus,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+const LOG_TAIL: usize = 200;
+
+struct Entry {
+    state: JobState,
+    cancel: CancellationToken,
+    waiting: HashMap<DecisionId, oneshot::Sender<Answer>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    jobs: BTreeMap<JobId, Entry>,
+    subscribers: Vec<mpsc::UnboundedSender<JobEvent>>,
+}
+
+/// The job table shared by the engine handle, the running tasks and the views.
+#[derive(Clone, Default)]
+pub struct Jobs {
+    inner: Arc<Mutex<Inner>>,
+    counter: Arc<AtomicU64>,
+}
+
+/// What a running job uses to report and to ask.
+#[derive(Clone)]
+pub struct JobCtx {
+    pub job: JobId,
+    pub batch: BatchId,
+    pub target: String,
+    pub spec: JobSpec,
+    pub cancel: CancellationToken,
+    jobs: Jobs,
+}
+
+pub type JobFuture = Pin<Box<dyn Future<Output = Result<Outcome, EngineError>> + Send>>;
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl Jobs {
+    pub fn new_id(&self, prefix: &str) -> String {
+        let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
+        format!("{prefix}{}-{n}", chrono::Utc::now().format("%Y%m%d%H%M%S"))
+    }
+
+    /// A receiver of every event from now on. Pair it with `states()` to resync.
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<JobEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Ok(mut i) = self.inner.lock() {
+            i.subscribers.push(tx);
+        }
+        rx
+    }
+
+    pub fn state(&self, job: &str) -> Option<JobState> {
+        self.inner
+            .lock()
+            .ok()?
+            .jobs
+            .get(job)
+            .map(|e| e.state.clone())
+    }
+
+    pub fn states(&self) -> Vec<JobState> {
+        self.inner
+            .lock()
+            .map(|i| i.jobs.values().map(|e| e.state.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Starts one job per spec (same batch). `body` runs each job; it must be called inside a
+    /// tokio runtime. A panic inside a job becomes `Failed`.
+    pub fn submit<F>(&self, specs: Vec<JobSpec>, steps: Vec<Step>, body: F) -> (BatchId, Vec<JobId>)
+    where
+        F: Fn(JobCtx) -> JobFuture + Send + Sync + 'static,
+    {
+        let batch = self.new_id("b");
+        let body = Arc::new(body);
+        let mut ids = Vec::new();
+        for spec in specs {
+            let job = self.new_id("j");
+            let cancel = CancellationToken::new();
+            let state = JobState {
+                job: job.clone(),
+                batch: batch.clone(),
+                target: spec.target.clone(),
+                spec: spec.clone(),
+                steps: steps
+                    .iter()
+                    .map(|s| StepState {
+                        step: *s,
+                        status: StepStatus::Pending,
+                        done: 0,
+                        total: 0,
+                        label: String::new(),
+                    })
+                    .collect(),
+                pending: vec![],
+                outcome: None,
+                error: None,
+                log: vec![],
+                seq: 0,
+                started: now(),
+                finished: None,
+                deploy_id: None,
+                components_deployed: 0,
+                components_total: 0,
+                tests_completed: 0,
+                tests_total: 0,
+                has_restore_package: false,
+            };
+            if let Ok(mut i) = self.inner.lock() {
+                i.jobs.insert(
+                    job.clone(),
+                    Entry {
+                        state,
+                        cancel: cancel.clone(),
+                        waiting: HashMap::new(),
+                    },
+                );
+            }
+            let ctx = JobCtx {
+                job: job.clone(),
+                batch: batch.clone(),
+                target: spec.target.clone(),
+                spec,
+                cancel,
+                jobs: self.clone(),
+            };
+            ctx.emit(EventKind::Started {
+                steps: steps.clone(),
+            });
+            let body = body.clone();
+            let run_ctx = ctx.clone();
+            tokio::spawn(async move {
+                // The body runs in its own task so a panic is caught as a JoinError.
+                let handle = tokio::spawn(async move { body(run_ctx).await });
+                let result = match handle.await {
+                    Ok(r) => r,
+                    Err(e) if e.is_panic() => Err(EngineError::Internal(
+                        "the job stopped unexpectedly (internal error); see the log file".into(),
+                    )),
+                    Err(e) => Err(EngineError::Internal(format!("the job was stopped: {e}"))),
+                };
+                match result {
+                    Ok(outcome) => ctx.emit(EventKind::Finished(outcome)),
+                    Err(e) => ctx.emit(EventKind::Failed {
+                        error: e.to_string(),
+                    }),
+                }
+            });
+            ids.push(job);
+        }
+        (batch, ids)
+    }
+
+    /// Answers a pending decision.
+    pub fn answer(&self, decision: &str, answer: Answer) -> Result<(), EngineError> {
+        let (tx, ctx_info) = {
+            let mut i = self
+                .inner
+                .lock()
+                .map_err(|_| EngineError::Internal("job table poisoned".into()))?;
+            let mut found = None;
+            for e in i.jobs.values_mut() {
+                if let Some(tx) = e.waiting.remove(decision) {
+                    e.state.pending.retain(|p| p.id != decision);
+                    found = Some((
+                        tx,
+                        (
+                            e.state.job.clone(),
+                            e.state.batch.clone(),
+                            e.state.target.clone(),
+                        ),
+                    ));
+                    break;
+                }
+            }
+            found.ok_or_else(|| {
+                EngineError::Input(format!(
+                    "no pending decision '{decision}' (already answered?)"
+                ))
+            })?
+        };
+        let (job, batch, target) = ctx_info;
+        self.emit_raw(
+            &job,
+            &batch,
+            &target,
+            EventKind::DecisionAnswered {
+                id: decision.to_string(),
+                answer: answer.clone(),
+            },
+        );
+        tx.send(answer)
+            .map_err(|_| EngineError::Input("the job no longer waits for that decision".into()))
+    }
+
+    /// Requests cancellation; the job re-reads the outcome and reports it truthfully.
+    pub fn cancel(&self, job: &str) -> Result<(), EngineError> {
+        let i = self
+            .inner
+            .lock()
+            .map_err(|_| EngineError::Internal("job table poisoned".into()))?;
+        let e = i
+            .jobs
+            .get(job)
+            .ok_or_else(|| EngineError::Input(format!("no job '{job}' in this session")))?;
+        e.cancel.cancel();
+        Ok(())
+    }
+
+    fn emit_raw(&self, job: &str, batch: &str, target: &str, kind: EventKind) {
+        let Ok(mut i) = self.inner.lock() else { return };
+        let Some(e) = i.jobs.get_mut(job) else { return };
+        e.state.seq += 1;
+        let seq = e.state.seq;
+        apply(&mut e.state, &kind);
+        let ev = JobEvent {
+            job: job.to_string(),
+            batch: batch.to_string(),
+            target: target.to_string(),
+            seq,
+            kind,
+        };
+        i.subscribers.retain(|s| s.send(ev.clone()).is_ok());
+    }
+}
+
+/// Folds an event into the job state (the same rules a subscriber uses).
+pub fn apply(state: &mut JobState, kind: &EventKind) {
+    let set = |state: &mut JobState, step: Step, status: StepStatus| {
+        if let Some(s) = state.steps.iter_mut().find(|s| s.step == step) {
+            s.status = status;
+        }
+    };
+    match kind {
+        EventKind::Started { .. } => {}
+        EventKind::StepStarted { step } => set(state, *step, StepStatus::Running),
+        EventKind::StepFinished { step, status } => set(state, *step, *status),
+        EventKind::Progress { done, total, label } => {
+            if let Some(s) = state
+                .steps
+                .iter_mut()
+                .find(|s| s.status == StepStatus::Running)
+            {
+                s.done = *done;
+                s.total = *total;
+                s.label = label.clone();
+            }
+        }
+        EventKind::Log { message } => {
+            state.log.push(message.clone());
+            if state.log.len() > LOG_TAIL {
+                let cut = state.log.len() - LOG_TAIL;
+                state.log.drain(..cut);
+            }
+        }
+        EventKind::DecisionNeeded { .. } | EventKind::DecisionAnswered { .. } => {}
+        EventKind::Deploy {
+            deploy_id,
+            components_deployed,
+            components_total,
+            tests_completed,
+            tests_total,
+            ..
+        } => {
+            state.deploy_id = Some(deploy_id.clone());
+            state.components_deployed = *components_deployed;
+            state.components_total = *components_total;
+            state.tests_completed = *tests_completed;
+            state.tests_total = *tests_total;
+        }
+        EventKind::Finished(o) => {
+            state.outcome = Some(o.clone());
+            state.finished = Some(now());
+            for s in &mut state.steps {
+                if s.status == StepStatus::Pending || s.status == StepStatus::Running {
+                    s.status = StepStatus::Skipped;
+                }
+            }
+        }
+        EventKind::Failed { error } => {
+            state.error = Some(error.clone());
+            state.finished = Some(now());
+            for s in &mut state.steps {
+                if s.status == StepStatus::Running {
+                    s.status = StepStatus::Failed;
+                }
+            }
+        }
+    }
+}
+
+impl JobCtx {
+    pub fn emit(&self, kind: EventKind) {
+        self.jobs
+            .emit_raw(&self.job, &self.batch, &self.target, kind);
+    }
+
+    pub fn log(&self, message: impl Into<String>) {
+        let message = message.into();
+        tracing::info!(job = %self.job, "{message}");
+        self.emit(EventKind::Log { message });
+    }
+
+    pub fn progress(&self, done: u64, total: u64, label: impl Into<String>) {
+        self.emit(EventKind::Progress {
+            done,
+            total,
+            label: label.into(),
+        });
+    }
+
+    pub fn set_restore_package(&self) {
+        if let Ok(mut i) = self.jobs.inner.lock()
+            && let Some(e) = i.jobs.get_mut(&self.job)
+        {
+            e.state.has_restore_package = true;
+        }
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Asks a question and waits for `answer` (or for cancellation, which aborts).
+    pub async fn decide(&self, summary: String, kind: DecisionKind) -> Answer {
+        let id = self.jobs.new_id("d");
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut i) = self.jobs.inner.lock()
+            && let Some(e) = i.jobs.get_mut(&self.job)
+        {
+            e.waiting.insert(id.clone(), tx);
+            e.state.pending.push(PendingDecision {
+                id: id.clone(),
+                summary: summary.clone(),
+                kind,
+            });
+        }
+        self.emit(EventKind::DecisionNeeded {
+            id: id.clone(),
+            summary,
+        });
+        tokio::select! {
+            a = rx => a.unwrap_or(Answer::Abort),
+            _ = self.cancel.cancelled() => Answer::Abort,
+        }
+    }
+
+    /// Runs one step: emits StepStarted/StepFinished around it.
+    pub async fn step<T, F>(&self, step: Step, f: F) -> Result<T, EngineError>
+    where
+        F: Future<Output = Result<T, EngineError>>,
+    {
+        super::crash::point(step, "before");
+        self.emit(EventKind::StepStarted { step });
+        let r = f.await;
+        let status = if r.is_ok() {
+            StepStatus::Done
+        } else {
+            StepStatus::Failed
+        };
+        self.emit(EventKind::StepFinished { step, status });
+        if r.is_ok() {
+            super::crash::point(step, "after");
+        }
+        r
+    }
+
+    pub fn skip(&self, step: Step) {
+        self.emit(EventKind::StepFinished {
+            step,
+            status: StepStatus::Skipped,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::job::{ConflictPolicy, DriftPolicy, JobKind};
+
+    fn spec(target: &str) -> JobSpec {
+        JobSpec {
+            kind: JobKind::BackPromote,
+            from: "prod".into(),
+            target: target.into(),
+            stories: vec!["US-1".into()],
+            components: vec![],
+            validate_only: false,
+            test_level: None,
+            tests: vec![],
+            on_conflict: ConflictPolicy::Prompt,
+            on_drift: DriftPolicy::Prompt,
+            destructive_pre: false,
+            confirmed: false,
+            user: "t@example.com".into(),
+            rollback_of: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn batch_runs_asks_and_finishes_with_ordered_events() {
+        let jobs = Jobs::default();
+        let mut rx = jobs.subscribe();
+        let (batch, ids) = jobs.submit(
+            vec![spec("qa"), spec("dev1")],
+            vec![Step::Plan, Step::Decide],
+            |ctx| {
+                Box::pin(async move {
+                    ctx.step(Step::Plan, async { Ok(()) }).await?;
+                    let a = ctx
+                        .step(Step::Decide, async {
+                            Ok(ctx
+                                .decide(
+                                    "take it?".into(),
+                                    DecisionKind::Confirm {
+                                        env: ctx.target.clone(),
+                                    },
+                                )
+                                .await)
+                        })
+                        .await?;
+                    Ok(match a {
+                        Answer::TakeSource => Outcome::NothingToDo,
+                        _ => Outcome::Aborted {
+                            reason: "no".into(),
+                        },
+                    })
+                })
+            },
+        );
+        assert_eq!(ids.len(), 2);
+        let mut finished = 0;
+        let mut last_seq: HashMap<String, u64> = HashMap::new();
+        while finished < 2 {
+            let ev = rx.recv().await.unwrap();
+            assert_eq!(ev.batch, batch);
+            let prev = last_seq.insert(ev.job.clone(), ev.seq).unwrap_or(0);
+            assert_eq!(ev.seq, prev + 1, "seq has no gaps per job");
+            match &ev.kind {
+                EventKind::DecisionNeeded { id, .. } => {
+                    let a = if ev.target == "qa" {
+                        Answer::TakeSource
+                    } else {
+                        Answer::Abort
+                    };
+                    jobs.answer(id, a).unwrap();
+                }
+                EventKind::Finished(_) | EventKind::Failed { .. } => finished += 1,
+                _ => {}
+            }
+        }
+        let qa = jobs
+            .states()
+            .into_iter()
+            .find(|s| s.target == "qa")
+            .unwrap();
+        assert_eq!(qa.outcome, Some(Outcome::NothingToDo));
+        assert!(qa.pending.is_empty());
+        let dev = jobs
+            .states()
+            .into_iter()
+            .find(|s| s.target == "dev1")
+            .unwrap();
+        assert!(matches!(dev.outcome, Some(Outcome::Aborted { .. })));
+        assert!(jobs.answer("d-nope", Answer::Abort).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_and_cancel_aborts_a_decision() {
+        let jobs = Jobs::default();
+        let mut rx = jobs.subscribe();
+        let (_, ids) = jobs.submit(vec![spec("qa")], vec![Step::Plan], |_ctx| {
+            Box::pin(async move {
+                if std::env::var("BACKFLOW_NEVER_SET_X").is_err() {
+                    panic!("boom");
+                }
+                Ok(Outcome::NothingToDo)
+            })
+        });
+        loop {
+            let ev = rx.recv().await.unwrap();
+            if let EventKind::Failed { error } = ev.kind {
+                assert!(error.contains("unexpectedly"));
+                break;
+            }
+        }
+        assert!(jobs.state(&ids[0]).unwrap().error.is_some());
+        let (_, ids) = jobs.submit(vec![spec("qa")], vec![Step::Decide], |ctx| {
+            Box::pin(async move {
+                let a = ctx
+                    .decide("?".into(), DecisionKind::Confirm { env: "qa".into() })
+                    .await;
+                Ok(if a == Answer::Abort {
+                    Outcome::Canceled
+                } else {
+                    Outcome::NothingToDo
+                })
+            })
+        });
+        loop {
+            let ev = rx.recv().await.unwrap();
+            match ev.kind {
+                EventKind::DecisionNeeded { .. } => jobs.cancel(&ids[0]).unwrap(),
+                EventKind::Finished(o) => {
+                    assert_eq!(o, Outcome::Canceled);
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+}

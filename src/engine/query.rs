@@ -1,0 +1,596 @@
+//! Read queries the views need. Each is blocking (git work); `Engine` runs them on
+//! `spawn_blocking`. Results are `domain` values.
+
+use super::EngineError;
+use super::workspace::Workspace;
+use crate::domain::plan::{PlannedConflict, PlannedStory};
+use crate::domain::status::{BoardEnv, BoardStory, ConnectionStatus, EnvStatus};
+use crate::domain::{Board, ComponentRef, Plan, PlanRequest, PlanTarget, Presence, StatusReport};
+use crate::git::history::{PresenceCalc, added_lines, changed_paths, components_of};
+use crate::git::{Caches, GitError, History};
+use crate::metadata::registry;
+use git2::{Oid, Repository};
+use std::collections::{BTreeMap, BTreeSet};
+
+impl From<GitError> for EngineError {
+    fn from(e: GitError) -> Self {
+        match e {
+            GitError::MissingBranch { .. } => EngineError::Input(e.to_string()),
+            other => EngineError::Internal(format!("git: {other}")),
+        }
+    }
+}
+
+/// The loaded history plus presence of every story in every env (pipeline order).
+pub struct Model {
+    pub history: History,
+    pub presence: BTreeMap<String, Vec<Presence>>,
+}
+
+pub fn load_model(
+    ws: &Workspace,
+    repo: &Repository,
+    caches: &Caches,
+) -> Result<Model, EngineError> {
+    let p = &ws.config.pipeline;
+    let envs: Vec<(String, String, usize)> = p
+        .ordered()
+        .iter()
+        .map(|e| (e.name.clone(), e.branch.clone(), p.level(&e.name)))
+        .collect();
+    let history = History::load(repo, &envs, &ws.config.story_pattern).map_err(|e| match e {
+        GitError::MissingBranch { env, .. } => EngineError::Input(
+            ws.config
+                .env_error(
+                    &env,
+                    GitError::MissingBranch {
+                        env: env.clone(),
+                        branch: p.env(&env).map(|e| e.branch.clone()).unwrap_or_default(),
+                        repo: ws.root.display().to_string(),
+                    }
+                    .to_string(),
+                )
+                .to_string(),
+        ),
+        other => other.into(),
+    })?;
+    let presence = history.presence(repo, caches)?;
+    Ok(Model { history, presence })
+}
+
+fn connections(ws: &Workspace, model: &Model) -> Vec<ConnectionStatus> {
+    let idx = |n: &str| model.history.env_index(n);
+    ws.config
+        .pipeline
+        .connections()
+        .iter()
+        .filter_map(|c| {
+            let (f, t) = (idx(&c.from)?, idx(&c.to)?);
+            let mut ahead = Vec::new();
+            let mut behind = Vec::new();
+            for (id, pres) in &model.presence {
+                if pres[f] != Presence::Absent && pres[t] != Presence::Present {
+                    ahead.push(id.clone());
+                }
+                if pres[t] != Presence::Absent && pres[f] != Presence::Present {
+                    behind.push(id.clone());
+                }
+            }
+            Some(ConnectionStatus {
+                from: c.from.clone(),
+                to: c.to.clone(),
+                ahead,
+                behind,
+            })
+        })
+        .collect()
+}
+
+pub fn status(ws: &Workspace, caches: &Caches) -> Result<StatusReport, EngineError> {
+    let repo = ws.open_repo()?;
+    let model = load_model(ws, &repo, caches)?;
+    let envs = model
+        .history
+        .envs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let env = ws.config.pipeline.env(&t.name);
+            let pick = |want: Presence| {
+                model
+                    .presence
+                    .iter()
+                    .filter(|(_, p)| p[i] == want)
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            };
+            EnvStatus {
+                name: t.name.clone(),
+                branch: t.branch.clone(),
+                kind: env.map(|e| e.kind).unwrap_or(crate::domain::EnvKind::Dev),
+                protected: env.is_some_and(|e| e.is_protected()),
+                org: env.and_then(|e| e.org.clone()),
+                tip: t.tip.to_string(),
+                stories: pick(Presence::Present),
+                partial: pick(Presence::Partial),
+            }
+        })
+        .collect();
+    Ok(StatusReport {
+        envs,
+        connections: connections(ws, &model),
+    })
+}
+
+pub fn board(ws: &Workspace, caches: &Caches) -> Result<Board, EngineError> {
+    let repo = ws.open_repo()?;
+    let model = load_model(ws, &repo, caches)?;
+    let p = &ws.config.pipeline;
+    let envs = model
+        .history
+        .envs
+        .iter()
+        .map(|t| {
+            let e = p.env(&t.name);
+            BoardEnv {
+                name: t.name.clone(),
+                branch: t.branch.clone(),
+                kind: e.map(|e| e.kind).unwrap_or(crate::domain::EnvKind::Dev),
+                protected: e.is_some_and(|e| e.is_protected()),
+                org: e.and_then(|e| e.org.clone()),
+                release: ws.api_version.as_deref().map(release_name),
+                api_version: ws.api_version.clone(),
+                level: p.level(&t.name),
+            }
+        })
+        .collect();
+    let mut stories = Vec::new();
+    for (id, s) in &model.history.stories {
+        let mut paths = Vec::new();
+        for c in &s.canonical {
+            paths.extend(changed_paths(&repo, caches, *c)?);
+        }
+        let first = &model.history.commits[&s.canonical[0]];
+        let last = &model.history.commits[&s.canonical[s.canonical.len() - 1]];
+        stories.push(BoardStory {
+            id: id.clone(),
+            title: crate::domain::story::title_from_subject(&first.summary, id),
+            author: first.author.clone(),
+            time: last.time,
+            components: components_of(paths.iter(), &ws.package_dirs).len(),
+            commits: s.canonical.len(),
+            presence: model.presence[id].clone(),
+        });
+    }
+    Ok(Board {
+        envs,
+        stories,
+        connections: connections(ws, &model),
+    })
+}
+
+/// Salesforce's release name for an API version (67.0 = Summer '26, three releases a year).
+pub fn release_name(api: &str) -> String {
+    let major: i64 = api
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    if major < 20 {
+        return format!("API {api}");
+    }
+    // 66.0 = Spring '26; each version is one release later.
+    let offset = major - 66;
+    let idx = offset.rem_euclid(3);
+    let year = 26 + offset.div_euclid(3);
+    let season = ["Spring", "Summer", "Winter"][idx as usize];
+    // Winter releases are named after the following year.
+    let year = if season == "Winter" { year + 1 } else { year };
+    format!("{season} '{year:02}")
+}
+
+/// Data-loss flags: deleting these destroys data in the org.
+fn destroys_data(c: &ComponentRef) -> bool {
+    matches!(
+        c.type_name.as_str(),
+        "CustomField" | "CustomObject" | "RecordType" | "BigObject" | "CustomMetadata"
+    )
+}
+
+/// What a back promotion (or promotion) of the request would do, per target.
+pub fn plan(ws: &Workspace, caches: &Caches, req: &PlanRequest) -> Result<Plan, EngineError> {
+    let p = &ws.config.pipeline;
+    let from = p.env(&req.from).ok_or_else(|| unknown_env(ws, &req.from))?;
+    if req.to.is_empty() {
+        return Err(EngineError::Input(
+            "name at least one target with --to ENV[,ENV…]".into(),
+        ));
+    }
+    let below: BTreeSet<&str> = p
+        .below(&from.name)
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    let above: BTreeSet<&str> = p
+        .above(&from.name)
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    for t in &req.to {
+        let env = p.env(t).ok_or_else(|| unknown_env(ws, t))?;
+        if *t == from.name {
+            return Err(EngineError::Input(format!(
+                "--from and --to both name '{t}'"
+            )));
+        }
+        if !below.contains(t.as_str()) && !above.contains(t.as_str()) {
+            return Err(EngineError::Input(format!(
+                "'{t}' is neither below nor above '{}' in the pipeline: pick a target connected to it",
+                from.name
+            )));
+        }
+        if below.contains(t.as_str()) && env.kind == crate::domain::EnvKind::Prod {
+            return Err(EngineError::Input(format!(
+                "'{t}' is production: production is never a back-promotion target"
+            )));
+        }
+    }
+    let repo = ws.open_repo()?;
+    let model = load_model(ws, &repo, caches)?;
+    let h = &model.history;
+    let src = h
+        .env_index(&from.name)
+        .ok_or_else(|| unknown_env(ws, &from.name))?;
+    for id in &req.stories {
+        let Some(pres) = model.presence.get(id) else {
+            return Err(EngineError::Input(format!(
+                "story {id} is not in any env's history: check the id (pattern {})",
+                ws.config.project.story_pattern
+            )));
+        };
+        if pres[src] == Presence::Absent {
+            return Err(EngineError::Input(format!(
+                "story {id} is not in '{}': pick an env that has it (`backflow status`)",
+                from.name
+            )));
+        }
+    }
+    let picks: Vec<ComponentRef> = req
+        .components
+        .iter()
+        .map(|c| ComponentRef::parse(c).map_err(EngineError::Input))
+        .collect::<Result<_, _>>()?;
+    let src_tree = repo
+        .find_commit(h.envs[src].tip)
+        .and_then(|c| c.tree())
+        .map_err(GitError::from)?;
+    let mut pick_paths: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if !picks.is_empty() {
+        let index = component_index(&src_tree, &ws.package_dirs);
+        for c in &picks {
+            let key = container_of(c);
+            let paths = index.get(&key).cloned().unwrap_or_default();
+            if paths.is_empty() {
+                return Err(EngineError::Input(format!(
+                    "component {c} is not in '{}': check the name (TYPE:Name as `backflow plan` lists them)",
+                    from.name
+                )));
+            }
+            pick_paths.insert(c.to_string(), paths);
+        }
+    }
+    let mut calc = PresenceCalc::new(h, &repo, caches);
+    let mut targets = Vec::new();
+    for t in &req.to {
+        let ti = h.env_index(t).ok_or_else(|| unknown_env(ws, t))?;
+        let env = p.env(t).ok_or_else(|| unknown_env(ws, t))?;
+        let tgt_tree = repo
+            .find_commit(h.envs[ti].tip)
+            .and_then(|c| c.tree())
+            .map_err(GitError::from)?;
+        let mut apply = Vec::new();
+        let mut already = Vec::new();
+        let mut all_paths: BTreeSet<String> = BTreeSet::new();
+        let mut added = String::new();
+        let wanted: Vec<&String> = if req.stories.is_empty() && picks.is_empty() {
+            model
+                .presence
+                .iter()
+                .filter(|(_, pr)| pr[src] != Presence::Absent && pr[ti] != Presence::Present)
+                .map(|(id, _)| id)
+                .collect()
+        } else {
+            req.stories.iter().collect()
+        };
+        for id in wanted {
+            let s = &h.stories[id];
+            let presence = model.presence[id][ti];
+            if presence == Presence::Present {
+                already.push(id.clone());
+                continue;
+            }
+            let missing = calc.missing(ti, s)?;
+            let mut commits = Vec::new();
+            let mut paths = Vec::new();
+            for c in &missing {
+                let rep = h.representative(src, *c).unwrap_or(*c);
+                commits.push(rep.to_string());
+                paths.extend(changed_paths(&repo, caches, rep)?);
+                added.push_str(&added_lines(&repo, rep)?);
+            }
+            let first = &h.commits[&s.canonical[0]];
+            all_paths.extend(paths.iter().cloned());
+            apply.push(PlannedStory {
+                story: id.clone(),
+                title: crate::domain::story::title_from_subject(&first.summary, id),
+                presence,
+                commits,
+                components: components_of(paths.iter(), &ws.package_dirs)
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect(),
+            });
+        }
+        for paths in pick_paths.values() {
+            all_paths.extend(paths.iter().cloned());
+            for p in paths {
+                if let Some(b) = src_tree
+                    .get_path(std::path::Path::new(p))
+                    .ok()
+                    .and_then(|e| repo.find_blob(e.id()).ok())
+                {
+                    added.push_str(&String::from_utf8_lossy(b.content()));
+                }
+            }
+        }
+        // Deletions: components whose files are gone from the source.
+        let mut deletions = BTreeSet::new();
+        let mut changed = BTreeSet::new();
+        for path in &all_paths {
+            let Some(r) = registry().resolve(path, &ws.package_dirs) else {
+                continue;
+            };
+            if src_tree.get_path(std::path::Path::new(path)).is_ok() {
+                changed.insert(r.component.clone());
+            } else if !component_still_exists(&src_tree, path, &r.component)
+                && component_still_exists(&tgt_tree, path, &r.component)
+            {
+                deletions.insert(r.component.clone());
+            }
+        }
+        for d in &deletions {
+            changed.remove(d);
+        }
+        let no_ops: Vec<String> = changed
+            .iter()
+            .filter(|c| {
+                all_paths
+                    .iter()
+                    .filter(|p| {
+                        registry()
+                            .resolve(p, &ws.package_dirs)
+                            .is_some_and(|r| &r.component == *c)
+                    })
+                    .all(|p| blob_at(&src_tree, p) == blob_at(&tgt_tree, p))
+            })
+            .map(|c| c.to_string())
+            .collect();
+        let missing_dependencies =
+            missing_dependencies(&tgt_tree, &all_paths, &added, &ws.package_dirs);
+        let mut warnings = Vec::new();
+        if changed.iter().any(|c| c.type_name == "Profile") {
+            warnings.push("Profiles only overlay on deploy: an entry removed in the source revokes nothing in the target".to_string());
+        }
+        if changed.iter().any(|c| c.type_name == "PermissionSet") {
+            warnings.push("PermissionSets replace the whole set on deploy: entries only the target has are removed".to_string());
+        }
+        if env.is_protected() {
+            warnings.push(format!(
+                "'{t}' is protected: validation runs first and the env name must be confirmed"
+            ));
+        }
+        let data_loss: Vec<String> = deletions
+            .iter()
+            .filter(|c| destroys_data(c))
+            .map(|c| c.to_string())
+            .collect();
+        if !data_loss.is_empty() {
+            warnings.push(format!(
+                "{} deletion(s) destroy data in the org: {}",
+                data_loss.len(),
+                data_loss.join(", ")
+            ));
+        }
+        let conflicts: Vec<PlannedConflict> = Vec::new();
+        targets.push(PlanTarget {
+            env: t.clone(),
+            branch: env.branch.clone(),
+            protected: env.is_protected(),
+            apply,
+            already_present: already,
+            deletions: deletions.iter().map(|c| c.to_string()).collect(),
+            data_loss,
+            missing_dependencies,
+            conflicts,
+            component_picks: pick_paths.keys().cloned().collect(),
+            no_ops,
+            warnings,
+        });
+    }
+    Ok(Plan {
+        from: from.name.clone(),
+        targets,
+    })
+}
+
+fn unknown_env(ws: &Workspace, name: &str) -> EngineError {
+    let names: Vec<&str> = ws
+        .config
+        .pipeline
+        .envs()
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    EngineError::Input(format!(
+        "unknown env '{name}': {} has {}",
+        ws.config.file,
+        names.join(", ")
+    ))
+}
+
+fn blob_at(tree: &git2::Tree<'_>, path: &str) -> Option<Oid> {
+    tree.get_path(std::path::Path::new(path))
+        .ok()
+        .map(|e| e.id())
+}
+
+/// In-file children (a CustomLabel) live in their parent's file: map them to the container.
+fn container_of(c: &ComponentRef) -> ComponentRef {
+    for t in registry().types() {
+        if t.child_elements
+            .iter()
+            .any(|(child, _, _)| *child == c.type_name)
+        {
+            let member = if t.name == "CustomLabels" {
+                "CustomLabels".to_string()
+            } else {
+                c.member.split('.').next().unwrap_or(&c.member).to_string()
+            };
+            return ComponentRef::new(&t.name, member);
+        }
+    }
+    c.clone()
+}
+
+/// Every component of a tree with its paths.
+pub fn component_index(
+    tree: &git2::Tree<'_>,
+    package_dirs: &[String],
+) -> BTreeMap<ComponentRef, Vec<String>> {
+    let mut out: BTreeMap<ComponentRef, Vec<String>> = BTreeMap::new();
+    let _ = tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        if entry.kind() == Some(git2::ObjectType::Blob) {
+            let path = format!("{dir}{}", entry.name().unwrap_or(""));
+            if let Some(r) = registry().resolve(&path, package_dirs) {
+                out.entry(r.component).or_default().push(path);
+            }
+        }
+        git2::TreeWalkResult::Ok
+    });
+    out
+}
+
+/// Whether the component a deleted `path` belonged to still has files in `tree`.
+fn component_still_exists(tree: &git2::Tree<'_>, path: &str, c: &ComponentRef) -> bool {
+    if tree.get_path(std::path::Path::new(path)).is_ok() {
+        return true;
+    }
+    let def = registry().get(&c.type_name);
+    let path = std::path::Path::new(path);
+    // Bundles: the component is its folder; a deleted file inside a live bundle is a change.
+    if def.is_some_and(|d| d.is_bundle())
+        && let Some(dir) = bundle_dir(path, &c.member)
+    {
+        return tree.get_path(&dir).is_ok();
+    }
+    // Content + sidecar: `A.cls` and `A.cls-meta.xml`.
+    let s = path.to_string_lossy();
+    let twin = match s.strip_suffix("-meta.xml") {
+        Some(content) => content.to_string(),
+        None => format!("{s}-meta.xml"),
+    };
+    tree.get_path(std::path::Path::new(&twin)).is_ok()
+}
+
+fn bundle_dir(path: &std::path::Path, member: &str) -> Option<std::path::PathBuf> {
+    let mut acc = std::path::PathBuf::new();
+    for comp in path.components() {
+        acc.push(comp);
+        if comp.as_os_str() == member {
+            return Some(acc);
+        }
+    }
+    None
+}
+
+/// References in the planned change (added lines and picked files) to fields, classes and
+/// objects the target lacks and the plan does not bring.
+fn missing_dependencies(
+    tgt: &git2::Tree<'_>,
+    paths: &BTreeSet<String>,
+    added: &str,
+    package_dirs: &[String],
+) -> Vec<String> {
+    let tgt_index = component_index(tgt, package_dirs);
+    let planned: BTreeSet<ComponentRef> = paths
+        .iter()
+        .filter_map(|p| registry().resolve(p, package_dirs).map(|r| r.component))
+        .collect();
+    let has = |c: &ComponentRef| tgt_index.contains_key(c) || planned.contains(c);
+    let mut missing = BTreeSet::new();
+    for path in paths {
+        // A custom field needs its custom object.
+        if let Some(r) = registry().resolve(path, package_dirs)
+            && let Some(parent) = &r.parent
+            && parent.member.ends_with("__c")
+            && !has(parent)
+        {
+            missing.insert(parent.clone());
+        }
+    }
+    for (tag, ty) in [
+        ("field", "CustomField"),
+        ("apexClass", "ApexClass"),
+        ("object", "CustomObject"),
+    ] {
+        for value in tag_values(added, tag) {
+            let custom = value.contains("__c") || ty == "ApexClass";
+            if !custom || value.contains(' ') || (ty == "CustomField" && !value.contains('.')) {
+                continue;
+            }
+            let c = ComponentRef::new(ty, value);
+            if !has(&c) {
+                missing.insert(c);
+            }
+        }
+    }
+    missing.into_iter().map(|c| c.to_string()).collect()
+}
+
+fn tag_values<'t>(text: &'t str, tag: &str) -> Vec<&'t str> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(&open) {
+        let after = &rest[i + open.len()..];
+        match after.find(&close) {
+            Some(j) => {
+                out.push(after[..j].trim());
+                rest = &after[j..];
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_names_follow_the_calendar() {
+        assert_eq!(release_name("66.0"), "Spring '26");
+        assert_eq!(release_name("67.0"), "Summer '26");
+        assert_eq!(release_name("65.0"), "Winter '26");
+        assert_eq!(release_name("64.0"), "Summer '25");
+        assert_eq!(release_name("68.0"), "Winter '27");
+    }
+
+    #[test]
+    fn tag_values_reads_simple_elements() {
+        let t = "<a><field>Account.X__c</field><field> B.Y__c </field></a>";
+        assert_eq!(tag_values(t, "field"), ["Account.X__c", "B.Y__c"]);
+    }
+}

@@ -1,0 +1,186 @@
+//! Keys are data: an `Action` per binding, defaults from assets/keymap.default.toml, the user's
+//! file merged over them. Help and footer hints are generated from the same table.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde::Deserialize;
+
+const DEFAULT: &str = include_str!("../../assets/keymap.default.toml");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Quit,
+    Help,
+    Up,
+    Down,
+    Left,
+    Right,
+    Top,
+    Bottom,
+    Select,
+    Open,
+    Plan,
+    Refresh,
+    Close,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Entry {
+    action: Action,
+    keys: Vec<String>,
+    help: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct File {
+    #[serde(default, rename = "key")]
+    keys: Vec<Entry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub action: Action,
+    pub keys: Vec<String>,
+    pub help: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    pub bindings: Vec<Binding>,
+}
+
+impl Keymap {
+    pub fn default_map() -> Keymap {
+        // The default file ships with the binary; a parse failure is a build defect caught by
+        // the tests below.
+        Self::parse(DEFAULT).unwrap_or(Keymap { bindings: vec![] })
+    }
+
+    pub fn parse(text: &str) -> Result<Keymap, String> {
+        let f: File = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut bindings = Vec::new();
+        for e in f.keys {
+            for k in &e.keys {
+                parse_key(k).ok_or_else(|| format!("unknown key '{k}' for {:?}", e.action))?;
+            }
+            bindings.push(Binding {
+                action: e.action,
+                keys: e.keys,
+                help: e.help,
+            });
+        }
+        Ok(Keymap { bindings })
+    }
+
+    /// Defaults with the user's file merged over them (same action: the user's keys win).
+    pub fn load(user_file: Option<&std::path::Path>) -> Result<Keymap, String> {
+        let mut map = Self::default_map();
+        if let Some(path) = user_file
+            && let Ok(text) = std::fs::read_to_string(path)
+        {
+            let user = Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            for b in user.bindings {
+                match map.bindings.iter_mut().find(|x| x.action == b.action) {
+                    Some(x) => *x = b,
+                    None => map.bindings.push(b),
+                }
+            }
+        }
+        Ok(map)
+    }
+
+    pub fn action(&self, key: &KeyEvent) -> Option<Action> {
+        self.bindings
+            .iter()
+            .find(|b| {
+                b.keys
+                    .iter()
+                    .any(|k| parse_key(k).is_some_and(|p| matches(p, key)))
+            })
+            .map(|b| b.action)
+    }
+
+    pub fn keys_for(&self, action: Action) -> String {
+        self.bindings
+            .iter()
+            .find(|b| b.action == action)
+            .map(|b| b.keys.join("/"))
+            .unwrap_or_default()
+    }
+}
+
+fn matches((code, mods): (KeyCode, KeyModifiers), key: &KeyEvent) -> bool {
+    let key_mods = key.modifiers - KeyModifiers::SHIFT;
+    code == key.code && mods == key_mods
+}
+
+pub fn parse_key(s: &str) -> Option<(KeyCode, KeyModifiers)> {
+    let (mods, rest) = match s.strip_prefix("ctrl-") {
+        Some(r) => (KeyModifiers::CONTROL, r),
+        None => (KeyModifiers::NONE, s),
+    };
+    let code = match rest {
+        "up" => KeyCode::Up,
+        "down" => KeyCode::Down,
+        "left" => KeyCode::Left,
+        "right" => KeyCode::Right,
+        "enter" => KeyCode::Enter,
+        "esc" => KeyCode::Esc,
+        "tab" => KeyCode::Tab,
+        "backtab" => KeyCode::BackTab,
+        "space" => KeyCode::Char(' '),
+        "pageup" => KeyCode::PageUp,
+        "pagedown" => KeyCode::PageDown,
+        "home" => KeyCode::Home,
+        "end" => KeyCode::End,
+        c if c.chars().count() == 1 => KeyCode::Char(c.chars().next()?),
+        _ => return None,
+    };
+    Some((code, mods))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_keymap_parses_and_maps() {
+        let m = Keymap::parse(DEFAULT).unwrap();
+        let k = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+        assert_eq!(m.action(&k('q')), Some(Action::Quit));
+        assert_eq!(m.action(&k('j')), Some(Action::Down));
+        assert_eq!(
+            m.action(&KeyEvent::new(KeyCode::Left, KeyModifiers::NONE)),
+            Some(Action::Left)
+        );
+        assert_eq!(
+            m.action(&KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            m.action(&KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT)),
+            Some(Action::Bottom)
+        );
+    }
+
+    #[test]
+    fn user_file_overrides_an_action() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("keymap.toml");
+        std::fs::write(
+            &f,
+            "[[key]]\naction = \"quit\"\nkeys = [\"x\"]\nhelp = \"leave\"\n",
+        )
+        .unwrap();
+        let m = Keymap::load(Some(&f)).unwrap();
+        let k = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+        assert_eq!(m.action(&k('x')), Some(Action::Quit));
+        assert_eq!(m.action(&k('q')), None);
+        std::fs::write(
+            &f,
+            "[[key]]\naction = \"quit\"\nkeys = [\"ctrl-nope\"]\nhelp = \"x\"\n",
+        )
+        .unwrap();
+        assert!(Keymap::load(Some(&f)).unwrap_err().contains("ctrl-nope"));
+    }
+}

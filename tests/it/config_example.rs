@@ -1,0 +1,10 @@
+//! The shipped example configuration stays valid.
+
+#[test]
+fn config_example_parses() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let c = backflow::domain::Config::parse(&text, "config.example.toml").unwrap();
+    assert_eq!(c.pipeline.envs().len(), 4);
+    assert!(c.pipeline.env("prod").unwrap().is_protected());
+}

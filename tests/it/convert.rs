@@ -1,0 +1,174 @@
+//! `backflow convert` against trees generated once by `sf project convert source`
+//! (tests/fixtures/metadata/convert/<case>/expected).
+
+use crate::common::backflow;
+use backflow::metadata::Manifest;
+use quick_xml::events::Event;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/metadata")
+}
+
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                let rel = p
+                    .strip_prefix(base)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Formatting-free form of an XML document (element names, attributes, trimmed text).
+fn canon_xml(bytes: &[u8]) -> Option<String> {
+    let mut r = quick_xml::Reader::from_reader(bytes);
+    let mut out = String::new();
+    loop {
+        match r.read_event().ok()? {
+            Event::Start(s) => out.push_str(&format!("<{}>", String::from_utf8_lossy(&s))),
+            Event::Empty(s) => out.push_str(&format!("<{}/>", String::from_utf8_lossy(&s))),
+            Event::End(e) => out.push_str(&format!("</{}>", String::from_utf8_lossy(e.as_ref()))),
+            Event::Text(t) => out.push_str(String::from_utf8_lossy(&t).trim()),
+            Event::GeneralRef(g) => out.push_str(&format!("&{};", String::from_utf8_lossy(&g))),
+            Event::CData(c) => out.push_str(&String::from_utf8_lossy(&c)),
+            Event::Eof => return Some(out),
+            _ => {}
+        }
+    }
+}
+
+fn zip_entries(bytes: &[u8]) -> Option<BTreeMap<String, Vec<u8>>> {
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).ok()?;
+    let mut out = BTreeMap::new();
+    for i in 0..z.len() {
+        let mut f = z.by_index(i).ok()?;
+        if f.is_dir() {
+            continue;
+        }
+        let mut buf = Vec::new();
+        std::io::copy(&mut f, &mut buf).ok()?;
+        out.insert(f.name().to_string(), buf);
+    }
+    Some(out)
+}
+
+fn same(rel: &str, a: &[u8], b: &[u8]) -> bool {
+    if rel == "package.xml" {
+        return Manifest::parse(a).ok() == Manifest::parse(b).ok();
+    }
+    if a.starts_with(b"PK") {
+        return zip_entries(a) == zip_entries(b);
+    }
+    if a.starts_with(b"<?xml") {
+        return canon_xml(a) == canon_xml(b);
+    }
+    a == b
+}
+
+fn check(case: &str, dirs: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mut cmd = backflow(tmp.path());
+    cmd.current_dir(root().join("delta").join(case).join("to"))
+        .arg("convert")
+        .arg("--output")
+        .arg(&out);
+    for d in dirs {
+        cmd.args(["--source-dir", d]);
+    }
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let expected_dir = root().join("convert").join(case);
+    let skip: Vec<String> =
+        std::fs::read_to_string(expected_dir.join("deliberate-differences.txt"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(str::to_string)
+            .collect();
+    let (want, got) = (files(&expected_dir.join("expected")), files(&out));
+    assert_eq!(
+        want.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>(),
+        "{case}: file set"
+    );
+    for (rel, bytes) in &want {
+        if skip.contains(rel) {
+            continue;
+        }
+        assert!(
+            same(rel, bytes, &got[rel]),
+            "{case}: {rel} differs:\n{}",
+            String::from_utf8_lossy(&got[rel])
+        );
+    }
+}
+
+#[test]
+fn core_matches_sf_convert() {
+    check("core", &["force-app"]);
+}
+
+#[test]
+fn presets_two_dirs_match_sf_convert() {
+    check("presets", &["force-app", "extra"]);
+}
+
+#[test]
+fn zip_is_deterministic_and_holds_package_xml() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = root().join("delta/core/to");
+    let run = |name: &str| {
+        let z = tmp.path().join(name);
+        let o = backflow(tmp.path())
+            .current_dir(&src)
+            .args(["convert", "--source-dir", "force-app", "--zip"])
+            .arg(&z)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read(z).unwrap()
+    };
+    let (a, b) = (run("a.zip"), run("b.zip"));
+    assert_eq!(a, b);
+    let entries = zip_entries(&a).unwrap();
+    assert!(entries.contains_key("package.xml"));
+    assert!(entries.contains_key("objects/Account.object"));
+    let names: Vec<&String> = entries.keys().collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+}
+
+#[test]
+fn content_without_meta_is_exit_2_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("p/force-app/main/default/classes");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        tmp.path().join("p/sfdx-project.json"),
+        r#"{"packageDirectories":[{"path":"force-app"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(d.join("Lonely.cls"), "public class Lonely {}").unwrap();
+    let o = backflow(tmp.path())
+        .current_dir(tmp.path().join("p"))
+        .args(["convert", "--source-dir", "force-app", "--output", "out"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("ApexClass:Lonely"));
+}
