@@ -6,7 +6,10 @@ pub mod args;
 mod convert;
 mod delta;
 mod demo;
+mod login;
+mod logout;
 mod merge_file;
+mod orgcfg;
 mod orgs;
 mod plan;
 mod sim;
@@ -73,6 +76,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Convert(a)) => convert::run(a),
         Some(Command::MergeFile(a)) => merge_file::run(a),
         Some(Command::Orgs(a)) => orgs::run(&cli, a),
+        Some(Command::Login(a)) => login::run(&cli, a),
+        Some(Command::Logout(a)) => logout::run(&cli, a),
         Some(Command::Sim(a)) => sim::run(a),
         Some(other) => Err(CliError::input(format!(
             "`{}` is not available in this build yet",

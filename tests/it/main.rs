@@ -9,4 +9,6 @@ mod e2e;
 mod layers;
 mod merge;
 mod pipeline;
+mod salesforce;
+mod sim;
 mod tui;
