@@ -1,7 +1,7 @@
 //! Shared by login, logout and orgs: the config file, an env's org, a runtime.
 
 use super::{Cli, CliError};
-use crate::domain::config::{Config, OrgConfig};
+use crate::domain::config::Config;
 use std::path::PathBuf;
 
 pub(crate) fn load(cli: &Cli) -> Result<(Config, PathBuf), CliError> {
@@ -26,36 +26,10 @@ pub(crate) fn load(cli: &Cli) -> Result<(Config, PathBuf), CliError> {
     Ok((cfg, dir))
 }
 
-/// (org name, its config) of an env.
-pub(crate) fn env_org(cfg: &Config, env: &str) -> Result<(String, OrgConfig), CliError> {
-    let e = cfg
-        .pipeline
-        .env(env)
-        .ok_or_else(|| CliError::input(format!("{}: no env named {env}", cfg.file)))?;
-    let org = e
-        .org
-        .clone()
-        .ok_or_else(|| CliError::input(format!("{}: env {env} has no `org`", cfg.file)))?;
-    let oc = cfg.orgs.get(&org).cloned().ok_or_else(|| {
-        CliError::input(format!(
-            "{}: env {env} uses org {org}, but there is no [orgs.{org}]",
-            cfg.file
-        ))
-    })?;
-    Ok((org, oc))
-}
-
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| CliError::remote(format!("cannot start the async runtime: {e}")))
-}
-
-pub(crate) fn sf_err(e: crate::salesforce::SfError) -> CliError {
-    CliError {
-        code: e.exit_code(),
-        message: e.to_string(),
-    }
 }

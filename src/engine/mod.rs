@@ -3,12 +3,14 @@
 
 pub mod audit;
 pub mod crash;
+pub mod delta;
 pub mod demo;
 pub mod identity;
 pub mod jobs;
 pub mod journal;
 pub mod lock;
 pub mod logging;
+pub mod orgs;
 pub mod pipeline;
 
 use thiserror::Error;
