@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod journal;
 pub mod lock;
 pub mod logging;
+pub mod orgs;
 pub mod pipeline;
 
 use thiserror::Error;
