@@ -193,6 +193,7 @@ pub enum FaultKind {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Settings {
     /// Rows per query batch (Salesforce: up to 2000); tiny values exercise paging.
     pub query_batch: usize,
@@ -245,7 +246,9 @@ pub struct AuthCode {
     pub scope: String,
 }
 
+/// Missing fields load as defaults, so older state files keep working.
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SimState {
     pub orgs: BTreeMap<String, OrgState>,
     pub deploys: BTreeMap<String, Deploy>,

@@ -955,3 +955,78 @@ async fn list_and_describe_metadata() {
         .collect();
     assert_eq!(names, ["ApexClass:AccountService", "CustomObject:Account"]);
 }
+
+/// The real binary: `login` checks a JWT login, `orgs --json` reports it, `logout` finds nothing
+/// stored (JWT logins store nothing).
+#[tokio::test]
+async fn login_orgs_logout_commands_with_jwt() {
+    let sim = start_sim().await;
+    let admin = sim.admin();
+    let mut s = admin.settings().await.unwrap();
+    s.jwt_public_key_pem = Some(include_str!("../fixtures/jwt-test-only-pub.pem").into());
+    admin.set_settings(&s).await.unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let key = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/jwt-test-only-key.pem"
+    );
+    std::fs::write(
+        ws.path().join("backflow.toml"),
+        format!(
+            "[[env]]\nname = \"prod\"\nbranch = \"main\"\nkind = \"prod\"\norg = \"prod\"\n\n[orgs.prod]\nauth = \"jwt\"\nlogin_url = \"{}/o/prod\"\nclient_id = \"CONSUMER_KEY\"\nusername = \"admin@prod.sim\"\njwt_key_file = \"{key}\"\n",
+            sim.url
+        ),
+    )
+    .unwrap();
+    let run = |args: &'static [&'static str]| {
+        let dir = ws.path().to_path_buf();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_backflow"))
+                .args(args)
+                .current_dir(&dir)
+                .env("BACKFLOW_STATE_DIR", dir.join("state"))
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let out = run(&["login", "prod"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("JWT login to prod works as admin@prod.sim")
+    );
+    let out = run(&["orgs", "--json"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let prod = &v["orgs"][0];
+    assert_eq!(
+        (
+            prod["connected"].as_bool(),
+            prod["token"].as_str(),
+            prod["sandbox"].as_bool()
+        ),
+        (Some(true), Some("key-file"), Some(false)),
+        "{v}"
+    );
+    assert_eq!(prod["envs"][0], "prod");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!text.contains("!AQ"), "no session id in the output");
+    let out = run(&["logout", "prod"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no stored login"));
+    let out = run(&["login", "nope"]).await;
+    assert_eq!(out.status.code(), Some(2));
+}
