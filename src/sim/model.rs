@@ -207,6 +207,8 @@ pub struct Settings {
     pub daily_api_limit: u64,
     /// Polls a sandbox refresh takes to complete.
     pub refresh_polls: u64,
+    /// `authorization_pending` answers before a device-flow code is approved.
+    pub device_pending: u32,
 }
 
 impl Default for Settings {
@@ -218,6 +220,7 @@ impl Default for Settings {
             enforce_refresh_interval: true,
             daily_api_limit: 15_000,
             refresh_polls: 3,
+            device_pending: 2,
         }
     }
 }
@@ -265,6 +268,9 @@ pub struct SimState {
     pub sessions: HashMap<String, Session>,
     #[serde(skip)]
     pub codes: HashMap<String, AuthCode>,
+    /// Device flow: device code → (org, `authorization_pending` answers left).
+    #[serde(skip)]
+    pub device_codes: HashMap<String, (String, u32)>,
     /// query locator → remaining rows.
     #[serde(skip)]
     pub cursors: HashMap<String, (Vec<serde_json::Value>, usize, String)>,

@@ -29,6 +29,18 @@ impl SimHandle {
     pub fn org_url(&self, org: &str) -> String {
         self.admin.org_url(org)
     }
+
+    /// `base` pointed at this simulator, ready for `SalesforceClient::connect`.
+    pub fn org_config(
+        &self,
+        org: &str,
+        base: &crate::domain::config::OrgConfig,
+    ) -> crate::domain::config::OrgConfig {
+        let mut c = base.clone();
+        c.auth = "simulated".into();
+        c.url = Some(self.org_url(org));
+        c
+    }
 }
 
 /// The backflow binary that hosts the simulator: `BACKFLOW_BIN`, else this executable.

@@ -445,3 +445,60 @@ async fn rest_deploy_requests_share_the_deploy_engine() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn device_flow_answers_pending_then_tokens() {
+    let sim = start_sim().await;
+    let (s, v) = token(
+        &sim,
+        "prod",
+        &[
+            ("response_type", "device_code"),
+            ("client_id", "abc"),
+            ("scope", "api refresh_token"),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200);
+    let code = v["device_code"].as_str().unwrap().to_string();
+    assert_eq!(v["interval"], 5);
+    for _ in 0..2 {
+        let (s, v) = token(
+            &sim,
+            "prod",
+            &[
+                ("grant_type", "device"),
+                ("client_id", "abc"),
+                ("code", &code),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (400, Some("authorization_pending"))
+        );
+    }
+    let (s, v) = token(
+        &sim,
+        "prod",
+        &[
+            ("grant_type", "device"),
+            ("client_id", "abc"),
+            ("code", &code),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["refresh_token"].is_string());
+    let (s, _) = token(
+        &sim,
+        "prod",
+        &[
+            ("grant_type", "device"),
+            ("client_id", "abc"),
+            ("code", &code),
+        ],
+    )
+    .await;
+    assert_eq!(s, 400, "a device code is used once");
+}
