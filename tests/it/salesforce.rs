@@ -1030,3 +1030,94 @@ async fn login_orgs_logout_commands_with_jwt() {
     let out = run(&["login", "nope"]).await;
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The path the engine takes: a source-format branch converted by `metadata::convert` seeds a
+/// hosted org and becomes a deploy zip the simulator accepts; retrieve gives it back.
+#[tokio::test]
+async fn converted_source_seeds_and_deploys() {
+    use backflow::metadata::convert::{ConvertOptions, SourceFile, convert, to_zip};
+    let src = |p: &str, t: &str| SourceFile {
+        path: format!("force-app/main/default/{p}"),
+        bytes: t.as_bytes().to_vec(),
+    };
+    let obj_meta = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CustomObject xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n    <label>Invoice</label>\n    <nameField><label>Name</label><type>Text</type></nameField>\n</CustomObject>\n";
+    let field = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CustomField xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n    <fullName>Amount__c</fullName>\n    <type>Number</type>\n</CustomField>\n";
+    let labels = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CustomLabels xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n    <labels>\n        <fullName>Greeting</fullName>\n        <value>Hello</value>\n    </labels>\n</CustomLabels>\n";
+    let files = vec![
+        src("classes/Invoicer.cls", "public class Invoicer {}\n"),
+        src("classes/Invoicer.cls-meta.xml", CLASS_META),
+        src("objects/Invoice__c/Invoice__c.object-meta.xml", obj_meta),
+        src("objects/Invoice__c/fields/Amount__c.field-meta.xml", field),
+        src("labels/CustomLabels.labels-meta.xml", labels),
+    ];
+    let opts = ConvertOptions {
+        source_dirs: vec!["force-app".into()],
+        api_version: Some("66.0".into()),
+        ignore: None,
+    };
+    let tree = convert(&files, &opts).unwrap();
+    // Seed an org with the converted tree, as the workspace simulator does for an env branch.
+    let sim = SimServer::start(None, 0).await.unwrap();
+    let seeded: std::collections::BTreeMap<String, String> = tree
+        .files
+        .iter()
+        .map(|(p, b)| (p.clone(), b64(b)))
+        .collect();
+    sim.admin()
+        .put_org(
+            "qa",
+            &backflow::sim::OrgSpec {
+                sandbox: true,
+                files: Some(seeded),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    sim.admin()
+        .put_org(
+            "uat",
+            &backflow::sim::OrgSpec {
+                sandbox: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let qa = client(&sim, "qa").await;
+    let list = qa
+        .list_metadata(&[
+            ("ApexClass", None),
+            ("CustomObject", None),
+            ("CustomLabels", None),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 3, "{list:?}");
+    // Deploy the same tree to an empty org.
+    let uat = client(&sim, "uat").await;
+    let id = uat
+        .deploy(&to_zip(&tree).unwrap(), &DeployOptions::default())
+        .await
+        .unwrap();
+    let r = uat
+        .poll_deploy(&id, &CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status,
+        DeployStatus::Succeeded,
+        "{:?}",
+        r.component_failures
+    );
+    let pkg = tree.manifest.render();
+    let back = unzip(
+        &uat.retrieve(&pkg, &CancellationToken::new())
+            .await
+            .unwrap()
+            .zip,
+    );
+    assert!(back["unpackaged/objects/Invoice__c.object"].contains("Amount__c"));
+    assert!(back.contains_key("unpackaged/classes/Invoicer.cls"));
+    assert!(back["unpackaged/labels/CustomLabels.labels"].contains("Greeting"));
+}
