@@ -1121,3 +1121,35 @@ async fn converted_source_seeds_and_deploys() {
     assert!(back.contains_key("unpackaged/classes/Invoicer.cls"));
     assert!(back["unpackaged/labels/CustomLabels.labels"].contains("Greeting"));
 }
+
+#[tokio::test]
+async fn profiles_are_retrieved_with_the_entries_of_retrieved_components() {
+    let sim = start_sim().await;
+    let profile = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Profile xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n    <classAccesses><apexClass>AccountService</apexClass><enabled>true</enabled></classAccesses>\n    <classAccesses><apexClass>Other</apexClass><enabled>true</enabled></classAccesses>\n    <custom>false</custom>\n    <fieldPermissions><editable>true</editable><field>Account.Region__c</field><readable>true</readable></fieldPermissions>\n    <fieldPermissions><editable>true</editable><field>Contact.Tier__c</field><readable>true</readable></fieldPermissions>\n    <userPermissions><enabled>true</enabled><name>ApiEnabled</name></userPermissions>\n</Profile>\n";
+    sim.admin()
+        .edit_org(
+            "dev1",
+            &[("profiles/Admin.profile", profile.as_bytes())],
+            &[],
+        )
+        .await
+        .unwrap();
+    let c = client(&sim, "dev1").await;
+    let pkg = "<Package xmlns=\"http://soap.sforce.com/2006/04/metadata\"><types><members>AccountService</members><name>ApexClass</name></types><types><members>Account.Region__c</members><name>CustomField</name></types><types><members>Admin</members><name>Profile</name></types><version>66.0</version></Package>";
+    let files = unzip(
+        &c.retrieve(pkg, &CancellationToken::new())
+            .await
+            .unwrap()
+            .zip,
+    );
+    let p = &files["unpackaged/profiles/Admin.profile"];
+    assert!(p.contains("AccountService") && !p.contains("Other"), "{p}");
+    assert!(
+        p.contains("Account.Region__c") && !p.contains("Contact.Tier__c"),
+        "{p}"
+    );
+    assert!(
+        p.contains("ApiEnabled") && p.contains("<custom>false</custom>"),
+        "{p}"
+    );
+}
