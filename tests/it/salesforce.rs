@@ -17,8 +17,25 @@ fn fast() -> TimingConfig {
         poll_ms: 2,
         poll_max_ms: 10,
         deploy_timeout_ms: 20_000,
-        request_timeout_ms: 1_000,
+        request_timeout_ms: 15_000,
     }
+}
+
+/// A client whose requests time out after `ms`, for the slow-answer faults (kept apart so the
+/// other tests do not depend on machine load).
+async fn impatient(sim: &SimServer, org: &str, ms: u64) -> SalesforceClient {
+    let timing = TimingConfig {
+        request_timeout_ms: ms,
+        ..fast()
+    };
+    SalesforceClient::connect(
+        org,
+        &simulated(sim, org),
+        &timing,
+        &TokenStore::unavailable("tests"),
+    )
+    .await
+    .expect("connects")
 }
 
 fn simulated(sim: &SimServer, org: &str) -> OrgConfig {
@@ -498,9 +515,10 @@ async fn transient_faults_are_retried() {
     assert!(c.limits().await.is_ok());
     fault(&sim, "/limits", FaultKind::RequestLimit, 1).await;
     assert!(c.limits().await.is_ok());
-    fault(&sim, "/limits", FaultKind::Slow { ms: 1_500 }, 1).await;
+    let short = impatient(&sim, "dev1", 400).await;
+    fault(&sim, "/limits", FaultKind::Slow { ms: 700 }, 1).await;
     assert!(
-        c.limits().await.is_ok(),
+        short.limits().await.is_ok(),
         "a request past the timeout is retried"
     );
     // Polls survive a dropped connection.
@@ -535,8 +553,12 @@ async fn starts_are_never_resent_and_lost_deploys_are_found() {
         ("classes/AccountService.cls-meta.xml", CLASS_META),
     ]);
     // The answer is lost after the deploy was created.
-    fault(&sim, "deploy", FaultKind::SlowAnswer { ms: 1_500 }, 1).await;
-    let e = c.deploy(&z, &DeployOptions::default()).await.unwrap_err();
+    let short = impatient(&sim, "dev1", 400).await;
+    fault(&sim, "deploy", FaultKind::SlowAnswer { ms: 700 }, 1).await;
+    let e = short
+        .deploy(&z, &DeployOptions::default())
+        .await
+        .unwrap_err();
     assert!(matches!(e, SfError::OutcomeUnknown { .. }), "{e}");
     fault(&sim, " deploy", FaultKind::Drop, 1).await;
     let e = c.deploy(&z, &DeployOptions::default()).await.unwrap_err();
