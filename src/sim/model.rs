@@ -340,6 +340,9 @@ impl SimState {
         org: &str,
         files: BTreeMap<String, Vec<u8>>,
     ) -> std::io::Result<()> {
+        if let Some(bad) = files.keys().find(|p| !safe_rel(p)) {
+            return Err(std::io::Error::other(format!("unsafe path {bad}")));
+        }
         if let Some(dir) = &self.dir {
             let root = dir.join("orgs").join(org);
             if root.exists() {
