@@ -257,6 +257,8 @@ pub struct SimState {
     pub deploys: BTreeMap<String, Deploy>,
     pub deploy_log: Vec<DeployLogEntry>,
     pub sandbox_processes: Vec<SandboxProcess>,
+    /// Faults live in memory (plus `faults.json`, loaded at start), never in `state.json`.
+    #[serde(skip)]
     pub faults: Vec<Fault>,
     pub settings: Settings,
     /// refresh token → org.
@@ -320,6 +322,17 @@ impl SimState {
         for org in st.orgs.values_mut() {
             let root = dir.join("orgs").join(&org.name);
             org.files = read_tree(&root)?;
+        }
+        // Faults by configuration: `faults.json` (a list of faults) is added at every start.
+        let faults_file = dir.join("faults.json");
+        if let Ok(bytes) = std::fs::read(&faults_file) {
+            let extra: Vec<Fault> = serde_json::from_slice(&bytes).map_err(|e| {
+                std::io::Error::other(format!(
+                    "{}: not a list of faults: {e}",
+                    faults_file.display()
+                ))
+            })?;
+            st.faults.extend(extra);
         }
         st.dir = Some(dir.to_path_buf());
         Ok(st)

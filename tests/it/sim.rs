@@ -502,3 +502,40 @@ async fn device_flow_answers_pending_then_tokens() {
     .await;
     assert_eq!(s, 400, "a device code is used once");
 }
+
+#[tokio::test]
+async fn faults_can_be_configured_in_the_state_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("faults.json"),
+        r#"[{"matches": "/limits", "kind": {"type": "unavailable"}, "times": 0}]"#,
+    )
+    .unwrap();
+    let sim = SimServer::start(Some(dir.path()), 0).await.unwrap();
+    sim.admin()
+        .put_org("prod", &OrgSpec::default())
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let t = backflow::salesforce::auth::token_request(
+        &http,
+        "prod",
+        &format!("{}/o/prod/services/oauth2/token", sim.url),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .unwrap();
+    let r = http
+        .get(format!(
+            "{}/services/data/v66.0/limits",
+            t.session.instance_url
+        ))
+        .bearer_auth(t.session.access_token.expose())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    std::fs::write(dir.path().join("faults.json"), "not json").unwrap();
+    drop(sim);
+    assert!(SimServer::start(Some(dir.path()), 0).await.is_err());
+}
