@@ -1175,3 +1175,32 @@ async fn profiles_are_retrieved_with_the_entries_of_retrieved_components() {
         "{p}"
     );
 }
+
+/// The engine runs client calls in spawned tasks: their futures must be `Send`.
+#[allow(dead_code, clippy::let_underscore_future)]
+fn client_futures_are_send(c: &SalesforceClient, t: &CancellationToken) {
+    fn send<T: Send>(_: T) {}
+    send(c.deploy(&[], &DeployOptions::default()));
+    send(c.poll_deploy("x", t, |_| {}));
+    send(c.retrieve("", t));
+    send(c.quick_deploy("x"));
+    send(c.cancel_deploy("x"));
+    send(c.query("x"));
+    send(c.org_info());
+    send(c.source_members_since(0));
+    send(c.find_deploy_requests("x", chrono::Utc::now()));
+    send(c.refresh_sandbox("x", "y"));
+    send(c.poll_sandbox_refresh("x", t, |_| {}));
+    send(SalesforceClient::connect(
+        "x",
+        &OrgConfig::default(),
+        &fast(),
+        &TokenStore::unavailable("t"),
+    ));
+    send(backflow::sim::workspace::ensure_running(
+        std::path::Path::new("."),
+        std::path::Path::new("x"),
+        &[],
+        |_| Ok(vec![]),
+    ));
+}
