@@ -539,3 +539,28 @@ async fn faults_can_be_configured_in_the_state_dir() {
     drop(sim);
     assert!(SimServer::start(Some(dir.path()), 0).await.is_err());
 }
+
+#[tokio::test]
+async fn concurrent_starts_host_one_simulator_and_seed_once() {
+    let ws = tempfile::tempdir().unwrap();
+    let exe = Path::new(env!("CARGO_BIN_EXE_backflow"));
+    let orgs = vec![("prod".to_string(), OrgSpec::default())];
+    let seeds = std::sync::atomic::AtomicUsize::new(0);
+    let seed = |_: &str| {
+        seeds.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(vec![(
+            "classes/A.cls".to_string(),
+            b"public class A {}".to_vec(),
+        )])
+    };
+    let (a, b) = tokio::join!(
+        workspace::ensure_running(ws.path(), exe, &orgs, seed),
+        workspace::ensure_running(ws.path(), exe, &orgs, seed)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.url, b.url);
+    assert_eq!(u8::from(a.started) + u8::from(b.started), 1);
+    assert_eq!(seeds.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(!workspace::sim_dir(ws.path()).join("lock").exists());
+    a.admin.shutdown().await.unwrap();
+}
