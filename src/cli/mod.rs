@@ -9,6 +9,7 @@ mod demo;
 mod login;
 mod logout;
 mod merge_file;
+mod orgcfg;
 mod orgs;
 mod plan;
 mod sim;

@@ -2,6 +2,7 @@
 
 pub mod component;
 pub mod config;
+pub mod conflict;
 pub mod job;
 pub mod pipeline;
 pub mod plan;

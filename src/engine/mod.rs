@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod crash;
+pub mod delta;
 pub mod demo;
 pub mod identity;
 pub mod jobs;

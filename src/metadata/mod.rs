@@ -1,10 +1,11 @@
 //! Salesforce metadata: the type registry, path → component, package.xml, delta, source →
-//! MDAPI convert. Pure functions over bytes and paths (no git, no network).
+//! MDAPI convert, semantic merge. Pure functions over bytes and paths (no git, no network).
 
 pub mod convert;
 pub mod delta;
 pub mod forceignore;
 pub mod infile;
+pub mod merge;
 pub mod package_xml;
 pub mod project;
 pub mod registry;

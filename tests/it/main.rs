@@ -1,11 +1,13 @@
 //! One integration-test binary (faster to link): a module per area.
 
+mod apply;
 mod common;
 mod config_example;
 mod convert;
 mod delta;
 mod e2e;
 mod layers;
+mod merge;
 mod pipeline;
 mod salesforce;
 mod sim;
