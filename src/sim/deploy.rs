@@ -52,10 +52,16 @@ pub fn component_of(path: &str) -> Option<(String, String)> {
     Some((t.name.clone(), member.to_string()))
 }
 
+/// Salesforce's cap on what a deploy zip unpacks to.
+const MAX_UNZIPPED: u64 = 600 * 1024 * 1024;
+/// Largest zip a SOAP deploy takes (base64 inside a 50 MB message).
+pub const MAX_SOAP_ZIP: usize = 39 * 1024 * 1024;
+
 /// Reads a deploy zip: package.xml at the root or inside one top folder.
 pub fn read_zip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
     let mut zip =
         zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| format!("invalid zip: {e}"))?;
+    let mut unpacked = 0u64;
     let mut raw = BTreeMap::new();
     if zip.len() > 10_000 {
         return Err("the zip holds more than 10,000 files".into());
@@ -71,6 +77,10 @@ pub fn read_zip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
         let mut buf = Vec::new();
         f.read_to_end(&mut buf)
             .map_err(|e| format!("{name}: {e}"))?;
+        unpacked += buf.len() as u64;
+        if unpacked > MAX_UNZIPPED {
+            return Err("the zip unpacks to more than 600 MB".into());
+        }
         raw.insert(name, buf);
     }
     let prefix = if raw.contains_key("package.xml") {

@@ -971,6 +971,12 @@ fn soap_op(st: &mut SimState, org: &str, env: &Element, op: &str) -> Response {
                 Ok(z) => z,
                 Err(e) => return soap_fault("INVALID_ZIP", &e),
             };
+            if zip.len() > deploy::MAX_SOAP_ZIP {
+                return soap_fault(
+                    "EXCEEDED_MAX_SIZE_REQUEST",
+                    "Maximum size of request reached. Maximum size of request is 52428800 bytes.",
+                );
+            }
             let o = req.child("DeployOptions");
             let b = |n: &str| o.is_some_and(|o| o.bool_of(n));
             let opts = DeployOpts {
