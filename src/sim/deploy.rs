@@ -52,10 +52,16 @@ pub fn component_of(path: &str) -> Option<(String, String)> {
     Some((t.name.clone(), member.to_string()))
 }
 
+/// Salesforce's cap on what a deploy zip unpacks to.
+const MAX_UNZIPPED: u64 = 600 * 1024 * 1024;
+/// Largest zip a SOAP deploy takes (base64 inside a 50 MB message).
+pub const MAX_SOAP_ZIP: usize = 39 * 1024 * 1024;
+
 /// Reads a deploy zip: package.xml at the root or inside one top folder.
 pub fn read_zip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
     let mut zip =
         zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| format!("invalid zip: {e}"))?;
+    let mut unpacked = 0u64;
     let mut raw = BTreeMap::new();
     if zip.len() > 10_000 {
         return Err("the zip holds more than 10,000 files".into());
@@ -71,6 +77,10 @@ pub fn read_zip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
         let mut buf = Vec::new();
         f.read_to_end(&mut buf)
             .map_err(|e| format!("{name}: {e}"))?;
+        unpacked += buf.len() as u64;
+        if unpacked > MAX_UNZIPPED {
+            return Err("the zip unpacks to more than 600 MB".into());
+        }
         raw.insert(name, buf);
     }
     let prefix = if raw.contains_key("package.xml") {
@@ -940,6 +950,24 @@ pub fn retrieve(
         root.attrs = vec![("xmlns".into(), MDAPI_NS.into())];
         out.insert(path.clone(), root.to_xml().into_bytes());
     }
+    // Profiles and permission sets come back with only the entries about retrieved components.
+    let requested: Vec<(String, String)> = manifest_members(manifest);
+    for c in whole
+        .iter()
+        .filter(|(t, _)| t == "Profile" || t == "PermissionSet")
+    {
+        for p in &comps[c] {
+            let Ok(mut root) = Element::parse(&o.files[p]) else {
+                continue;
+            };
+            root.children.retain(|ch| match access_ref(ch) {
+                Some((ty, member)) => references_requested(&requested, &ty, &member),
+                None => true,
+            });
+            root.attrs = vec![("xmlns".into(), MDAPI_NS.into())];
+            out.insert(p.clone(), root.to_xml().into_bytes());
+        }
+    }
     let mut pkg =
         format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Package xmlns=\"{MDAPI_NS}\">\n");
     let mut by_type: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -981,6 +1009,44 @@ pub fn retrieve(
         },
     );
     Ok(id)
+}
+
+/// The component a profile/permission-set entry is about: (type, member).
+fn access_ref(el: &Element) -> Option<(String, String)> {
+    let (ty, key) = match el.name.as_str() {
+        "fieldPermissions" => ("CustomField", "field"),
+        "objectPermissions" => ("CustomObject", "object"),
+        "classAccesses" => ("ApexClass", "apexClass"),
+        "pageAccesses" => ("ApexPage", "apexPage"),
+        "tabVisibilities" => ("CustomTab", "tab"),
+        "recordTypeVisibilities" => ("RecordType", "recordType"),
+        "layoutAssignments" => ("Layout", "layout"),
+        "applicationVisibilities" => ("CustomApplication", "application"),
+        "flowAccesses" => ("Flow", "flow"),
+        "customPermissions" => ("CustomPermission", "name"),
+        "customMetadataTypeAccesses" => ("CustomObject", "name"),
+        "customSettingAccesses" => ("CustomObject", "name"),
+        _ => return None,
+    };
+    Some((ty.to_string(), el.text_of(key)?.to_string()))
+}
+
+/// Whether a retrieve asked for the component (or, for object children, its object).
+fn references_requested(requested: &[(String, String)], ty: &str, member: &str) -> bool {
+    let hit = |t: &str, m: &str| {
+        requested
+            .iter()
+            .any(|(rt, rm)| rt == t && (rm == m || rm == "*"))
+    };
+    if hit(ty, member) {
+        return true;
+    }
+    match member.split_once('.') {
+        Some((object, _)) if matches!(ty, "CustomField" | "RecordType") => {
+            hit("CustomObject", object)
+        }
+        _ => false,
+    }
 }
 
 /// For a child type: (parent type, XML element, key element).

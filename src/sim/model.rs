@@ -193,6 +193,7 @@ pub enum FaultKind {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Settings {
     /// Rows per query batch (Salesforce: up to 2000); tiny values exercise paging.
     pub query_batch: usize,
@@ -206,6 +207,8 @@ pub struct Settings {
     pub daily_api_limit: u64,
     /// Polls a sandbox refresh takes to complete.
     pub refresh_polls: u64,
+    /// `authorization_pending` answers before a device-flow code is approved.
+    pub device_pending: u32,
 }
 
 impl Default for Settings {
@@ -217,6 +220,7 @@ impl Default for Settings {
             enforce_refresh_interval: true,
             daily_api_limit: 15_000,
             refresh_polls: 3,
+            device_pending: 2,
         }
     }
 }
@@ -245,12 +249,16 @@ pub struct AuthCode {
     pub scope: String,
 }
 
+/// Missing fields load as defaults, so older state files keep working.
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SimState {
     pub orgs: BTreeMap<String, OrgState>,
     pub deploys: BTreeMap<String, Deploy>,
     pub deploy_log: Vec<DeployLogEntry>,
     pub sandbox_processes: Vec<SandboxProcess>,
+    /// Faults live in memory (plus `faults.json`, loaded at start), never in `state.json`.
+    #[serde(skip)]
     pub faults: Vec<Fault>,
     pub settings: Settings,
     /// refresh token → org.
@@ -262,6 +270,9 @@ pub struct SimState {
     pub sessions: HashMap<String, Session>,
     #[serde(skip)]
     pub codes: HashMap<String, AuthCode>,
+    /// Device flow: device code → (org, `authorization_pending` answers left).
+    #[serde(skip)]
+    pub device_codes: HashMap<String, (String, u32)>,
     /// query locator → remaining rows.
     #[serde(skip)]
     pub cursors: HashMap<String, (Vec<serde_json::Value>, usize, String)>,
@@ -312,6 +323,17 @@ impl SimState {
             let root = dir.join("orgs").join(&org.name);
             org.files = read_tree(&root)?;
         }
+        // Faults by configuration: `faults.json` (a list of faults) is added at every start.
+        let faults_file = dir.join("faults.json");
+        if let Ok(bytes) = std::fs::read(&faults_file) {
+            let extra: Vec<Fault> = serde_json::from_slice(&bytes).map_err(|e| {
+                std::io::Error::other(format!(
+                    "{}: not a list of faults: {e}",
+                    faults_file.display()
+                ))
+            })?;
+            st.faults.extend(extra);
+        }
         st.dir = Some(dir.to_path_buf());
         Ok(st)
     }
@@ -331,6 +353,9 @@ impl SimState {
         org: &str,
         files: BTreeMap<String, Vec<u8>>,
     ) -> std::io::Result<()> {
+        if let Some(bad) = files.keys().find(|p| !safe_rel(p)) {
+            return Err(std::io::Error::other(format!("unsafe path {bad}")));
+        }
         if let Some(dir) = &self.dir {
             let root = dir.join("orgs").join(org);
             if root.exists() {

@@ -543,7 +543,30 @@ fn token(st: &mut SimState, org: &str, headers: &HeaderMap, body: &[u8]) -> Resp
     let f = form(body);
     let base = base_url(headers);
     let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
+    if get("response_type") == "device_code" {
+        let device = format!("DC{}", random_token(40));
+        let user_code = random_token(8).to_ascii_uppercase();
+        let pending = st.settings.device_pending;
+        st.device_codes
+            .insert(device.clone(), (org.to_string(), pending));
+        return json_ok(
+            StatusCode::OK,
+            json!({"device_code": device, "user_code": user_code,
+                   "verification_uri": format!("{base}/o/{org}/setup/connect"), "interval": 5}),
+        );
+    }
     match get("grant_type") {
+        "device" => match st.device_codes.get_mut(get("code")) {
+            Some((o, left)) if o == org && *left > 0 => {
+                *left -= 1;
+                oauth_error("authorization_pending", "authorization pending")
+            }
+            Some((o, _)) if o == org => {
+                st.device_codes.remove(get("code"));
+                json_ok(StatusCode::OK, mint(st, org, true, &base))
+            }
+            _ => oauth_error("invalid_grant", "invalid device code"),
+        },
         "authorization_code" => {
             let Some(c) = st.codes.remove(get("code")) else {
                 return oauth_error("invalid_grant", "expired authorization code");
@@ -948,6 +971,12 @@ fn soap_op(st: &mut SimState, org: &str, env: &Element, op: &str) -> Response {
                 Ok(z) => z,
                 Err(e) => return soap_fault("INVALID_ZIP", &e),
             };
+            if zip.len() > deploy::MAX_SOAP_ZIP {
+                return soap_fault(
+                    "EXCEEDED_MAX_SIZE_REQUEST",
+                    "Maximum size of request reached. Maximum size of request is 52428800 bytes.",
+                );
+            }
             let o = req.child("DeployOptions");
             let b = |n: &str| o.is_some_and(|o| o.bool_of(n));
             let opts = DeployOpts {

@@ -92,7 +92,7 @@ fn split_and(clause: &str) -> Vec<&str> {
             in_quote = !in_quote;
         } else if !in_quote
             && i + 5 <= bytes.len()
-            && clause[i..i + 5].eq_ignore_ascii_case(" AND ")
+            && bytes[i..i + 5].eq_ignore_ascii_case(b" AND ")
         {
             out.push(&clause[start..i]);
             start = i + 5;
@@ -211,6 +211,15 @@ impl Query {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn non_ascii_values_do_not_break_the_parser() {
+        let q = parse("SELECT Id FROM User WHERE Name = 'Zoë ÅND' AND IsActive = true").unwrap();
+        assert_eq!(q.conditions.len(), 2);
+        assert_eq!(q.conditions[0].2, json!("Zoë ÅND"));
+        assert!(parse("DELETE everything").is_err());
+        assert!(parse("SELECT Id FROM").is_err() || parse("SELECT Id FROM").is_ok());
+    }
 
     #[test]
     fn filters_orders_and_projects() {

@@ -3,7 +3,8 @@
 //! Design: the first process that needs simulated orgs spawns a *detached* `backflow sim --port 0
 //! --state <ws>/.backflow/sim` child (its own process group), so the simulator outlives the
 //! process that started it while others still use it. Files under `<ws>/.backflow/sim/`:
-//! `lock` (held only while starting one; holds the starter's pid), `port` (written by the
+//! `lock` (held while starting the simulator and seeding new orgs, so concurrent processes never
+//! seed twice; holds the holder's pid), `port` (written by the
 //! simulator once it listens), `pid`, `state.json` and `orgs/<org>/…` (what each org holds).
 //! Later processes read `port`, check `/_sim/ping` answers for this state dir, and connect.
 //! A stale `port` (simulator killed) fails the ping and a new simulator is started on the same
@@ -28,6 +29,18 @@ impl SimHandle {
     /// Login and instance URL of a simulated org (put it in `OrgConfig::url`).
     pub fn org_url(&self, org: &str) -> String {
         self.admin.org_url(org)
+    }
+
+    /// `base` pointed at this simulator, ready for `SalesforceClient::connect`.
+    pub fn org_config(
+        &self,
+        org: &str,
+        base: &crate::domain::config::OrgConfig,
+    ) -> crate::domain::config::OrgConfig {
+        let mut c = base.clone();
+        c.auth = "simulated".into();
+        c.url = Some(self.org_url(org));
+        c
     }
 }
 
@@ -110,52 +123,22 @@ where
     let dir = dir
         .canonicalize()
         .map_err(|e| format!("{}: {e}", dir.display()))?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut started = false;
-    let admin = loop {
-        if let Some(a) = live(&dir).await {
-            break a;
+    // Fast path: running and holding every org already; no lock needed.
+    if let Some(a) = live(&dir).await {
+        let known: Vec<String> = a.orgs().await?.into_iter().map(|o| o.name).collect();
+        if orgs.iter().all(|(n, _)| known.contains(n)) {
+            return Ok(SimHandle {
+                url: a.url.clone(),
+                admin: a,
+                started: false,
+            });
         }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "the workspace simulator did not start within 20 s; see {} (delete `lock` there if no backflow runs)",
-                dir.display()
-            ));
-        }
-        let lock = dir.join("lock");
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&lock)
-        {
-            Ok(mut f) => {
-                let _ = write!(f, "{}", std::process::id());
-                let res = start(&dir, exe).await;
-                let _ = std::fs::remove_file(&lock);
-                match res {
-                    Ok(a) => {
-                        started = true;
-                        break a;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            Err(_) => {
-                // Someone else is starting it; a lock left by a dead process is removed.
-                let holder: Option<u32> = std::fs::read_to_string(&lock)
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok());
-                let old = std::fs::metadata(&lock)
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|age| age > Duration::from_secs(15));
-                if holder.is_some_and(|p| !pid_alive(p)) || old {
-                    let _ = std::fs::remove_file(&lock);
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+    }
+    // Starting and seeding happen under the lock, so two processes never seed twice.
+    let _lock = LockFile::acquire(&dir).await?;
+    let (admin, started) = match live(&dir).await {
+        Some(a) => (a, false),
+        None => (start(&dir, exe).await?, true),
     };
     let known: Vec<String> = admin.orgs().await?.into_iter().map(|o| o.name).collect();
     for (name, spec) in orgs {
@@ -177,6 +160,59 @@ where
         admin,
         started,
     })
+}
+
+/// `<dir>/lock`, created exclusively and removed on drop; holds the owner's pid so a lock left
+/// by a dead process can be taken over.
+struct LockFile(PathBuf);
+
+impl LockFile {
+    async fn acquire(dir: &Path) -> Result<LockFile, String> {
+        let lock = dir.join("lock");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock)
+            {
+                Ok(mut f) => {
+                    let _ = write!(f, "{}", std::process::id());
+                    return Ok(LockFile(lock));
+                }
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    return Err(format!("cannot create {}: {e}", lock.display()));
+                }
+                Err(_) => {
+                    let holder: Option<u32> = std::fs::read_to_string(&lock)
+                        .ok()
+                        .and_then(|s| s.trim().parse().ok());
+                    let old = std::fs::metadata(&lock)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age > Duration::from_secs(120));
+                    if holder.is_some_and(|p| !pid_alive(p)) || old {
+                        let _ = std::fs::remove_file(&lock);
+                        continue;
+                    }
+                    if Instant::now() > deadline {
+                        return Err(format!(
+                            "another backflow process holds {} for more than 2 minutes; delete it if no backflow runs",
+                            lock.display()
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 async fn start(dir: &Path, exe: &Path) -> Result<SimAdmin, String> {

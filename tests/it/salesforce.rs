@@ -17,8 +17,25 @@ fn fast() -> TimingConfig {
         poll_ms: 2,
         poll_max_ms: 10,
         deploy_timeout_ms: 20_000,
-        request_timeout_ms: 1_000,
+        request_timeout_ms: 15_000,
     }
+}
+
+/// A client whose requests time out after `ms`, for the slow-answer faults (kept apart so the
+/// other tests do not depend on machine load).
+async fn impatient(sim: &SimServer, org: &str, ms: u64) -> SalesforceClient {
+    let timing = TimingConfig {
+        request_timeout_ms: ms,
+        ..fast()
+    };
+    SalesforceClient::connect(
+        org,
+        &simulated(sim, org),
+        &timing,
+        &TokenStore::unavailable("tests"),
+    )
+    .await
+    .expect("connects")
 }
 
 fn simulated(sim: &SimServer, org: &str) -> OrgConfig {
@@ -498,9 +515,10 @@ async fn transient_faults_are_retried() {
     assert!(c.limits().await.is_ok());
     fault(&sim, "/limits", FaultKind::RequestLimit, 1).await;
     assert!(c.limits().await.is_ok());
-    fault(&sim, "/limits", FaultKind::Slow { ms: 1_500 }, 1).await;
+    let short = impatient(&sim, "dev1", 400).await;
+    fault(&sim, "/limits", FaultKind::Slow { ms: 700 }, 1).await;
     assert!(
-        c.limits().await.is_ok(),
+        short.limits().await.is_ok(),
         "a request past the timeout is retried"
     );
     // Polls survive a dropped connection.
@@ -535,8 +553,12 @@ async fn starts_are_never_resent_and_lost_deploys_are_found() {
         ("classes/AccountService.cls-meta.xml", CLASS_META),
     ]);
     // The answer is lost after the deploy was created.
-    fault(&sim, "deploy", FaultKind::SlowAnswer { ms: 1_500 }, 1).await;
-    let e = c.deploy(&z, &DeployOptions::default()).await.unwrap_err();
+    let short = impatient(&sim, "dev1", 400).await;
+    fault(&sim, "deploy", FaultKind::SlowAnswer { ms: 700 }, 1).await;
+    let e = short
+        .deploy(&z, &DeployOptions::default())
+        .await
+        .unwrap_err();
     assert!(matches!(e, SfError::OutcomeUnknown { .. }), "{e}");
     fault(&sim, " deploy", FaultKind::Drop, 1).await;
     let e = c.deploy(&z, &DeployOptions::default()).await.unwrap_err();
@@ -954,4 +976,231 @@ async fn list_and_describe_metadata() {
         .map(|f| format!("{}:{}", f.component_type, f.full_name))
         .collect();
     assert_eq!(names, ["ApexClass:AccountService", "CustomObject:Account"]);
+}
+
+/// The real binary: `login` checks a JWT login, `orgs --json` reports it, `logout` finds nothing
+/// stored (JWT logins store nothing).
+#[tokio::test]
+async fn login_orgs_logout_commands_with_jwt() {
+    let sim = start_sim().await;
+    let admin = sim.admin();
+    let mut s = admin.settings().await.unwrap();
+    s.jwt_public_key_pem = Some(include_str!("../fixtures/jwt-test-only-pub.pem").into());
+    admin.set_settings(&s).await.unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let key = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/jwt-test-only-key.pem"
+    );
+    std::fs::write(
+        ws.path().join("backflow.toml"),
+        format!(
+            "[[env]]\nname = \"prod\"\nbranch = \"main\"\nkind = \"prod\"\norg = \"prod\"\n\n[orgs.prod]\nauth = \"jwt\"\nlogin_url = \"{}/o/prod\"\nclient_id = \"CONSUMER_KEY\"\nusername = \"admin@prod.sim\"\njwt_key_file = \"{key}\"\n",
+            sim.url
+        ),
+    )
+    .unwrap();
+    let run = |args: &'static [&'static str]| {
+        let dir = ws.path().to_path_buf();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_backflow"))
+                .args(args)
+                .current_dir(&dir)
+                .env("BACKFLOW_STATE_DIR", dir.join("state"))
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let out = run(&["login", "prod"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("JWT login to prod works as admin@prod.sim")
+    );
+    let out = run(&["orgs", "--json"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let prod = &v["orgs"][0];
+    assert_eq!(
+        (
+            prod["connected"].as_bool(),
+            prod["token"].as_str(),
+            prod["sandbox"].as_bool()
+        ),
+        (Some(true), Some("key-file"), Some(false)),
+        "{v}"
+    );
+    assert_eq!(prod["envs"][0], "prod");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!text.contains("!AQ"), "no session id in the output");
+    let out = run(&["logout", "prod"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no stored login"));
+    let out = run(&["login", "nope"]).await;
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// The path the engine takes: a source-format branch converted by `metadata::convert` seeds a
+/// hosted org and becomes a deploy zip the simulator accepts; retrieve gives it back.
+#[tokio::test]
+async fn converted_source_seeds_and_deploys() {
+    use backflow::metadata::convert::{ConvertOptions, SourceFile, convert, to_zip};
+    let src = |p: &str, t: &str| SourceFile {
+        path: format!("force-app/main/default/{p}"),
+        bytes: t.as_bytes().to_vec(),
+    };
+    let obj_meta = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CustomObject xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n    <label>Invoice</label>\n    <nameField><label>Name</label><type>Text</type></nameField>\n</CustomObject>\n";
+    let field = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CustomField xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n    <fullName>Amount__c</fullName>\n    <type>Number</type>\n</CustomField>\n";
+    let labels = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CustomLabels xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n    <labels>\n        <fullName>Greeting</fullName>\n        <value>Hello</value>\n    </labels>\n</CustomLabels>\n";
+    let files = vec![
+        src("classes/Invoicer.cls", "public class Invoicer {}\n"),
+        src("classes/Invoicer.cls-meta.xml", CLASS_META),
+        src("objects/Invoice__c/Invoice__c.object-meta.xml", obj_meta),
+        src("objects/Invoice__c/fields/Amount__c.field-meta.xml", field),
+        src("labels/CustomLabels.labels-meta.xml", labels),
+    ];
+    let opts = ConvertOptions {
+        source_dirs: vec!["force-app".into()],
+        api_version: Some("66.0".into()),
+        ignore: None,
+    };
+    let tree = convert(&files, &opts).unwrap();
+    // Seed an org with the converted tree, as the workspace simulator does for an env branch.
+    let sim = SimServer::start(None, 0).await.unwrap();
+    let seeded: std::collections::BTreeMap<String, String> = tree
+        .files
+        .iter()
+        .map(|(p, b)| (p.clone(), b64(b)))
+        .collect();
+    sim.admin()
+        .put_org(
+            "qa",
+            &backflow::sim::OrgSpec {
+                sandbox: true,
+                files: Some(seeded),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    sim.admin()
+        .put_org(
+            "uat",
+            &backflow::sim::OrgSpec {
+                sandbox: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let qa = client(&sim, "qa").await;
+    let list = qa
+        .list_metadata(&[
+            ("ApexClass", None),
+            ("CustomObject", None),
+            ("CustomLabels", None),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 3, "{list:?}");
+    // Deploy the same tree to an empty org.
+    let uat = client(&sim, "uat").await;
+    let id = uat
+        .deploy(&to_zip(&tree).unwrap(), &DeployOptions::default())
+        .await
+        .unwrap();
+    let r = uat
+        .poll_deploy(&id, &CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status,
+        DeployStatus::Succeeded,
+        "{:?}",
+        r.component_failures
+    );
+    let pkg = tree.manifest.render();
+    let back = unzip(
+        &uat.retrieve(&pkg, &CancellationToken::new())
+            .await
+            .unwrap()
+            .zip,
+    );
+    assert!(back["unpackaged/objects/Invoice__c.object"].contains("Amount__c"));
+    assert!(back.contains_key("unpackaged/classes/Invoicer.cls"));
+    assert!(back["unpackaged/labels/CustomLabels.labels"].contains("Greeting"));
+}
+
+#[tokio::test]
+async fn profiles_are_retrieved_with_the_entries_of_retrieved_components() {
+    let sim = start_sim().await;
+    let profile = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Profile xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n    <classAccesses><apexClass>AccountService</apexClass><enabled>true</enabled></classAccesses>\n    <classAccesses><apexClass>Other</apexClass><enabled>true</enabled></classAccesses>\n    <custom>false</custom>\n    <fieldPermissions><editable>true</editable><field>Account.Region__c</field><readable>true</readable></fieldPermissions>\n    <fieldPermissions><editable>true</editable><field>Contact.Tier__c</field><readable>true</readable></fieldPermissions>\n    <userPermissions><enabled>true</enabled><name>ApiEnabled</name></userPermissions>\n</Profile>\n";
+    sim.admin()
+        .edit_org(
+            "dev1",
+            &[("profiles/Admin.profile", profile.as_bytes())],
+            &[],
+        )
+        .await
+        .unwrap();
+    let c = client(&sim, "dev1").await;
+    let pkg = "<Package xmlns=\"http://soap.sforce.com/2006/04/metadata\"><types><members>AccountService</members><name>ApexClass</name></types><types><members>Account.Region__c</members><name>CustomField</name></types><types><members>Admin</members><name>Profile</name></types><version>66.0</version></Package>";
+    let files = unzip(
+        &c.retrieve(pkg, &CancellationToken::new())
+            .await
+            .unwrap()
+            .zip,
+    );
+    let p = &files["unpackaged/profiles/Admin.profile"];
+    assert!(p.contains("AccountService") && !p.contains("Other"), "{p}");
+    assert!(
+        p.contains("Account.Region__c") && !p.contains("Contact.Tier__c"),
+        "{p}"
+    );
+    assert!(
+        p.contains("ApiEnabled") && p.contains("<custom>false</custom>"),
+        "{p}"
+    );
+}
+
+/// The engine runs client calls in spawned tasks: their futures must be `Send`.
+#[allow(dead_code, clippy::let_underscore_future)]
+fn client_futures_are_send(c: &SalesforceClient, t: &CancellationToken) {
+    fn send<T: Send>(_: T) {}
+    send(c.deploy(&[], &DeployOptions::default()));
+    send(c.poll_deploy("x", t, |_| {}));
+    send(c.retrieve("", t));
+    send(c.quick_deploy("x"));
+    send(c.cancel_deploy("x"));
+    send(c.query("x"));
+    send(c.org_info());
+    send(c.source_members_since(0));
+    send(c.find_deploy_requests("x", chrono::Utc::now()));
+    send(c.refresh_sandbox("x", "y"));
+    send(c.poll_sandbox_refresh("x", t, |_| {}));
+    send(SalesforceClient::connect(
+        "x",
+        &OrgConfig::default(),
+        &fast(),
+        &TokenStore::unavailable("t"),
+    ));
+    send(backflow::sim::workspace::ensure_running(
+        std::path::Path::new("."),
+        std::path::Path::new("x"),
+        &[],
+        |_| Ok(vec![]),
+    ));
 }

@@ -445,3 +445,122 @@ async fn rest_deploy_requests_share_the_deploy_engine() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn device_flow_answers_pending_then_tokens() {
+    let sim = start_sim().await;
+    let (s, v) = token(
+        &sim,
+        "prod",
+        &[
+            ("response_type", "device_code"),
+            ("client_id", "abc"),
+            ("scope", "api refresh_token"),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200);
+    let code = v["device_code"].as_str().unwrap().to_string();
+    assert_eq!(v["interval"], 5);
+    for _ in 0..2 {
+        let (s, v) = token(
+            &sim,
+            "prod",
+            &[
+                ("grant_type", "device"),
+                ("client_id", "abc"),
+                ("code", &code),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (400, Some("authorization_pending"))
+        );
+    }
+    let (s, v) = token(
+        &sim,
+        "prod",
+        &[
+            ("grant_type", "device"),
+            ("client_id", "abc"),
+            ("code", &code),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["refresh_token"].is_string());
+    let (s, _) = token(
+        &sim,
+        "prod",
+        &[
+            ("grant_type", "device"),
+            ("client_id", "abc"),
+            ("code", &code),
+        ],
+    )
+    .await;
+    assert_eq!(s, 400, "a device code is used once");
+}
+
+#[tokio::test]
+async fn faults_can_be_configured_in_the_state_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("faults.json"),
+        r#"[{"matches": "/limits", "kind": {"type": "unavailable"}, "times": 0}]"#,
+    )
+    .unwrap();
+    let sim = SimServer::start(Some(dir.path()), 0).await.unwrap();
+    sim.admin()
+        .put_org("prod", &OrgSpec::default())
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let t = backflow::salesforce::auth::token_request(
+        &http,
+        "prod",
+        &format!("{}/o/prod/services/oauth2/token", sim.url),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .unwrap();
+    let r = http
+        .get(format!(
+            "{}/services/data/v66.0/limits",
+            t.session.instance_url
+        ))
+        .bearer_auth(t.session.access_token.expose())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    std::fs::write(dir.path().join("faults.json"), "not json").unwrap();
+    drop(sim);
+    assert!(SimServer::start(Some(dir.path()), 0).await.is_err());
+}
+
+#[tokio::test]
+async fn concurrent_starts_host_one_simulator_and_seed_once() {
+    let ws = tempfile::tempdir().unwrap();
+    let exe = Path::new(env!("CARGO_BIN_EXE_backflow"));
+    let orgs = vec![("prod".to_string(), OrgSpec::default())];
+    let seeds = std::sync::atomic::AtomicUsize::new(0);
+    let seed = |_: &str| {
+        seeds.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(vec![(
+            "classes/A.cls".to_string(),
+            b"public class A {}".to_vec(),
+        )])
+    };
+    let (a, b) = tokio::join!(
+        workspace::ensure_running(ws.path(), exe, &orgs, seed),
+        workspace::ensure_running(ws.path(), exe, &orgs, seed)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.url, b.url);
+    assert_eq!(u8::from(a.started) + u8::from(b.started), 1);
+    assert_eq!(seeds.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(!workspace::sim_dir(ws.path()).join("lock").exists());
+    a.admin.shutdown().await.unwrap();
+}
