@@ -37,14 +37,12 @@ pub fn state_root(ws: &Workspace) -> PathBuf {
         .join(&h[..16])
 }
 
-fn blocking<T: Send + 'static>(
+async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
-) -> impl std::future::Future<Output = Result<T, EngineError>> {
-    async move {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| EngineError::Internal(format!("background task: {e}")))?
-    }
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| EngineError::Internal(format!("background task: {e}")))?
 }
 
 fn now() -> i64 {
@@ -290,18 +288,24 @@ async fn run_steps(
                 Decided::Abort(reason) => return Ok(Outcome::Aborted { reason }),
                 Decided::Resolutions(r) => r,
             };
-            let (ws2, job, user, from, target, stories) = (
+            let (ws2, job, user, from, target, stories, commits) = (
                 ws.clone(),
                 ctx.job.clone(),
                 spec.user.clone(),
                 spec.from.clone(),
                 env.name.clone(),
                 planned.stories.clone(),
+                outcome.applied.clone(),
             );
             let commit = blocking(move || {
                 let repo = ws2.open_repo()?;
+                // `cherry picked from` lines keep presence exact, commit by commit.
+                let picked: String = commits
+                    .iter()
+                    .map(|c| format!("(cherry picked from commit {c})\n"))
+                    .collect();
                 let msg = format!(
-                    "Back-promote {} from {from} to {target}\n\nStory: {}\nBackflow-Job: {job}\n",
+                    "Back-promote {} from {from} to {target}\n\nStory: {}\nBackflow-Job: {job}\n{picked}",
                     if stories.is_empty() {
                         "components".to_string()
                     } else {
@@ -752,34 +756,62 @@ enum DriftResult {
     Abort(String),
 }
 
-/// Canonical text of an XML document for drift comparison: whitespace between tags and the
-/// order of top-level sections do not count.
-fn canonical(bytes: &[u8]) -> String {
+/// Top-level sections of an XML document, whitespace between tags removed (for drift
+/// comparison: formatting and section order are not drift). Non-XML: the whole text.
+fn sections(bytes: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(bytes);
     if !text.trim_start().starts_with('<') {
-        return text.replace("\r\n", "\n").trim_end().to_string();
+        return vec![text.replace("\r\n", "\n").trim_end().to_string()];
     }
     let mut parts: Vec<String> = Vec::new();
     let mut depth = 0i32;
     let mut cur = String::new();
     for piece in text.split('<').skip(1) {
-        let tag = format!("<{}", piece.trim_end());
-        let t = tag.trim().to_string();
+        let t = format!("<{}", piece.trim_end()).trim().to_string();
         let closing = t.starts_with("</");
         let self_closing = t.ends_with("/>") || t.starts_with("<?") || t.starts_with("<!--");
+        if t.starts_with("<?") {
+            continue;
+        }
         if closing {
             depth -= 1;
         }
-        cur.push_str(&t);
+        if depth >= 1 {
+            cur.push_str(&t);
+        }
         if !closing && !self_closing {
             depth += 1;
         }
-        if depth == 1 && (closing || self_closing) {
+        if depth == 1 && (closing || self_closing) && !cur.is_empty() {
             parts.push(std::mem::take(&mut cur));
         }
     }
     parts.sort();
-    parts.join("")
+    parts
+}
+
+fn canonical(bytes: &[u8]) -> String {
+    sections(bytes).join("")
+}
+
+/// Whether the org's copy differs from the branch's. Profiles, permission sets, objects and
+/// translations come back from a retrieve holding only the entries about the retrieved
+/// components, so only the sections the org returned are compared.
+fn differs(path: &str, org: &[u8], branch: &[u8]) -> bool {
+    let partial = [
+        "profiles/",
+        "permissionsets/",
+        "objects/",
+        "translations/",
+        "objectTranslations/",
+    ]
+    .iter()
+    .any(|d| path.starts_with(d));
+    if !partial {
+        return canonical(org) != canonical(branch);
+    }
+    let ours: std::collections::HashSet<String> = sections(branch).into_iter().collect();
+    sections(org).iter().any(|s| !ours.contains(s))
 }
 
 async fn drift_step(
@@ -839,7 +871,7 @@ async fn drift_step(
     let mut details = Vec::new();
     for (path, bytes) in &branch_files {
         match org_files.get(path) {
-            Some(o) if canonical(o) == canonical(bytes) => {}
+            Some(o) if !differs(path, o, bytes) => {}
             Some(_) => {
                 if let Some(c) = mdapi_component(path) {
                     drifted.insert(c.to_string());
@@ -998,7 +1030,7 @@ fn adopt(
         let Some(org_bytes) = org.get(path) else {
             continue;
         };
-        if canonical(org_bytes) == canonical(bytes) {
+        if !differs(path, org_bytes, bytes) {
             continue;
         }
         let c = mdapi_component(path).ok_or_else(|| {
@@ -1370,6 +1402,15 @@ mod tests {
         assert_eq!(canonical(a), canonical(b));
         let c = b"<?xml version=\"1.0\"?><Profile><a>3</a><b>1</b></Profile>";
         assert_ne!(canonical(a), canonical(c));
+        // A retrieved profile holds a subset of the branch's entries: not drift.
+        let org = b"<Profile><a>2</a></Profile>";
+        assert!(!differs("profiles/Admin.profile", org, a));
+        assert!(differs(
+            "profiles/Admin.profile",
+            b"<Profile><a>9</a></Profile>",
+            a
+        ));
+        assert!(differs("classes/A.cls", b"x", b"y"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod config_example;
 mod convert;
 mod delta;
 mod e2e;
+mod engine;
 mod layers;
 mod merge;
 mod pipeline;
