@@ -178,6 +178,17 @@ async fn run_steps(
     let lock_dir = state_root(&ws).join("locks");
     let _lock = lock::acquire(&lock_dir, &env.name, &spec.user, &ctx.job)?;
 
+    // A deploy already sent by an earlier run of this job: poll it (never send it again), or
+    // finish recording it.
+    if replay.promotion_commit.is_some()
+        && (replay.recorded.is_some()
+            || !replay.deploy_ids.is_empty()
+            || replay.deploy_sending.is_some())
+        && let Some(outcome) = resume_sent_deploy(&ws, ctx, &journal, replay, &env).await?
+    {
+        return Ok(outcome);
+    }
+
     // 1. Plan
     let planned = {
         let (ws2, caches2, spec2) = (ws.clone(), caches.clone(), spec.clone());
@@ -215,11 +226,6 @@ async fn run_steps(
     ));
     if ctx.cancelled() {
         return Ok(Outcome::Canceled);
-    }
-
-    // A deploy already sent by an earlier run of this job: poll it, never send it again.
-    if let Some(outcome) = resume_sent_deploy(&ws, ctx, &journal, replay, &planned, &env).await? {
-        return Ok(outcome);
     }
 
     // 2. Drift check
@@ -552,18 +558,19 @@ async fn resume_sent_deploy(
     ctx: &JobCtx,
     journal: &Arc<Journal>,
     replay: &Replay,
-    planned: &Planned,
     env: &crate::domain::Env,
 ) -> Result<Option<Outcome>, EngineError> {
     let Some(promotion) = replay.promotion_commit.as_ref() else {
         return Ok(None);
     };
     let promotion = Oid::from_str(promotion).map_err(git_err)?;
-    let target_tip = replay
+    let Some(target_tip) = replay
         .target_tip
         .as_ref()
         .and_then(|t| Oid::from_str(t).ok())
-        .unwrap_or(planned.target_tip);
+    else {
+        return Ok(None);
+    };
     if let Some((commit, false)) = &replay.recorded {
         // Deployed and the branch moved locally; only the push is missing.
         let _ = commit;
@@ -1273,6 +1280,14 @@ async fn send_and_poll(
         "sending",
     );
     let id = client.deploy(zip, opts).await?;
+    // Between the org accepting the deploy and the id reaching the journal: `resume` must find
+    // the deploy again through the Tooling API.
+    let step = if opts.check_only {
+        Step::Validate
+    } else {
+        Step::Deploy
+    };
+    super::crash::point(step, "unjournaled");
     journal.append(&Record::DeployId {
         id: id.clone(),
         check_only: opts.check_only,

@@ -398,3 +398,87 @@ fn crash_after_deploy_then_resume_deploys_exactly_once() {
         .collect();
     assert_eq!(real.len(), 1, "exactly one deploy: {real:?}");
 }
+
+#[test]
+fn a_deploy_whose_id_was_lost_is_found_again_on_resume() {
+    let ws = Ws::new();
+    let o = backflow(ws._state.path())
+        .current_dir(&ws.dir)
+        .env("BACKFLOW_USER", "rm@acme.example")
+        .env("BACKFLOW_CRASH_AT", "deploy:unjournaled")
+        .args([
+            "back-promote",
+            "--from",
+            "uat",
+            "--to",
+            "dev1",
+            "--story",
+            "US-0105",
+            "--yes",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "crashed: {}", text(&o));
+    assert_eq!(
+        ws.deploys().iter().filter(|d| !d.check_only).count(),
+        1,
+        "the org got the deploy"
+    );
+    let o = ws.run(&["resume"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("found the deploy"), "{}", text(&o));
+    assert!(status_has(&ws, "dev1", "US-0105"));
+    assert_eq!(
+        ws.deploys().iter().filter(|d| !d.check_only).count(),
+        1,
+        "never sent twice"
+    );
+}
+
+#[test]
+fn a_rejected_push_leaves_the_org_ahead_until_resume() {
+    let ws = Ws::new();
+    let remote = ws._state.path().join("remote.git");
+    let git = |args: &[&str], dir: &Path| {
+        let o = crate::common::git(dir).args(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    git(
+        &["init", "-q", "--bare", remote.to_str().unwrap()],
+        ws._state.path(),
+    );
+    git(
+        &["remote", "add", "origin", remote.to_str().unwrap()],
+        &ws.dir,
+    );
+    git(&["push", "-q", "origin", "dev2"], &ws.dir);
+    let hook = remote.join("hooks/pre-receive");
+    std::fs::write(&hook, "#!/bin/sh\necho 'branch protected' >&2\nexit 1\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = ws.run(&[
+        "back-promote",
+        "--from",
+        "uat",
+        "--to",
+        "dev2",
+        "--story",
+        "US-0105",
+        "--yes",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("could not be pushed"), "{}", text(&o));
+    std::fs::remove_file(&hook).unwrap();
+    let o = ws.run(&["resume"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("pushed to origin"), "{}", text(&o));
+    assert_eq!(
+        ws.deploys().iter().filter(|d| !d.check_only).count(),
+        1,
+        "resume did not redeploy"
+    );
+}
