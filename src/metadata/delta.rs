@@ -351,6 +351,7 @@ pub fn compute(changes: &[Change], to_tree: &dyn TreeView, opts: &DeltaOptions) 
         };
         handle(&mut cx, ch, c);
     }
+    normalise_folders(&mut cx.delta);
     // A component that is deployed is not deleted (e.g. a file of a still-existing bundle, or
     // a rename back and forth).
     let deployed: Vec<ComponentRef> = cx.delta.package.components().collect();
@@ -362,6 +363,51 @@ pub fn compute(changes: &[Change], to_tree: &dyn TreeView, opts: &DeltaOptions) 
     copies.dedup_by(|a, b| a.path() == b.path());
     cx.delta.copies = copies;
     cx.delta
+}
+
+/// Folder naming as sfdx-git-delta writes it (and the Metadata API accepts): email and
+/// document folders are listed under their content type (`EmailTemplate:Folder`), report and
+/// dashboard folders under their own types. An in-folder item moved to another folder keeps its
+/// org-unique name: it is deployed in the new folder, not deleted from the old one.
+fn normalise_folders(d: &mut Delta) {
+    for m in [&mut d.package, &mut d.destructive] {
+        for (folder, content) in [
+            ("EmailFolder", "EmailTemplate"),
+            ("DocumentFolder", "Document"),
+        ] {
+            if let Some(members) = m.types.remove(folder) {
+                for x in members {
+                    m.add(content, &x);
+                }
+            }
+        }
+    }
+    for t in ["EmailTemplate", "Document", "Report", "Dashboard"] {
+        let Some(deployed) = d.package.types.get(t) else {
+            continue;
+        };
+        let leaves: HashSet<&str> = deployed
+            .iter()
+            .filter_map(|x| x.rsplit_once('/').map(|(_, l)| l))
+            .collect();
+        let moved: Vec<String> = d
+            .destructive
+            .types
+            .get(t)
+            .map(|s| {
+                s.iter()
+                    .filter(|x| {
+                        x.rsplit_once('/').is_some_and(|(_, l)| leaves.contains(l))
+                            && !deployed.contains(*x)
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for x in moved {
+            d.destructive.remove(t, &x);
+        }
+    }
 }
 
 fn is_warnable(path: &str, package_dirs: &[String]) -> bool {

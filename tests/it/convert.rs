@@ -123,6 +123,11 @@ fn core_matches_sf_convert() {
 }
 
 #[test]
+fn extras_match_sf_convert() {
+    check("extras", &["force-app"]);
+}
+
+#[test]
 fn presets_two_dirs_match_sf_convert() {
     check("presets", &["force-app", "extra"]);
 }

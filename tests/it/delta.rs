@@ -124,6 +124,11 @@ fn core_matches_sgd() {
 }
 
 #[test]
+fn extras_rules_folders_translations_and_odd_names_match_sgd() {
+    check_case("extras");
+}
+
+#[test]
 fn presets_two_dirs_and_namespace_match_sgd_except_its_bugs() {
     check_case("presets");
 }
