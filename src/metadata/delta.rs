@@ -65,6 +65,24 @@ pub struct DeltaOptions {
     pub generate_delta: bool,
 }
 
+impl DeltaOptions {
+    /// Options from sfdx-project.json: its package directories and API version (unless
+    /// `api_version` overrides it), with the project's `.forceignore` rules if any.
+    pub fn from_project(
+        project: &super::SfdxProject,
+        api_version: Option<String>,
+        ignore: Option<ForceIgnore>,
+    ) -> Self {
+        DeltaOptions {
+            source_dirs: Vec::new(),
+            package_dirs: project.package_directories.clone(),
+            api_version: api_version.or_else(|| project.api_version.clone()),
+            ignore,
+            generate_delta: false,
+        }
+    }
+}
+
 /// A file `--generate-delta` writes under OUTPUT (same relative path as in the repository).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CopyOut {
@@ -445,6 +463,24 @@ fn handle(cx: &mut Ctx<'_>, ch: &Change, c: Classified) {
             }
             cx.delta.package.add_ref(&comp);
             cx.copy_component(&ch.path, &comp, false);
+            // A bot version deploys with its bot (as sfdx-git-delta lists it).
+            if comp.type_name == "BotVersion"
+                && let Some(parent) = &c.res.parent
+            {
+                cx.delta.package.add_ref(parent);
+            }
+            // A content file without its `-meta.xml` will not deploy: say so now.
+            if c.tdef.adapter == "matchingContentFile"
+                && !c.res.is_meta
+                && !cx
+                    .component_files(&ch.path, &comp, false)
+                    .any(|p| p.ends_with("-meta.xml"))
+            {
+                cx.delta.warnings.push(format!(
+                    "{}: {comp} has no -meta.xml in the `to` revision; the deploy will reject it",
+                    ch.path
+                ));
+            }
             // A master-detail field is deployed with its object file (sfdx-git-delta does the
             // same; other children deploy alone).
             if comp.type_name == "CustomField"
@@ -772,6 +808,19 @@ mod tests {
         assert_eq!(set(&d.package), ["Workflow:Account"]);
         assert!(
             d.warnings[0].contains("workflows/Account.workflow-meta.xml:"),
+            "{:?}",
+            d.warnings
+        );
+    }
+
+    #[test]
+    fn content_without_meta_is_warned() {
+        use ChangeStatus::*;
+        let to = tree(&["classes/Lonely.cls"]);
+        let d = compute(&[ch("classes/Lonely.cls", Added, None, None)], &to, &opts());
+        assert_eq!(set(&d.package), ["ApexClass:Lonely"]);
+        assert!(
+            d.warnings[0].contains("has no -meta.xml"),
             "{:?}",
             d.warnings
         );
