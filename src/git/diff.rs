@@ -2,7 +2,8 @@
 //! detection off: a rename is a deletion plus an addition), both blob versions of the paths the
 //! metadata layer asks for, and the file list of the `to` tree.
 
-use crate::metadata::delta::{Change, ChangeStatus};
+use crate::metadata::convert::SourceFile;
+use crate::metadata::delta::{Change, ChangeStatus, CopyOut};
 use git2::{
     Delta as GDelta, DiffOptions, ObjectType, Repository, Tree, TreeWalkMode, TreeWalkResult,
 };
@@ -52,6 +53,17 @@ pub fn changes_between(
 ) -> Result<DiffInput, DiffError> {
     let old = tree_of(repo, from)?;
     let new = tree_of(repo, to)?;
+    changes_between_trees(repo, &old, &new, dirs, wants_content)
+}
+
+/// [`changes_between`] on trees the caller already holds (the engine's promotion branch).
+pub fn changes_between_trees(
+    repo: &Repository,
+    old: &Tree<'_>,
+    new: &Tree<'_>,
+    dirs: &[String],
+    wants_content: &dyn Fn(&str) -> bool,
+) -> Result<DiffInput, DiffError> {
     let dirs: Vec<String> = dirs
         .iter()
         .map(|d| d.trim_start_matches("./").trim_end_matches('/').to_string())
@@ -62,7 +74,7 @@ pub fn changes_between(
     for d in &dirs {
         opts.pathspec(d);
     }
-    let diff = repo.diff_tree_to_tree(Some(&old), Some(&new), Some(&mut opts))?;
+    let diff = repo.diff_tree_to_tree(Some(old), Some(new), Some(&mut opts))?;
     let mut changes = Vec::with_capacity(diff.deltas().len());
     let blob = |id: git2::Oid| -> Result<Vec<u8>, git2::Error> {
         Ok(repo.find_blob(id)?.content().to_vec())
@@ -96,7 +108,7 @@ pub fn changes_between(
             new_bytes,
         });
     }
-    let to_tree = list_files(repo, &new, &dirs)?;
+    let to_tree = list_files(repo, new, &dirs)?;
     Ok(DiffInput { changes, to_tree })
 }
 
@@ -137,4 +149,23 @@ pub fn read_at(repo: &Repository, tree: &Tree<'_>, path: &str) -> Option<Vec<u8>
     let e = tree.get_path(std::path::Path::new(path)).ok()?;
     let b = e.to_object(repo).ok()?.peel_to_blob().ok()?;
     Some(b.content().to_vec())
+}
+
+/// The source files a deploy of a delta needs, read from the `to` tree (pruned in-file XML
+/// taken as computed): feed them to `metadata::convert::convert`, then replace the tree's
+/// manifest with the delta's package.
+pub fn delta_sources(repo: &Repository, to: &Tree<'_>, copies: &[CopyOut]) -> Vec<SourceFile> {
+    copies
+        .iter()
+        .filter_map(|c| match c {
+            CopyOut::File(p) => read_at(repo, to, p).map(|bytes| SourceFile {
+                path: p.clone(),
+                bytes,
+            }),
+            CopyOut::Pruned { path, bytes } => Some(SourceFile {
+                path: path.clone(),
+                bytes: bytes.clone(),
+            }),
+        })
+        .collect()
 }

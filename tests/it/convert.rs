@@ -177,3 +177,66 @@ fn content_without_meta_is_exit_2_naming_it() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("ApexClass:Lonely"));
 }
+
+/// The engine's deploy path: delta (with the files it needs) → convert → zip. Every member of
+/// the delta's package.xml must be present in the converted files.
+#[test]
+fn delta_files_convert_into_a_deploy_holding_every_listed_component() {
+    use backflow::git::diff;
+    use backflow::metadata::convert::{self, ConvertOptions};
+    use backflow::metadata::delta::{self, DeltaOptions};
+    use backflow::metadata::{SfdxProject, forceignore::ForceIgnore};
+    for case in ["core", "extras", "presets"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo_dir = tmp.path().join("repo");
+        std::fs::create_dir_all(&repo_dir).unwrap();
+        crate::delta::fixture_repo(&root().join("delta").join(case), &repo_dir);
+        let repo = git2::Repository::open(&repo_dir).unwrap();
+        let project = SfdxProject::parse(
+            &std::fs::read_to_string(repo_dir.join("sfdx-project.json")).unwrap(),
+        )
+        .unwrap();
+        let ignore = std::fs::read_to_string(repo_dir.join(".forceignore"))
+            .ok()
+            .map(|t| ForceIgnore::parse(&t).unwrap());
+        let mut opts = DeltaOptions::from_project(&project, None, ignore.clone());
+        opts.generate_delta = true;
+        let input = diff::changes_between(
+            &repo,
+            "HEAD~1",
+            "HEAD",
+            &project.package_directories,
+            &|p| delta::needs_content(p, &opts),
+        )
+        .unwrap();
+        let d = delta::compute(&input.changes, &input.to_tree, &opts);
+        let to = diff::tree_of(&repo, "HEAD").unwrap();
+        let sources = diff::delta_sources(&repo, &to, &d.copies);
+        let copts = ConvertOptions {
+            source_dirs: project.package_directories.clone(),
+            api_version: project.api_version.clone(),
+            ignore,
+        };
+        let mut tree = convert::convert(&sources, &copts).unwrap();
+        for c in d.package.components() {
+            assert!(
+                tree.manifest.contains(&c.type_name, &c.member)
+                    || (c.type_name.ends_with("Folder")
+                        && tree.manifest.contains(
+                            c.type_name.trim_end_matches("Folder"),
+                            &format!("{}/", c.member)
+                        )),
+                "{case}: {c} listed but its files are not in the deploy"
+            );
+        }
+        tree.manifest = d.package.clone();
+        tree.files.insert(
+            "destructiveChangesPost.xml".into(),
+            d.destructive.render().into_bytes(),
+        );
+        let zip = convert::to_zip(&tree).unwrap();
+        let entries = zip_entries(&zip).unwrap();
+        assert!(entries.contains_key("destructiveChangesPost.xml"));
+        assert_eq!(Manifest::parse(&entries["package.xml"]).unwrap(), d.package);
+    }
+}
