@@ -184,6 +184,14 @@ pub fn convert(files: &[SourceFile], opts: &ConvertOptions) -> Result<MdapiTree,
         if tdef.is_bundle() && !tdef.in_folder {
             tree.files.insert(out_rel, f.bytes.clone());
             tree.manifest.add_ref(&res.component);
+            // Each content item of a digital experience is a component of its own (sf lists
+            // `DigitalExperience:site/Name.sfdc_cms__view/home`).
+            if tdef.name == "DigitalExperienceBundle" && segs.len() >= di + 6 {
+                tree.manifest.add(
+                    "DigitalExperience",
+                    &format!("{}.{}/{}", res.component.member, segs[di + 3], segs[di + 4]),
+                );
+            }
             continue;
         }
         // Folders of in-folder types: `reports/Sales.reportFolder-meta.xml` → `reports/Sales-meta.xml`.

@@ -128,6 +128,11 @@ fn extras_match_sf_convert() {
 }
 
 #[test]
+fn experience_bundles_and_bots_match_sf_convert() {
+    check("experience", &["force-app"]);
+}
+
+#[test]
 fn presets_two_dirs_match_sf_convert() {
     check("presets", &["force-app", "extra"]);
 }
@@ -186,7 +191,7 @@ fn delta_files_convert_into_a_deploy_holding_every_listed_component() {
     use backflow::metadata::convert::{self, ConvertOptions};
     use backflow::metadata::delta::{self, DeltaOptions};
     use backflow::metadata::{SfdxProject, forceignore::ForceIgnore};
-    for case in ["core", "extras", "presets"] {
+    for case in ["core", "extras", "experience", "presets"] {
         let tmp = tempfile::tempdir().unwrap();
         let repo_dir = tmp.path().join("repo");
         std::fs::create_dir_all(&repo_dir).unwrap();

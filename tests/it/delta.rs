@@ -129,6 +129,11 @@ fn extras_rules_folders_translations_and_odd_names_match_sgd() {
 }
 
 #[test]
+fn experience_bundles_and_bots_match_sgd() {
+    check_case("experience");
+}
+
+#[test]
 fn presets_two_dirs_and_namespace_match_sgd_except_its_bugs() {
     check_case("presets");
 }
