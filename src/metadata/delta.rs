@@ -468,6 +468,10 @@ fn handle(cx: &mut Ctx<'_>, ch: &Change, c: Classified) {
                 && let Some(parent) = &c.res.parent
             {
                 cx.delta.package.add_ref(parent);
+                if let Some(dir) = parent_dir_of(&ch.path, &parent.member) {
+                    let suffix = &c.tdef.suffix;
+                    cx.copy_if_exists(format!("{dir}/{}.{suffix}-meta.xml", parent.member));
+                }
             }
             // A content file without its `-meta.xml` will not deploy: say so now.
             if c.tdef.adapter == "matchingContentFile"
