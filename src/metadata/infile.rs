@@ -364,32 +364,48 @@ pub fn diff_children<'a>(
     old: Option<(&XmlDoc, &'a [u8])>,
     new: Option<(&XmlDoc, &'a [u8])>,
 ) -> ChildDiff {
-    fn index<'a>(d: Option<(&XmlDoc, &'a [u8])>) -> HashMap<(String, String), &'a [u8]> {
-        d.map(|(d, b)| {
-            d.children
-                .iter()
-                .map(|c| (identity(c, b), &b[c.span.0..c.span.1]))
-                .collect()
-        })
-        .unwrap_or_default()
-    }
-    let (o, n) = (index(old), index(new));
+    let empty: &[XmlChild] = &[];
+    let (oc, ob) = old.map_or((empty, &[][..]), |(d, b)| (d.children.as_slice(), b));
+    let (nc, nb) = new.map_or((empty, &[][..]), |(d, b)| (d.children.as_slice(), b));
+    let raw = |c: &XmlChild, b: &'a [u8]| -> &'a [u8] { &b[c.span.0..c.span.1] };
+    let differs = |a: &[u8], b: &[u8]| a != b && !same_layout_free(a, b);
     let mut diff = ChildDiff::default();
-    for (k, raw) in &n {
-        let changed = match o.get(k) {
-            None => true,
-            Some(old_raw) => old_raw != raw && !same_layout_free(old_raw, raw),
-        };
-        if changed {
-            diff.upserted.push(k.clone());
+    // Fast path: revisions usually list the same keyed elements in the same order.
+    let mut i = 0;
+    while i < oc.len()
+        && i < nc.len()
+        && oc[i].key.is_some()
+        && oc[i].name == nc[i].name
+        && oc[i].key == nc[i].key
+    {
+        if differs(raw(&oc[i], ob), raw(&nc[i], nb)) {
+            diff.upserted
+                .push((nc[i].name.clone(), nc[i].key.clone().unwrap_or_default()));
         }
+        i += 1;
     }
-    for k in o.keys() {
-        if !n.contains_key(k) {
-            diff.removed.push(k.clone());
+    if i < oc.len() || i < nc.len() {
+        let index = |cs: &[XmlChild], b: &'a [u8]| -> HashMap<(String, String), &'a [u8]> {
+            cs.iter().map(|c| (identity(c, b), raw(c, b))).collect()
+        };
+        let (o, n) = (index(&oc[i..], ob), index(&nc[i..], nb));
+        for (k, r) in &n {
+            if o.get(k).is_none_or(|old_raw| differs(old_raw, r)) {
+                diff.upserted.push(k.clone());
+            }
+        }
+        let aligned: std::collections::HashSet<(&str, &str)> = oc[..i]
+            .iter()
+            .map(|c| (c.name.as_str(), c.key.as_deref().unwrap_or_default()))
+            .collect();
+        for k in o.keys() {
+            if !n.contains_key(k) && !aligned.contains(&(k.0.as_str(), k.1.as_str())) {
+                diff.removed.push(k.clone());
+            }
         }
     }
     diff.upserted.sort();
+    diff.upserted.dedup();
     diff.removed.sort();
     diff
 }
