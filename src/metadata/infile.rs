@@ -509,6 +509,37 @@ mod tests {
     }
 
     #[test]
+    fn reorder_is_no_change_and_removals_are_found_anywhere() {
+        let doc = |items: &[(&str, &str)]| {
+            let mut s = String::from("<CustomLabels>");
+            for (k, v) in items {
+                s.push_str(&format!(
+                    "<labels><fullName>{k}</fullName><v>{v}</v></labels>"
+                ));
+            }
+            s.push_str("</CustomLabels>");
+            s
+        };
+        let a = doc(&[("A", "1"), ("B", "2"), ("C", "3")]);
+        let b = doc(&[("C", "3"), ("A", "1"), ("B", "2")]);
+        let c = doc(&[("A", "1"), ("C", "4")]);
+        let (da, db, dc) = (
+            parse_children(a.as_bytes(), &key).unwrap(),
+            parse_children(b.as_bytes(), &key).unwrap(),
+            parse_children(c.as_bytes(), &key).unwrap(),
+        );
+        let d = diff_children(Some((&da, a.as_bytes())), Some((&db, b.as_bytes())));
+        assert_eq!(d, ChildDiff::default());
+        let d = diff_children(Some((&da, a.as_bytes())), Some((&dc, c.as_bytes())));
+        let k = |x: &str| ("labels".to_string(), x.to_string());
+        assert_eq!(d.upserted, [k("C")]);
+        assert_eq!(d.removed, [k("B")]);
+        // Nothing before: everything is new.
+        let d = diff_children(None, Some((&dc, c.as_bytes())));
+        assert_eq!(d.upserted, [k("A"), k("C")]);
+    }
+
+    #[test]
     fn malformed_xml_names_the_line() {
         let e = parse_children(b"<a>\n<b>\n</a>", &key).unwrap_err();
         assert!(e.line >= 2, "{e}");

@@ -245,3 +245,62 @@ fn delta_files_convert_into_a_deploy_holding_every_listed_component() {
         assert_eq!(Manifest::parse(&entries["package.xml"]).unwrap(), d.package);
     }
 }
+
+/// Odd input: a symbolic link (skipped, warned), a binary static resource (copied byte for
+/// byte), names with spaces and accents, an unknown file (warned) — never a crash.
+#[cfg(unix)]
+#[test]
+fn odd_input_is_warned_not_fatal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("p");
+    let d = p.join("force-app/main/default");
+    std::fs::create_dir_all(d.join("staticresources")).unwrap();
+    std::fs::create_dir_all(d.join("layouts")).unwrap();
+    std::fs::write(
+        p.join("sfdx-project.json"),
+        r#"{"packageDirectories":[{"path":"force-app"}],"sourceApiVersion":"61.0"}"#,
+    )
+    .unwrap();
+    let blob: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(d.join("staticresources/big.bin"), &blob).unwrap();
+    std::fs::write(
+        d.join("staticresources/big.resource-meta.xml"),
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<StaticResource xmlns=\"http://soap.sforce.com/2006/04/metadata\"><contentType>application/octet-stream</contentType></StaticResource>\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("layouts/Case-Café Layout (Support).layout-meta.xml"),
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Layout xmlns=\"http://soap.sforce.com/2006/04/metadata\"/>\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("notes.txt"), "x").unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", d.join("layouts/link.layout-meta.xml")).unwrap();
+    let o = backflow(tmp.path())
+        .current_dir(&p)
+        .args([
+            "convert",
+            "--source-dir",
+            "force-app",
+            "--json",
+            "--output",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let warnings = json["warnings"].to_string();
+    assert!(warnings.contains("link.layout-meta.xml"), "{warnings}");
+    assert!(warnings.contains("notes.txt"), "{warnings}");
+    assert_eq!(
+        std::fs::read(p.join("out/staticresources/big.resource")).unwrap(),
+        blob
+    );
+    assert!(
+        p.join("out/layouts/Case-Café Layout (Support).layout")
+            .is_file()
+    );
+    assert_eq!(json["package"]["Layout"][0], "Case-Café Layout (Support)");
+}
