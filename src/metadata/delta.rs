@@ -543,6 +543,37 @@ fn parse_doc(
     }
 }
 
+type Parsed = Result<Option<XmlDoc>, ()>;
+
+/// Both revisions of an in-file type, sharing the parse of their common prefix when both
+/// are present; on malformed XML each side is parsed alone so the warning names it.
+fn parse_docs(
+    cx: &mut Ctx<'_>,
+    ch: &Change,
+    key_of: &dyn Fn(&str) -> Option<&'static str>,
+    use_old: bool,
+    use_new: bool,
+) -> (Parsed, Parsed) {
+    if use_old
+        && use_new
+        && let (Some(o), Some(n)) = (&ch.old_bytes, &ch.new_bytes)
+        && let Ok((a, b)) = infile::parse_pair(o, n, key_of)
+    {
+        return (Ok(Some(a)), Ok(Some(b)));
+    }
+    let old = if use_old {
+        parse_doc(cx, &ch.path, ch.old_bytes.as_ref(), key_of, "from")
+    } else {
+        Ok(None)
+    };
+    let new = if use_new {
+        parse_doc(cx, &ch.path, ch.new_bytes.as_ref(), key_of, "to")
+    } else {
+        Ok(None)
+    };
+    (old, new)
+}
+
 fn in_file_whole(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef) {
     if ch.status == ChangeStatus::Deleted {
         if !cx.alive(&ch.path, comp, false) {
@@ -552,8 +583,7 @@ fn in_file_whole(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef) {
     }
     let t = comp.type_name.clone();
     let key_of = move |e: &str| section_key(&t, e);
-    let old = parse_doc(cx, &ch.path, ch.old_bytes.as_ref(), &key_of, "from");
-    let new = parse_doc(cx, &ch.path, ch.new_bytes.as_ref(), &key_of, "to");
+    let (old, new) = parse_docs(cx, ch, &key_of, true, true);
     let (Ok(old), Ok(Some(new))) = (old, new) else {
         cx.delta.package.add_ref(comp);
         cx.copies.push(CopyOut::File(ch.path.clone()));
@@ -601,16 +631,13 @@ fn in_file_packable(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef, tdef: &T
             format!("{}.{key}", comp.member)
         }
     };
-    let old = if ch.status == ChangeStatus::Added {
-        Ok(None)
-    } else {
-        parse_doc(cx, &ch.path, ch.old_bytes.as_ref(), &key_of, "from")
-    };
-    let new = if ch.status == ChangeStatus::Deleted {
-        Ok(None)
-    } else {
-        parse_doc(cx, &ch.path, ch.new_bytes.as_ref(), &key_of, "to")
-    };
+    let (old, new) = parse_docs(
+        cx,
+        ch,
+        &key_of,
+        ch.status != ChangeStatus::Added,
+        ch.status != ChangeStatus::Deleted,
+    );
     let (Ok(old), Ok(new)) = (old, new) else {
         // Unreadable: deploy (or delete) the container whole rather than guess children.
         if ch.status == ChangeStatus::Deleted {
