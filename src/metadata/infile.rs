@@ -393,7 +393,12 @@ fn same_layout_free(a: &[u8], b: &[u8]) -> bool {
                 i += 1;
                 j += 1;
             }
-            _ => return canonical(a) == canonical(b),
+            _ => {
+                // Only entities, CDATA, comments or attributes can make different bytes mean
+                // the same thing; without them the elements differ.
+                let subtle = |x: &[u8]| x.iter().any(|c| matches!(c, b'&' | b'!' | b'"' | b'\''));
+                return (subtle(a) || subtle(b)) && canonical(a) == canonical(b);
+            }
         }
     }
 }
@@ -454,13 +459,17 @@ pub fn diff_children<'a>(
                 diff.upserted.push(k.clone());
             }
         }
-        let aligned: std::collections::HashSet<(&str, &str)> = oc[..i]
-            .iter()
-            .map(|c| (c.name.as_str(), c.key.as_deref().unwrap_or_default()))
-            .collect();
-        for k in o.keys() {
-            if !n.contains_key(k) && !aligned.contains(&(k.0.as_str(), k.1.as_str())) {
-                diff.removed.push(k.clone());
+        let gone: Vec<&(String, String)> = o.keys().filter(|k| !n.contains_key(*k)).collect();
+        if !gone.is_empty() {
+            // A key also present in the aligned prefix still exists.
+            let aligned: std::collections::HashSet<(&str, &str)> = oc[..i]
+                .iter()
+                .map(|c| (c.name.as_str(), c.key.as_deref().unwrap_or_default()))
+                .collect();
+            for k in gone {
+                if !aligned.contains(&(k.0.as_str(), k.1.as_str())) {
+                    diff.removed.push(k.clone());
+                }
             }
         }
     }
