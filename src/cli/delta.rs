@@ -79,7 +79,8 @@ pub fn run(a: &DeltaArgs) -> CliResult {
         delta::needs_content(p, &opts)
     })
     .map_err(CliError::input)?;
-    let d = delta::compute(&input.changes, &input.to_tree, &opts);
+    let mut d = delta::compute(&input.changes, &input.to_tree, &opts);
+    d.warnings.splice(0..0, input.warnings.iter().cloned());
 
     let out = &a.output;
     let write = |rel: &str, bytes: &[u8]| -> Result<(), CliError> {
@@ -120,6 +121,8 @@ pub fn run(a: &DeltaArgs) -> CliResult {
             "package": d.package.types,
             "destructive": d.destructive.types,
             "version": d.package.version,
+            "namespace": project.as_ref().and_then(|p| p.namespace.clone()),
+            "source_dirs": dirs,
             "warnings": d.warnings,
             "copied": copied,
         }))?;

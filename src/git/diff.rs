@@ -28,6 +28,8 @@ pub struct DiffInput {
     pub changes: Vec<Change>,
     /// Every file of the `to` revision under the source folders.
     pub to_tree: BTreeSet<String>,
+    /// Paths read-time problems (symbolic links, git submodules), each naming the path.
+    pub warnings: Vec<String>,
 }
 
 /// Resolves a revision (branch, tag, sha, `HEAD~1`) to its tree.
@@ -76,6 +78,7 @@ pub fn changes_between_trees(
     }
     let diff = repo.diff_tree_to_tree(Some(old), Some(new), Some(&mut opts))?;
     let mut changes = Vec::with_capacity(diff.deltas().len());
+    let mut warnings = Vec::new();
     let blob = |id: git2::Oid| -> Result<Vec<u8>, git2::Error> {
         Ok(repo.find_blob(id)?.content().to_vec())
     };
@@ -92,6 +95,21 @@ pub fn changes_between_trees(
             continue;
         };
         let path = path.replace('\\', "/");
+        let mode = if status == ChangeStatus::Deleted {
+            d.old_file().mode()
+        } else {
+            d.new_file().mode()
+        };
+        match mode {
+            git2::FileMode::Link => warnings.push(format!(
+                "{path}: a symbolic link in git; Salesforce deploys files, so it is treated as a file holding the link target"
+            )),
+            git2::FileMode::Commit => {
+                warnings.push(format!("{path}: a git submodule; skipped"));
+                continue;
+            }
+            _ => {}
+        }
         let (mut old_bytes, mut new_bytes) = (None, None);
         if wants_content(&path) {
             if status != ChangeStatus::Added && !d.old_file().id().is_zero() {
@@ -109,7 +127,11 @@ pub fn changes_between_trees(
         });
     }
     let to_tree = list_files(repo, new, &dirs)?;
-    Ok(DiffInput { changes, to_tree })
+    Ok(DiffInput {
+        changes,
+        to_tree,
+        warnings,
+    })
 }
 
 /// Every file (blob) path of `tree` under `dirs` (all when `dirs` is empty).

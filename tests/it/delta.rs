@@ -408,6 +408,28 @@ mod props {
         m
     }
 
+    #[test]
+    fn symbolic_links_are_warned_about() {
+        let odb = git2::Odb::new().unwrap();
+        odb.add_new_mempack_backend(1000).unwrap();
+        let repo = git2::Repository::from_odb(odb).unwrap();
+        let empty = repo.treebuilder(None).unwrap().write().unwrap();
+        let empty_tree = repo.find_tree(empty).unwrap();
+        let mut b = git2::build::TreeUpdateBuilder::new();
+        let target = repo.blob(b"../elsewhere/L.cls").unwrap();
+        b.upsert(format!("{D}/classes/L.cls"), target, git2::FileMode::Link);
+        let to = b.create_updated(&repo, &empty_tree).unwrap().to_string();
+        let o = opts();
+        let input =
+            diff::changes_between(&repo, &empty.to_string(), &to, &o.package_dirs, &|_| false)
+                .unwrap();
+        assert!(
+            input.warnings[0].contains("classes/L.cls: a symbolic link"),
+            "{:?}",
+            input.warnings
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
