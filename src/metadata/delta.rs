@@ -638,7 +638,28 @@ fn in_file_packable(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef, tdef: &T
         ch.status != ChangeStatus::Added,
         ch.status != ChangeStatus::Deleted,
     );
-    let (Ok(old), Ok(new)) = (old, new) else {
+    // A child without its key cannot be named in package.xml: handle the file whole.
+    let keyless = [
+        (&old, ch.old_bytes.as_deref()),
+        (&new, ch.new_bytes.as_deref()),
+    ]
+    .into_iter()
+    .find_map(|(d, b)| {
+        let (Ok(Some(d)), Some(b)) = (d, b) else {
+            return None;
+        };
+        d.children
+            .iter()
+            .find(|c| c.key.is_none() && child_type(&c.name).is_some())
+            .map(|c| (c.name.clone(), super::package_xml::line_of(b, c.span.0)))
+    });
+    if let Some((el, line)) = &keyless {
+        cx.delta.warnings.push(format!(
+            "{}:{line}: <{el}> has no <fullName>; {comp} is handled whole",
+            ch.path
+        ));
+    }
+    let (Ok(old), Ok(new), None) = (old, new, keyless) else {
         // Unreadable: deploy (or delete) the container whole rather than guess children.
         if ch.status == ChangeStatus::Deleted {
             cx.delta.destructive.add_ref(comp);
@@ -852,6 +873,31 @@ mod tests {
         assert_eq!(set(&d.package), ["ApexClass:Lonely"]);
         assert!(
             d.warnings[0].contains("has no -meta.xml"),
+            "{:?}",
+            d.warnings
+        );
+    }
+
+    #[test]
+    fn keyless_in_file_child_is_warned_and_listed_whole() {
+        use ChangeStatus::*;
+        let to = tree(&["workflows/Account.workflow-meta.xml"]);
+        let old = "<Workflow>\n<rules><fullName>R</fullName></rules>\n</Workflow>";
+        let new = "<Workflow>\n<rules><active>true</active></rules>\n</Workflow>";
+        let d = compute(
+            &[ch(
+                "workflows/Account.workflow-meta.xml",
+                Modified,
+                Some(old),
+                Some(new),
+            )],
+            &to,
+            &opts(),
+        );
+        assert_eq!(set(&d.package), ["Workflow:Account"]);
+        assert!(d.destructive.is_empty());
+        assert!(
+            d.warnings[0].contains("Account.workflow-meta.xml:2: <rules> has no <fullName>"),
             "{:?}",
             d.warnings
         );
