@@ -105,7 +105,10 @@ pub fn run(a: &DeltaArgs) -> CliResult {
     for c in &d.copies {
         let bytes = match c {
             CopyOut::File(p) => match diff::read_at(&repo, &to_tree, p) {
-                Some(b) => b,
+                Some(b) => match diff::resolve_lfs(&repo, p, b) {
+                    Ok(b) => b,
+                    Err(e) => return Err(CliError::input(e)),
+                },
                 None => continue,
             },
             CopyOut::Pruned { bytes, .. } => bytes.clone(),

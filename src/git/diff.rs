@@ -173,21 +173,85 @@ pub fn read_at(repo: &Repository, tree: &Tree<'_>, path: &str) -> Option<Vec<u8>
     Some(b.content().to_vec())
 }
 
+/// If `bytes` is a Git LFS pointer, the real content from the repository's LFS store
+/// (`.git/lfs/objects/…`); `Err` names the missing object so the user can `git lfs pull`.
+pub fn resolve_lfs(repo: &Repository, path: &str, bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+    const SPEC: &[u8] = b"version https://git-lfs.github.com/spec/v1";
+    if !bytes.starts_with(SPEC) || bytes.len() > 1024 {
+        return Ok(bytes);
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let Some(oid) = text
+        .lines()
+        .find_map(|l| l.strip_prefix("oid sha256:"))
+        .map(str::trim)
+        .filter(|o| o.len() == 64 && o.bytes().all(|b| b.is_ascii_hexdigit()))
+    else {
+        return Ok(bytes);
+    };
+    let file = repo
+        .path()
+        .join("lfs/objects")
+        .join(&oid[..2])
+        .join(&oid[2..4])
+        .join(oid);
+    std::fs::read(&file).map_err(|_| {
+        format!("{path}: Git LFS object {oid} is not in this clone; run `git lfs pull` and retry")
+    })
+}
+
 /// The source files a deploy of a delta needs, read from the `to` tree (pruned in-file XML
 /// taken as computed): feed them to `metadata::convert::convert`, then replace the tree's
 /// manifest with the delta's package.
-pub fn delta_sources(repo: &Repository, to: &Tree<'_>, copies: &[CopyOut]) -> Vec<SourceFile> {
-    copies
-        .iter()
-        .filter_map(|c| match c {
-            CopyOut::File(p) => read_at(repo, to, p).map(|bytes| SourceFile {
-                path: p.clone(),
-                bytes,
-            }),
-            CopyOut::Pruned { path, bytes } => Some(SourceFile {
+pub fn delta_sources(
+    repo: &Repository,
+    to: &Tree<'_>,
+    copies: &[CopyOut],
+) -> Result<Vec<SourceFile>, String> {
+    let mut out = Vec::with_capacity(copies.len());
+    for c in copies {
+        match c {
+            CopyOut::File(p) => {
+                if let Some(b) = read_at(repo, to, p) {
+                    out.push(SourceFile {
+                        path: p.clone(),
+                        bytes: resolve_lfs(repo, p, b)?,
+                    });
+                }
+            }
+            CopyOut::Pruned { path, bytes } => out.push(SourceFile {
                 path: path.clone(),
                 bytes: bytes.clone(),
             }),
-        })
-        .collect()
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lfs_pointer_without_object_names_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let ptr = format!(
+            "version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize 3\n",
+            "a".repeat(64)
+        );
+        let e = resolve_lfs(&repo, "x.png", ptr.clone().into_bytes()).unwrap_err();
+        assert!(e.contains("git lfs pull"), "{e}");
+        let obj = repo.path().join("lfs/objects/aa/aa");
+        std::fs::create_dir_all(&obj).unwrap();
+        std::fs::write(obj.join("a".repeat(64)), b"PNG").unwrap();
+        assert_eq!(
+            resolve_lfs(&repo, "x.png", ptr.into_bytes()).unwrap(),
+            b"PNG"
+        );
+        assert_eq!(
+            resolve_lfs(&repo, "y", b"plain".to_vec()).unwrap(),
+            b"plain"
+        );
+    }
 }

@@ -216,7 +216,7 @@ fn delta_files_convert_into_a_deploy_holding_every_listed_component() {
         .unwrap();
         let d = delta::compute(&input.changes, &input.to_tree, &opts);
         let to = diff::tree_of(&repo, "HEAD").unwrap();
-        let sources = diff::delta_sources(&repo, &to, &d.copies);
+        let sources = diff::delta_sources(&repo, &to, &d.copies).unwrap();
         let copts = ConvertOptions {
             source_dirs: project.package_directories.clone(),
             api_version: project.api_version.clone(),
