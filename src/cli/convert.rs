@@ -23,7 +23,15 @@ pub fn run(a: &ConvertArgs) -> CliResult {
         .ancestors()
         .find(|p| p.join("sfdx-project.json").is_file())
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| cwd.clone());
+        .unwrap_or_else(|| {
+            // No sfdx-project.json: paths are taken relative to the current directory when
+            // the source is inside it, else to the source's parent.
+            if first_abs.starts_with(&cwd) {
+                cwd.clone()
+            } else {
+                first_abs.parent().map(Path::to_path_buf).unwrap_or_else(|| cwd.clone())
+            }
+        });
     let project = match std::fs::read_to_string(root.join("sfdx-project.json")) {
         Ok(t) => Some(SfdxProject::parse(&t).map_err(CliError::input)?),
         Err(_) => None,
