@@ -29,7 +29,10 @@ pub fn run(a: &ConvertArgs) -> CliResult {
             if first_abs.starts_with(&cwd) {
                 cwd.clone()
             } else {
-                first_abs.parent().map(Path::to_path_buf).unwrap_or_else(|| cwd.clone())
+                first_abs
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| cwd.clone())
             }
         });
     let project = match std::fs::read_to_string(root.join("sfdx-project.json")) {

@@ -112,6 +112,12 @@ pub fn run(a: &DeltaArgs) -> CliResult {
                 None => continue,
             },
             CopyOut::Pruned { bytes, .. } => bytes.clone(),
+            CopyOut::FileIfContains { path, needle } => {
+                match diff::read_at(&repo, &to_tree, path) {
+                    Some(b) if b.windows(needle.len()).any(|w| w == needle.as_slice()) => b,
+                    _ => continue,
+                }
+            }
         };
         write(c.path(), &bytes)?;
         copied += 1;

@@ -223,6 +223,16 @@ pub fn delta_sources(
                 path: path.clone(),
                 bytes: bytes.clone(),
             }),
+            CopyOut::FileIfContains { path, needle } => {
+                if let Some(b) = read_at(repo, to, path)
+                    && b.windows(needle.len()).any(|w| w == needle.as_slice())
+                {
+                    out.push(SourceFile {
+                        path: path.clone(),
+                        bytes: b,
+                    });
+                }
+            }
         }
     }
     Ok(out)

@@ -90,12 +90,17 @@ pub enum CopyOut {
     File(String),
     /// Write these bytes (an in-file XML pruned to the changed elements).
     Pruned { path: String, bytes: Vec<u8> },
+    /// Copy the file from the `to` revision only if its content contains `needle` (the
+    /// master-detail fields of an added object, which its deploy needs).
+    FileIfContains { path: String, needle: Vec<u8> },
 }
 
 impl CopyOut {
     pub fn path(&self) -> &str {
         match self {
-            CopyOut::File(p) | CopyOut::Pruned { path: p, .. } => p,
+            CopyOut::File(p)
+            | CopyOut::Pruned { path: p, .. }
+            | CopyOut::FileIfContains { path: p, .. } => p,
         }
     }
 }
@@ -484,6 +489,28 @@ fn handle(cx: &mut Ctx<'_>, ch: &Change, c: Classified) {
                     "{}: {comp} has no -meta.xml in the `to` revision; the deploy will reject it",
                     ch.path
                 ));
+            }
+            // A new object is deployed with its master-detail fields (sfdx-git-delta does
+            // the same): the relationship must exist for the object to be created.
+            if comp.type_name == "CustomObject"
+                && ch.status == ChangeStatus::Added
+                && cx.generate
+                && let Some(dir) = ch
+                    .path
+                    .rsplit_once('/')
+                    .map(|(d, _)| format!("{d}/fields/"))
+            {
+                let fields: Vec<String> = cx
+                    .to
+                    .with_prefix(&dir)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
+                cx.copies
+                    .extend(fields.into_iter().map(|path| CopyOut::FileIfContains {
+                        path,
+                        needle: b"<type>MasterDetail</type>".to_vec(),
+                    }));
             }
             // A master-detail field is deployed with its object file (sfdx-git-delta does the
             // same; other children deploy alone).
@@ -901,6 +928,24 @@ mod tests {
             "{:?}",
             d.warnings
         );
+    }
+
+    #[test]
+    fn added_object_brings_its_master_detail_fields_in_generate_delta() {
+        use ChangeStatus::*;
+        let to = tree(&[
+            "objects/C__c/C__c.object-meta.xml",
+            "objects/C__c/fields/P__c.field-meta.xml",
+        ]);
+        let mut o = opts();
+        o.generate_delta = true;
+        let d = compute(
+            &[ch("objects/C__c/C__c.object-meta.xml", Added, None, None)],
+            &to,
+            &o,
+        );
+        assert_eq!(set(&d.package), ["CustomObject:C__c"]);
+        assert!(d.copies.iter().any(|c| matches!(c, CopyOut::FileIfContains { path, .. } if path.ends_with("fields/P__c.field-meta.xml"))));
     }
 
     #[test]
