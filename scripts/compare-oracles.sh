@@ -39,6 +39,13 @@ for fx in "$here"/tests/fixtures/metadata/delta/*/; do
     fi
   done
   printf '%-10s %-8s %10s %10s  %s\n' "$name" delta "$t1" "$t2" "$res"
+  # --generate-delta: the same files copied (pruned in-file XML compared semantically)
+  mkdir -p "$work/$name/sgd-d"
+  t1=$(cd "$repo" && ms "$SF" sgd source delta -f HEAD~1 -t HEAD $dirs $ign -o "$work/$name/sgd-d" -d)
+  t2=$(cd "$repo" && ms "$BF" delta --from HEAD~1 --to HEAD --generate-delta --output "$work/$name/ours-d")
+  if python3 "$here/scripts/compare-trees.py" "$work/$name/sgd-d" "$work/$name/ours-d" >"$work/g.txt"; then res=same
+  else res=differs; sed 's/^/    /' "$work/g.txt"; fi
+  printf '%-10s %-8s %10s %10s  %s\n' "$name" gen-delta "$t1" "$t2" "$res"
   if [ "$update" = --update ]; then
     mkdir -p "$fx/expected"
     cp "$work/$name/sgd/package/package.xml" "$work/$name/sgd/destructiveChanges/destructiveChanges.xml" "$fx/expected/"

@@ -27,7 +27,8 @@ def members(path):
     return s, (r.find(ns + 'version').text if r.find(ns + 'version') is not None else None)
 
 def same(rel, a, b):
-    if rel == 'package.xml':
+    base = os.path.basename(rel)
+    if base == 'package.xml' or base.startswith('destructiveChanges'):
         return members(a) == members(b)
     da, db = open(a, 'rb').read(), open(b, 'rb').read()
     if rel.endswith('.resource') and da[:2] == b'PK':
@@ -53,7 +54,7 @@ def main(a, b):
         elif rel not in fb: bad.append('only in ' + a + ': ' + rel)
         elif not same(rel, fa[rel], fb[rel]):
             bad.append('differs: ' + rel)
-            if rel == 'package.xml':
+            if os.path.basename(rel) == 'package.xml' or os.path.basename(rel).startswith('destructiveChanges'):
                 (ma, va), (mb, vb) = members(fa[rel]), members(fb[rel])
                 for m in sorted(ma - mb): bad.append('   - ' + m)
                 for m in sorted(mb - ma): bad.append('   + ' + m)

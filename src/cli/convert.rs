@@ -23,7 +23,18 @@ pub fn run(a: &ConvertArgs) -> CliResult {
         .ancestors()
         .find(|p| p.join("sfdx-project.json").is_file())
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| cwd.clone());
+        .unwrap_or_else(|| {
+            // No sfdx-project.json: paths are taken relative to the current directory when
+            // the source is inside it, else to the source's parent.
+            if first_abs.starts_with(&cwd) {
+                cwd.clone()
+            } else {
+                first_abs
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| cwd.clone())
+            }
+        });
     let project = match std::fs::read_to_string(root.join("sfdx-project.json")) {
         Ok(t) => Some(SfdxProject::parse(&t).map_err(CliError::input)?),
         Err(_) => None,
@@ -131,24 +142,39 @@ fn read_tree(
 }
 
 fn write_tree(out: &Path, tree: &convert::MdapiTree) -> Result<(), CliError> {
-    let mut made = std::collections::HashSet::new();
-    let write = |p: PathBuf, bytes: &[u8], made: &mut std::collections::HashSet<PathBuf>| {
-        if let Some(dir) = p.parent()
-            && made.insert(dir.to_path_buf())
-        {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| CliError::input(format!("cannot create {}: {e}", dir.display())))?;
+    // Directories first (once each), then the files on two threads: creating thousands of
+    // small files is the cost here, not conversion.
+    let mut dirs = std::collections::BTreeSet::new();
+    dirs.insert(out.to_path_buf());
+    for rel in tree.files.keys() {
+        if let Some(d) = out.join(rel).parent() {
+            dirs.insert(d.to_path_buf());
         }
-        std::fs::write(&p, bytes)
-            .map_err(|e| CliError::input(format!("cannot write {}: {e}", p.display())))
-    };
-    write(
-        out.join("package.xml"),
-        tree.manifest.render().as_bytes(),
-        &mut made,
-    )?;
-    for (rel, bytes) in &tree.files {
-        write(out.join(rel), bytes, &mut made)?;
     }
-    Ok(())
+    for d in &dirs {
+        std::fs::create_dir_all(d)
+            .map_err(|e| CliError::input(format!("cannot create {}: {e}", d.display())))?;
+    }
+    let package = tree.manifest.render().into_bytes();
+    let mut items: Vec<(PathBuf, &[u8])> = vec![(out.join("package.xml"), package.as_slice())];
+    items.extend(
+        tree.files
+            .iter()
+            .map(|(rel, b)| (out.join(rel), b.as_slice())),
+    );
+    let write_all = |chunk: &[(PathBuf, &[u8])]| -> Result<(), CliError> {
+        for (p, bytes) in chunk {
+            std::fs::write(p, bytes)
+                .map_err(|e| CliError::input(format!("cannot write {}: {e}", p.display())))?;
+        }
+        Ok(())
+    };
+    let (a, b) = items.split_at(items.len() / 2);
+    std::thread::scope(|s| {
+        let h = s.spawn(|| write_all(b));
+        let r = write_all(a);
+        h.join()
+            .unwrap_or_else(|_| Err(CliError::input("a writer thread panicked")))
+            .and(r)
+    })
 }

@@ -26,6 +26,8 @@ pub fn run(a: &DeltaArgs) -> CliResult {
             "package": d.package.types,
             "destructive": d.destructive.types,
             "version": d.package.version,
+            "namespace": d.namespace,
+            "source_dirs": d.source_dirs,
             "warnings": d.warnings,
             "copied": copied,
         }))?;

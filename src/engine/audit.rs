@@ -86,7 +86,14 @@ pub fn read(repo: &git2::Repository) -> Result<Vec<AuditRecord>, EngineError> {
 
 /// Appends one record; retried if another process appended at the same time.
 pub fn append(repo: &git2::Repository, rec: NewRecord) -> Result<AuditRecord, EngineError> {
-    for _ in 0..5 {
+    // Jobs of one process append one at a time; other processes are handled by the
+    // compare-and-swap on the branch below.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    for attempt in 0..20u64 {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(10 * attempt));
+        }
         let parent = repo
             .find_reference(BRANCH)
             .ok()

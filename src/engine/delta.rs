@@ -29,6 +29,8 @@ pub struct DeltaReport {
     pub destructive: Manifest,
     pub warnings: Vec<String>,
     pub copied: usize,
+    pub namespace: Option<String>,
+    pub source_dirs: Vec<String>,
 }
 
 pub fn delta(a: &DeltaRequest) -> Result<DeltaReport, EngineError> {
@@ -100,7 +102,8 @@ pub fn delta(a: &DeltaRequest) -> Result<DeltaReport, EngineError> {
         delta::needs_content(p, &opts)
     })
     .map_err(|e| EngineError::Input(e.to_string()))?;
-    let d = delta::compute(&input.changes, &input.to_tree, &opts);
+    let mut d = delta::compute(&input.changes, &input.to_tree, &opts);
+    d.warnings.splice(0..0, input.warnings.iter().cloned());
 
     let out = &a.output;
     let write = |rel: &str, bytes: &[u8]| -> Result<(), EngineError> {
@@ -125,10 +128,16 @@ pub fn delta(a: &DeltaRequest) -> Result<DeltaReport, EngineError> {
     for c in &d.copies {
         let bytes = match c {
             CopyOut::File(p) => match diff::read_at(&repo, &to_tree, p) {
-                Some(b) => b,
+                Some(b) => diff::resolve_lfs(&repo, p, b).map_err(EngineError::Input)?,
                 None => continue,
             },
             CopyOut::Pruned { bytes, .. } => bytes.clone(),
+            CopyOut::FileIfContains { path, needle } => {
+                match diff::read_at(&repo, &to_tree, path) {
+                    Some(b) if b.windows(needle.len()).any(|w| w == needle.as_slice()) => b,
+                    _ => continue,
+                }
+            }
         };
         write(c.path(), &bytes)?;
         copied += 1;
@@ -138,5 +147,7 @@ pub fn delta(a: &DeltaRequest) -> Result<DeltaReport, EngineError> {
         destructive: d.destructive,
         warnings: d.warnings,
         copied,
+        namespace: project.as_ref().and_then(|p| p.namespace.clone()),
+        source_dirs: dirs,
     })
 }

@@ -15,7 +15,7 @@ use crate::domain::{ComponentRef, PlanRequest};
 use crate::git::Caches;
 use crate::git::apply::{self, ApplyOutcome, ApplyRequest, Identity, Pick};
 use crate::metadata::convert::{ConvertOptions, SourceFile, convert, to_zip};
-use crate::metadata::delta::{self, CopyOut, DeltaOptions};
+use crate::metadata::delta::{self, DeltaOptions};
 use crate::metadata::merge::{Resolved, resolve};
 use crate::salesforce::SalesforceClient;
 use crate::salesforce::metadata::{DeployOptions, DeployResult, DeployStatus, TestLevel};
@@ -1204,26 +1204,17 @@ fn delta_step(
         .find_commit(promotion)
         .and_then(|c| c.tree())
         .map_err(git_err)?;
-    let mut files = Vec::new();
-    for c in &d.copies {
-        let mut bytes = match c {
-            CopyOut::File(p) => match crate::git::diff::read_at(&repo, &tree, p) {
-                Some(b) => b,
-                None => continue,
-            },
-            CopyOut::Pruned { bytes, .. } => bytes.clone(),
-        };
-        // Per-env value replacements (endpoints, usernames with sandbox suffixes, emails).
+    let mut files =
+        crate::git::diff::delta_sources(&repo, &tree, &d.copies).map_err(EngineError::Input)?;
+    // Per-env value replacements (endpoints, usernames with sandbox suffixes, emails).
+    for f in &mut files {
         for r in &env.replacements {
-            if r.files.is_empty() || c.path().contains(&r.files) {
-                let text = String::from_utf8_lossy(&bytes).replace(&r.from, &r.to);
-                bytes = text.into_bytes();
+            if r.files.is_empty() || f.path.contains(&r.files) {
+                f.bytes = String::from_utf8_lossy(&f.bytes)
+                    .replace(&r.from, &r.to)
+                    .into_bytes();
             }
         }
-        files.push(SourceFile {
-            path: c.path().to_string(),
-            bytes,
-        });
     }
     Ok(DeltaOut {
         package: d.package,
@@ -1256,7 +1247,9 @@ fn convert_step(
         tree.files
             .insert(name.into(), d.destructive.render().into_bytes());
     }
-    let _ = d.package;
+    // The manifest lists exactly the changed components (a pruned labels file deploys only the
+    // labels that changed).
+    tree.manifest = d.package;
     to_zip(&tree).map_err(|e| EngineError::Internal(e.to_string()))
 }
 

@@ -2,7 +2,8 @@
 //! detection off: a rename is a deletion plus an addition), both blob versions of the paths the
 //! metadata layer asks for, and the file list of the `to` tree.
 
-use crate::metadata::delta::{Change, ChangeStatus};
+use crate::metadata::convert::SourceFile;
+use crate::metadata::delta::{Change, ChangeStatus, CopyOut};
 use git2::{
     Delta as GDelta, DiffOptions, ObjectType, Repository, Tree, TreeWalkMode, TreeWalkResult,
 };
@@ -27,6 +28,8 @@ pub struct DiffInput {
     pub changes: Vec<Change>,
     /// Every file of the `to` revision under the source folders.
     pub to_tree: BTreeSet<String>,
+    /// Paths read-time problems (symbolic links, git submodules), each naming the path.
+    pub warnings: Vec<String>,
 }
 
 /// Resolves a revision (branch, tag, sha, `HEAD~1`) to its tree.
@@ -52,6 +55,17 @@ pub fn changes_between(
 ) -> Result<DiffInput, DiffError> {
     let old = tree_of(repo, from)?;
     let new = tree_of(repo, to)?;
+    changes_between_trees(repo, &old, &new, dirs, wants_content)
+}
+
+/// [`changes_between`] on trees the caller already holds (the engine's promotion branch).
+pub fn changes_between_trees(
+    repo: &Repository,
+    old: &Tree<'_>,
+    new: &Tree<'_>,
+    dirs: &[String],
+    wants_content: &dyn Fn(&str) -> bool,
+) -> Result<DiffInput, DiffError> {
     let dirs: Vec<String> = dirs
         .iter()
         .map(|d| d.trim_start_matches("./").trim_end_matches('/').to_string())
@@ -62,8 +76,9 @@ pub fn changes_between(
     for d in &dirs {
         opts.pathspec(d);
     }
-    let diff = repo.diff_tree_to_tree(Some(&old), Some(&new), Some(&mut opts))?;
+    let diff = repo.diff_tree_to_tree(Some(old), Some(new), Some(&mut opts))?;
     let mut changes = Vec::with_capacity(diff.deltas().len());
+    let mut warnings = Vec::new();
     let blob = |id: git2::Oid| -> Result<Vec<u8>, git2::Error> {
         Ok(repo.find_blob(id)?.content().to_vec())
     };
@@ -80,6 +95,21 @@ pub fn changes_between(
             continue;
         };
         let path = path.replace('\\', "/");
+        let mode = if status == ChangeStatus::Deleted {
+            d.old_file().mode()
+        } else {
+            d.new_file().mode()
+        };
+        match mode {
+            git2::FileMode::Link => warnings.push(format!(
+                "{path}: a symbolic link in git; Salesforce deploys files, so it is treated as a file holding the link target"
+            )),
+            git2::FileMode::Commit => {
+                warnings.push(format!("{path}: a git submodule; skipped"));
+                continue;
+            }
+            _ => {}
+        }
         let (mut old_bytes, mut new_bytes) = (None, None);
         if wants_content(&path) {
             if status != ChangeStatus::Added && !d.old_file().id().is_zero() {
@@ -96,8 +126,12 @@ pub fn changes_between(
             new_bytes,
         });
     }
-    let to_tree = list_files(repo, &new, &dirs)?;
-    Ok(DiffInput { changes, to_tree })
+    let to_tree = list_files(repo, new, &dirs)?;
+    Ok(DiffInput {
+        changes,
+        to_tree,
+        warnings,
+    })
 }
 
 /// Every file (blob) path of `tree` under `dirs` (all when `dirs` is empty).
@@ -137,4 +171,97 @@ pub fn read_at(repo: &Repository, tree: &Tree<'_>, path: &str) -> Option<Vec<u8>
     let e = tree.get_path(std::path::Path::new(path)).ok()?;
     let b = e.to_object(repo).ok()?.peel_to_blob().ok()?;
     Some(b.content().to_vec())
+}
+
+/// If `bytes` is a Git LFS pointer, the real content from the repository's LFS store
+/// (`.git/lfs/objects/…`); `Err` names the missing object so the user can `git lfs pull`.
+pub fn resolve_lfs(repo: &Repository, path: &str, bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+    const SPEC: &[u8] = b"version https://git-lfs.github.com/spec/v1";
+    if !bytes.starts_with(SPEC) || bytes.len() > 1024 {
+        return Ok(bytes);
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let Some(oid) = text
+        .lines()
+        .find_map(|l| l.strip_prefix("oid sha256:"))
+        .map(str::trim)
+        .filter(|o| o.len() == 64 && o.bytes().all(|b| b.is_ascii_hexdigit()))
+    else {
+        return Ok(bytes);
+    };
+    let file = repo
+        .path()
+        .join("lfs/objects")
+        .join(&oid[..2])
+        .join(&oid[2..4])
+        .join(oid);
+    std::fs::read(&file).map_err(|_| {
+        format!("{path}: Git LFS object {oid} is not in this clone; run `git lfs pull` and retry")
+    })
+}
+
+/// The source files a deploy of a delta needs, read from the `to` tree (pruned in-file XML
+/// taken as computed): feed them to `metadata::convert::convert`, then replace the tree's
+/// manifest with the delta's package.
+pub fn delta_sources(
+    repo: &Repository,
+    to: &Tree<'_>,
+    copies: &[CopyOut],
+) -> Result<Vec<SourceFile>, String> {
+    let mut out = Vec::with_capacity(copies.len());
+    for c in copies {
+        match c {
+            CopyOut::File(p) => {
+                if let Some(b) = read_at(repo, to, p) {
+                    out.push(SourceFile {
+                        path: p.clone(),
+                        bytes: resolve_lfs(repo, p, b)?,
+                    });
+                }
+            }
+            CopyOut::Pruned { path, bytes } => out.push(SourceFile {
+                path: path.clone(),
+                bytes: bytes.clone(),
+            }),
+            CopyOut::FileIfContains { path, needle } => {
+                if let Some(b) = read_at(repo, to, path)
+                    && b.windows(needle.len()).any(|w| w == needle.as_slice())
+                {
+                    out.push(SourceFile {
+                        path: path.clone(),
+                        bytes: b,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lfs_pointer_without_object_names_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let ptr = format!(
+            "version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize 3\n",
+            "a".repeat(64)
+        );
+        let e = resolve_lfs(&repo, "x.png", ptr.clone().into_bytes()).unwrap_err();
+        assert!(e.contains("git lfs pull"), "{e}");
+        let obj = repo.path().join("lfs/objects/aa/aa");
+        std::fs::create_dir_all(&obj).unwrap();
+        std::fs::write(obj.join("a".repeat(64)), b"PNG").unwrap();
+        assert_eq!(
+            resolve_lfs(&repo, "x.png", ptr.into_bytes()).unwrap(),
+            b"PNG"
+        );
+        assert_eq!(
+            resolve_lfs(&repo, "y", b"plain".to_vec()).unwrap(),
+            b"plain"
+        );
+    }
 }

@@ -184,6 +184,14 @@ pub fn convert(files: &[SourceFile], opts: &ConvertOptions) -> Result<MdapiTree,
         if tdef.is_bundle() && !tdef.in_folder {
             tree.files.insert(out_rel, f.bytes.clone());
             tree.manifest.add_ref(&res.component);
+            // Each content item of a digital experience is a component of its own (sf lists
+            // `DigitalExperience:site/Name.sfdc_cms__view/home`).
+            if tdef.name == "DigitalExperienceBundle" && segs.len() >= di + 6 {
+                tree.manifest.add(
+                    "DigitalExperience",
+                    &format!("{}.{}/{}", res.component.member, segs[di + 3], segs[di + 4]),
+                );
+            }
             continue;
         }
         // Folders of in-folder types: `reports/Sales.reportFolder-meta.xml` → `reports/Sales-meta.xml`.
@@ -450,6 +458,8 @@ fn owner_name(path: &str, dir: &str) -> String {
 fn zip_options() -> zip::write::SimpleFileOptions {
     zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
+        // Fastest level: deploy zips are uploaded once; speed matters more than a few bytes.
+        .compression_level(Some(1))
         .last_modified_time(zip::DateTime::default())
         .unix_permissions(0o644)
 }
@@ -478,7 +488,16 @@ fn zip_entries(entries: &[(String, Vec<u8>)]) -> Result<Vec<u8>, ConvertError> {
                     .map_err(zerr)?;
             }
         }
-        w.start_file(path.clone(), zip_options()).map_err(zerr)?;
+        // Small files are stored: a deflate stream's setup costs more than it saves on a
+        // few hundred bytes, and deploys are mostly small XML files.
+        let opts = if bytes.len() < 1024 {
+            zip_options()
+                .compression_method(zip::CompressionMethod::Stored)
+                .compression_level(None)
+        } else {
+            zip_options()
+        };
+        w.start_file(path.clone(), opts).map_err(zerr)?;
         w.write_all(bytes)
             .map_err(|e| ConvertError::Zip(e.to_string()))?;
     }

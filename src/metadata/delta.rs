@@ -65,6 +65,24 @@ pub struct DeltaOptions {
     pub generate_delta: bool,
 }
 
+impl DeltaOptions {
+    /// Options from sfdx-project.json: its package directories and API version (unless
+    /// `api_version` overrides it), with the project's `.forceignore` rules if any.
+    pub fn from_project(
+        project: &super::SfdxProject,
+        api_version: Option<String>,
+        ignore: Option<ForceIgnore>,
+    ) -> Self {
+        DeltaOptions {
+            source_dirs: Vec::new(),
+            package_dirs: project.package_directories.clone(),
+            api_version: api_version.or_else(|| project.api_version.clone()),
+            ignore,
+            generate_delta: false,
+        }
+    }
+}
+
 /// A file `--generate-delta` writes under OUTPUT (same relative path as in the repository).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CopyOut {
@@ -72,12 +90,17 @@ pub enum CopyOut {
     File(String),
     /// Write these bytes (an in-file XML pruned to the changed elements).
     Pruned { path: String, bytes: Vec<u8> },
+    /// Copy the file from the `to` revision only if its content contains `needle` (the
+    /// master-detail fields of an added object, which its deploy needs).
+    FileIfContains { path: String, needle: Vec<u8> },
 }
 
 impl CopyOut {
     pub fn path(&self) -> &str {
         match self {
-            CopyOut::File(p) | CopyOut::Pruned { path: p, .. } => p,
+            CopyOut::File(p)
+            | CopyOut::Pruned { path: p, .. }
+            | CopyOut::FileIfContains { path: p, .. } => p,
         }
     }
 }
@@ -351,6 +374,7 @@ pub fn compute(changes: &[Change], to_tree: &dyn TreeView, opts: &DeltaOptions) 
         };
         handle(&mut cx, ch, c);
     }
+    normalise_folders(&mut cx.delta);
     // A component that is deployed is not deleted (e.g. a file of a still-existing bundle, or
     // a rename back and forth).
     let deployed: Vec<ComponentRef> = cx.delta.package.components().collect();
@@ -362,6 +386,51 @@ pub fn compute(changes: &[Change], to_tree: &dyn TreeView, opts: &DeltaOptions) 
     copies.dedup_by(|a, b| a.path() == b.path());
     cx.delta.copies = copies;
     cx.delta
+}
+
+/// Folder naming as sfdx-git-delta writes it (and the Metadata API accepts): email and
+/// document folders are listed under their content type (`EmailTemplate:Folder`), report and
+/// dashboard folders under their own types. An in-folder item moved to another folder keeps its
+/// org-unique name: it is deployed in the new folder, not deleted from the old one.
+fn normalise_folders(d: &mut Delta) {
+    for m in [&mut d.package, &mut d.destructive] {
+        for (folder, content) in [
+            ("EmailFolder", "EmailTemplate"),
+            ("DocumentFolder", "Document"),
+        ] {
+            if let Some(members) = m.types.remove(folder) {
+                for x in members {
+                    m.add(content, &x);
+                }
+            }
+        }
+    }
+    for t in ["EmailTemplate", "Document", "Report", "Dashboard"] {
+        let Some(deployed) = d.package.types.get(t) else {
+            continue;
+        };
+        let leaves: HashSet<&str> = deployed
+            .iter()
+            .filter_map(|x| x.rsplit_once('/').map(|(_, l)| l))
+            .collect();
+        let moved: Vec<String> = d
+            .destructive
+            .types
+            .get(t)
+            .map(|s| {
+                s.iter()
+                    .filter(|x| {
+                        x.rsplit_once('/').is_some_and(|(_, l)| leaves.contains(l))
+                            && !deployed.contains(*x)
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for x in moved {
+            d.destructive.remove(t, &x);
+        }
+    }
 }
 
 fn is_warnable(path: &str, package_dirs: &[String]) -> bool {
@@ -399,6 +468,50 @@ fn handle(cx: &mut Ctx<'_>, ch: &Change, c: Classified) {
             }
             cx.delta.package.add_ref(&comp);
             cx.copy_component(&ch.path, &comp, false);
+            // A bot version deploys with its bot (as sfdx-git-delta lists it).
+            if comp.type_name == "BotVersion"
+                && let Some(parent) = &c.res.parent
+            {
+                cx.delta.package.add_ref(parent);
+                if let Some(dir) = parent_dir_of(&ch.path, &parent.member) {
+                    let suffix = &c.tdef.suffix;
+                    cx.copy_if_exists(format!("{dir}/{}.{suffix}-meta.xml", parent.member));
+                }
+            }
+            // A content file without its `-meta.xml` will not deploy: say so now.
+            if c.tdef.adapter == "matchingContentFile"
+                && !c.res.is_meta
+                && !cx
+                    .component_files(&ch.path, &comp, false)
+                    .any(|p| p.ends_with("-meta.xml"))
+            {
+                cx.delta.warnings.push(format!(
+                    "{}: {comp} has no -meta.xml in the `to` revision; the deploy will reject it",
+                    ch.path
+                ));
+            }
+            // A new object is deployed with its master-detail fields (sfdx-git-delta does
+            // the same): the relationship must exist for the object to be created.
+            if comp.type_name == "CustomObject"
+                && ch.status == ChangeStatus::Added
+                && cx.generate
+                && let Some(dir) = ch
+                    .path
+                    .rsplit_once('/')
+                    .map(|(d, _)| format!("{d}/fields/"))
+            {
+                let fields: Vec<String> = cx
+                    .to
+                    .with_prefix(&dir)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
+                cx.copies
+                    .extend(fields.into_iter().map(|path| CopyOut::FileIfContains {
+                        path,
+                        needle: b"<type>MasterDetail</type>".to_vec(),
+                    }));
+            }
             // A master-detail field is deployed with its object file (sfdx-git-delta does the
             // same; other children deploy alone).
             if comp.type_name == "CustomField"
@@ -457,6 +570,37 @@ fn parse_doc(
     }
 }
 
+type Parsed = Result<Option<XmlDoc>, ()>;
+
+/// Both revisions of an in-file type, sharing the parse of their common prefix when both
+/// are present; on malformed XML each side is parsed alone so the warning names it.
+fn parse_docs(
+    cx: &mut Ctx<'_>,
+    ch: &Change,
+    key_of: &dyn Fn(&str) -> Option<&'static str>,
+    use_old: bool,
+    use_new: bool,
+) -> (Parsed, Parsed) {
+    if use_old
+        && use_new
+        && let (Some(o), Some(n)) = (&ch.old_bytes, &ch.new_bytes)
+        && let Ok((a, b)) = infile::parse_pair(o, n, key_of)
+    {
+        return (Ok(Some(a)), Ok(Some(b)));
+    }
+    let old = if use_old {
+        parse_doc(cx, &ch.path, ch.old_bytes.as_ref(), key_of, "from")
+    } else {
+        Ok(None)
+    };
+    let new = if use_new {
+        parse_doc(cx, &ch.path, ch.new_bytes.as_ref(), key_of, "to")
+    } else {
+        Ok(None)
+    };
+    (old, new)
+}
+
 fn in_file_whole(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef) {
     if ch.status == ChangeStatus::Deleted {
         if !cx.alive(&ch.path, comp, false) {
@@ -466,8 +610,7 @@ fn in_file_whole(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef) {
     }
     let t = comp.type_name.clone();
     let key_of = move |e: &str| section_key(&t, e);
-    let old = parse_doc(cx, &ch.path, ch.old_bytes.as_ref(), &key_of, "from");
-    let new = parse_doc(cx, &ch.path, ch.new_bytes.as_ref(), &key_of, "to");
+    let (old, new) = parse_docs(cx, ch, &key_of, true, true);
     let (Ok(old), Ok(Some(new))) = (old, new) else {
         cx.delta.package.add_ref(comp);
         cx.copies.push(CopyOut::File(ch.path.clone()));
@@ -515,17 +658,35 @@ fn in_file_packable(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef, tdef: &T
             format!("{}.{key}", comp.member)
         }
     };
-    let old = if ch.status == ChangeStatus::Added {
-        Ok(None)
-    } else {
-        parse_doc(cx, &ch.path, ch.old_bytes.as_ref(), &key_of, "from")
-    };
-    let new = if ch.status == ChangeStatus::Deleted {
-        Ok(None)
-    } else {
-        parse_doc(cx, &ch.path, ch.new_bytes.as_ref(), &key_of, "to")
-    };
-    let (Ok(old), Ok(new)) = (old, new) else {
+    let (old, new) = parse_docs(
+        cx,
+        ch,
+        &key_of,
+        ch.status != ChangeStatus::Added,
+        ch.status != ChangeStatus::Deleted,
+    );
+    // A child without its key cannot be named in package.xml: handle the file whole.
+    let keyless = [
+        (&old, ch.old_bytes.as_deref()),
+        (&new, ch.new_bytes.as_deref()),
+    ]
+    .into_iter()
+    .find_map(|(d, b)| {
+        let (Ok(Some(d)), Some(b)) = (d, b) else {
+            return None;
+        };
+        d.children
+            .iter()
+            .find(|c| c.key.is_none() && child_type(&c.name).is_some())
+            .map(|c| (c.name.clone(), super::package_xml::line_of(b, c.span.0)))
+    });
+    if let Some((el, line)) = &keyless {
+        cx.delta.warnings.push(format!(
+            "{}:{line}: <{el}> has no <fullName>; {comp} is handled whole",
+            ch.path
+        ));
+    }
+    let (Ok(old), Ok(new), None) = (old, new, keyless) else {
         // Unreadable: deploy (or delete) the container whole rather than guess children.
         if ch.status == ChangeStatus::Deleted {
             cx.delta.destructive.add_ref(comp);
@@ -729,6 +890,62 @@ mod tests {
             "{:?}",
             d.warnings
         );
+    }
+
+    #[test]
+    fn content_without_meta_is_warned() {
+        use ChangeStatus::*;
+        let to = tree(&["classes/Lonely.cls"]);
+        let d = compute(&[ch("classes/Lonely.cls", Added, None, None)], &to, &opts());
+        assert_eq!(set(&d.package), ["ApexClass:Lonely"]);
+        assert!(
+            d.warnings[0].contains("has no -meta.xml"),
+            "{:?}",
+            d.warnings
+        );
+    }
+
+    #[test]
+    fn keyless_in_file_child_is_warned_and_listed_whole() {
+        use ChangeStatus::*;
+        let to = tree(&["workflows/Account.workflow-meta.xml"]);
+        let old = "<Workflow>\n<rules><fullName>R</fullName></rules>\n</Workflow>";
+        let new = "<Workflow>\n<rules><active>true</active></rules>\n</Workflow>";
+        let d = compute(
+            &[ch(
+                "workflows/Account.workflow-meta.xml",
+                Modified,
+                Some(old),
+                Some(new),
+            )],
+            &to,
+            &opts(),
+        );
+        assert_eq!(set(&d.package), ["Workflow:Account"]);
+        assert!(d.destructive.is_empty());
+        assert!(
+            d.warnings[0].contains("Account.workflow-meta.xml:2: <rules> has no <fullName>"),
+            "{:?}",
+            d.warnings
+        );
+    }
+
+    #[test]
+    fn added_object_brings_its_master_detail_fields_in_generate_delta() {
+        use ChangeStatus::*;
+        let to = tree(&[
+            "objects/C__c/C__c.object-meta.xml",
+            "objects/C__c/fields/P__c.field-meta.xml",
+        ]);
+        let mut o = opts();
+        o.generate_delta = true;
+        let d = compute(
+            &[ch("objects/C__c/C__c.object-meta.xml", Added, None, None)],
+            &to,
+            &o,
+        );
+        assert_eq!(set(&d.package), ["CustomObject:C__c"]);
+        assert!(d.copies.iter().any(|c| matches!(c, CopyOut::FileIfContains { path, .. } if path.ends_with("fields/P__c.field-meta.xml"))));
     }
 
     #[test]

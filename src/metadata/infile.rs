@@ -26,6 +26,8 @@ pub struct XmlDoc {
     pub root: String,
     pub head_end: usize,
     pub children: Vec<XmlChild>,
+    /// Byte range of the root's name in its start tag.
+    pub root_name: (usize, usize),
 }
 
 /// Malformed XML, with the 1-based line of the problem.
@@ -58,6 +60,51 @@ pub fn parse_children(
     bytes: &[u8],
     key_of: &dyn Fn(&str) -> Option<&'static str>,
 ) -> Result<XmlDoc, XmlError> {
+    parse_from(bytes, key_of, None)
+}
+
+/// Parses two revisions of one file. The bytes they share at the start are parsed once: the
+/// old revision's children up to the last element inside the common prefix are the new
+/// revision's, and only the rest of the old file is scanned (a Profile edit usually touches a
+/// few entries of a multi-megabyte file). Errors say which side (`false` = old).
+pub fn parse_pair(
+    old: &[u8],
+    new: &[u8],
+    key_of: &dyn Fn(&str) -> Option<&'static str>,
+) -> Result<(XmlDoc, XmlDoc), (bool, XmlError)> {
+    let dn = parse_children(new, key_of).map_err(|e| (true, e))?;
+    let p = common_prefix(old, new);
+    let reusable = dn.children.iter().take_while(|c| c.span.1 <= p).count();
+    let d_old = if reusable == 0 || p < dn.head_end {
+        parse_children(old, key_of)
+    } else {
+        parse_from(old, key_of, Some((&dn, reusable)))
+    }
+    .map_err(|e| (false, e))?;
+    Ok((d_old, dn))
+}
+
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    // Slice equality runs on memcmp: compare in chunks, then byte by byte in the last one.
+    const CHUNK: usize = 4096;
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + CHUNK <= n && a[i..i + CHUNK] == b[i..i + CHUNK] {
+        i += CHUNK;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
+/// The scanner behind [`parse_children`]; `resume` = (a document whose first `k` children
+/// lie in bytes identical to `bytes`, k): start right after them.
+fn parse_from(
+    bytes: &[u8],
+    key_of: &dyn Fn(&str) -> Option<&'static str>,
+    resume: Option<(&XmlDoc, usize)>,
+) -> Result<XmlDoc, XmlError> {
     let n = bytes.len();
     let err = |pos: usize, message: String| XmlError {
         line: line_of(bytes, pos),
@@ -82,6 +129,7 @@ pub fn parse_children(
     };
     let mut stack: Vec<(usize, usize)> = Vec::new(); // name ranges of open elements
     let mut root = String::new();
+    let mut root_name = (0, 0);
     let mut head_end = 0;
     let mut children = Vec::new();
     // The child being read: (name, start, key element, key text, leaf).
@@ -90,6 +138,16 @@ pub fn parse_children(
     let mut in_key = false;
     let mut seen_root = false;
     let mut i = 0;
+    if let Some((d, k)) = resume {
+        // State after the k-th child: inside the root, nothing else open.
+        root = d.root.clone();
+        root_name = d.root_name;
+        head_end = d.head_end;
+        children.extend_from_slice(&d.children[..k]);
+        stack.push(d.root_name);
+        seen_root = true;
+        i = d.children[k - 1].span.1;
+    }
     while i < n {
         // Text up to the next tag.
         let t0 = i;
@@ -189,6 +247,7 @@ pub fn parse_children(
                     }
                     seen_root = true;
                     root = local(&bytes[s0..s1]);
+                    root_name = (s0, s1);
                     head_end = i;
                 }
                 1 => {
@@ -239,6 +298,7 @@ pub fn parse_children(
         root,
         head_end,
         children,
+        root_name,
     })
 }
 
@@ -333,7 +393,12 @@ fn same_layout_free(a: &[u8], b: &[u8]) -> bool {
                 i += 1;
                 j += 1;
             }
-            _ => return canonical(a) == canonical(b),
+            _ => {
+                // Only entities, CDATA, comments or attributes can make different bytes mean
+                // the same thing; without them the elements differ.
+                let subtle = |x: &[u8]| x.iter().any(|c| matches!(c, b'&' | b'!' | b'"' | b'\''));
+                return (subtle(a) || subtle(b)) && canonical(a) == canonical(b);
+            }
         }
     }
 }
@@ -364,32 +429,52 @@ pub fn diff_children<'a>(
     old: Option<(&XmlDoc, &'a [u8])>,
     new: Option<(&XmlDoc, &'a [u8])>,
 ) -> ChildDiff {
-    fn index<'a>(d: Option<(&XmlDoc, &'a [u8])>) -> HashMap<(String, String), &'a [u8]> {
-        d.map(|(d, b)| {
-            d.children
-                .iter()
-                .map(|c| (identity(c, b), &b[c.span.0..c.span.1]))
-                .collect()
-        })
-        .unwrap_or_default()
-    }
-    let (o, n) = (index(old), index(new));
+    let empty: &[XmlChild] = &[];
+    let (oc, ob) = old.map_or((empty, &[][..]), |(d, b)| (d.children.as_slice(), b));
+    let (nc, nb) = new.map_or((empty, &[][..]), |(d, b)| (d.children.as_slice(), b));
+    let raw = |c: &XmlChild, b: &'a [u8]| -> &'a [u8] { &b[c.span.0..c.span.1] };
+    let differs = |a: &[u8], b: &[u8]| a != b && !same_layout_free(a, b);
     let mut diff = ChildDiff::default();
-    for (k, raw) in &n {
-        let changed = match o.get(k) {
-            None => true,
-            Some(old_raw) => old_raw != raw && !same_layout_free(old_raw, raw),
-        };
-        if changed {
-            diff.upserted.push(k.clone());
+    // Fast path: revisions usually list the same keyed elements in the same order.
+    let mut i = 0;
+    while i < oc.len()
+        && i < nc.len()
+        && oc[i].key.is_some()
+        && oc[i].name == nc[i].name
+        && oc[i].key == nc[i].key
+    {
+        if differs(raw(&oc[i], ob), raw(&nc[i], nb)) {
+            diff.upserted
+                .push((nc[i].name.clone(), nc[i].key.clone().unwrap_or_default()));
         }
+        i += 1;
     }
-    for k in o.keys() {
-        if !n.contains_key(k) {
-            diff.removed.push(k.clone());
+    if i < oc.len() || i < nc.len() {
+        let index = |cs: &[XmlChild], b: &'a [u8]| -> HashMap<(String, String), &'a [u8]> {
+            cs.iter().map(|c| (identity(c, b), raw(c, b))).collect()
+        };
+        let (o, n) = (index(&oc[i..], ob), index(&nc[i..], nb));
+        for (k, r) in &n {
+            if o.get(k).is_none_or(|old_raw| differs(old_raw, r)) {
+                diff.upserted.push(k.clone());
+            }
+        }
+        let gone: Vec<&(String, String)> = o.keys().filter(|k| !n.contains_key(*k)).collect();
+        if !gone.is_empty() {
+            // A key also present in the aligned prefix still exists.
+            let aligned: std::collections::HashSet<(&str, &str)> = oc[..i]
+                .iter()
+                .map(|c| (c.name.as_str(), c.key.as_deref().unwrap_or_default()))
+                .collect();
+            for k in gone {
+                if !aligned.contains(&(k.0.as_str(), k.1.as_str())) {
+                    diff.removed.push(k.clone());
+                }
+            }
         }
     }
     diff.upserted.sort();
+    diff.upserted.dedup();
     diff.removed.sort();
     diff
 }
@@ -490,6 +575,67 @@ mod tests {
         assert!(parse_children(b"<a><b></c></a>", &key).is_err());
         assert!(parse_children(b"<a/><b/>", &key).is_err());
         assert!(parse_children(b"x<a/>", &key).is_err());
+    }
+
+    #[test]
+    fn reorder_is_no_change_and_removals_are_found_anywhere() {
+        let doc = |items: &[(&str, &str)]| {
+            let mut s = String::from("<CustomLabels>");
+            for (k, v) in items {
+                s.push_str(&format!(
+                    "<labels><fullName>{k}</fullName><v>{v}</v></labels>"
+                ));
+            }
+            s.push_str("</CustomLabels>");
+            s
+        };
+        let a = doc(&[("A", "1"), ("B", "2"), ("C", "3")]);
+        let b = doc(&[("C", "3"), ("A", "1"), ("B", "2")]);
+        let c = doc(&[("A", "1"), ("C", "4")]);
+        let (da, db, dc) = (
+            parse_children(a.as_bytes(), &key).unwrap(),
+            parse_children(b.as_bytes(), &key).unwrap(),
+            parse_children(c.as_bytes(), &key).unwrap(),
+        );
+        let d = diff_children(Some((&da, a.as_bytes())), Some((&db, b.as_bytes())));
+        assert_eq!(d, ChildDiff::default());
+        let d = diff_children(Some((&da, a.as_bytes())), Some((&dc, c.as_bytes())));
+        let k = |x: &str| ("labels".to_string(), x.to_string());
+        assert_eq!(d.upserted, [k("C")]);
+        assert_eq!(d.removed, [k("B")]);
+        // Nothing before: everything is new.
+        let d = diff_children(None, Some((&dc, c.as_bytes())));
+        assert_eq!(d.upserted, [k("A"), k("C")]);
+    }
+
+    #[test]
+    fn parse_pair_reuses_the_common_prefix_and_equals_two_parses() {
+        let mut a = String::from("<?xml version=\"1.0\"?>\n<CustomLabels>\n");
+        for i in 0..2000 {
+            a.push_str(&format!(
+                "    <labels><fullName>L{i}</fullName><v>x</v></labels>\n"
+            ));
+        }
+        a.push_str("</CustomLabels>\n");
+        let b = a.replace(
+            "<fullName>L1500</fullName><v>x</v>",
+            "<fullName>L1500</fullName><v>y</v>",
+        );
+        let (po, pn) = parse_pair(a.as_bytes(), b.as_bytes(), &key).unwrap();
+        let (fo, fnew) = (
+            parse_children(a.as_bytes(), &key).unwrap(),
+            parse_children(b.as_bytes(), &key).unwrap(),
+        );
+        assert_eq!(po.children, fo.children);
+        assert_eq!(pn.children, fnew.children);
+        let d = diff_children(Some((&po, a.as_bytes())), Some((&pn, b.as_bytes())));
+        assert_eq!(d.upserted, [("labels".to_string(), "L1500".to_string())]);
+        // A broken old side is reported as such.
+        let broken = format!("{}<oops>", &a[..a.len() - 16]);
+        assert!(matches!(
+            parse_pair(broken.as_bytes(), b.as_bytes(), &key),
+            Err((false, _))
+        ));
     }
 
     #[test]

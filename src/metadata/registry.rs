@@ -253,6 +253,19 @@ impl Registry {
                 is_meta: true,
             });
         }
+        // digitalExperiences/site/My_Site1/**: one bundle per `<kind>/<name>` folder.
+        if let Some(i) = segs.iter().position(|s| *s == "digitalExperiences")
+            && n >= i + 4
+        {
+            return Some(Resolved {
+                component: ComponentRef::new(
+                    "DigitalExperienceBundle",
+                    format!("{}/{}", segs[i + 1], segs[i + 2]),
+                ),
+                parent: None,
+                is_meta: file.ends_with("-meta.xml"),
+            });
+        }
         if let Some(i) = segs.iter().position(|s| *s == "permissionsets")
             && n >= i + 3
         {
@@ -507,6 +520,20 @@ mod tests {
             "EmailTemplate:Support/Welcome"
         );
         assert_eq!(r("README.md"), None);
+        assert_eq!(
+            r(&format!(
+                "{d}/digitalExperiences/site/My_Site1/sfdc_cms__view/home/content.json"
+            ))
+            .unwrap(),
+            "DigitalExperienceBundle:site/My_Site1"
+        );
+        assert_eq!(
+            r(&format!(
+                "{d}/digitalExperiences/site/My_Site1/My_Site1.digitalExperience-meta.xml"
+            ))
+            .unwrap(),
+            "DigitalExperienceBundle:site/My_Site1"
+        );
         assert_eq!(
             r(&format!("{d}/documents/Shared/guide.pdf")).unwrap(),
             "Document:Shared/guide"

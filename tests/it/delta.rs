@@ -124,6 +124,16 @@ fn core_matches_sgd() {
 }
 
 #[test]
+fn extras_rules_folders_translations_and_odd_names_match_sgd() {
+    check_case("extras");
+}
+
+#[test]
+fn experience_bundles_and_bots_match_sgd() {
+    check_case("experience");
+}
+
+#[test]
 fn presets_two_dirs_and_namespace_match_sgd_except_its_bugs() {
     check_case("presets");
 }
@@ -186,4 +196,279 @@ fn bad_revision_is_exit_2_with_the_name() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("'nope'"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property tests over random small projects (git trees built in memory with git2).
+
+mod props {
+    use backflow::git::diff;
+    use backflow::metadata::convert::{self, ConvertOptions, SourceFile};
+    use backflow::metadata::delta::{self, DeltaOptions};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    const D: &str = "force-app/main/default";
+    const NS: &str = "xmlns=\"http://soap.sforce.com/2006/04/metadata\"";
+
+    fn xml(root: &str, body: &str) -> String {
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{root} {NS}>\n{body}</{root}>\n")
+    }
+
+    /// A project from a choice vector: each slot picks absent (0) or a content variant.
+    fn project(picks: &[u8]) -> BTreeMap<String, Vec<u8>> {
+        let mut p = BTreeMap::new();
+        let mut k = picks.iter().copied().cycle();
+        let mut next = || k.next().unwrap_or(0) % 3;
+        let mut put = |path: String, text: String| {
+            p.insert(format!("{D}/{path}"), text.into_bytes());
+        };
+        for i in 0..4 {
+            let v = next();
+            if v > 0 {
+                put(
+                    format!("classes/C{i}.cls"),
+                    format!("public class C{i} {{ /* {v} */ }}"),
+                );
+                put(
+                    format!("classes/C{i}.cls-meta.xml"),
+                    xml("ApexClass", "    <apiVersion>62.0</apiVersion>\n"),
+                );
+            }
+        }
+        for o in 0..2 {
+            if next() > 0 {
+                put(
+                    format!("objects/O{o}__c/O{o}__c.object-meta.xml"),
+                    xml("CustomObject", "    <label>O</label>\n"),
+                );
+            }
+            for f in 0..3 {
+                let v = next();
+                if v > 0 {
+                    put(
+                        format!("objects/O{o}__c/fields/F{f}__c.field-meta.xml"),
+                        xml(
+                            "CustomField",
+                            &format!(
+                                "    <fullName>F{f}__c</fullName>\n    <length>{v}</length>\n"
+                            ),
+                        ),
+                    );
+                }
+            }
+        }
+        for b in 0..2 {
+            let v = next();
+            if v > 0 {
+                put(format!("lwc/b{b}/b{b}.js"), format!("// {v}"));
+                put(
+                    format!("lwc/b{b}/b{b}.js-meta.xml"),
+                    xml("LightningComponentBundle", ""),
+                );
+                if v == 2 {
+                    put(
+                        format!("lwc/b{b}/b{b}.html"),
+                        "<template></template>".into(),
+                    );
+                }
+            }
+        }
+        let mut labels = String::new();
+        for l in 0..4 {
+            let v = next();
+            if v > 0 {
+                labels.push_str(&format!("    <labels>\n        <fullName>L{l}</fullName>\n        <value>{v}</value>\n    </labels>\n"));
+            }
+        }
+        if !labels.is_empty() {
+            put(
+                "labels/CustomLabels.labels-meta.xml".into(),
+                xml("CustomLabels", &labels),
+            );
+        }
+        let mut rules = String::new();
+        for r in 0..3 {
+            let v = next();
+            if v > 0 {
+                rules.push_str(&format!("    <rules>\n        <fullName>R{r}</fullName>\n        <active>{}</active>\n    </rules>\n", v == 1));
+            }
+        }
+        if !rules.is_empty() {
+            put(
+                "workflows/Account.workflow-meta.xml".into(),
+                xml("Workflow", &rules),
+            );
+        }
+        for pr in 0..2 {
+            let v = next();
+            if v > 0 {
+                put(
+                    format!("profiles/P{pr}.profile-meta.xml"),
+                    xml(
+                        "Profile",
+                        &format!(
+                            "    <classAccesses>\n        <apexClass>C0</apexClass>\n        <enabled>{}</enabled>\n    </classAccesses>\n    <custom>false</custom>\n",
+                            v == 1
+                        ),
+                    ),
+                );
+            }
+        }
+        if next() > 0 {
+            put(
+                "reports/Sales.reportFolder-meta.xml".into(),
+                xml("ReportFolder", "    <name>Sales</name>\n"),
+            );
+            for r in 0..2 {
+                let v = next();
+                if v > 0 {
+                    put(
+                        format!("reports/Sales/R{r}.report-meta.xml"),
+                        xml("Report", &format!("    <name>R{v}</name>\n")),
+                    );
+                }
+            }
+        }
+        let v = next();
+        if v > 0 {
+            put(
+                "staticresources/sr.resource-meta.xml".into(),
+                xml(
+                    "StaticResource",
+                    "    <contentType>application/zip</contentType>\n",
+                ),
+            );
+            put("staticresources/sr/a.js".into(), format!("{v}"));
+        }
+        p
+    }
+
+    fn tree(repo: &git2::Repository, files: &BTreeMap<String, Vec<u8>>) -> String {
+        let empty = repo.treebuilder(None).unwrap().write().unwrap();
+        let empty = repo.find_tree(empty).unwrap();
+        let mut b = git2::build::TreeUpdateBuilder::new();
+        for (p, bytes) in files {
+            let id = repo.blob(bytes).unwrap();
+            b.upsert(p.as_str(), id, git2::FileMode::Blob);
+        }
+        b.create_updated(repo, &empty).unwrap().to_string()
+    }
+
+    fn opts() -> DeltaOptions {
+        DeltaOptions {
+            package_dirs: vec!["force-app".into()],
+            api_version: Some("62.0".into()),
+            ..Default::default()
+        }
+    }
+
+    fn run(a: &BTreeMap<String, Vec<u8>>, b: &BTreeMap<String, Vec<u8>>) -> delta::Delta {
+        // An object database in memory: no files, fast enough for 64 cases.
+        let odb = git2::Odb::new().unwrap();
+        odb.add_new_mempack_backend(1000).unwrap();
+        let repo = git2::Repository::from_odb(odb).unwrap();
+        let (ta, tb) = (tree(&repo, a), tree(&repo, b));
+        let o = opts();
+        let input = diff::changes_between(&repo, &ta, &tb, &o.package_dirs, &|p| {
+            delta::needs_content(p, &o)
+        })
+        .unwrap();
+        delta::compute(&input.changes, &input.to_tree, &o)
+    }
+
+    fn manifest_of(files: &BTreeMap<String, Vec<u8>>) -> backflow::metadata::Manifest {
+        let src: Vec<SourceFile> = files
+            .iter()
+            .map(|(p, b)| SourceFile {
+                path: p.clone(),
+                bytes: b.clone(),
+            })
+            .collect();
+        let o = ConvertOptions {
+            source_dirs: vec!["force-app".into()],
+            ..Default::default()
+        };
+        let mut m = convert::convert(&src, &o).unwrap().manifest;
+        // sf lists report folders as `Report:Sales/`; the delta names them as sgd does,
+        // `ReportFolder:Sales`. Same component.
+        let folders: Vec<String> = m
+            .types
+            .get("Report")
+            .map(|s| {
+                s.iter()
+                    .filter_map(|x| x.strip_suffix('/'))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for f in folders {
+            m.add("ReportFolder", &f);
+        }
+        m
+    }
+
+    #[test]
+    fn symbolic_links_are_warned_about() {
+        let odb = git2::Odb::new().unwrap();
+        odb.add_new_mempack_backend(1000).unwrap();
+        let repo = git2::Repository::from_odb(odb).unwrap();
+        let empty = repo.treebuilder(None).unwrap().write().unwrap();
+        let empty_tree = repo.find_tree(empty).unwrap();
+        let mut b = git2::build::TreeUpdateBuilder::new();
+        let target = repo.blob(b"../elsewhere/L.cls").unwrap();
+        b.upsert(format!("{D}/classes/L.cls"), target, git2::FileMode::Link);
+        let to = b.create_updated(&repo, &empty_tree).unwrap().to_string();
+        let o = opts();
+        let input =
+            diff::changes_between(&repo, &empty.to_string(), &to, &o.package_dirs, &|_| false)
+                .unwrap();
+        assert!(
+            input.warnings[0].contains("classes/L.cls: a symbolic link"),
+            "{:?}",
+            input.warnings
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn delta_of_a_tree_with_itself_is_empty(picks in proptest::collection::vec(any::<u8>(), 40)) {
+            let a = project(&picks);
+            let d = run(&a, &a);
+            prop_assert!(d.package.is_empty() && d.destructive.is_empty());
+        }
+
+        #[test]
+        fn deployed_components_exist_in_to_and_deleted_ones_do_not(
+            pa in proptest::collection::vec(any::<u8>(), 40),
+            pb in proptest::collection::vec(any::<u8>(), 40),
+        ) {
+            let (a, b) = (project(&pa), project(&pb));
+            let d = run(&a, &b);
+            let (in_a, in_b) = (manifest_of(&a), manifest_of(&b));
+            for c in d.package.components() {
+                prop_assert!(in_b.contains(&c.type_name, &c.member), "{c} deployed but absent from `to`");
+            }
+            for c in d.destructive.components() {
+                prop_assert!(!in_b.contains(&c.type_name, &c.member), "{c} deleted but present in `to`");
+                prop_assert!(in_a.contains(&c.type_name, &c.member), "{c} deleted but absent from `from`");
+            }
+        }
+
+        #[test]
+        fn convert_zip_is_deterministic(picks in proptest::collection::vec(any::<u8>(), 40), seed in any::<u64>()) {
+            let a = project(&picks);
+            let mut src: Vec<SourceFile> = a.iter().map(|(p, b)| SourceFile { path: p.clone(), bytes: b.clone() }).collect();
+            let o = ConvertOptions { source_dirs: vec!["force-app".into()], ..Default::default() };
+            let z1 = convert::to_zip(&convert::convert(&src, &o).unwrap()).unwrap();
+            // Same files in another order.
+            let n = src.len().max(1);
+            src.rotate_left((seed as usize) % n);
+            src.reverse();
+            let z2 = convert::to_zip(&convert::convert(&src, &o).unwrap()).unwrap();
+            prop_assert_eq!(z1, z2);
+        }
+    }
 }
