@@ -405,3 +405,41 @@ pub fn audit(cli: &Cli, a: &args::AuditArgs) -> CliResult {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+pub fn rollback(cli: &Cli, a: &args::RollbackArgs) -> CliResult {
+    if cli.readonly {
+        return Err(CliError::input("--readonly: rollbacks are disabled"));
+    }
+    let engine = engine(cli)?;
+    let plan = engine.rollback_plan(&a.job)?;
+    if !a.json {
+        println!("rollback of {} on {}:", plan.job, plan.env);
+        for c in &plan.restore {
+            println!("  restore {c} (the org's copy from before the job)");
+        }
+        for c in &plan.delete {
+            println!("  delete  {c} (added by the job)");
+        }
+        println!(
+            "  revert  {} on the env branch",
+            &plan.revert_commit[..plan.revert_commit.len().min(10)]
+        );
+    }
+    if !a.yes {
+        if !interactive() {
+            return Err(CliError::act(
+                "no terminal to confirm on: pass --yes to roll back",
+            ));
+        }
+        if !matches!(ask("Proceed? [y/N]").as_str(), "y" | "Y" | "yes") {
+            return Err(CliError::act("not confirmed; nothing was changed"));
+        }
+    }
+    let confirmed = a.confirm_env.contains(&plan.env);
+    let rt = runtime()?;
+    rt.block_on(async {
+        let mut rx = engine.subscribe();
+        let id = engine.rollback(&a.job, confirmed)?;
+        follow(&engine, &mut rx, vec![id], a.json).await
+    })
+}

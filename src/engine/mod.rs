@@ -43,6 +43,7 @@ impl EngineError {
 }
 
 pub mod query;
+pub mod rollback;
 pub mod workspace;
 
 pub use workspace::Workspace;
@@ -137,6 +138,42 @@ impl Engine {
             pipeline::steps(),
             move |ctx| pipeline::run(ws, caches, ctx, Some(replay)),
         ))
+    }
+
+    /// What `rollback JOB` would do.
+    pub fn rollback_plan(&self, job: &str) -> Result<rollback::RollbackPlan, EngineError> {
+        rollback::plan(&self.ws, job).map(|(p, _, _)| p)
+    }
+
+    /// Redeploys a job's restore package and reverts its commit, as a job.
+    pub fn rollback(
+        &self,
+        of: &str,
+        confirmed: bool,
+    ) -> Result<crate::domain::job::JobId, EngineError> {
+        let (plan, replay, _) = rollback::plan(&self.ws, of)?;
+        let base = replay
+            .spec
+            .clone()
+            .ok_or_else(|| EngineError::Input("no job description".into()))?;
+        let spec = crate::domain::job::JobSpec {
+            kind: crate::domain::job::JobKind::Rollback,
+            target: plan.env.clone(),
+            confirmed,
+            user: self.user(),
+            rollback_of: Some(of.to_string()),
+            ..base
+        };
+        self.preflight(&spec)?;
+        let ws = self.ws.clone();
+        let job = self.jobs.new_id("j");
+        let batch = self.jobs.new_id("b");
+        let of = of.to_string();
+        Ok(self
+            .jobs
+            .start(job, batch, spec, pipeline::steps(), move |ctx| {
+                rollback::run(ws, ctx, of)
+            }))
     }
 
     /// Jobs with a journal in this workspace (any process), newest first.

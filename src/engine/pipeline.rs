@@ -448,7 +448,7 @@ async fn run_steps(
                         check_only: false,
                     })?;
                     ctx.log(format!("quick deploy {id} of validation {}", v.id));
-                    poll(ctx, &client, &id).await
+                    poll_deploy(ctx, &client, &id).await
                 }
                 _ => send_and_poll(ctx, &client, &journal, &zip, &opts(false)).await,
             }
@@ -643,7 +643,9 @@ async fn resume_sent_deploy(
         ctx.skip(s);
     }
     ctx.log(format!("resuming: polling deploy {id} (never sent twice)"));
-    let r = ctx.step(Step::Deploy, poll(ctx, &client, &id)).await?;
+    let r = ctx
+        .step(Step::Deploy, poll_deploy(ctx, &client, &id))
+        .await?;
     finish_deploy(ws, ctx, journal, env, target_tip, promotion, r)
         .await
         .map(Some)
@@ -1302,10 +1304,10 @@ async fn send_and_poll(
         },
         "sent",
     );
-    poll(ctx, client, &id).await
+    poll_deploy(ctx, client, &id).await
 }
 
-async fn poll(
+pub(crate) async fn poll_deploy(
     ctx: &JobCtx,
     client: &SalesforceClient,
     id: &str,

@@ -42,6 +42,8 @@ pub struct CommitMeta {
     /// merged branch name (assigned to the commits the merge brought in).
     pub stories: Vec<(String, StorySource)>,
     pub cherry_picked_from: Vec<Oid>,
+    /// Commits this one reverts.
+    pub reverts: Vec<Oid>,
 }
 
 impl CommitMeta {
@@ -125,6 +127,8 @@ pub struct History {
     pub stories: BTreeMap<String, StoryCommits>,
     /// For each commit named by a `cherry picked from` line: envs that hold such a copy.
     cherry_reach: HashMap<Oid, u64>,
+    /// For each reverted commit: envs that hold the revert.
+    revert_reach: HashMap<Oid, u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -144,6 +148,14 @@ pub struct StoryCommits {
     /// Every non-merge commit naming the story (copies and squashes included).
     pub naming: Vec<Oid>,
     pub source: StorySource,
+}
+
+/// Commits a message says it reverts (`This reverts commit <sha>.`).
+fn reverted_by(msg: &str) -> Vec<Oid> {
+    msg.lines()
+        .filter_map(|l| l.trim().strip_prefix("This reverts commit "))
+        .filter_map(|r| Oid::from_str(r.trim_end_matches('.').trim()).ok())
+        .collect()
 }
 
 fn parse_message(pattern: &StoryPattern, msg: &str) -> (Vec<(String, StorySource)>, Vec<Oid>) {
@@ -248,6 +260,7 @@ impl History {
                     time: author.when().seconds(),
                     stories,
                     cherry_picked_from: picks,
+                    reverts: reverted_by(&msg),
                 },
             );
             order.push(oid);
@@ -295,10 +308,19 @@ impl History {
                 }
             }
         }
+        let mut revert_reach: HashMap<Oid, u64> = HashMap::new();
+        for c in commits.values() {
+            for r in &c.reverts {
+                *revert_reach.entry(*r).or_default() |= reach.get(&c.oid).copied().unwrap_or(0);
+            }
+        }
+        // A reverted copy no longer brings its original.
         let mut cherry_reach: HashMap<Oid, u64> = HashMap::new();
         for c in commits.values() {
+            let live = reach.get(&c.oid).copied().unwrap_or(0)
+                & !revert_reach.get(&c.oid).copied().unwrap_or(0);
             for p in &c.cherry_picked_from {
-                *cherry_reach.entry(*p).or_default() |= reach.get(&c.oid).copied().unwrap_or(0);
+                *cherry_reach.entry(*p).or_default() |= live;
             }
         }
         let levels: Vec<usize> = envs.iter().map(|(_, _, l)| *l).collect();
@@ -309,6 +331,7 @@ impl History {
             reach,
             stories,
             cherry_reach,
+            revert_reach,
         })
     }
 
@@ -320,9 +343,15 @@ impl History {
         self.reach.get(&oid).copied().unwrap_or(0) & (1 << env) != 0
     }
 
+    /// Reachable and not reverted in `env`.
+    fn live_in(&self, env: usize, oid: Oid) -> bool {
+        self.reaches(env, oid)
+            && self.revert_reach.get(&oid).copied().unwrap_or(0) & (1 << env) == 0
+    }
+
     /// Presence of one canonical commit in `env`, without patch-ids.
     fn commit_in_cheap(&self, env: usize, oid: Oid) -> bool {
-        self.reaches(env, oid)
+        self.live_in(env, oid)
             || self.cherry_reach.get(&oid).copied().unwrap_or(0) & (1 << env) != 0
     }
 
@@ -354,7 +383,7 @@ impl History {
     ) -> Result<bool, GitError> {
         let canon: HashSet<Oid> = s.canonical.iter().copied().collect();
         for n in &s.naming {
-            if canon.contains(n) || !self.reaches(env, *n) {
+            if canon.contains(n) || !self.live_in(env, *n) {
                 continue;
             }
             let c = &self.commits[n];

@@ -482,3 +482,44 @@ fn a_rejected_push_leaves_the_org_ahead_until_resume() {
         "resume did not redeploy"
     );
 }
+
+#[test]
+fn rollback_restores_the_org_and_reverts_the_branch() {
+    let ws = Ws::new();
+    let o = ws.run(&[
+        "back-promote",
+        "--from",
+        "prod",
+        "--to",
+        "dev1",
+        "--story",
+        "US-0101",
+        "--yes",
+        "--on-conflict",
+        "source",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let job = events(&o)[0]["job"].as_str().unwrap().to_string();
+    let before = ws.sim(async |a| a.files("dev1").await.unwrap());
+    assert!(String::from_utf8_lossy(&before["classes/AccountService.cls"]).contains("us0101"));
+    let o = ws.run(&["rollback", &job, "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("restore ApexClass:AccountService"),
+        "{}",
+        text(&o)
+    );
+    let after = ws.sim(async |a| a.files("dev1").await.unwrap());
+    assert!(
+        !String::from_utf8_lossy(&after["classes/AccountService.cls"]).contains("us0101"),
+        "org restored"
+    );
+    assert!(!status_has(&ws, "dev1", "US-0101"), "branch reverted");
+    let o = ws.run(&["audit", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["records"].as_array().unwrap().last().unwrap()["action"],
+        "rollback"
+    );
+}
