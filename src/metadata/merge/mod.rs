@@ -262,7 +262,7 @@ pub(crate) fn merge_xml(
         b: b.as_ref(),
         o: &o,
         t: &t,
-        root_type: o.root.name.clone(),
+        root_type: o.root.name.to_string(),
         on: opts.on_conflict,
         markers: &opts.markers,
         out: Vec::with_capacity(ours.len() + ours.len() / 8),

@@ -4,8 +4,129 @@
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::borrow::Cow;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::ops::Range;
+
+/// A small, fast, deterministic hasher (FxHash-style) for element hashes and identity maps; the
+/// inputs are the user's own files, so flooding resistance is not needed.
+#[derive(Default, Clone, Copy)]
+pub struct FastHasher(u64);
+
+const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FastHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+}
+
+impl Hasher for FastHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub type FastMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
+/// An element name; names up to 23 bytes (nearly all Salesforce ones) are stored inline, which
+/// saves an allocation per element on big files.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Name(NameRepr);
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum NameRepr {
+    Inline(u8, [u8; 23]),
+    Heap(Box<str>),
+}
+
+impl Name {
+    pub fn new(s: &str) -> Self {
+        if s.len() <= 23 {
+            let mut buf = [0u8; 23];
+            buf[..s.len()].copy_from_slice(s.as_bytes());
+            Self(NameRepr::Inline(s.len() as u8, buf))
+        } else {
+            Self(NameRepr::Heap(s.into()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // Built from a `&str`, so the inline bytes are valid UTF-8.
+            NameRepr::Inline(len, buf) => {
+                std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default()
+            }
+            NameRepr::Heap(s) => s,
+        }
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for Name {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
 
 /// A parse failure, with the 1-based line and column of the offending byte.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,7 +169,7 @@ pub enum OtherKind {
 
 #[derive(Debug, Clone)]
 pub struct Element {
-    pub name: String,
+    pub name: Name,
     /// The whole element, start tag to end tag.
     pub span: Range<usize>,
     /// The start tag (or the whole empty-element tag).
@@ -77,6 +198,29 @@ impl Element {
 
     /// Unescaped text content (text and CDATA, entities resolved), direct children only.
     pub fn text(&self, src: &[u8]) -> String {
+        self.text_cow(src).into_owned()
+    }
+
+    /// Like [`Element::text`], borrowing from the source in the common case (one text node, no
+    /// entity), which saves an allocation per leaf on big files.
+    pub fn text_cow<'s>(&self, src: &'s [u8]) -> Cow<'s, str> {
+        if let [
+            Node::Other {
+                span,
+                kind: OtherKind::Whitespace | OtherKind::Text,
+            },
+        ] = self.children.as_slice()
+        {
+            let raw = &src[span.clone()];
+            if !raw.contains(&b'&')
+                && let Ok(s) = std::str::from_utf8(raw)
+            {
+                return Cow::Borrowed(s);
+            }
+        }
+        if self.children.is_empty() {
+            return Cow::Borrowed("");
+        }
         let mut s = String::new();
         for n in &self.children {
             if let Node::Other { span, kind } = n {
@@ -94,7 +238,7 @@ impl Element {
                 }
             }
         }
-        s
+        Cow::Owned(s)
     }
 }
 
@@ -133,7 +277,7 @@ fn err_at(src: &[u8], offset: usize, message: impl Into<String>) -> ParseError {
 }
 
 struct Open {
-    name: String,
+    name: Name,
     start: usize,
     start_tag: Range<usize>,
     attrs: Vec<(String, String)>,
@@ -304,8 +448,8 @@ fn name_attrs(
     src: &[u8],
     at: usize,
     s: &quick_xml::events::BytesStart<'_>,
-) -> Result<(String, Vec<(String, String)>), ParseError> {
-    let name = String::from_utf8_lossy(s.name().as_ref()).into_owned();
+) -> Result<(Name, Vec<(String, String)>), ParseError> {
+    let name = Name::new(&String::from_utf8_lossy(s.name().as_ref()));
     let mut attrs = Vec::new();
     for a in s.attributes() {
         let a = a.map_err(|e| err_at(src, at, format!("bad attribute in <{name}>: {e}")))?;
@@ -319,14 +463,14 @@ fn name_attrs(
 
 fn finish(
     src: &[u8],
-    name: String,
+    name: Name,
     span: Range<usize>,
     start_tag: Range<usize>,
     attrs: Vec<(String, String)>,
     children: Vec<Node>,
 ) -> Element {
     let has_elements = children.iter().any(|c| matches!(c, Node::Elem(_)));
-    let mut h = DefaultHasher::new();
+    let mut h = FastHasher::default();
     name.hash(&mut h);
     attrs.hash(&mut h);
     let mut el = Element {
@@ -352,7 +496,7 @@ fn finish(
         }
     } else {
         1u8.hash(&mut h);
-        el.text(src).hash(&mut h);
+        el.text_cow(src).hash(&mut h);
     }
     el.hash = h.finish();
     el
@@ -367,7 +511,7 @@ pub fn sem_eq(a: &Element, asrc: &[u8], b: &Element, bsrc: &[u8]) -> bool {
         return false;
     }
     if !a.has_elements {
-        return a.text(asrc) == b.text(bsrc);
+        return a.text_cow(asrc) == b.text_cow(bsrc);
     }
     let mut ea = a.elements();
     let mut eb = b.elements();
