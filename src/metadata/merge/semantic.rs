@@ -7,7 +7,7 @@
 //! group sorted) or after their predecessor on the source side.
 
 use super::keys::{self, KeySpec};
-use super::xml::{Doc, Element, FastMap, Node, OtherKind, line_col, sem_eq};
+use super::xml::{Doc, Element, FastMap, line_col, sem_eq};
 use super::{ConflictMarkers, OnConflict};
 use crate::domain::conflict::{ConflictKind, ElementConflict, join_path};
 use std::borrow::Cow;
@@ -66,8 +66,6 @@ enum Insert {
     Conflict(usize),
 }
 
-const WS: OtherKind = OtherKind::Whitespace;
-
 impl<'a> Xm<'a> {
     fn bsrc(&self) -> &'a [u8] {
         self.b.map_or(&[][..], |d| d.src)
@@ -106,7 +104,7 @@ impl<'a> Xm<'a> {
                 self.children(b, o, t, kpath, spath, depth);
             }
             self.out
-                .extend_from_slice(&osrc[end_tag_start(o)..o.span.end]);
+                .extend_from_slice(&osrc[end_tag_start(o, osrc)..o.span.end]);
             return;
         }
         if os == ts {
@@ -138,7 +136,7 @@ impl<'a> Xm<'a> {
                 self.out.extend_from_slice(tag);
                 self.children(b, o, t, kpath, spath, depth);
                 self.out
-                    .extend_from_slice(&osrc[end_tag_start(o)..o.span.end]);
+                    .extend_from_slice(&osrc[end_tag_start(o, osrc)..o.span.end]);
                 return;
             }
         }
@@ -218,8 +216,9 @@ impl<'a> Xm<'a> {
             }
         }
 
-        let mut pending: Vec<Range<usize>> = Vec::new();
-        let mut pending_ws_last = false;
+        // What lies between two child elements (indentation, comments, text) is copied from the
+        // target's bytes: `pend` is that range, `ws` its trailing indentation.
+        let mut prev_end = o.start_tag.end;
         let mut ei = 0usize;
         let mut skip_group: FastMap<&str, bool> = FastMap::default();
         let mut unit_of_elem: Vec<usize> = vec![0; n_o];
@@ -230,123 +229,107 @@ impl<'a> Xm<'a> {
                 }
             }
         }
-        for node in &o.children {
-            match node {
-                Node::Other { span, kind } => {
-                    pending.push(span.clone());
-                    pending_ws_last = *kind == WS;
+        for e in o.elements() {
+            let ins = std::mem::take(&mut slots[ei]);
+            self.write_inserts(&ins, &tu, bu.as_ref(), kpath, spath);
+            let ws_start = ws_before(e, osrc).start.max(prev_end);
+            let ins = std::mem::take(&mut before[ei]);
+            if !ins.is_empty() {
+                self.out.extend_from_slice(&osrc[prev_end..ws_start]);
+                self.write_inserts(&ins, &tu, bu.as_ref(), kpath, spath);
+                prev_end = ws_start;
+            }
+            let pend_start = prev_end;
+            let write_pending = |this: &mut Self, keep_ws: bool| {
+                let end = if keep_ws { e.span.start } else { ws_start };
+                this.out.extend_from_slice(&osrc[pend_start..end]);
+            };
+            prev_end = e.span.end;
+            let ui = unit_of_elem[ei];
+            let unit = &ou.list[ui];
+            ei += 1;
+            let tunit = tu.by_id.get(&unit.id).map(|&i| &tu.list[i]);
+            let bunit = bu
+                .as_ref()
+                .and_then(|u| u.by_id.get(&unit.id).map(|&i| &u.list[i]));
+            let picked = pick.as_ref().is_none_or(|p| is_pick(p, &unit.id));
+            let seg = segment(&unit.id, unit.class);
+            let child_spath = join_path(spath, &seg);
+            let child_kpath = if kpath.is_empty() {
+                e.name.to_string()
+            } else {
+                format!("{kpath}/{}", e.name)
+            };
+            if !picked {
+                write_pending(self, true);
+                self.out.extend_from_slice(&osrc[e.span.clone()]);
+            } else if unit.class == Class::Group {
+                let first = unit.first + 1 == ei;
+                if first {
+                    let keep = self.group(
+                        unit,
+                        tunit,
+                        bunit,
+                        &child_spath,
+                        pick.is_some(),
+                        &mut |this, keep_ws| write_pending(this, keep_ws),
+                    );
+                    skip_group.insert(e.name.as_str(), !keep);
+                } else if skip_group.get(e.name.as_str()).copied().unwrap_or(false) {
+                    write_pending(self, false);
+                } else {
+                    write_pending(self, true);
+                    self.out.extend_from_slice(&osrc[e.span.clone()]);
                 }
-                Node::Elem(e) => {
-                    let ins = std::mem::take(&mut slots[ei]);
-                    self.write_inserts(&ins, &tu, bu.as_ref(), kpath, spath);
-                    let ins = std::mem::take(&mut before[ei]);
-                    if !ins.is_empty() {
-                        let keep = if pending_ws_last { pending.pop() } else { None };
-                        for p in pending.drain(..) {
-                            self.out.extend_from_slice(&osrc[p]);
+            } else {
+                match (tunit, bunit) {
+                    (Some(tun), _) => {
+                        write_pending(self, true);
+                        if pick.is_some() {
+                            // splice: the source's version wins
+                            self.out.extend_from_slice(&tsrc[tun.elems[0].span.clone()]);
+                        } else {
+                            self.elem(
+                                bunit.map(|b| b.elems[0]),
+                                e,
+                                tun.elems[0],
+                                &child_kpath,
+                                &child_spath,
+                                depth + 1,
+                            );
                         }
-                        self.write_inserts(&ins, &tu, bu.as_ref(), kpath, spath);
-                        pending.extend(keep);
                     }
-                    let ui = unit_of_elem[ei];
-                    let unit = &ou.list[ui];
-                    ei += 1;
-                    let write_pending = |this: &mut Self, keep_ws: bool| {
-                        let n = pending.len();
-                        for (i, p) in pending.iter().enumerate() {
-                            if !keep_ws && pending_ws_last && i + 1 == n {
-                                continue;
-                            }
-                            this.out.extend_from_slice(&osrc[p.clone()]);
-                        }
-                    };
-                    let tunit = tu.by_id.get(&unit.id).map(|&i| &tu.list[i]);
-                    let bunit = bu
-                        .as_ref()
-                        .and_then(|u| u.by_id.get(&unit.id).map(|&i| &u.list[i]));
-                    let picked = pick.as_ref().is_none_or(|p| is_pick(p, &unit.id));
-                    let seg = segment(&unit.id, unit.class);
-                    let child_spath = join_path(spath, &seg);
-                    let child_kpath = if kpath.is_empty() {
-                        e.name.to_string()
-                    } else {
-                        format!("{kpath}/{}", e.name)
-                    };
-                    if !picked {
+                    (None, None) if pick.is_none() => {
+                        // added by the target only
                         write_pending(self, true);
                         self.out.extend_from_slice(&osrc[e.span.clone()]);
-                    } else if unit.class == Class::Group {
-                        let first = unit.first + 1 == ei;
-                        if first {
-                            let keep = self.group(
-                                unit,
-                                tunit,
-                                bunit,
-                                &child_spath,
-                                pick.is_some(),
-                                &mut |this, keep_ws| write_pending(this, keep_ws),
-                            );
-                            skip_group.insert(e.name.as_str(), !keep);
-                        } else if skip_group.get(e.name.as_str()).copied().unwrap_or(false) {
-                            write_pending(self, false);
+                    }
+                    (None, Some(bun)) if pick.is_none() => {
+                        if sem_eq(bun.elems[0], bsrc, e, osrc) {
+                            write_pending(self, false); // deleted by the source
                         } else {
                             write_pending(self, true);
-                            self.out.extend_from_slice(&osrc[e.span.clone()]);
-                        }
-                    } else {
-                        match (tunit, bunit) {
-                            (Some(tun), _) => {
-                                write_pending(self, true);
-                                if pick.is_some() {
-                                    // splice: the source's version wins
-                                    self.out.extend_from_slice(&tsrc[tun.elems[0].span.clone()]);
-                                } else {
-                                    self.elem(
-                                        bunit.map(|b| b.elems[0]),
-                                        e,
-                                        tun.elems[0],
-                                        &child_kpath,
-                                        &child_spath,
-                                        depth + 1,
-                                    );
-                                }
-                            }
-                            (None, None) if pick.is_none() => {
-                                // added by the target only
-                                write_pending(self, true);
-                                self.out.extend_from_slice(&osrc[e.span.clone()]);
-                            }
-                            (None, Some(bun)) if pick.is_none() => {
-                                if sem_eq(bun.elems[0], bsrc, e, osrc) {
-                                    write_pending(self, false); // deleted by the source
-                                } else {
-                                    write_pending(self, true);
-                                    let line = line_col(osrc, e.span.start).0;
-                                    self.conflict(
-                                        ConflictKind::DeletedInSource,
-                                        &child_spath,
-                                        Some(&bsrc[bun.elems[0].span.clone()]),
-                                        Some(&osrc[e.span.clone()]),
-                                        None,
-                                        Some(line),
-                                    );
-                                }
-                            }
-                            // splice of an element the source does not have: remove it
-                            (None, _) => write_pending(self, false),
+                            let line = line_col(osrc, e.span.start).0;
+                            self.conflict(
+                                ConflictKind::DeletedInSource,
+                                &child_spath,
+                                Some(&bsrc[bun.elems[0].span.clone()]),
+                                Some(&osrc[e.span.clone()]),
+                                None,
+                                Some(line),
+                            );
                         }
                     }
-                    pending.clear();
-                    pending_ws_last = false;
+                    // splice of an element the source does not have: remove it
+                    (None, _) => write_pending(self, false),
                 }
             }
         }
         let mut ins = std::mem::take(&mut slots[n_o]);
         ins.append(&mut before[n_o]);
         self.write_inserts(&ins, &tu, bu.as_ref(), kpath, spath);
-        for p in &pending {
-            self.out.extend_from_slice(&osrc[p.clone()]);
-        }
+        self.out
+            .extend_from_slice(&osrc[prev_end.min(end_tag_start(o, osrc))..end_tag_start(o, osrc)]);
     }
 
     /// A whole unkeyed group whose length changed. Returns whether the target's elements stay.
@@ -524,14 +507,14 @@ impl<'a> Xm<'a> {
 }
 
 /// Where the end tag starts (the element's end for `<x/>`).
-fn end_tag_start(o: &Element) -> usize {
+fn end_tag_start(o: &Element, src: &[u8]) -> usize {
     if o.start_tag == o.span {
         return o.span.end;
     }
-    o.children.last().map_or(o.start_tag.end, |n| match n {
-        Node::Elem(e) => e.span.end,
-        Node::Other { span, .. } => span.end,
-    })
+    src[o.span.clone()]
+        .iter()
+        .rposition(|c| *c == b'<')
+        .map_or(o.span.end, |p| o.span.start + p)
 }
 
 /// Element indexes (among the parent's element children) covered by a unit.
@@ -670,8 +653,10 @@ fn reordered(spec: KeySpec, lists: &[Vec<&Element>; 3], srcs: [&[u8]; 3]) -> boo
 }
 
 fn units<'e>(parent: &'e Element, src: &'e [u8], classes: &FastMap<String, Class>) -> Units<'e> {
-    let mut list: Vec<Unit<'e>> = Vec::new();
-    let mut by_id: FastMap<Id<'e>, usize> = FastMap::default();
+    let n = parent.children.len();
+    let mut list: Vec<Unit<'e>> = Vec::with_capacity(n / 2 + 1);
+    let mut by_id: FastMap<Id<'e>, usize> =
+        FastMap::with_capacity_and_hasher(n / 2 + 1, Default::default());
     let mut positions: FastMap<&str, usize> = FastMap::default();
     for (idx, e) in parent.elements().enumerate() {
         let name = e.name.as_str();

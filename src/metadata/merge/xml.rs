@@ -174,7 +174,11 @@ pub struct Element {
     pub span: Range<usize>,
     /// The start tag (or the whole empty-element tag).
     pub start_tag: Range<usize>,
+    /// Child nodes: elements, comments, CDATA, significant text. Whitespace between child
+    /// elements is not kept as nodes: it is the source bytes between their spans.
     pub children: Vec<Node>,
+    /// The text of a leaf holding a single text run (most leaves): kept here, not in `children`.
+    pub leaf_text: Option<Range<usize>>,
     /// Attributes, unescaped, in document order.
     pub attrs: Vec<(String, String)>,
     /// Semantic hash: name, attributes, child elements and significant text (unescaped);
@@ -204,19 +208,12 @@ impl Element {
     /// Like [`Element::text`], borrowing from the source in the common case (one text node, no
     /// entity), which saves an allocation per leaf on big files.
     pub fn text_cow<'s>(&self, src: &'s [u8]) -> Cow<'s, str> {
-        if let [
-            Node::Other {
-                span,
-                kind: OtherKind::Whitespace | OtherKind::Text,
-            },
-        ] = self.children.as_slice()
-        {
+        if let Some(span) = &self.leaf_text {
             let raw = &src[span.clone()];
-            if !raw.contains(&b'&')
-                && let Ok(s) = std::str::from_utf8(raw)
-            {
-                return Cow::Borrowed(s);
-            }
+            return match std::str::from_utf8(raw) {
+                Ok(s) if !raw.contains(&b'&') => Cow::Borrowed(s),
+                _ => Cow::Owned(unescape(raw)),
+            };
         }
         if self.children.is_empty() {
             return Cow::Borrowed("");
@@ -282,6 +279,70 @@ struct Open {
     start_tag: Range<usize>,
     attrs: Vec<(String, String)>,
     children: Vec<Node>,
+    /// The current text run, not yet a node (a leaf's only run never becomes one).
+    text: Option<(Range<usize>, OtherKind)>,
+    has_elements: bool,
+}
+
+impl Open {
+    fn add_text(&mut self, span: Range<usize>, kind: OtherKind) {
+        if let Some((r, k)) = &mut self.text
+            && r.end == span.start
+        {
+            r.end = span.end;
+            if kind == OtherKind::Text {
+                *k = OtherKind::Text;
+            }
+            return;
+        }
+        self.flush(false);
+        self.text = Some((span, kind));
+    }
+
+    /// Turns the pending text run into a node; whitespace next to elements is dropped.
+    fn flush(&mut self, before_element: bool) {
+        if let Some((span, kind)) = self.text.take()
+            && !(kind == OtherKind::Whitespace && (before_element || self.has_elements))
+        {
+            self.children.push(Node::Other { span, kind });
+        }
+    }
+
+    fn push(&mut self, node: Node) {
+        let is_elem = matches!(node, Node::Elem(_));
+        self.flush(is_elem);
+        self.has_elements |= is_elem;
+        self.children.push(node);
+    }
+
+    fn close(mut self, src: &[u8], end: usize) -> Element {
+        let leaf_text = if self.children.is_empty() {
+            self.text.take().map(|(r, _)| r)
+        } else {
+            self.flush(false);
+            if self.has_elements {
+                self.children.retain(|n| {
+                    !matches!(
+                        n,
+                        Node::Other {
+                            kind: OtherKind::Whitespace,
+                            ..
+                        }
+                    )
+                });
+            }
+            None
+        };
+        finish(
+            src,
+            self.name,
+            self.start..end,
+            self.start_tag,
+            self.attrs,
+            self.children,
+            leaf_text,
+        )
+    }
 }
 
 /// Parses a document. Fails on anything that is not well-formed, naming line and column.
@@ -331,6 +392,8 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
                     start_tag: span,
                     attrs,
                     children: Vec::new(),
+                    text: None,
+                    has_elements: false,
                 });
             }
             Event::Empty(s) => {
@@ -338,9 +401,9 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
                     prolog_end = before;
                 }
                 let (name, attrs) = name_attrs(src, before, &s)?;
-                let el = finish(src, name, span.clone(), span, attrs, Vec::new());
+                let el = finish(src, name, span.clone(), span, attrs, Vec::new(), None);
                 match stack.last_mut() {
-                    Some(p) => p.children.push(Node::Elem(el)),
+                    Some(p) => p.push(Node::Elem(el)),
                     None => {
                         epilog_start = after;
                         root = Some(el);
@@ -351,16 +414,9 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
                 let Some(open) = stack.pop() else {
                     return Err(err_at(src, before, "closing tag without an opening tag"));
                 };
-                let el = finish(
-                    src,
-                    open.name,
-                    open.start..after,
-                    open.start_tag,
-                    open.attrs,
-                    open.children,
-                );
+                let el = open.close(src, after);
                 match stack.last_mut() {
-                    Some(p) => p.children.push(Node::Elem(el)),
+                    Some(p) => p.push(Node::Elem(el)),
                     None => {
                         epilog_start = after;
                         root = Some(el);
@@ -370,8 +426,7 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
             Event::Text(t) => {
                 if let Some(p) = stack.last_mut() {
                     let ws = t.iter().all(u8::is_ascii_whitespace);
-                    push_text(
-                        &mut p.children,
+                    p.add_text(
                         span,
                         if ws {
                             OtherKind::Whitespace
@@ -384,21 +439,21 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
                 }
             }
             Event::GeneralRef(_) => match stack.last_mut() {
-                Some(p) => push_text(&mut p.children, span, OtherKind::Text),
+                Some(p) => p.add_text(span, OtherKind::Text),
                 None => return Err(err_at(src, before, "entity outside the root element")),
             },
             Event::CData(_) => match stack.last_mut() {
-                Some(p) => p.children.push(other(OtherKind::CData)),
+                Some(p) => p.push(other(OtherKind::CData)),
                 None => return Err(err_at(src, before, "CDATA outside the root element")),
             },
             Event::Comment(_) => {
                 if let Some(p) = stack.last_mut() {
-                    p.children.push(other(OtherKind::Comment));
+                    p.push(other(OtherKind::Comment));
                 }
             }
             Event::PI(_) => {
                 if let Some(p) = stack.last_mut() {
-                    p.children.push(other(OtherKind::Pi));
+                    p.push(other(OtherKind::Pi));
                 }
             }
             Event::Decl(_) | Event::DocType(_) => {}
@@ -427,23 +482,6 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
     })
 }
 
-/// Adjacent text and entity events form one text node (quick-xml splits text at `&…;`).
-fn push_text(children: &mut Vec<Node>, span: Range<usize>, kind: OtherKind) {
-    if let Some(Node::Other {
-        span: prev,
-        kind: pk @ (OtherKind::Text | OtherKind::Whitespace),
-    }) = children.last_mut()
-        && prev.end == span.start
-    {
-        prev.end = span.end;
-        if kind == OtherKind::Text {
-            *pk = OtherKind::Text;
-        }
-        return;
-    }
-    children.push(Node::Other { span, kind });
-}
-
 fn name_attrs(
     src: &[u8],
     at: usize,
@@ -468,6 +506,7 @@ fn finish(
     start_tag: Range<usize>,
     attrs: Vec<(String, String)>,
     children: Vec<Node>,
+    leaf_text: Option<Range<usize>>,
 ) -> Element {
     let has_elements = children.iter().any(|c| matches!(c, Node::Elem(_)));
     let mut h = FastHasher::default();
@@ -478,6 +517,7 @@ fn finish(
         span,
         start_tag,
         children,
+        leaf_text,
         attrs,
         hash: 0,
         has_elements,
