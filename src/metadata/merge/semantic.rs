@@ -223,6 +223,12 @@ impl<'a> Xm<'a> {
         let mut skip_group: FastMap<&str, bool> = FastMap::default();
         let mut unit_of_elem: Vec<usize> = vec![0; n_o];
         for (ui, u) in ou.list.iter().enumerate() {
+            if u.elems.len() == 1 {
+                if let Some(slot) = unit_of_elem.get_mut(u.first) {
+                    *slot = ui;
+                }
+                continue;
+            }
             for idx in unit_elem_indexes(u, o) {
                 if let Some(slot) = unit_of_elem.get_mut(idx) {
                     *slot = ui;
@@ -519,9 +525,6 @@ fn end_tag_start(o: &Element, src: &[u8]) -> usize {
 
 /// Element indexes (among the parent's element children) covered by a unit.
 fn unit_elem_indexes(u: &Unit<'_>, parent: &Element) -> Vec<usize> {
-    if u.elems.len() == 1 {
-        return vec![u.first];
-    }
     parent
         .elements()
         .enumerate()
@@ -573,22 +576,39 @@ fn classify(
     parents: [Option<&Element>; 3],
     srcs: [&[u8]; 3],
 ) -> FastMap<String, Class> {
+    let path_of = |name: &str| {
+        if kpath.is_empty() {
+            name.to_string()
+        } else {
+            format!("{kpath}/{name}")
+        }
+    };
+    // Unordered keyed groups (most of a Profile) are decided by the table alone; the others
+    // need to see their elements in all three versions.
+    let mut decided: FastMap<String, Class> = FastMap::default();
     let mut by_name: FastMap<&str, [Vec<&Element>; 3]> = FastMap::default();
     for (i, p) in parents.iter().enumerate() {
         if let Some(p) = p {
             for e in p.elements() {
-                by_name.entry(e.name.as_str()).or_default()[i].push(e);
+                let name = e.name.as_str();
+                if decided.contains_key(name) {
+                    continue;
+                }
+                if !by_name.contains_key(name)
+                    && let Some(spec) = keys::lookup(root_type, &path_of(name))
+                    && !spec.ordered
+                {
+                    decided.insert(name.to_string(), Class::Keyed(spec));
+                    continue;
+                }
+                by_name.entry(name).or_default()[i].push(e);
             }
         }
     }
-    by_name
+    let rest: Vec<(String, Class)> = by_name
         .into_iter()
         .map(|(name, lists)| {
-            let path = if kpath.is_empty() {
-                name.to_string()
-            } else {
-                format!("{kpath}/{name}")
-            };
+            let path = path_of(name);
             let class = if let Some(spec) = keys::lookup(root_type, &path) {
                 // A reordered ordered list (picklist values) is merged as one unit, so a new
                 // order is taken when only one side changed the list, and never lost silently.
@@ -625,7 +645,9 @@ fn classify(
             };
             (name.to_string(), class)
         })
-        .collect()
+        .collect();
+    decided.extend(rest);
+    decided
 }
 
 /// Whether either side changed the relative order of the entries it shares with the base.
