@@ -123,6 +123,10 @@ struct Ctx<'r> {
     repo: &'r Repository,
     target_tree: git2::Tree<'r>,
     overlay: BTreeMap<String, Option<(Oid, i32)>>,
+    /// Target directory trees already loaded, by path.
+    dirs: std::cell::RefCell<std::collections::HashMap<String, Option<git2::Tree<'r>>>>,
+    /// Merged or spliced contents not yet written, by blob id.
+    fresh: std::collections::HashMap<Oid, Vec<u8>>,
     /// Conflicts by path, with the base blob of the first conflicting commit.
     conflicts: BTreeMap<String, (Option<Oid>, ComponentConflict)>,
     clean: BTreeMap<String, ()>,
@@ -167,9 +171,22 @@ impl<'r> Ctx<'r> {
         if let Some(e) = self.overlay.get(path) {
             return *e;
         }
-        self.target_tree
-            .get_path(Path::new(path))
-            .ok()
+        // Directory trees are cached: libgit2 does not cache big trees (a `classes/` folder with
+        // thousands of entries), and every lookup would parse it again.
+        let (dir, file) = path.rsplit_once('/').unwrap_or(("", path));
+        let mut cache = self.dirs.borrow_mut();
+        let tree = cache.entry(dir.to_string()).or_insert_with(|| {
+            if dir.is_empty() {
+                return Some(self.target_tree.clone());
+            }
+            self.target_tree
+                .get_path(Path::new(dir))
+                .ok()
+                .and_then(|e| e.to_object(self.repo).ok())
+                .and_then(|o| o.into_tree().ok())
+        });
+        tree.as_ref()?
+            .get_name(file)
             .filter(|e| e.kind() == Some(ObjectType::Blob) || e.kind() == Some(ObjectType::Commit))
             .map(|e| (e.id(), e.filemode()))
     }
@@ -177,8 +194,19 @@ impl<'r> Ctx<'r> {
     fn blob(&self, oid: Option<Oid>) -> Result<Option<Vec<u8>>, ApplyError> {
         match oid {
             None => Ok(None),
-            Some(o) => Ok(Some(self.repo.find_blob(o)?.content().to_vec())),
+            Some(o) => match self.fresh.get(&o) {
+                Some(b) => Ok(Some(b.clone())),
+                None => Ok(Some(self.repo.find_blob(o)?.content().to_vec())),
+            },
         }
+    }
+
+    /// A blob made by a merge or splice: hashed now, written at the end only if still used (a
+    /// file merged by several commits in a row is written once).
+    fn new_blob(&mut self, bytes: Vec<u8>) -> Result<Oid, ApplyError> {
+        let oid = Oid::hash_object(ObjectType::Blob, &bytes)?;
+        self.fresh.insert(oid, bytes);
+        Ok(oid)
     }
 
     fn component(&self, path: &str) -> Option<ComponentRef> {
@@ -272,7 +300,7 @@ impl<'r> Ctx<'r> {
                 };
                 match merge::merge(base.as_deref(), o, t, &opts) {
                     Ok(m) if m.is_clean() => {
-                        let oid = self.repo.blob(&m.bytes)?;
+                        let oid = self.new_blob(m.bytes)?;
                         let mode = cur.map_or(0o100644, |c| c.1);
                         self.set(path, Some((oid, mode)));
                         return Ok(());
@@ -449,7 +477,7 @@ impl<'r> Ctx<'r> {
                             message: e.to_string(),
                         }
                     })?;
-                    let oid = self.repo.blob(&bytes)?;
+                    let oid = self.new_blob(bytes)?;
                     self.set(p, Some((oid, cur.map_or(0o100644, |c| c.1))));
                 }
                 if !found {
@@ -485,6 +513,8 @@ pub fn apply(
         repo,
         target_tree: target_commit.tree()?,
         overlay: BTreeMap::new(),
+        dirs: Default::default(),
+        fresh: Default::default(),
         conflicts: BTreeMap::new(),
         clean: BTreeMap::new(),
         package_dirs: req.package_dirs.clone(),
@@ -516,7 +546,12 @@ pub fn apply(
             cx.pick(p, &source, &rev)?;
         }
     }
-    // Only paths that end up different from the target matter.
+    // Write the merged contents the promotion tree still uses.
+    for (oid, _) in cx.overlay.values().flatten() {
+        if let Some(bytes) = cx.fresh.remove(oid) {
+            repo.blob(&bytes)?;
+        }
+    }
     let overlay: BTreeMap<String, Option<Entry>> = cx
         .overlay
         .iter()
