@@ -119,10 +119,15 @@ pub struct ApplyOutcome {
     pub pending: PendingApply,
 }
 
+/// A changed file of a commit: path, entry in the parent, entry in the commit.
+type Change = (String, Option<(Oid, i32)>, Option<(Oid, i32)>);
+
 struct Ctx<'r> {
     repo: &'r Repository,
     target_tree: git2::Tree<'r>,
     overlay: BTreeMap<String, Option<(Oid, i32)>>,
+    /// Trees already loaded, by id.
+    trees: std::cell::RefCell<std::collections::HashMap<Oid, git2::Tree<'r>>>,
     /// Target directory trees already loaded, by path.
     dirs: std::cell::RefCell<std::collections::HashMap<String, Option<git2::Tree<'r>>>>,
     /// Merged or spliced contents not yet written, by blob id.
@@ -337,33 +342,95 @@ impl<'r> Ctx<'r> {
                 name: oid.to_string(),
                 source: e,
             })?;
-        let new_tree = commit.tree()?;
-        let parent_tree = match commit.parent(0) {
-            Ok(p) => Some(p.tree()?),
-            Err(_) => None,
-        };
-        // No find_similar(): rename detection stays off.
-        let mut opts = git2::DiffOptions::new();
-        opts.ignore_submodules(true);
-        let diff =
-            self.repo
-                .diff_tree_to_tree(parent_tree.as_ref(), Some(&new_tree), Some(&mut opts))?;
-        let mut changes = Vec::with_capacity(diff.deltas().len());
-        for d in diff.deltas() {
-            let side = |f: git2::DiffFile<'_>| {
-                (f.exists() && !f.id().is_zero()).then(|| (f.id(), i32::from(f.mode())))
-            };
-            let path = d
-                .new_file()
-                .path()
-                .or_else(|| d.old_file().path())
-                .map(|p| p.to_string_lossy().replace('\\', "/"));
-            if let Some(path) = path {
-                changes.push((path, side(d.old_file()), side(d.new_file())));
-            }
-        }
+        let new_tree = commit.tree_id();
+        let parent_tree = commit.parent(0).ok().map(|p| p.tree_id());
+        // Our own tree diff (no rename detection by construction), over trees cached by id: a
+        // story's consecutive commits share trees, and libgit2 does not cache big ones.
+        let mut changes = Vec::new();
+        self.diff_trees(parent_tree, Some(new_tree), "", &mut changes)?;
         for (path, old, new) in changes {
             self.change(&path, old, new)?;
+        }
+        Ok(())
+    }
+
+    fn tree(&self, oid: Oid) -> Result<git2::Tree<'r>, ApplyError> {
+        let mut cache = self.trees.borrow_mut();
+        if let Some(t) = cache.get(&oid) {
+            return Ok(t.clone());
+        }
+        let t = self.repo.find_tree(oid)?;
+        cache.insert(oid, t.clone());
+        Ok(t)
+    }
+
+    /// Changed files between two trees: (path, old entry, new entry).
+    fn diff_trees(
+        &self,
+        old: Option<Oid>,
+        new: Option<Oid>,
+        prefix: &str,
+        out: &mut Vec<Change>,
+    ) -> Result<(), ApplyError> {
+        if old == new {
+            return Ok(());
+        }
+        let entries = |oid: Option<Oid>| -> Result<Vec<(String, Oid, i32, bool)>, ApplyError> {
+            let Some(oid) = oid else {
+                return Ok(Vec::new());
+            };
+            let t = self.tree(oid)?;
+            Ok(t.iter()
+                .map(|e| {
+                    (
+                        String::from_utf8_lossy(e.name_bytes()).into_owned(),
+                        e.id(),
+                        e.filemode(),
+                        e.kind() == Some(ObjectType::Tree),
+                    )
+                })
+                .collect())
+        };
+        let olds = entries(old)?;
+        let news = entries(new)?;
+        let mut by_name: std::collections::HashMap<&str, &(String, Oid, i32, bool)> =
+            olds.iter().map(|e| (e.0.as_str(), e)).collect();
+        let path = |name: &str| {
+            if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix}/{name}")
+            }
+        };
+        for n in &news {
+            let o = by_name.remove(n.0.as_str());
+            if o.is_some_and(|o| o.1 == n.1 && o.2 == n.2) {
+                continue;
+            }
+            let p = path(&n.0);
+            match (o, n.3) {
+                (Some(o), true) if o.3 => self.diff_trees(Some(o.1), Some(n.1), &p, out)?,
+                (o, true) => {
+                    // a file replaced by a folder: the file goes, the folder's files come
+                    if let Some(o) = o {
+                        out.push((p.clone(), Some((o.1, o.2)), None));
+                    }
+                    self.diff_trees(None, Some(n.1), &p, out)?;
+                }
+                (Some(o), false) if o.3 => {
+                    self.diff_trees(Some(o.1), None, &p, out)?;
+                    out.push((p, None, Some((n.1, n.2))));
+                }
+                (o, false) => out.push((p, o.map(|o| (o.1, o.2)), Some((n.1, n.2)))),
+            }
+        }
+        for o in by_name.into_values() {
+            let p = path(&o.0);
+            if o.3 {
+                self.diff_trees(Some(o.1), None, &p, out)?;
+            } else {
+                out.push((p, Some((o.1, o.2)), None));
+            }
         }
         Ok(())
     }
@@ -514,6 +581,7 @@ pub fn apply(
         target_tree: target_commit.tree()?,
         overlay: BTreeMap::new(),
         dirs: Default::default(),
+        trees: Default::default(),
         fresh: Default::default(),
         conflicts: BTreeMap::new(),
         clean: BTreeMap::new(),
