@@ -119,13 +119,17 @@ pub struct ApplyOutcome {
     pub pending: PendingApply,
 }
 
+/// A file entry (blob id, mode); `None` where the file does not exist.
+type TreeEntryRef = Option<(Oid, i32)>;
 /// A changed file of a commit: path, entry in the parent, entry in the commit.
-type Change = (String, Option<(Oid, i32)>, Option<(Oid, i32)>);
+type Change = (String, TreeEntryRef, TreeEntryRef);
 
 struct Ctx<'r> {
     repo: &'r Repository,
     target_tree: git2::Tree<'r>,
     overlay: BTreeMap<String, Option<(Oid, i32)>>,
+    /// Paths the target changed too, waiting for their merge: (source base, latest source entry).
+    deferred: BTreeMap<String, (Option<Oid>, TreeEntryRef)>,
     /// Trees already loaded, by id.
     trees: std::cell::RefCell<std::collections::HashMap<Oid, git2::Tree<'r>>>,
     /// Target directory trees already loaded, by path.
@@ -221,6 +225,7 @@ impl<'r> Ctx<'r> {
     }
 
     fn set(&mut self, path: &str, e: Option<(Oid, i32)>) {
+        self.deferred.remove(path);
         self.overlay.insert(path.to_string(), e);
         self.clean.insert(path.to_string(), ());
         self.conflicts.remove(path);
@@ -233,24 +238,62 @@ impl<'r> Ctx<'r> {
         old: Option<(Oid, i32)>,
         new: Option<(Oid, i32)>,
     ) -> Result<(), ApplyError> {
-        let cur = self.current(path);
         let id = |e: Option<(Oid, i32)>| e.map(|x| x.0);
-        let pending = self.conflicts.get(path).map(|(b, _)| *b);
-        if pending.is_none() {
-            if id(cur) == id(old) {
-                self.set(path, new);
+        // A file the target changed too is merged once, after the last commit touching it:
+        // successive commits of a story extend the pending source side.
+        if let Some(&(b0, last)) = self.deferred.get(path) {
+            if id(last) == id(old) {
+                self.deferred.insert(path.to_string(), (b0, new));
                 return Ok(());
             }
-            if id(cur) == id(new) {
-                return Ok(()); // already there
-            }
+            // not a chain (commits from parallel branches): merge what we have first
+            self.deferred.remove(path);
+            self.settle(path, b0, last)?;
         }
-        // The base of a path already in conflict stays the first commit's base, so the story's
-        // successive changes to it are merged as one.
-        let base_oid = match pending {
-            Some(b) => b,
-            None => id(old),
-        };
+        if let Some(b0) = self.conflicts.get(path).map(|(b, _)| *b) {
+            // The base of a path in conflict stays the first commit's base.
+            self.deferred.insert(path.to_string(), (b0, new));
+            return Ok(());
+        }
+        let cur = self.current(path);
+        if id(cur) == id(old) {
+            self.set(path, new);
+            return Ok(());
+        }
+        if id(cur) == id(new) {
+            return Ok(()); // already there
+        }
+        self.deferred.insert(path.to_string(), (id(old), new));
+        Ok(())
+    }
+
+    /// Merges the pending changes of all deferred paths.
+    fn settle_all(&mut self) -> Result<(), ApplyError> {
+        let pending = std::mem::take(&mut self.deferred);
+        for (path, (base, new)) in pending {
+            self.settle(&path, base, new)?;
+        }
+        Ok(())
+    }
+
+    /// The 3-way merge of one path: `base_oid` → `new` on the source side, the promotion tree's
+    /// current entry on the target side.
+    fn settle(
+        &mut self,
+        path: &str,
+        base_oid: Option<Oid>,
+        new: Option<(Oid, i32)>,
+    ) -> Result<(), ApplyError> {
+        let id = |e: Option<(Oid, i32)>| e.map(|x| x.0);
+        let cur = self.current(path);
+        if id(cur) == base_oid {
+            self.set(path, new);
+            return Ok(());
+        }
+        if id(cur) == id(new) {
+            self.conflicts.remove(path);
+            return Ok(());
+        }
         let base = self.blob(base_oid)?;
         let ours = self.blob(id(cur))?;
         let theirs = self.blob(id(new))?;
@@ -581,6 +624,7 @@ pub fn apply(
         target_tree: target_commit.tree()?,
         overlay: BTreeMap::new(),
         dirs: Default::default(),
+        deferred: BTreeMap::new(),
         trees: Default::default(),
         fresh: Default::default(),
         conflicts: BTreeMap::new(),
@@ -600,6 +644,7 @@ pub fn apply(
         cx.apply_commit(*oid)?;
         applied.push(oid.to_string());
     }
+    cx.settle_all()?;
     if !req.picks.is_empty() {
         let rev = req.pick_source.clone().unwrap_or_else(|| "HEAD".into());
         let source = repo
