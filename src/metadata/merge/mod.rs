@@ -106,17 +106,16 @@ pub fn detect_format(path: Option<&str>, sides: &[&[u8]]) -> FileFormat {
     }
     if let Some(p) = path {
         let lower = p.to_ascii_lowercase();
-        return if lower.ends_with(".xml")
+        if lower.ends_with(".xml")
             || lower.ends_with(".object")
             || lower.ends_with(".profile")
             || lower.ends_with(".permissionset")
             || lower.ends_with(".labels")
         {
-            FileFormat::Xml
-        } else {
-            FileFormat::Text
-        };
+            return FileFormat::Xml;
+        }
     }
+    // Otherwise (e.g. git's temporary `.merge_file_XXXXXX` names) the content decides.
     let looks_xml = sides.iter().filter(|s| !s.is_empty()).all(|s| {
         let t = String::from_utf8_lossy(&s[..s.len().min(200)]);
         t.trim_start_matches('\u{feff}')

@@ -318,3 +318,20 @@ fn a_reordered_picklist_is_taken_or_conflicts_never_lost() {
     .unwrap();
     assert_eq!(m.conflicts.len(), 1);
 }
+
+#[test]
+fn format_follows_the_content_when_the_name_says_nothing() {
+    let x = b"<?xml version=\"1.0\"?>\n<A/>\n";
+    assert_eq!(
+        detect_format(Some(".merge_file_Ab12Cd"), &[x, x]),
+        FileFormat::Xml
+    );
+    assert_eq!(
+        detect_format(Some("classes/A.cls"), &[b"public class A {}"]),
+        FileFormat::Text
+    );
+    assert_eq!(
+        detect_format(Some("x.profile-meta.xml"), &[b"not xml"]),
+        FileFormat::Xml
+    );
+}
