@@ -335,3 +335,20 @@ fn format_follows_the_content_when_the_name_says_nothing() {
         FileFormat::Xml
     );
 }
+
+#[test]
+fn child_picks_come_from_the_registry() {
+    let reg = crate::metadata::registry();
+    assert_eq!(
+        splice::ChildPick::for_child_type(reg, "WorkflowRule", "Account.Big_Deal"),
+        Some(splice::ChildPick::new("rules", "Big_Deal"))
+    );
+    assert_eq!(
+        splice::ChildPick::for_child_type(reg, "CustomLabel", "Greeting"),
+        Some(splice::ChildPick::new("labels", "Greeting"))
+    );
+    assert_eq!(
+        splice::ChildPick::for_child_type(reg, "ApexClass", "A"),
+        None
+    );
+}
