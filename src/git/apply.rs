@@ -119,10 +119,23 @@ pub struct ApplyOutcome {
     pub pending: PendingApply,
 }
 
+/// A file entry (blob id, mode); `None` where the file does not exist.
+type TreeEntryRef = Option<(Oid, i32)>;
+/// A changed file of a commit: path, entry in the parent, entry in the commit.
+type Change = (String, TreeEntryRef, TreeEntryRef);
+
 struct Ctx<'r> {
     repo: &'r Repository,
     target_tree: git2::Tree<'r>,
     overlay: BTreeMap<String, Option<(Oid, i32)>>,
+    /// Paths the target changed too, waiting for their merge: (source base, latest source entry).
+    deferred: BTreeMap<String, (Option<Oid>, TreeEntryRef)>,
+    /// Trees already loaded, by id.
+    trees: std::cell::RefCell<std::collections::HashMap<Oid, git2::Tree<'r>>>,
+    /// Target directory trees already loaded, by path.
+    dirs: std::cell::RefCell<std::collections::HashMap<String, Option<git2::Tree<'r>>>>,
+    /// Merged or spliced contents not yet written, by blob id.
+    fresh: std::collections::HashMap<Oid, Vec<u8>>,
     /// Conflicts by path, with the base blob of the first conflicting commit.
     conflicts: BTreeMap<String, (Option<Oid>, ComponentConflict)>,
     clean: BTreeMap<String, ()>,
@@ -167,9 +180,22 @@ impl<'r> Ctx<'r> {
         if let Some(e) = self.overlay.get(path) {
             return *e;
         }
-        self.target_tree
-            .get_path(Path::new(path))
-            .ok()
+        // Directory trees are cached: libgit2 does not cache big trees (a `classes/` folder with
+        // thousands of entries), and every lookup would parse it again.
+        let (dir, file) = path.rsplit_once('/').unwrap_or(("", path));
+        let mut cache = self.dirs.borrow_mut();
+        let tree = cache.entry(dir.to_string()).or_insert_with(|| {
+            if dir.is_empty() {
+                return Some(self.target_tree.clone());
+            }
+            self.target_tree
+                .get_path(Path::new(dir))
+                .ok()
+                .and_then(|e| e.to_object(self.repo).ok())
+                .and_then(|o| o.into_tree().ok())
+        });
+        tree.as_ref()?
+            .get_name(file)
             .filter(|e| e.kind() == Some(ObjectType::Blob) || e.kind() == Some(ObjectType::Commit))
             .map(|e| (e.id(), e.filemode()))
     }
@@ -177,8 +203,19 @@ impl<'r> Ctx<'r> {
     fn blob(&self, oid: Option<Oid>) -> Result<Option<Vec<u8>>, ApplyError> {
         match oid {
             None => Ok(None),
-            Some(o) => Ok(Some(self.repo.find_blob(o)?.content().to_vec())),
+            Some(o) => match self.fresh.get(&o) {
+                Some(b) => Ok(Some(b.clone())),
+                None => Ok(Some(self.repo.find_blob(o)?.content().to_vec())),
+            },
         }
+    }
+
+    /// A blob made by a merge or splice: hashed now, written at the end only if still used (a
+    /// file merged by several commits in a row is written once).
+    fn new_blob(&mut self, bytes: Vec<u8>) -> Result<Oid, ApplyError> {
+        let oid = Oid::hash_object(ObjectType::Blob, &bytes)?;
+        self.fresh.insert(oid, bytes);
+        Ok(oid)
     }
 
     fn component(&self, path: &str) -> Option<ComponentRef> {
@@ -188,6 +225,7 @@ impl<'r> Ctx<'r> {
     }
 
     fn set(&mut self, path: &str, e: Option<(Oid, i32)>) {
+        self.deferred.remove(path);
         self.overlay.insert(path.to_string(), e);
         self.clean.insert(path.to_string(), ());
         self.conflicts.remove(path);
@@ -200,24 +238,62 @@ impl<'r> Ctx<'r> {
         old: Option<(Oid, i32)>,
         new: Option<(Oid, i32)>,
     ) -> Result<(), ApplyError> {
-        let cur = self.current(path);
         let id = |e: Option<(Oid, i32)>| e.map(|x| x.0);
-        let pending = self.conflicts.get(path).map(|(b, _)| *b);
-        if pending.is_none() {
-            if id(cur) == id(old) {
-                self.set(path, new);
+        // A file the target changed too is merged once, after the last commit touching it:
+        // successive commits of a story extend the pending source side.
+        if let Some(&(b0, last)) = self.deferred.get(path) {
+            if id(last) == id(old) {
+                self.deferred.insert(path.to_string(), (b0, new));
                 return Ok(());
             }
-            if id(cur) == id(new) {
-                return Ok(()); // already there
-            }
+            // not a chain (commits from parallel branches): merge what we have first
+            self.deferred.remove(path);
+            self.settle(path, b0, last)?;
         }
-        // The base of a path already in conflict stays the first commit's base, so the story's
-        // successive changes to it are merged as one.
-        let base_oid = match pending {
-            Some(b) => b,
-            None => id(old),
-        };
+        if let Some(b0) = self.conflicts.get(path).map(|(b, _)| *b) {
+            // The base of a path in conflict stays the first commit's base.
+            self.deferred.insert(path.to_string(), (b0, new));
+            return Ok(());
+        }
+        let cur = self.current(path);
+        if id(cur) == id(old) {
+            self.set(path, new);
+            return Ok(());
+        }
+        if id(cur) == id(new) {
+            return Ok(()); // already there
+        }
+        self.deferred.insert(path.to_string(), (id(old), new));
+        Ok(())
+    }
+
+    /// Merges the pending changes of all deferred paths.
+    fn settle_all(&mut self) -> Result<(), ApplyError> {
+        let pending = std::mem::take(&mut self.deferred);
+        for (path, (base, new)) in pending {
+            self.settle(&path, base, new)?;
+        }
+        Ok(())
+    }
+
+    /// The 3-way merge of one path: `base_oid` → `new` on the source side, the promotion tree's
+    /// current entry on the target side.
+    fn settle(
+        &mut self,
+        path: &str,
+        base_oid: Option<Oid>,
+        new: Option<(Oid, i32)>,
+    ) -> Result<(), ApplyError> {
+        let id = |e: Option<(Oid, i32)>| e.map(|x| x.0);
+        let cur = self.current(path);
+        if id(cur) == base_oid {
+            self.set(path, new);
+            return Ok(());
+        }
+        if id(cur) == id(new) {
+            self.conflicts.remove(path);
+            return Ok(());
+        }
         let base = self.blob(base_oid)?;
         let ours = self.blob(id(cur))?;
         let theirs = self.blob(id(new))?;
@@ -272,7 +348,7 @@ impl<'r> Ctx<'r> {
                 };
                 match merge::merge(base.as_deref(), o, t, &opts) {
                     Ok(m) if m.is_clean() => {
-                        let oid = self.repo.blob(&m.bytes)?;
+                        let oid = self.new_blob(m.bytes)?;
                         let mode = cur.map_or(0o100644, |c| c.1);
                         self.set(path, Some((oid, mode)));
                         return Ok(());
@@ -309,33 +385,95 @@ impl<'r> Ctx<'r> {
                 name: oid.to_string(),
                 source: e,
             })?;
-        let new_tree = commit.tree()?;
-        let parent_tree = match commit.parent(0) {
-            Ok(p) => Some(p.tree()?),
-            Err(_) => None,
-        };
-        // No find_similar(): rename detection stays off.
-        let mut opts = git2::DiffOptions::new();
-        opts.ignore_submodules(true);
-        let diff =
-            self.repo
-                .diff_tree_to_tree(parent_tree.as_ref(), Some(&new_tree), Some(&mut opts))?;
-        let mut changes = Vec::with_capacity(diff.deltas().len());
-        for d in diff.deltas() {
-            let side = |f: git2::DiffFile<'_>| {
-                (f.exists() && !f.id().is_zero()).then(|| (f.id(), i32::from(f.mode())))
-            };
-            let path = d
-                .new_file()
-                .path()
-                .or_else(|| d.old_file().path())
-                .map(|p| p.to_string_lossy().replace('\\', "/"));
-            if let Some(path) = path {
-                changes.push((path, side(d.old_file()), side(d.new_file())));
-            }
-        }
+        let new_tree = commit.tree_id();
+        let parent_tree = commit.parent(0).ok().map(|p| p.tree_id());
+        // Our own tree diff (no rename detection by construction), over trees cached by id: a
+        // story's consecutive commits share trees, and libgit2 does not cache big ones.
+        let mut changes = Vec::new();
+        self.diff_trees(parent_tree, Some(new_tree), "", &mut changes)?;
         for (path, old, new) in changes {
             self.change(&path, old, new)?;
+        }
+        Ok(())
+    }
+
+    fn tree(&self, oid: Oid) -> Result<git2::Tree<'r>, ApplyError> {
+        let mut cache = self.trees.borrow_mut();
+        if let Some(t) = cache.get(&oid) {
+            return Ok(t.clone());
+        }
+        let t = self.repo.find_tree(oid)?;
+        cache.insert(oid, t.clone());
+        Ok(t)
+    }
+
+    /// Changed files between two trees: (path, old entry, new entry).
+    fn diff_trees(
+        &self,
+        old: Option<Oid>,
+        new: Option<Oid>,
+        prefix: &str,
+        out: &mut Vec<Change>,
+    ) -> Result<(), ApplyError> {
+        if old == new {
+            return Ok(());
+        }
+        let entries = |oid: Option<Oid>| -> Result<Vec<(String, Oid, i32, bool)>, ApplyError> {
+            let Some(oid) = oid else {
+                return Ok(Vec::new());
+            };
+            let t = self.tree(oid)?;
+            Ok(t.iter()
+                .map(|e| {
+                    (
+                        String::from_utf8_lossy(e.name_bytes()).into_owned(),
+                        e.id(),
+                        e.filemode(),
+                        e.kind() == Some(ObjectType::Tree),
+                    )
+                })
+                .collect())
+        };
+        let olds = entries(old)?;
+        let news = entries(new)?;
+        let mut by_name: std::collections::HashMap<&str, &(String, Oid, i32, bool)> =
+            olds.iter().map(|e| (e.0.as_str(), e)).collect();
+        let path = |name: &str| {
+            if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix}/{name}")
+            }
+        };
+        for n in &news {
+            let o = by_name.remove(n.0.as_str());
+            if o.is_some_and(|o| o.1 == n.1 && o.2 == n.2) {
+                continue;
+            }
+            let p = path(&n.0);
+            match (o, n.3) {
+                (Some(o), true) if o.3 => self.diff_trees(Some(o.1), Some(n.1), &p, out)?,
+                (o, true) => {
+                    // a file replaced by a folder: the file goes, the folder's files come
+                    if let Some(o) = o {
+                        out.push((p.clone(), Some((o.1, o.2)), None));
+                    }
+                    self.diff_trees(None, Some(n.1), &p, out)?;
+                }
+                (Some(o), false) if o.3 => {
+                    self.diff_trees(Some(o.1), None, &p, out)?;
+                    out.push((p, None, Some((n.1, n.2))));
+                }
+                (o, false) => out.push((p, o.map(|o| (o.1, o.2)), Some((n.1, n.2)))),
+            }
+        }
+        for o in by_name.into_values() {
+            let p = path(&o.0);
+            if o.3 {
+                self.diff_trees(Some(o.1), None, &p, out)?;
+            } else {
+                out.push((p, Some((o.1, o.2)), None));
+            }
         }
         Ok(())
     }
@@ -449,7 +587,7 @@ impl<'r> Ctx<'r> {
                             message: e.to_string(),
                         }
                     })?;
-                    let oid = self.repo.blob(&bytes)?;
+                    let oid = self.new_blob(bytes)?;
                     self.set(p, Some((oid, cur.map_or(0o100644, |c| c.1))));
                 }
                 if !found {
@@ -485,6 +623,10 @@ pub fn apply(
         repo,
         target_tree: target_commit.tree()?,
         overlay: BTreeMap::new(),
+        dirs: Default::default(),
+        deferred: BTreeMap::new(),
+        trees: Default::default(),
+        fresh: Default::default(),
         conflicts: BTreeMap::new(),
         clean: BTreeMap::new(),
         package_dirs: req.package_dirs.clone(),
@@ -502,6 +644,7 @@ pub fn apply(
         cx.apply_commit(*oid)?;
         applied.push(oid.to_string());
     }
+    cx.settle_all()?;
     if !req.picks.is_empty() {
         let rev = req.pick_source.clone().unwrap_or_else(|| "HEAD".into());
         let source = repo
@@ -516,7 +659,12 @@ pub fn apply(
             cx.pick(p, &source, &rev)?;
         }
     }
-    // Only paths that end up different from the target matter.
+    // Write the merged contents the promotion tree still uses.
+    for (oid, _) in cx.overlay.values().flatten() {
+        if let Some(bytes) = cx.fresh.remove(oid) {
+            repo.blob(&bytes)?;
+        }
+    }
     let overlay: BTreeMap<String, Option<Entry>> = cx
         .overlay
         .iter()

@@ -106,17 +106,16 @@ pub fn detect_format(path: Option<&str>, sides: &[&[u8]]) -> FileFormat {
     }
     if let Some(p) = path {
         let lower = p.to_ascii_lowercase();
-        return if lower.ends_with(".xml")
+        if lower.ends_with(".xml")
             || lower.ends_with(".object")
             || lower.ends_with(".profile")
             || lower.ends_with(".permissionset")
             || lower.ends_with(".labels")
         {
-            FileFormat::Xml
-        } else {
-            FileFormat::Text
-        };
+            return FileFormat::Xml;
+        }
     }
+    // Otherwise (e.g. git's temporary `.merge_file_XXXXXX` names) the content decides.
     let looks_xml = sides.iter().filter(|s| !s.is_empty()).all(|s| {
         let t = String::from_utf8_lossy(&s[..s.len().min(200)]);
         t.trim_start_matches('\u{feff}')
@@ -237,14 +236,42 @@ pub(crate) fn merge_xml(
     opts: &MergeOptions,
     pick: Option<(String, String)>,
 ) -> Result<MergeOutcome, MergeError> {
-    let o = parse_side(MergeSide::Target, ours, opts)?;
-    let t = parse_side(MergeSide::Source, theirs, opts)?;
-    let b = match base {
-        Some(b) if !b.iter().all(u8::is_ascii_whitespace) => {
-            Some(parse_side(MergeSide::Base, b, opts)?)
+    // Big files: parse the source and base on other threads while this one parses the target.
+    let big = ours.len() + theirs.len() > 256 * 1024;
+    let (o, t, b) = std::thread::scope(|s| {
+        let parse_base = || match base {
+            Some(b) if !b.iter().all(u8::is_ascii_whitespace) => {
+                parse_side(MergeSide::Base, b, opts).map(Some)
+            }
+            _ => Ok(None),
+        };
+        if big {
+            let th = s.spawn(|| parse_side(MergeSide::Source, theirs, opts));
+            let bh = s.spawn(parse_base);
+            let o = parse_side(MergeSide::Target, ours, opts);
+            let join_err = |side| MergeError::Parse {
+                side,
+                file: opts.path.clone().unwrap_or_default(),
+                error: ParseError {
+                    line: 0,
+                    column: 0,
+                    message: "the parser thread failed".into(),
+                },
+            };
+            let t = th
+                .join()
+                .unwrap_or_else(|_| Err(join_err(MergeSide::Source)));
+            let b = bh.join().unwrap_or_else(|_| Err(join_err(MergeSide::Base)));
+            (o, t, b)
+        } else {
+            (
+                parse_side(MergeSide::Target, ours, opts),
+                parse_side(MergeSide::Source, theirs, opts),
+                parse_base(),
+            )
         }
-        _ => None,
-    };
+    });
+    let (o, t, b) = (o?, t?, b?);
     if pick.is_none() {
         let done = |bytes: &[u8]| MergeOutcome {
             bytes: bytes.to_vec(),
@@ -262,7 +289,7 @@ pub(crate) fn merge_xml(
         b: b.as_ref(),
         o: &o,
         t: &t,
-        root_type: o.root.name.clone(),
+        root_type: o.root.name.to_string(),
         on: opts.on_conflict,
         markers: &opts.markers,
         out: Vec::with_capacity(ours.len() + ours.len() / 8),

@@ -7,10 +7,10 @@
 //! group sorted) or after their predecessor on the source side.
 
 use super::keys::{self, KeySpec};
-use super::xml::{Doc, Element, Node, OtherKind, line_col, sem_eq};
+use super::xml::{Doc, Element, FastMap, line_col, sem_eq};
 use super::{ConflictMarkers, OnConflict};
 use crate::domain::conflict::{ConflictKind, ElementConflict, join_path};
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::ops::Range;
 
 pub(super) struct Xm<'a> {
@@ -41,10 +41,11 @@ enum Class {
     Group,
 }
 
-type Id = (String, String);
+/// Identity of a child: element name and key (borrowed from the source where possible).
+type Id<'e> = (&'e str, Cow<'e, str>);
 
 struct Unit<'e> {
-    id: Id,
+    id: Id<'e>,
     class: Class,
     elems: Vec<&'e Element>,
     /// Leading whitespace of the first element (indentation to reuse when inserting it).
@@ -56,7 +57,7 @@ struct Unit<'e> {
 
 struct Units<'e> {
     list: Vec<Unit<'e>>,
-    by_id: HashMap<Id, usize>,
+    by_id: FastMap<Id<'e>, usize>,
 }
 
 enum Insert {
@@ -64,8 +65,6 @@ enum Insert {
     /// Deleted by the target, changed by the source.
     Conflict(usize),
 }
-
-const WS: OtherKind = OtherKind::Whitespace;
 
 impl<'a> Xm<'a> {
     fn bsrc(&self) -> &'a [u8] {
@@ -105,7 +104,7 @@ impl<'a> Xm<'a> {
                 self.children(b, o, t, kpath, spath, depth);
             }
             self.out
-                .extend_from_slice(&osrc[end_tag_start(o)..o.span.end]);
+                .extend_from_slice(&osrc[end_tag_start(o, osrc)..o.span.end]);
             return;
         }
         if os == ts {
@@ -137,7 +136,7 @@ impl<'a> Xm<'a> {
                 self.out.extend_from_slice(tag);
                 self.children(b, o, t, kpath, spath, depth);
                 self.out
-                    .extend_from_slice(&osrc[end_tag_start(o)..o.span.end]);
+                    .extend_from_slice(&osrc[end_tag_start(o, osrc)..o.span.end]);
                 return;
             }
         }
@@ -189,12 +188,13 @@ impl<'a> Xm<'a> {
         let mut slots: Vec<Vec<Insert>> = (0..=n_o).map(|_| Vec::new()).collect();
         let mut before: Vec<Vec<Insert>> = (0..=n_o).map(|_| Vec::new()).collect();
         let mut after: Option<usize> = None;
+        let mut sort_cache: FastMap<&str, Option<Vec<(usize, usize)>>> = FastMap::default();
         for (ti, tunit) in tu.list.iter().enumerate() {
             if let Some(&oi) = ou.by_id.get(&tunit.id) {
                 after = Some(ou.list[oi].last);
                 continue;
             }
-            if pick.as_ref().is_some_and(|p| *p != tunit.id) {
+            if pick.as_ref().is_some_and(|p| !is_pick(p, &tunit.id)) {
                 continue;
             }
             let in_base = bu
@@ -209,142 +209,133 @@ impl<'a> Xm<'a> {
                 }
                 _ => Insert::Theirs(ti),
             };
-            match sorted_slot(&ou, &tu, tunit) {
+            match sorted_slot(&ou, &tu, tunit, &mut sort_cache) {
                 Some((slot, true)) => before[slot.min(n_o)].push(ins),
                 Some((slot, false)) => slots[slot.min(n_o)].push(ins),
                 None => slots[after.map_or(0, |a| a + 1).min(n_o)].push(ins),
             }
         }
 
-        let mut pending: Vec<Range<usize>> = Vec::new();
-        let mut pending_ws_last = false;
+        // What lies between two child elements (indentation, comments, text) is copied from the
+        // target's bytes: `pend` is that range, `ws` its trailing indentation.
+        let mut prev_end = o.start_tag.end;
         let mut ei = 0usize;
-        let mut skip_group: HashMap<String, bool> = HashMap::new();
+        let mut skip_group: FastMap<&str, bool> = FastMap::default();
         let mut unit_of_elem: Vec<usize> = vec![0; n_o];
         for (ui, u) in ou.list.iter().enumerate() {
+            if u.elems.len() == 1 {
+                if let Some(slot) = unit_of_elem.get_mut(u.first) {
+                    *slot = ui;
+                }
+                continue;
+            }
             for idx in unit_elem_indexes(u, o) {
                 if let Some(slot) = unit_of_elem.get_mut(idx) {
                     *slot = ui;
                 }
             }
         }
-        for node in &o.children {
-            match node {
-                Node::Other { span, kind } => {
-                    pending.push(span.clone());
-                    pending_ws_last = *kind == WS;
+        for e in o.elements() {
+            let ins = std::mem::take(&mut slots[ei]);
+            self.write_inserts(&ins, &tu, bu.as_ref(), kpath, spath);
+            let ws_start = ws_before(e, osrc).start.max(prev_end);
+            let ins = std::mem::take(&mut before[ei]);
+            if !ins.is_empty() {
+                self.out.extend_from_slice(&osrc[prev_end..ws_start]);
+                self.write_inserts(&ins, &tu, bu.as_ref(), kpath, spath);
+                prev_end = ws_start;
+            }
+            let pend_start = prev_end;
+            let write_pending = |this: &mut Self, keep_ws: bool| {
+                let end = if keep_ws { e.span.start } else { ws_start };
+                this.out.extend_from_slice(&osrc[pend_start..end]);
+            };
+            prev_end = e.span.end;
+            let ui = unit_of_elem[ei];
+            let unit = &ou.list[ui];
+            ei += 1;
+            let tunit = tu.by_id.get(&unit.id).map(|&i| &tu.list[i]);
+            let bunit = bu
+                .as_ref()
+                .and_then(|u| u.by_id.get(&unit.id).map(|&i| &u.list[i]));
+            let picked = pick.as_ref().is_none_or(|p| is_pick(p, &unit.id));
+            let seg = segment(&unit.id, unit.class);
+            let child_spath = join_path(spath, &seg);
+            let child_kpath = if kpath.is_empty() {
+                e.name.to_string()
+            } else {
+                format!("{kpath}/{}", e.name)
+            };
+            if !picked {
+                write_pending(self, true);
+                self.out.extend_from_slice(&osrc[e.span.clone()]);
+            } else if unit.class == Class::Group {
+                let first = unit.first + 1 == ei;
+                if first {
+                    let keep = self.group(
+                        unit,
+                        tunit,
+                        bunit,
+                        &child_spath,
+                        pick.is_some(),
+                        &mut |this, keep_ws| write_pending(this, keep_ws),
+                    );
+                    skip_group.insert(e.name.as_str(), !keep);
+                } else if skip_group.get(e.name.as_str()).copied().unwrap_or(false) {
+                    write_pending(self, false);
+                } else {
+                    write_pending(self, true);
+                    self.out.extend_from_slice(&osrc[e.span.clone()]);
                 }
-                Node::Elem(e) => {
-                    let ins = std::mem::take(&mut slots[ei]);
-                    self.write_inserts(&ins, &tu, bu.as_ref(), kpath, spath);
-                    let ins = std::mem::take(&mut before[ei]);
-                    if !ins.is_empty() {
-                        let keep = if pending_ws_last { pending.pop() } else { None };
-                        for p in pending.drain(..) {
-                            self.out.extend_from_slice(&osrc[p]);
+            } else {
+                match (tunit, bunit) {
+                    (Some(tun), _) => {
+                        write_pending(self, true);
+                        if pick.is_some() {
+                            // splice: the source's version wins
+                            self.out.extend_from_slice(&tsrc[tun.elems[0].span.clone()]);
+                        } else {
+                            self.elem(
+                                bunit.map(|b| b.elems[0]),
+                                e,
+                                tun.elems[0],
+                                &child_kpath,
+                                &child_spath,
+                                depth + 1,
+                            );
                         }
-                        self.write_inserts(&ins, &tu, bu.as_ref(), kpath, spath);
-                        pending.extend(keep);
                     }
-                    let ui = unit_of_elem[ei];
-                    let unit = &ou.list[ui];
-                    ei += 1;
-                    let write_pending = |this: &mut Self, keep_ws: bool| {
-                        let n = pending.len();
-                        for (i, p) in pending.iter().enumerate() {
-                            if !keep_ws && pending_ws_last && i + 1 == n {
-                                continue;
-                            }
-                            this.out.extend_from_slice(&osrc[p.clone()]);
-                        }
-                    };
-                    let tunit = tu.by_id.get(&unit.id).map(|&i| &tu.list[i]);
-                    let bunit = bu
-                        .as_ref()
-                        .and_then(|u| u.by_id.get(&unit.id).map(|&i| &u.list[i]));
-                    let picked = pick.as_ref().is_none_or(|p| *p == unit.id);
-                    let seg = segment(&unit.id, unit.class);
-                    let child_spath = join_path(spath, &seg);
-                    let child_kpath = if kpath.is_empty() {
-                        e.name.clone()
-                    } else {
-                        format!("{kpath}/{}", e.name)
-                    };
-                    if !picked {
+                    (None, None) if pick.is_none() => {
+                        // added by the target only
                         write_pending(self, true);
                         self.out.extend_from_slice(&osrc[e.span.clone()]);
-                    } else if unit.class == Class::Group {
-                        let first = unit.first + 1 == ei;
-                        if first {
-                            let keep = self.group(
-                                unit,
-                                tunit,
-                                bunit,
-                                &child_spath,
-                                pick.is_some(),
-                                &mut |this, keep_ws| write_pending(this, keep_ws),
-                            );
-                            skip_group.insert(e.name.clone(), !keep);
-                        } else if skip_group.get(&e.name).copied().unwrap_or(false) {
-                            write_pending(self, false);
+                    }
+                    (None, Some(bun)) if pick.is_none() => {
+                        if sem_eq(bun.elems[0], bsrc, e, osrc) {
+                            write_pending(self, false); // deleted by the source
                         } else {
                             write_pending(self, true);
-                            self.out.extend_from_slice(&osrc[e.span.clone()]);
-                        }
-                    } else {
-                        match (tunit, bunit) {
-                            (Some(tun), _) => {
-                                write_pending(self, true);
-                                if pick.is_some() {
-                                    // splice: the source's version wins
-                                    self.out.extend_from_slice(&tsrc[tun.elems[0].span.clone()]);
-                                } else {
-                                    self.elem(
-                                        bunit.map(|b| b.elems[0]),
-                                        e,
-                                        tun.elems[0],
-                                        &child_kpath,
-                                        &child_spath,
-                                        depth + 1,
-                                    );
-                                }
-                            }
-                            (None, None) if pick.is_none() => {
-                                // added by the target only
-                                write_pending(self, true);
-                                self.out.extend_from_slice(&osrc[e.span.clone()]);
-                            }
-                            (None, Some(bun)) if pick.is_none() => {
-                                if sem_eq(bun.elems[0], bsrc, e, osrc) {
-                                    write_pending(self, false); // deleted by the source
-                                } else {
-                                    write_pending(self, true);
-                                    let line = line_col(osrc, e.span.start).0;
-                                    self.conflict(
-                                        ConflictKind::DeletedInSource,
-                                        &child_spath,
-                                        Some(&bsrc[bun.elems[0].span.clone()]),
-                                        Some(&osrc[e.span.clone()]),
-                                        None,
-                                        Some(line),
-                                    );
-                                }
-                            }
-                            // splice of an element the source does not have: remove it
-                            (None, _) => write_pending(self, false),
+                            let line = line_col(osrc, e.span.start).0;
+                            self.conflict(
+                                ConflictKind::DeletedInSource,
+                                &child_spath,
+                                Some(&bsrc[bun.elems[0].span.clone()]),
+                                Some(&osrc[e.span.clone()]),
+                                None,
+                                Some(line),
+                            );
                         }
                     }
-                    pending.clear();
-                    pending_ws_last = false;
+                    // splice of an element the source does not have: remove it
+                    (None, _) => write_pending(self, false),
                 }
             }
         }
         let mut ins = std::mem::take(&mut slots[n_o]);
         ins.append(&mut before[n_o]);
         self.write_inserts(&ins, &tu, bu.as_ref(), kpath, spath);
-        for p in &pending {
-            self.out.extend_from_slice(&osrc[p.clone()]);
-        }
+        self.out
+            .extend_from_slice(&osrc[prev_end.min(end_tag_start(o, osrc))..end_tag_start(o, osrc)]);
     }
 
     /// A whole unkeyed group whose length changed. Returns whether the target's elements stay.
@@ -522,21 +513,18 @@ impl<'a> Xm<'a> {
 }
 
 /// Where the end tag starts (the element's end for `<x/>`).
-fn end_tag_start(o: &Element) -> usize {
+fn end_tag_start(o: &Element, src: &[u8]) -> usize {
     if o.start_tag == o.span {
         return o.span.end;
     }
-    o.children.last().map_or(o.start_tag.end, |n| match n {
-        Node::Elem(e) => e.span.end,
-        Node::Other { span, .. } => span.end,
-    })
+    src[o.span.clone()]
+        .iter()
+        .rposition(|c| *c == b'<')
+        .map_or(o.span.end, |p| o.span.start + p)
 }
 
 /// Element indexes (among the parent's element children) covered by a unit.
 fn unit_elem_indexes(u: &Unit<'_>, parent: &Element) -> Vec<usize> {
-    if u.elems.len() == 1 {
-        return vec![u.first];
-    }
     parent
         .elements()
         .enumerate()
@@ -570,9 +558,13 @@ fn units_eq(a: &[&Element], asrc: &[u8], b: &[&Element], bsrc: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| sem_eq(x, asrc, y, bsrc))
 }
 
-fn segment(id: &Id, class: Class) -> String {
+fn is_pick(p: &(String, String), id: &Id<'_>) -> bool {
+    p.0 == id.0 && p.1 == id.1
+}
+
+fn segment(id: &Id<'_>, class: Class) -> String {
     match class {
-        Class::Singleton | Class::Group => id.0.clone(),
+        Class::Singleton | Class::Group => id.0.to_string(),
         _ => format!("{}[{}]", id.0, id.1),
     }
 }
@@ -583,23 +575,40 @@ fn classify(
     kpath: &str,
     parents: [Option<&Element>; 3],
     srcs: [&[u8]; 3],
-) -> HashMap<String, Class> {
-    let mut by_name: HashMap<&str, [Vec<&Element>; 3]> = HashMap::new();
+) -> FastMap<String, Class> {
+    let path_of = |name: &str| {
+        if kpath.is_empty() {
+            name.to_string()
+        } else {
+            format!("{kpath}/{name}")
+        }
+    };
+    // Unordered keyed groups (most of a Profile) are decided by the table alone; the others
+    // need to see their elements in all three versions.
+    let mut decided: FastMap<String, Class> = FastMap::default();
+    let mut by_name: FastMap<&str, [Vec<&Element>; 3]> = FastMap::default();
     for (i, p) in parents.iter().enumerate() {
         if let Some(p) = p {
             for e in p.elements() {
-                by_name.entry(e.name.as_str()).or_default()[i].push(e);
+                let name = e.name.as_str();
+                if decided.contains_key(name) {
+                    continue;
+                }
+                if !by_name.contains_key(name)
+                    && let Some(spec) = keys::lookup(root_type, &path_of(name))
+                    && !spec.ordered
+                {
+                    decided.insert(name.to_string(), Class::Keyed(spec));
+                    continue;
+                }
+                by_name.entry(name).or_default()[i].push(e);
             }
         }
     }
-    by_name
+    let rest: Vec<(String, Class)> = by_name
         .into_iter()
         .map(|(name, lists)| {
-            let path = if kpath.is_empty() {
-                name.to_string()
-            } else {
-                format!("{kpath}/{name}")
-            };
+            let path = path_of(name);
             let class = if let Some(spec) = keys::lookup(root_type, &path) {
                 // A reordered ordered list (picklist values) is merged as one unit, so a new
                 // order is taken when only one side changed the list, and never lost silently.
@@ -636,7 +645,9 @@ fn classify(
             };
             (name.to_string(), class)
         })
-        .collect()
+        .collect();
+    decided.extend(rest);
+    decided
 }
 
 /// Whether either side changed the relative order of the entries it shares with the base.
@@ -663,49 +674,56 @@ fn reordered(spec: KeySpec, lists: &[Vec<&Element>; 3], srcs: [&[u8]; 3]) -> boo
     })
 }
 
-fn units<'e>(parent: &'e Element, src: &[u8], classes: &HashMap<String, Class>) -> Units<'e> {
-    let mut list: Vec<Unit<'e>> = Vec::new();
-    let mut by_id: HashMap<Id, usize> = HashMap::new();
-    let mut seen: HashMap<(String, String), usize> = HashMap::new();
-    let mut positions: HashMap<&str, usize> = HashMap::new();
+fn units<'e>(parent: &'e Element, src: &'e [u8], classes: &FastMap<String, Class>) -> Units<'e> {
+    let n = parent.children.len();
+    let mut list: Vec<Unit<'e>> = Vec::with_capacity(n / 2 + 1);
+    let mut by_id: FastMap<Id<'e>, usize> =
+        FastMap::with_capacity_and_hasher(n / 2 + 1, Default::default());
+    let mut positions: FastMap<&str, usize> = FastMap::default();
     for (idx, e) in parent.elements().enumerate() {
-        let class = classes.get(&e.name).copied().unwrap_or(Class::Singleton);
-        let pos = positions.entry(e.name.as_str()).or_insert(0);
-        let base_key = match class {
+        let name = e.name.as_str();
+        let class = classes.get(name).copied().unwrap_or(Class::Singleton);
+        let pos = positions.entry(name).or_insert(0);
+        let key: Cow<'e, str> = match class {
             Class::Keyed(spec) => {
-                let parts: Vec<String> = spec
+                let mut parts = spec
                     .fields
                     .iter()
-                    .filter_map(|f| e.child(f).map(|c| c.text(src)))
-                    .collect();
-                if parts.is_empty() {
-                    format!("#{pos}")
-                } else {
-                    parts.join("|")
+                    .filter_map(|f| e.child(f).map(|c| c.text_cow(src)));
+                match (parts.next(), parts.next()) {
+                    (None, _) => Cow::Owned(format!("#{pos}")),
+                    (Some(one), None) => one,
+                    (Some(a), Some(b)) => {
+                        let mut k = format!("{a}|{b}");
+                        for p in parts {
+                            k.push('|');
+                            k.push_str(&p);
+                        }
+                        Cow::Owned(k)
+                    }
                 }
             }
-            Class::Set => e.text(src),
-            Class::Positional => format!("#{pos}"),
-            Class::Singleton | Class::Group => String::new(),
+            Class::Set => e.text_cow(src),
+            Class::Positional => Cow::Owned(format!("#{pos}")),
+            Class::Singleton | Class::Group => Cow::Borrowed(""),
         };
         *pos += 1;
-        if class == Class::Group {
-            let id = (e.name.clone(), String::new());
-            if let Some(&ui) = by_id.get(&id) {
-                list[ui].elems.push(e);
-                list[ui].last = idx;
-                continue;
-            }
+        if class == Class::Group
+            && let Some(&ui) = by_id.get(&(name, Cow::Borrowed("")))
+        {
+            list[ui].elems.push(e);
+            list[ui].last = idx;
+            continue;
         }
         // Duplicate keys (malformed, or a weak key): number the repeats.
-        let n = seen.entry((e.name.clone(), base_key.clone())).or_insert(0);
-        let key = if *n == 0 || class == Class::Group {
-            base_key
-        } else {
-            format!("{base_key}#{n}")
-        };
-        *n += 1;
-        let id = (e.name.clone(), key);
+        let mut id = (name, key);
+        if by_id.contains_key(&id) {
+            let mut n = 1;
+            while by_id.contains_key(&(name, Cow::Owned(format!("{}#{n}", id.1)))) {
+                n += 1;
+            }
+            id = (name, Cow::Owned(format!("{}#{n}", id.1)));
+        }
         by_id.insert(id.clone(), list.len());
         list.push(Unit {
             id,
@@ -721,8 +739,14 @@ fn units<'e>(parent: &'e Element, src: &[u8], classes: &HashMap<String, Class>) 
 
 /// For unordered keyed entries in a group the target keeps sorted: the slot that keeps it sorted.
 /// Returns the slot and whether the entry goes right before that element (`true`) or right
-/// after the previous one.
-fn sorted_slot(ou: &Units<'_>, tu: &Units<'_>, t: &Unit<'_>) -> Option<(usize, bool)> {
+/// after the previous one. `cache` holds, per element name, the target's units of that name
+/// (indexes into `ou.list`) when both sides keep them sorted, so each insertion is a binary search.
+fn sorted_slot<'e>(
+    ou: &Units<'_>,
+    tu: &Units<'_>,
+    t: &Unit<'e>,
+    cache: &mut FastMap<&'e str, Option<Vec<(usize, usize)>>>,
+) -> Option<(usize, bool)> {
     let sortable = match t.class {
         Class::Keyed(spec) => !spec.ordered,
         Class::Set => true,
@@ -731,15 +755,29 @@ fn sorted_slot(ou: &Units<'_>, tu: &Units<'_>, t: &Unit<'_>) -> Option<(usize, b
     if !sortable {
         return None;
     }
-    // Both files must keep the group sorted; otherwise the source's neighbour decides.
-    let sorted = |units: &[&Unit<'_>]| units.windows(2).all(|w| w[0].id.1 <= w[1].id.1);
-    let same: Vec<&Unit<'_>> = ou.list.iter().filter(|u| u.id.0 == t.id.0).collect();
-    let theirs: Vec<&Unit<'_>> = tu.list.iter().filter(|u| u.id.0 == t.id.0).collect();
-    if same.is_empty() || !sorted(&same) || !sorted(&theirs) {
-        return None;
-    }
-    match same.iter().find(|u| u.id.1 > t.id.1) {
-        Some(u) => Some((u.first, true)),
-        None => same.last().map(|u| (u.last + 1, false)),
+    let name = t.id.0;
+    let same = cache.entry(name).or_insert_with(|| {
+        // Both files must keep the group sorted; otherwise the source's neighbour decides.
+        let keys = |u: &Units<'_>| -> Vec<(usize, usize)> {
+            u.list
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| x.id.0 == name)
+                .map(|(i, x)| (i, x.first))
+                .collect()
+        };
+        let sorted = |u: &Units<'_>, v: &[(usize, usize)]| {
+            v.windows(2)
+                .all(|w| u.list[w[0].0].id.1 <= u.list[w[1].0].id.1)
+        };
+        let mine = keys(ou);
+        let theirs = keys(tu);
+        (!mine.is_empty() && sorted(ou, &mine) && sorted(tu, &theirs)).then_some(mine)
+    });
+    let same = same.as_ref()?;
+    let idx = same.partition_point(|(i, _)| ou.list[*i].id.1 <= t.id.1);
+    match same.get(idx) {
+        Some((_, first)) => Some((*first, true)),
+        None => same.last().map(|(i, _)| (ou.list[*i].last + 1, false)),
     }
 }

@@ -318,3 +318,37 @@ fn a_reordered_picklist_is_taken_or_conflicts_never_lost() {
     .unwrap();
     assert_eq!(m.conflicts.len(), 1);
 }
+
+#[test]
+fn format_follows_the_content_when_the_name_says_nothing() {
+    let x = b"<?xml version=\"1.0\"?>\n<A/>\n";
+    assert_eq!(
+        detect_format(Some(".merge_file_Ab12Cd"), &[x, x]),
+        FileFormat::Xml
+    );
+    assert_eq!(
+        detect_format(Some("classes/A.cls"), &[b"public class A {}"]),
+        FileFormat::Text
+    );
+    assert_eq!(
+        detect_format(Some("x.profile-meta.xml"), &[b"not xml"]),
+        FileFormat::Xml
+    );
+}
+
+#[test]
+fn child_picks_come_from_the_registry() {
+    let reg = crate::metadata::registry();
+    assert_eq!(
+        splice::ChildPick::for_child_type(reg, "WorkflowRule", "Account.Big_Deal"),
+        Some(splice::ChildPick::new("rules", "Big_Deal"))
+    );
+    assert_eq!(
+        splice::ChildPick::for_child_type(reg, "CustomLabel", "Greeting"),
+        Some(splice::ChildPick::new("labels", "Greeting"))
+    );
+    assert_eq!(
+        splice::ChildPick::for_child_type(reg, "ApexClass", "A"),
+        None
+    );
+}

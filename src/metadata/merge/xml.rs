@@ -4,8 +4,129 @@
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::borrow::Cow;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::ops::Range;
+
+/// A small, fast, deterministic hasher (FxHash-style) for element hashes and identity maps; the
+/// inputs are the user's own files, so flooding resistance is not needed.
+#[derive(Default, Clone, Copy)]
+pub struct FastHasher(u64);
+
+const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FastHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+}
+
+impl Hasher for FastHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub type FastMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
+/// An element name; names up to 23 bytes (nearly all Salesforce ones) are stored inline, which
+/// saves an allocation per element on big files.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Name(NameRepr);
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum NameRepr {
+    Inline(u8, [u8; 23]),
+    Heap(Box<str>),
+}
+
+impl Name {
+    pub fn new(s: &str) -> Self {
+        if s.len() <= 23 {
+            let mut buf = [0u8; 23];
+            buf[..s.len()].copy_from_slice(s.as_bytes());
+            Self(NameRepr::Inline(s.len() as u8, buf))
+        } else {
+            Self(NameRepr::Heap(s.into()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // Built from a `&str`, so the inline bytes are valid UTF-8.
+            NameRepr::Inline(len, buf) => {
+                std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default()
+            }
+            NameRepr::Heap(s) => s,
+        }
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for Name {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
 
 /// A parse failure, with the 1-based line and column of the offending byte.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,12 +169,16 @@ pub enum OtherKind {
 
 #[derive(Debug, Clone)]
 pub struct Element {
-    pub name: String,
+    pub name: Name,
     /// The whole element, start tag to end tag.
     pub span: Range<usize>,
     /// The start tag (or the whole empty-element tag).
     pub start_tag: Range<usize>,
+    /// Child nodes: elements, comments, CDATA, significant text. Whitespace between child
+    /// elements is not kept as nodes: it is the source bytes between their spans.
     pub children: Vec<Node>,
+    /// The text of a leaf holding a single text run (most leaves): kept here, not in `children`.
+    pub leaf_text: Option<Range<usize>>,
     /// Attributes, unescaped, in document order.
     pub attrs: Vec<(String, String)>,
     /// Semantic hash: name, attributes, child elements and significant text (unescaped);
@@ -77,6 +202,22 @@ impl Element {
 
     /// Unescaped text content (text and CDATA, entities resolved), direct children only.
     pub fn text(&self, src: &[u8]) -> String {
+        self.text_cow(src).into_owned()
+    }
+
+    /// Like [`Element::text`], borrowing from the source in the common case (one text node, no
+    /// entity), which saves an allocation per leaf on big files.
+    pub fn text_cow<'s>(&self, src: &'s [u8]) -> Cow<'s, str> {
+        if let Some(span) = &self.leaf_text {
+            let raw = &src[span.clone()];
+            return match std::str::from_utf8(raw) {
+                Ok(s) if !raw.contains(&b'&') => Cow::Borrowed(s),
+                _ => Cow::Owned(unescape(raw)),
+            };
+        }
+        if self.children.is_empty() {
+            return Cow::Borrowed("");
+        }
         let mut s = String::new();
         for n in &self.children {
             if let Node::Other { span, kind } = n {
@@ -94,7 +235,7 @@ impl Element {
                 }
             }
         }
-        s
+        Cow::Owned(s)
     }
 }
 
@@ -133,11 +274,75 @@ fn err_at(src: &[u8], offset: usize, message: impl Into<String>) -> ParseError {
 }
 
 struct Open {
-    name: String,
+    name: Name,
     start: usize,
     start_tag: Range<usize>,
     attrs: Vec<(String, String)>,
     children: Vec<Node>,
+    /// The current text run, not yet a node (a leaf's only run never becomes one).
+    text: Option<(Range<usize>, OtherKind)>,
+    has_elements: bool,
+}
+
+impl Open {
+    fn add_text(&mut self, span: Range<usize>, kind: OtherKind) {
+        if let Some((r, k)) = &mut self.text
+            && r.end == span.start
+        {
+            r.end = span.end;
+            if kind == OtherKind::Text {
+                *k = OtherKind::Text;
+            }
+            return;
+        }
+        self.flush(false);
+        self.text = Some((span, kind));
+    }
+
+    /// Turns the pending text run into a node; whitespace next to elements is dropped.
+    fn flush(&mut self, before_element: bool) {
+        if let Some((span, kind)) = self.text.take()
+            && !(kind == OtherKind::Whitespace && (before_element || self.has_elements))
+        {
+            self.children.push(Node::Other { span, kind });
+        }
+    }
+
+    fn push(&mut self, node: Node) {
+        let is_elem = matches!(node, Node::Elem(_));
+        self.flush(is_elem);
+        self.has_elements |= is_elem;
+        self.children.push(node);
+    }
+
+    fn close(mut self, src: &[u8], end: usize) -> Element {
+        let leaf_text = if self.children.is_empty() {
+            self.text.take().map(|(r, _)| r)
+        } else {
+            self.flush(false);
+            if self.has_elements {
+                self.children.retain(|n| {
+                    !matches!(
+                        n,
+                        Node::Other {
+                            kind: OtherKind::Whitespace,
+                            ..
+                        }
+                    )
+                });
+            }
+            None
+        };
+        finish(
+            src,
+            self.name,
+            self.start..end,
+            self.start_tag,
+            self.attrs,
+            self.children,
+            leaf_text,
+        )
+    }
 }
 
 /// Parses a document. Fails on anything that is not well-formed, naming line and column.
@@ -187,6 +392,8 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
                     start_tag: span,
                     attrs,
                     children: Vec::new(),
+                    text: None,
+                    has_elements: false,
                 });
             }
             Event::Empty(s) => {
@@ -194,9 +401,9 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
                     prolog_end = before;
                 }
                 let (name, attrs) = name_attrs(src, before, &s)?;
-                let el = finish(src, name, span.clone(), span, attrs, Vec::new());
+                let el = finish(src, name, span.clone(), span, attrs, Vec::new(), None);
                 match stack.last_mut() {
-                    Some(p) => p.children.push(Node::Elem(el)),
+                    Some(p) => p.push(Node::Elem(el)),
                     None => {
                         epilog_start = after;
                         root = Some(el);
@@ -207,16 +414,9 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
                 let Some(open) = stack.pop() else {
                     return Err(err_at(src, before, "closing tag without an opening tag"));
                 };
-                let el = finish(
-                    src,
-                    open.name,
-                    open.start..after,
-                    open.start_tag,
-                    open.attrs,
-                    open.children,
-                );
+                let el = open.close(src, after);
                 match stack.last_mut() {
-                    Some(p) => p.children.push(Node::Elem(el)),
+                    Some(p) => p.push(Node::Elem(el)),
                     None => {
                         epilog_start = after;
                         root = Some(el);
@@ -226,8 +426,7 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
             Event::Text(t) => {
                 if let Some(p) = stack.last_mut() {
                     let ws = t.iter().all(u8::is_ascii_whitespace);
-                    push_text(
-                        &mut p.children,
+                    p.add_text(
                         span,
                         if ws {
                             OtherKind::Whitespace
@@ -240,21 +439,21 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
                 }
             }
             Event::GeneralRef(_) => match stack.last_mut() {
-                Some(p) => push_text(&mut p.children, span, OtherKind::Text),
+                Some(p) => p.add_text(span, OtherKind::Text),
                 None => return Err(err_at(src, before, "entity outside the root element")),
             },
             Event::CData(_) => match stack.last_mut() {
-                Some(p) => p.children.push(other(OtherKind::CData)),
+                Some(p) => p.push(other(OtherKind::CData)),
                 None => return Err(err_at(src, before, "CDATA outside the root element")),
             },
             Event::Comment(_) => {
                 if let Some(p) = stack.last_mut() {
-                    p.children.push(other(OtherKind::Comment));
+                    p.push(other(OtherKind::Comment));
                 }
             }
             Event::PI(_) => {
                 if let Some(p) = stack.last_mut() {
-                    p.children.push(other(OtherKind::Pi));
+                    p.push(other(OtherKind::Pi));
                 }
             }
             Event::Decl(_) | Event::DocType(_) => {}
@@ -283,29 +482,12 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
     })
 }
 
-/// Adjacent text and entity events form one text node (quick-xml splits text at `&…;`).
-fn push_text(children: &mut Vec<Node>, span: Range<usize>, kind: OtherKind) {
-    if let Some(Node::Other {
-        span: prev,
-        kind: pk @ (OtherKind::Text | OtherKind::Whitespace),
-    }) = children.last_mut()
-        && prev.end == span.start
-    {
-        prev.end = span.end;
-        if kind == OtherKind::Text {
-            *pk = OtherKind::Text;
-        }
-        return;
-    }
-    children.push(Node::Other { span, kind });
-}
-
 fn name_attrs(
     src: &[u8],
     at: usize,
     s: &quick_xml::events::BytesStart<'_>,
-) -> Result<(String, Vec<(String, String)>), ParseError> {
-    let name = String::from_utf8_lossy(s.name().as_ref()).into_owned();
+) -> Result<(Name, Vec<(String, String)>), ParseError> {
+    let name = Name::new(&String::from_utf8_lossy(s.name().as_ref()));
     let mut attrs = Vec::new();
     for a in s.attributes() {
         let a = a.map_err(|e| err_at(src, at, format!("bad attribute in <{name}>: {e}")))?;
@@ -319,14 +501,15 @@ fn name_attrs(
 
 fn finish(
     src: &[u8],
-    name: String,
+    name: Name,
     span: Range<usize>,
     start_tag: Range<usize>,
     attrs: Vec<(String, String)>,
     children: Vec<Node>,
+    leaf_text: Option<Range<usize>>,
 ) -> Element {
     let has_elements = children.iter().any(|c| matches!(c, Node::Elem(_)));
-    let mut h = DefaultHasher::new();
+    let mut h = FastHasher::default();
     name.hash(&mut h);
     attrs.hash(&mut h);
     let mut el = Element {
@@ -334,6 +517,7 @@ fn finish(
         span,
         start_tag,
         children,
+        leaf_text,
         attrs,
         hash: 0,
         has_elements,
@@ -352,7 +536,7 @@ fn finish(
         }
     } else {
         1u8.hash(&mut h);
-        el.text(src).hash(&mut h);
+        el.text_cow(src).hash(&mut h);
     }
     el.hash = h.finish();
     el
@@ -367,7 +551,7 @@ pub fn sem_eq(a: &Element, asrc: &[u8], b: &Element, bsrc: &[u8]) -> bool {
         return false;
     }
     if !a.has_elements {
-        return a.text(asrc) == b.text(bsrc);
+        return a.text_cow(asrc) == b.text_cow(bsrc);
     }
     let mut ea = a.elements();
     let mut eb = b.elements();
