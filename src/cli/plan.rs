@@ -49,6 +49,9 @@ pub fn run(cli: &Cli, a: &PlanArgs) -> CliResult {
         if !t.no_ops.is_empty() {
             println!("  already identical (no-op): {}", t.no_ops.join(", "));
         }
+        for c in &t.conflicts {
+            println!("  conflict {} ({})", c.path, c.kind);
+        }
         for m in &t.missing_dependencies {
             println!("  missing in {}: {m}", t.env);
         }

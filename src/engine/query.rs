@@ -420,7 +420,47 @@ pub fn plan(ws: &Workspace, caches: &Caches, req: &PlanRequest) -> Result<Plan, 
                 data_loss.join(", ")
             ));
         }
-        let conflicts: Vec<PlannedConflict> = Vec::new();
+        // Predicted conflicts: the same in-memory apply the job will run (writes no refs).
+        let mut conflicts: Vec<PlannedConflict> = Vec::new();
+        let mut commit_oids: Vec<(i64, Oid)> = Vec::new();
+        for s in &apply {
+            for c in &s.commits {
+                if let Ok(oid) = Oid::from_str(c) {
+                    let t = repo
+                        .find_commit(oid)
+                        .map(|c| c.time().seconds())
+                        .unwrap_or(0);
+                    commit_oids.push((t, oid));
+                }
+            }
+        }
+        commit_oids.sort();
+        if !commit_oids.is_empty() || !picks.is_empty() {
+            let req = crate::git::apply::ApplyRequest {
+                target: h.envs[ti].tip.to_string(),
+                commits: commit_oids.into_iter().map(|(_, o)| o).collect(),
+                already_present: Default::default(),
+                picks: picks
+                    .iter()
+                    .cloned()
+                    .map(crate::git::apply::Pick::Component)
+                    .collect(),
+                pick_source: Some(from.branch.clone()),
+                package_dirs: ws.package_dirs.clone(),
+            };
+            match crate::git::apply::apply(&repo, &req, None) {
+                Ok(out) => {
+                    for c in &out.conflicts {
+                        conflicts.extend(c.rows().into_iter().map(|r| PlannedConflict {
+                            component: r.component,
+                            path: r.path,
+                            kind: r.kind,
+                        }));
+                    }
+                }
+                Err(e) => warnings.push(format!("conflicts could not be predicted: {e}")),
+            }
+        }
         targets.push(PlanTarget {
             env: t.clone(),
             branch: env.branch.clone(),
