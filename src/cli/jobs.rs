@@ -443,3 +443,44 @@ pub fn rollback(cli: &Cli, a: &args::RollbackArgs) -> CliResult {
         follow(&engine, &mut rx, vec![id], a.json).await
     })
 }
+
+pub fn auto(cli: &Cli, a: &args::AutoArgs) -> CliResult {
+    if cli.readonly {
+        return Err(CliError::input("--readonly: automation is disabled"));
+    }
+    let engine = engine(cli)?;
+    loop {
+        let specs = engine.auto_plan()?;
+        if specs.is_empty() {
+            if a.json {
+                print_json(&serde_json::json!({ "jobs": [] }))?;
+            } else {
+                println!("automation: nothing to do");
+            }
+        } else {
+            if !a.json {
+                for s in &specs {
+                    println!(
+                        "automation: {} → {}: {}",
+                        s.from,
+                        s.target,
+                        s.stories.join(" ")
+                    );
+                }
+            }
+            let rt = runtime()?;
+            let code = rt.block_on(async {
+                let mut rx = engine.subscribe();
+                let (_, ids) = engine.submit(specs)?;
+                follow(&engine, &mut rx, ids, a.json).await
+            })?;
+            if a.once {
+                return Ok(code);
+            }
+        }
+        if a.once {
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(300));
+    }
+}

@@ -252,3 +252,74 @@ impl Engine {
         query::board(&self.ws, &self.caches)
     }
 }
+
+impl Engine {
+    /// What the `[[rule]]` automations would run now: for each rule, each story that reached a
+    /// trigger env and is missing (fully or partly) in a target below it. Stories already present
+    /// are never re-applied, so a second run right after a successful one plans nothing.
+    pub fn auto_plan(&self) -> Result<Vec<crate::domain::job::JobSpec>, EngineError> {
+        use crate::domain::job::{ConflictPolicy, DriftPolicy, JobKind, JobSpec};
+        let status = self.status_now()?;
+        let p = &self.ws.config.pipeline;
+        let user = self.user();
+        let mut specs: Vec<JobSpec> = Vec::new();
+        for rule in &self.ws.config.rules {
+            for trigger in &rule.when_reaches {
+                let Some(src) = status.envs.iter().find(|e| &e.name == trigger) else {
+                    return Err(EngineError::Input(format!(
+                        "rule '{}' names env '{trigger}', which is not an [[env]]",
+                        rule.name
+                    )));
+                };
+                let mut targets: Vec<String> = Vec::new();
+                for t in &rule.back_promote_to {
+                    if t == "below" {
+                        targets.extend(p.below(trigger).iter().map(|e| e.name.clone()));
+                    } else {
+                        targets.push(t.clone());
+                    }
+                }
+                for target in targets {
+                    let Some(env) = p.env(&target) else { continue };
+                    if env.kind == crate::domain::EnvKind::Prod {
+                        continue;
+                    }
+                    let Some(t) = status.envs.iter().find(|e| e.name == target) else {
+                        continue;
+                    };
+                    let missing: Vec<String> = src
+                        .stories
+                        .iter()
+                        .filter(|s| !t.stories.contains(s))
+                        .cloned()
+                        .collect();
+                    if missing.is_empty()
+                        || specs
+                            .iter()
+                            .any(|s| s.target == target && s.from == *trigger)
+                    {
+                        continue;
+                    }
+                    specs.push(JobSpec {
+                        kind: JobKind::BackPromote,
+                        from: trigger.clone(),
+                        target: target.clone(),
+                        stories: missing,
+                        components: vec![],
+                        validate_only: rule.validate_only_protected && env.is_protected(),
+                        test_level: None,
+                        tests: vec![],
+                        // Unattended: anything needing a human stops safely.
+                        on_conflict: ConflictPolicy::Abort,
+                        on_drift: DriftPolicy::Abort,
+                        destructive_pre: false,
+                        confirmed: true,
+                        user: user.clone(),
+                        rollback_of: None,
+                    });
+                }
+            }
+        }
+        Ok(specs)
+    }
+}

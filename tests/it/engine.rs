@@ -523,3 +523,31 @@ fn rollback_restores_the_org_and_reverts_the_branch() {
         "rollback"
     );
 }
+
+#[test]
+fn automation_back_promotes_once_and_a_second_run_is_a_no_op() {
+    let ws = Ws::new();
+    let cfg = ws.dir.join("backflow.toml");
+    let toml = std::fs::read_to_string(&cfg).unwrap();
+    let start = toml.find("[[rule]]").unwrap();
+    let toml = format!(
+        "{}[[rule]]\nname = \"uat fixes reach qa\"\nwhen_reaches = [\"uat\"]\nback_promote_to = [\"qa\"]\n",
+        &toml[..start]
+    );
+    std::fs::write(&cfg, toml).unwrap();
+    let o = ws.run(&["auto", "--once", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let last = events(&o).into_iter().last().unwrap();
+    assert_eq!(last["outcome"], "deployed", "{last}");
+    assert!(status_has(&ws, "qa", "US-0104") && status_has(&ws, "qa", "US-0105"));
+    let o = ws.run(&["auto", "--once"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("nothing to do"), "{}", text(&o));
+    assert_eq!(
+        ws.deploys()
+            .iter()
+            .filter(|d| !d.check_only && d.org == "qa")
+            .count(),
+        1
+    );
+}
