@@ -160,11 +160,17 @@ fn bench(c: &mut Criterion) {
     let caches = Caches::default();
     let h = History::load(&repo, &envs, &pattern).unwrap();
     h.presence(&repo, &caches).unwrap();
-    g.bench_function("warm", |b| {
+    // Caches kept (patch-ids, paths) but the history walked again: a branch moved.
+    g.bench_function("warm_branch_moved", |b| {
         b.iter(|| {
             let h = History::load(&repo, &envs, &pattern).unwrap();
             h.presence(&repo, &caches).unwrap()
         })
+    });
+    // Nothing moved: what a console refresh costs.
+    History::load_cached(&repo, &envs, &pattern, "US-\\d+", &caches).unwrap();
+    g.bench_function("warm_unchanged", |b| {
+        b.iter(|| History::load_cached(&repo, &envs, &pattern, "US-\\d+", &caches).unwrap())
     });
     g.finish();
 }

@@ -21,11 +21,9 @@ impl From<GitError> for EngineError {
     }
 }
 
-/// The loaded history plus presence of every story in every env (pipeline order).
-pub struct Model {
-    pub history: History,
-    pub presence: BTreeMap<String, Vec<Presence>>,
-}
+/// The loaded history plus presence of every story in every env (pipeline order), shared
+/// with the cache.
+pub type Model = std::sync::Arc<crate::git::history::Loaded>;
 
 pub fn load_model(
     ws: &Workspace,
@@ -38,24 +36,29 @@ pub fn load_model(
         .iter()
         .map(|e| (e.name.clone(), e.branch.clone(), p.level(&e.name)))
         .collect();
-    let history = History::load(repo, &envs, &ws.config.story_pattern).map_err(|e| match e {
-        GitError::MissingBranch { env, .. } => EngineError::Input(
+    History::load_cached(
+        repo,
+        &envs,
+        &ws.config.story_pattern,
+        &ws.config.project.story_pattern,
+        caches,
+    )
+    .map_err(|e| match e {
+        GitError::MissingBranch { env, branch, repo } => EngineError::Input(
             ws.config
                 .env_error(
                     &env,
                     GitError::MissingBranch {
                         env: env.clone(),
-                        branch: p.env(&env).map(|e| e.branch.clone()).unwrap_or_default(),
-                        repo: ws.root.display().to_string(),
+                        branch,
+                        repo,
                     }
                     .to_string(),
                 )
                 .to_string(),
         ),
         other => other.into(),
-    })?;
-    let presence = history.presence(repo, caches)?;
-    Ok(Model { history, presence })
+    })
 }
 
 fn connections(ws: &Workspace, model: &Model) -> Vec<ConnectionStatus> {

@@ -10,7 +10,7 @@ use crate::domain::{CommitInfo, ComponentRef, Presence, Story};
 use crate::metadata::registry;
 use git2::{Oid, Repository, Sort};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -58,6 +58,17 @@ pub struct Caches {
     patch_ids: Mutex<HashMap<Oid, Option<Oid>>>,
     paths: Mutex<HashMap<Oid, Vec<String>>>,
     components: Mutex<HashMap<Oid, CommitComponents>>,
+    /// The last history and presence, keyed by the env tips and the story pattern: when no
+    /// branch moved, a refresh costs a few ref lookups.
+    model: Mutex<Option<(ModelKey, Arc<Loaded>)>>,
+}
+
+type ModelKey = (Vec<(String, Oid)>, String);
+
+/// A history with the presence of every story in every env.
+pub struct Loaded {
+    pub history: History,
+    pub presence: BTreeMap<String, Vec<Presence>>,
 }
 
 /// What one commit changes, in components (in-file children such as a CustomLabel or a
@@ -203,6 +214,33 @@ fn merged_branch(subject: &str) -> Option<&str> {
 }
 
 impl History {
+    /// History and presence, reused from `caches` when no env branch moved since the last call.
+    pub fn load_cached(
+        repo: &Repository,
+        envs: &[(String, String, usize)],
+        pattern: &StoryPattern,
+        pattern_text: &str,
+        caches: &Caches,
+    ) -> Result<Arc<Loaded>, GitError> {
+        let tips: Vec<(String, Oid)> = envs
+            .iter()
+            .map(|(n, b, _)| (n.clone(), resolve_branch(repo, b).unwrap_or(Oid::ZERO_SHA1)))
+            .collect();
+        let key = (tips, pattern_text.to_string());
+        if let Some((k, m)) = caches.model.lock().ok().and_then(|m| m.clone())
+            && k == key
+        {
+            return Ok(m);
+        }
+        let history = History::load(repo, envs, pattern)?;
+        let presence = history.presence(repo, caches)?;
+        let loaded = Arc::new(Loaded { history, presence });
+        if let Ok(mut m) = caches.model.lock() {
+            *m = Some((key, loaded.clone()));
+        }
+        Ok(loaded)
+    }
+
     /// Reads the history of every env branch. `envs` are (name, branch, level) in pipeline order.
     pub fn load(
         repo: &Repository,

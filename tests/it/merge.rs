@@ -176,7 +176,7 @@ fn opts() -> MergeOptions {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: std::env::var("MERGE_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64), failure_persistence: None, rng_seed: proptest::test_runner::RngSeed::Fixed(0x6261_636b_666c_6f77), ..ProptestConfig::default() })]
 
     #[test]
     fn identities_hold(

@@ -212,7 +212,16 @@ impl<'a> Xm<'a> {
             match sorted_slot(&ou, &tu, tunit, &mut sort_cache) {
                 Some((slot, true)) => before[slot.min(n_o)].push(ins),
                 Some((slot, false)) => slots[slot.min(n_o)].push(ins),
-                None => slots[after.map_or(0, |a| a + 1).min(n_o)].push(ins),
+                None => match after {
+                    Some(a) => slots[(a + 1).min(n_o)].push(ins),
+                    // Nothing before it in the source exists here: go right before the next
+                    // source element that does, after the comments that precede it, so the
+                    // result does not depend on which side is "ours".
+                    None => match tu.list[ti + 1..].iter().find_map(|u| ou.by_id.get(&u.id)) {
+                        Some(&oi) => before[ou.list[oi].first.min(n_o)].push(ins),
+                        None => slots[0].push(ins),
+                    },
+                },
             }
         }
 
