@@ -838,7 +838,7 @@ async fn drift_step(
         let mut manifest = crate::metadata::Manifest::new(ws2.api_version.clone());
         let mut files = BTreeMap::new();
         for c in &comps {
-            let key = container(c);
+            let key = query::container_of(c);
             if tree
                 .manifest
                 .types
@@ -948,24 +948,6 @@ async fn drift_step(
     }
 }
 
-/// The container component of an in-file child (`CustomLabel:X` → `CustomLabels:CustomLabels`).
-fn container(c: &ComponentRef) -> ComponentRef {
-    for t in crate::metadata::registry().types() {
-        if t.child_elements
-            .iter()
-            .any(|(child, _, _)| *child == c.type_name)
-        {
-            let member = if t.name == "CustomLabels" {
-                "CustomLabels".to_string()
-            } else {
-                c.member.split('.').next().unwrap_or(&c.member).to_string()
-            };
-            return ComponentRef::new(&t.name, member);
-        }
-    }
-    c.clone()
-}
-
 /// The component of a Metadata API path (`classes/A.cls` → ApexClass:A).
 fn mdapi_component(path: &str) -> Option<ComponentRef> {
     let p = path.strip_prefix("unpackaged/").unwrap_or(path);
@@ -993,7 +975,8 @@ fn mdapi_component(path: &str) -> Option<ComponentRef> {
     Some(ComponentRef::new(&t.name, name))
 }
 
-fn unzip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, EngineError> {
+/// A zip's files by path, without the `unpackaged/` folder a retrieve puts them in.
+pub(crate) fn unzip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, EngineError> {
     use std::io::Read;
     let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| EngineError::Remote(format!("the org's retrieve zip is unreadable: {e}")))?;

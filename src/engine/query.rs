@@ -507,7 +507,7 @@ fn blob_at(tree: &git2::Tree<'_>, path: &str) -> Option<Oid> {
 }
 
 /// In-file children (a CustomLabel) live in their parent's file: map them to the container.
-fn container_of(c: &ComponentRef) -> ComponentRef {
+pub(crate) fn container_of(c: &ComponentRef) -> ComponentRef {
     for t in registry().types() {
         if t.child_elements
             .iter()

@@ -11,8 +11,6 @@ use crate::metadata::Manifest;
 use crate::metadata::convert::{MdapiTree, to_zip};
 use crate::salesforce::metadata::{DeployOptions, TestLevel};
 use git2::Oid;
-use std::collections::BTreeMap;
-use std::io::Read;
 use std::sync::Arc;
 
 /// What a rollback will do, shown before it runs.
@@ -23,30 +21,6 @@ pub struct RollbackPlan {
     pub restore: Vec<String>,
     pub delete: Vec<String>,
     pub revert_commit: String,
-}
-
-fn read_zip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, EngineError> {
-    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes))
-        .map_err(|e| EngineError::Input(format!("the restore package is unreadable: {e}")))?;
-    let mut out = BTreeMap::new();
-    for i in 0..z.len() {
-        let mut f = z
-            .by_index(i)
-            .map_err(|e| EngineError::Input(format!("restore package: {e}")))?;
-        if f.is_dir() {
-            continue;
-        }
-        let name = f.name().to_string();
-        let name = name
-            .strip_prefix("unpackaged/")
-            .unwrap_or(&name)
-            .to_string();
-        let mut b = Vec::new();
-        f.read_to_end(&mut b)
-            .map_err(|e| EngineError::Input(format!("restore package: {e}")))?;
-        out.insert(name, b);
-    }
-    Ok(out)
 }
 
 /// Reads the job's journal and works out the rollback.
@@ -73,7 +47,7 @@ pub fn plan(ws: &Workspace, job: &str) -> Result<(RollbackPlan, Replay, Vec<u8>)
     })?;
     let zip = std::fs::read(&path)
         .map_err(|e| EngineError::Input(format!("cannot read the restore package {path}: {e}")))?;
-    let files = read_zip(&zip)?;
+    let files = super::pipeline::unzip(&zip)?;
     let restore_manifest = files
         .get("package.xml")
         .map(|b| Manifest::parse(b))
@@ -165,7 +139,7 @@ pub fn run(ws: Arc<Workspace>, ctx: JobCtx, of: String) -> JobFuture {
         // Restore package + destructive changes for what the job added.
         let zip = ctx
             .step(Step::Convert, async {
-                let mut files = read_zip(&zip)?;
+                let mut files = super::pipeline::unzip(&zip)?;
                 let manifest = files
                     .remove("package.xml")
                     .map(|b| Manifest::parse(&b))
