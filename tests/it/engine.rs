@@ -551,3 +551,111 @@ fn automation_back_promotes_once_and_a_second_run_is_a_no_op() {
         1
     );
 }
+
+/// Commits `files` onto `branch` of the workspace (as a hotfix made there).
+fn commit_on(ws: &Ws, branch: &str, subject: &str, files: &[(&str, &str)]) {
+    let repo = git2::Repository::open(&ws.dir).unwrap();
+    let parent = repo
+        .revparse_single(branch)
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    let mut up = git2::build::TreeUpdateBuilder::new();
+    for (p, t) in files {
+        up.upsert(*p, repo.blob(t.as_bytes()).unwrap(), git2::FileMode::Blob);
+    }
+    let tree = repo
+        .find_tree(up.create_updated(&repo, &parent.tree().unwrap()).unwrap())
+        .unwrap();
+    let sig = git2::Signature::new(
+        "Dev",
+        "dev@acme.example",
+        &git2::Time::new(1_790_000_000, 0),
+    )
+    .unwrap();
+    let oid = repo
+        .commit(None, &sig, &sig, subject, &tree, &[&parent])
+        .unwrap();
+    repo.reference(&format!("refs/heads/{branch}"), oid, true, "test")
+        .unwrap();
+}
+
+#[test]
+fn validation_and_test_failures_change_nothing_and_point_at_the_source() {
+    let ws = Ws::new();
+    let cls = "force-app/main/default/classes/Broken.cls";
+    let meta = "force-app/main/default/classes/Broken.cls-meta.xml";
+    let meta_xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ApexClass xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n    <apiVersion>66.0</apiVersion>\n    <status>Active</status>\n</ApexClass>\n";
+    commit_on(
+        &ws,
+        "uat",
+        "US-0900: broken class",
+        &[
+            (
+                cls,
+                "public class Broken {\n    Integer x = SIM_COMPILE_ERROR;\n}\n",
+            ),
+            (meta, meta_xml),
+        ],
+    );
+    let qa_before = git2::Repository::open(&ws.dir)
+        .unwrap()
+        .revparse_single("qa")
+        .unwrap()
+        .id();
+    let o = ws.run(&[
+        "back-promote",
+        "--from",
+        "uat",
+        "--to",
+        "qa",
+        "--story",
+        "US-0900",
+        "--yes",
+        "--validate-only",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("{cls}:2")),
+        "error mapped to the source file and line: {}",
+        text(&o)
+    );
+    let qa_after = git2::Repository::open(&ws.dir)
+        .unwrap()
+        .revparse_single("qa")
+        .unwrap()
+        .id();
+    assert_eq!(qa_before, qa_after, "nothing advanced");
+    // A failing Apex test in a run with tests: the deploy is refused, nothing changes.
+    let test_cls = "force-app/main/default/classes/FailingTest.cls";
+    commit_on(
+        &ws,
+        "uat",
+        "US-0901: failing test",
+        &[
+            (
+                test_cls,
+                "@IsTest\nprivate class FailingTest {\n    @IsTest static void fails() { System.assert(false, 'boom'); }\n}\n",
+            ),
+            (
+                "force-app/main/default/classes/FailingTest.cls-meta.xml",
+                meta_xml,
+            ),
+        ],
+    );
+    let o = ws.run(&[
+        "back-promote",
+        "--from",
+        "uat",
+        "--to",
+        "dev2",
+        "--story",
+        "US-0901",
+        "--yes",
+        "--test-level",
+        "RunLocalTests",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("FailingTest"), "{}", text(&o));
+    assert!(!status_has(&ws, "dev2", "US-0901"));
+}
