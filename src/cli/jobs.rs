@@ -484,3 +484,28 @@ pub fn auto(cli: &Cli, a: &args::AutoArgs) -> CliResult {
         std::thread::sleep(std::time::Duration::from_secs(300));
     }
 }
+
+pub fn releases(cli: &Cli, a: &args::JsonArg) -> CliResult {
+    let engine = engine(cli)?;
+    let rows = runtime()?.block_on(engine.releases());
+    if a.json {
+        print_json(&serde_json::json!({ "envs": rows }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    for r in &rows {
+        println!(
+            "{:<10} {:<12} API {:<6} project {}",
+            r.env,
+            r.release.as_deref().unwrap_or("?"),
+            r.api_version.as_deref().unwrap_or("?"),
+            r.project_api_version.as_deref().unwrap_or("?")
+        );
+        for w in &r.warnings {
+            println!("           ! {w}");
+        }
+        if let Some(e) = &r.error {
+            println!("           {e}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

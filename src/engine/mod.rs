@@ -323,3 +323,78 @@ impl Engine {
         Ok(specs)
     }
 }
+
+/// One env's Salesforce release, as `releases` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReleaseRow {
+    pub env: String,
+    pub org: Option<String>,
+    /// Highest API version the org offers, and its release name.
+    pub api_version: Option<String>,
+    pub release: Option<String>,
+    /// The project's sourceApiVersion (or the backflow.toml override).
+    pub project_api_version: Option<String>,
+    pub warnings: Vec<String>,
+    pub error: Option<String>,
+}
+
+impl Engine {
+    /// Salesforce releases per env: the org's newest API version against the project's. A
+    /// sandbox on a newer release than production is in the release preview window.
+    pub async fn releases(&self) -> Vec<ReleaseRow> {
+        let mut rows = Vec::new();
+        let project = self.ws.api_version.clone();
+        let mut prod_version: Option<f64> = None;
+        for env in self.ws.config.pipeline.ordered() {
+            let mut row = ReleaseRow {
+                env: env.name.clone(),
+                org: env.org.clone(),
+                api_version: None,
+                release: None,
+                project_api_version: project.clone(),
+                warnings: vec![],
+                error: None,
+            };
+            if env.org.is_none() {
+                row.error = Some("no org configured".into());
+                rows.push(row);
+                continue;
+            }
+            match connect::client_for(&self.ws, &env.name).await {
+                Ok(c) => match c.versions().await {
+                    Ok(v) => {
+                        let top = v.last().cloned();
+                        row.release = top.as_deref().map(query::release_name);
+                        row.api_version = top;
+                    }
+                    Err(e) => row.error = Some(e.to_string()),
+                },
+                Err(e) => row.error = Some(e.to_string()),
+            }
+            let parse = |v: &Option<String>| v.as_deref().and_then(|v| v.parse::<f64>().ok());
+            if let (Some(p), Some(o)) = (parse(&project), parse(&row.api_version))
+                && p > o
+            {
+                row.warnings.push(format!(
+                    "the project uses API {p:.1} but the org offers at most {o:.1}: deploys will fail until the org is upgraded (or lower sourceApiVersion)"
+                ));
+            }
+            if env.kind == crate::domain::EnvKind::Prod {
+                prod_version = parse(&row.api_version);
+            }
+            rows.push(row);
+        }
+        if let Some(prod) = prod_version {
+            for r in &mut rows {
+                if let Some(v) = r.api_version.as_deref().and_then(|v| v.parse::<f64>().ok())
+                    && v > prod
+                {
+                    r.warnings.push(format!(
+                        "on a newer release than production (API {v:.1} > {prod:.1}): a release preview sandbox; validate here before the production upgrade"
+                    ));
+                }
+            }
+        }
+        rows
+    }
+}

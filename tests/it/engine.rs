@@ -659,3 +659,20 @@ fn validation_and_test_failures_change_nothing_and_point_at_the_source() {
     assert!(text(&o).contains("FailingTest"), "{}", text(&o));
     assert!(!status_has(&ws, "dev2", "US-0901"));
 }
+
+#[test]
+fn releases_reads_each_orgs_api_version() {
+    let ws = Ws::new();
+    let o = ws.run(&["releases", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let envs = v["envs"].as_array().unwrap();
+    assert_eq!(envs.len(), 5);
+    for e in envs {
+        assert!(
+            e["api_version"].as_str().is_some_and(|s| s.ends_with(".0")),
+            "{e}"
+        );
+        assert_eq!(e["project_api_version"], "66.0");
+    }
+}
