@@ -1,8 +1,11 @@
 //! Pure domain model: no I/O, no async runtime, no terminal, no HTTP, no git.
 
+pub mod audit;
 pub mod component;
 pub mod config;
+pub mod detail;
 pub mod job;
+pub mod org;
 pub mod pipeline;
 pub mod plan;
 pub mod status;

@@ -36,6 +36,7 @@ impl EngineError {
 }
 
 pub mod query;
+pub mod views;
 pub mod workspace;
 
 pub use workspace::Workspace;
@@ -137,5 +138,34 @@ impl Engine {
 
     pub fn board_now(&self) -> Result<Board, EngineError> {
         query::board(&self.ws, &self.caches)
+    }
+
+    // Console read queries (engine/views.rs).
+
+    pub async fn story_detail(
+        &self,
+        id: String,
+    ) -> Result<Option<crate::domain::detail::StoryDetail>, EngineError> {
+        self.blocking(move |ws, c| views::story_detail(ws, c, &id))
+            .await
+    }
+
+    pub async fn file_diff(
+        &self,
+        story: String,
+        path: String,
+    ) -> Result<crate::domain::detail::FileDiff, EngineError> {
+        self.blocking(move |ws, c| views::file_diff(ws, c, &story, &path))
+            .await
+    }
+
+    pub async fn component_index(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, Vec<String>>, EngineError> {
+        self.blocking(views::component_index).await
+    }
+
+    pub async fn audit(&self) -> Result<Vec<crate::domain::audit::AuditRecord>, EngineError> {
+        self.blocking(|ws, _| views::audit(ws)).await
     }
 }
