@@ -210,6 +210,8 @@ pub struct App {
     pub components: BTreeMap<String, Vec<String>>,
     haystacks: Vec<Utf32String>,
     matcher: Box<Matcher>,
+    /// `below` per env, computed when the board arrives (the board draws it per row).
+    below_cache: Vec<Vec<usize>>,
     /// The palette's ranked actions for the current input.
     pub palette_cache: Vec<(Action, String)>,
     pub modals: Vec<Modal>,
@@ -250,6 +252,7 @@ impl App {
             haystacks: Vec::new(),
             matcher: Box::new(Matcher::new(Config::DEFAULT)),
             palette_cache: Vec::new(),
+            below_cache: Vec::new(),
             modals: Vec::new(),
             jobs: Vec::new(),
             job_cursor: 0,
@@ -296,6 +299,13 @@ impl App {
 
     /// Env indices below `env` (those with a path of connections up to it), nearest first.
     pub fn below(&self, env: usize) -> Vec<usize> {
+        match self.below_cache.get(env) {
+            Some(v) => v.clone(),
+            None => self.compute_below(env),
+        }
+    }
+
+    fn compute_below(&self, env: usize) -> Vec<usize> {
         let Some(b) = &self.board else {
             return Vec::new();
         };
@@ -327,8 +337,12 @@ impl App {
         let Some(b) = &self.board else {
             return Vec::new();
         };
-        self.below(col)
-            .into_iter()
+        let Some(below) = self.below_cache.get(col) else {
+            return Vec::new();
+        };
+        below
+            .iter()
+            .copied()
             .filter(|i| {
                 b.envs[*i].kind != EnvKind::Prod
                     && story.presence.get(*i) != Some(&Presence::Present)
@@ -369,6 +383,9 @@ impl App {
                     self.marked.remove(&id);
                 }
                 self.board = Some(b);
+                self.below_cache = (0..self.rows.len())
+                    .map(|i| self.compute_below(i))
+                    .collect();
                 self.loading = false;
                 self.error = None;
                 self.rebuild_haystacks();

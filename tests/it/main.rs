@@ -6,3 +6,4 @@ mod e2e;
 mod layers;
 mod pipeline;
 mod tui;
+mod tui_e2e;

@@ -1,0 +1,145 @@
+//! The real console in a terminal: tmux runs the binary on a demo workspace, the test polls the
+//! screen with a deadline, presses keys and checks the terminal comes back intact. Skipped (with
+//! a note) where tmux is not installed.
+
+use crate::common::backflow;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket, "-f", "/dev/null"]);
+        c
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let ok = self
+                .cmd()
+                .args(["send-keys", "-t", "e2e", k])
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "send-keys {k}");
+            // Keep Esc apart from the next key, or it reads as Alt+key.
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    fn screen(&self) -> String {
+        self.cmd()
+            .args(["capture-pane", "-p", "-t", "e2e"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    fn wait_for(&self, what: &str, deadline: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(what) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "'{what}' not on screen after {deadline:?}:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").status();
+    }
+}
+
+fn sh_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+}
+
+#[test]
+fn console_starts_shows_help_back_promotes_and_restores_the_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("tmux is not installed: skipping the terminal end-to-end test");
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let ws = state.path().join("ws");
+    let out = backflow(state.path())
+        .args(["demo", "--headless", "--dir"])
+        .arg(&ws)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exit_file = state.path().join("exit");
+    let s = state.path();
+    let script = format!(
+        "cd {ws} && BACKFLOW_STATE_DIR={st} XDG_DATA_HOME={st}/data XDG_STATE_HOME={st}/state \
+         XDG_CONFIG_HOME={st}/config GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 NO_COLOR=1 \
+         BACKFLOW_USER=e2e {bin}; echo $? > {exit}; echo CONSOLE-EXITED; sleep 30",
+        ws = sh_quote(&ws),
+        st = sh_quote(s),
+        bin = sh_quote(Path::new(env!("CARGO_BIN_EXE_backflow"))),
+        exit = sh_quote(&exit_file),
+    );
+    let tmux = Tmux {
+        socket: format!("backflow-e2e-{}", std::process::id()),
+    };
+    let ok = tmux
+        .cmd()
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            "e2e",
+            "-x",
+            "80",
+            "-y",
+            "24",
+            &script,
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "tmux did not start");
+    let deadline = Duration::from_secs(30);
+    tmux.wait_for("US-0", deadline);
+    tmux.keys(&["?"]);
+    tmux.wait_for("keys (j/k scroll", deadline);
+    tmux.keys(&["Escape"]);
+    // The hotfix in uat, back to every env below that lacks it.
+    tmux.keys(&["l", "l", "l", "b"]);
+    let s = tmux.wait_for("targets", deadline);
+    assert!(
+        s.contains("[x] qa") && s.contains("[x] dev1") && s.contains("[x] dev2"),
+        "{s}"
+    );
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("enter run on 3 target(s)", deadline);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Jobs(3)", deadline);
+    // Whatever the jobs ask, esc leaves it for later; q quits from the top level.
+    tmux.keys(&["Escape", "Escape", "1", "q"]);
+    let s = tmux.wait_for("CONSOLE-EXITED", deadline);
+    let code = std::fs::read_to_string(&exit_file).unwrap_or_default();
+    assert_eq!(code.trim(), "0", "exit code; screen:\n{s}");
+    // Back on the normal screen: the board is gone, the alternate screen is off.
+    assert!(!s.contains("1 Board"), "the console is still drawn:\n{s}");
+    let alt = tmux
+        .cmd()
+        .args(["display-message", "-p", "-t", "e2e", "#{alternate_on}"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
+}
