@@ -172,6 +172,12 @@ pub enum Modal {
         yes: Vec<Effect>,
     },
     Decision(Box<DecisionView>),
+    /// A job asks for the typed name of a protected env.
+    TypedAnswer {
+        decision: String,
+        env: String,
+        input: String,
+    },
     Notice(String),
 }
 
@@ -179,7 +185,11 @@ impl Modal {
     fn takes_text(&self) -> bool {
         matches!(
             self,
-            Modal::Palette { .. } | Modal::Filter | Modal::Confirm(_) | Modal::Ask { .. }
+            Modal::Palette { .. }
+                | Modal::Filter
+                | Modal::Confirm(_)
+                | Modal::Ask { .. }
+                | Modal::TypedAnswer { .. }
         )
     }
 }
@@ -419,8 +429,14 @@ impl App {
                 }
                 vec![]
             }
-            Msg::Submitted(Ok(_)) => {
+            Msg::Submitted(Ok((_, ids))) => {
                 self.screen = Screen::Jobs;
+                if let Some(i) = ids
+                    .first()
+                    .and_then(|id| self.jobs.iter().position(|j| &j.job == id))
+                {
+                    self.job_cursor = i;
+                }
                 self.marked.clear();
                 self.marked_components.clear();
                 vec![]
@@ -509,6 +525,9 @@ impl App {
         };
         if k.code == KeyCode::Esc || ctrl_c {
             let was_filter = matches!(top, Modal::Filter);
+            if let Modal::TypedAnswer { decision, .. } = top {
+                self.dismissed.insert(decision.clone());
+            }
             self.modals.pop();
             if was_filter {
                 // Esc in the filter clears it; enter keeps it.
@@ -572,6 +591,24 @@ impl App {
                     input.push(c);
                     *cursor = 0;
                     self.palette_cache = self.palette_items();
+                    vec![]
+                }
+                _ => vec![],
+            },
+            Modal::TypedAnswer {
+                decision, input, ..
+            } => match k.code {
+                KeyCode::Enter => {
+                    let (id, typed) = (decision.clone(), input.clone());
+                    self.modals.pop();
+                    self.answer_one(&id, Answer::Confirm { typed })
+                }
+                KeyCode::Backspace => {
+                    input.pop();
+                    vec![]
+                }
+                KeyCode::Char(ch) => {
+                    input.push(ch);
                     vec![]
                 }
                 _ => vec![],
@@ -1142,7 +1179,11 @@ impl App {
                     }
                 }
             }
-            Modal::Palette { .. } | Modal::Filter | Modal::Confirm(_) | Modal::Ask { .. } => {}
+            Modal::Palette { .. }
+            | Modal::Filter
+            | Modal::Confirm(_)
+            | Modal::Ask { .. }
+            | Modal::TypedAnswer { .. } => {}
         }
         vec![]
     }
@@ -1223,10 +1264,14 @@ impl App {
                 crate::engine::jobs::apply(j, &ev.kind);
                 // The injected clock, not the engine's, so elapsed times are deterministic.
                 j.finished = Some(self.now);
-                j.pending.clear();
+                let asked: Vec<String> = j.pending.drain(..).map(|d| d.id).collect();
                 let id = j.job.clone();
-                self.modals
-                    .retain(|m| !matches!(m, Modal::Decision(d) if d.job == id));
+                self.modals.retain(|m| match m {
+                    Modal::Decision(d) => d.job != id,
+                    Modal::TypedAnswer { decision, .. } => !asked.contains(decision),
+                    _ => true,
+                });
+                self.open_next_decision();
             }
             k => crate::engine::jobs::apply(j, k),
         }
@@ -1234,18 +1279,22 @@ impl App {
     }
 
     fn close_decision(&mut self, id: &str) {
-        self.modals
-            .retain(|m| !matches!(m, Modal::Decision(d) if d.decision.id == id));
+        self.modals.retain(|m| match m {
+            Modal::Decision(d) => d.decision.id != id,
+            Modal::TypedAnswer { decision, .. } => decision != id,
+            _ => true,
+        });
         self.open_next_decision();
     }
 
     /// Shows the first unanswered decision, unless one is shown or the user closed it.
     fn open_next_decision(&mut self) {
-        if self
-            .modals
-            .iter()
-            .any(|m| matches!(m, Modal::Decision(_) | Modal::Confirm(_)))
-        {
+        if self.modals.iter().any(|m| {
+            matches!(
+                m,
+                Modal::Decision(_) | Modal::Confirm(_) | Modal::TypedAnswer { .. }
+            )
+        }) {
             return;
         }
         let next = self.jobs.iter().find_map(|j| {
@@ -1255,6 +1304,14 @@ impl App {
                 .map(|d| (j.job.clone(), j.target.clone(), d.clone()))
         });
         if let Some((job, target, decision)) = next {
+            if let DecisionKind::Confirm { env } = &decision.kind {
+                self.modals.push(Modal::TypedAnswer {
+                    decision: decision.id.clone(),
+                    env: env.clone(),
+                    input: String::new(),
+                });
+                return;
+            }
             self.modals.push(Modal::Decision(Box::new(DecisionView {
                 job,
                 target,

@@ -903,6 +903,29 @@ fn draw_modal(f: &mut Frame<'_>, app: &App, theme: &Theme, m: &Modal, area: Rect
             area,
         ),
         Modal::Decision(d) => draw_decision(f, app, theme, d, area),
+        Modal::TypedAnswer { env, input, .. } => small(
+            f,
+            theme,
+            " protected target ",
+            vec![
+                Line::from(vec![
+                    Span::raw("A job asks you to confirm "),
+                    Span::styled(
+                        env.clone(),
+                        theme.role("danger").add_modifier(Modifier::BOLD),
+                    ),
+                    Span::raw(". Type its name:"),
+                ]),
+                Line::from(vec![
+                    Span::styled("> ", theme.role("danger")),
+                    Span::raw(input.clone()),
+                    Span::styled("▏", theme.role("focus")),
+                ]),
+                Line::styled("enter answer · esc later", theme.role("muted")),
+            ],
+            theme.role("danger"),
+            area,
+        ),
         Modal::Notice(t) => small(
             f,
             theme,
@@ -1436,6 +1459,24 @@ fn draw_plan(f: &mut Frame<'_>, app: &App, theme: &Theme, v: &PlanView, area: Re
         let section = |l: &mut Vec<Line<'_>>, title: String, style: Style| {
             l.push(Line::styled(title, style.add_modifier(Modifier::BOLD)));
         };
+        let mut comps: Vec<&String> = t
+            .apply
+            .iter()
+            .flat_map(|s| s.components.iter())
+            .chain(t.component_picks.iter())
+            .collect();
+        comps.sort();
+        comps.dedup();
+        if !comps.is_empty() || !t.deletions.is_empty() {
+            l.push(Line::styled(
+                format!(
+                    "deploy size: {} component(s), {} deletion(s)",
+                    comps.len(),
+                    t.deletions.len()
+                ),
+                theme.role("muted"),
+            ));
+        }
         if t.apply.is_empty() && t.component_picks.is_empty() {
             l.push(Line::styled(
                 "Nothing to apply: the target has it all.",

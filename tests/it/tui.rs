@@ -946,3 +946,46 @@ fn resize_keeps_the_focused_column_visible() {
     let t = render(&app, 40, 20, &plain());
     assert!(screen_text(&t).contains("prod"));
 }
+
+#[test]
+fn a_job_asking_for_a_typed_env_name_gets_it() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    let mut a = job("j1", "uat");
+    a.pending = vec![PendingDecision {
+        id: "d1".into(),
+        summary: "confirm uat".into(),
+        kind: DecisionKind::Confirm { env: "uat".into() },
+    }];
+    app.update(Msg::JobSynced(Box::new(a)));
+    assert!(matches!(app.modals.last(), Some(Modal::TypedAnswer { .. })));
+    insta::assert_snapshot!(
+        "typed_answer_80x24",
+        render(&app, 80, 24, &plain()).backend()
+    );
+    keys(&mut app, "uat");
+    assert_eq!(
+        app.update(code(KeyCode::Enter)),
+        vec![Effect::Answer {
+            decision: "d1".into(),
+            answer: Answer::Confirm {
+                typed: "uat".into()
+            }
+        }]
+    );
+    assert!(app.modals.is_empty());
+}
+
+#[test]
+fn submitted_jobs_get_the_focus_in_the_jobs_pane() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    app.update(Msg::JobSynced(Box::new(job("j1", "qa"))));
+    app.update(Msg::JobSynced(Box::new(job("j2", "dev1"))));
+    app.update(Msg::Submitted(Ok(("b2".into(), vec!["j2".into()]))));
+    assert_eq!(app.screen, Screen::Jobs);
+    assert_eq!(app.job_cursor, 1);
+    // Failing to start says why.
+    app.update(Msg::Submitted(Err("no target".into())));
+    assert!(matches!(app.modals.last(), Some(Modal::Notice(t)) if t.contains("no target")));
+}
