@@ -150,12 +150,14 @@ impl Engine {
             .await
     }
 
+    /// The story's change to `path`, or (with `against`) that env's file against the story's.
     pub async fn file_diff(
         &self,
         story: String,
         path: String,
+        against: Option<String>,
     ) -> Result<crate::domain::detail::FileDiff, EngineError> {
-        self.blocking(move |ws, c| views::file_diff(ws, c, &story, &path))
+        self.blocking(move |ws, c| views::file_diff(ws, c, &story, &path, against.as_deref()))
             .await
     }
 

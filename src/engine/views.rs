@@ -90,12 +90,14 @@ fn blob_at(repo: &Repository, commit: Oid, path: &str) -> Result<Option<Vec<u8>>
 }
 
 /// What story `id` does to `path`: the file before its first commit touching it against the
-/// file after its last one.
+/// file after its last one. With `against`, the file in that env's branch against the story's
+/// final version instead: what bringing the story there would change.
 pub fn file_diff(
     ws: &Workspace,
     caches: &Caches,
     id: &str,
     path: &str,
+    against: Option<&str>,
 ) -> Result<FileDiff, EngineError> {
     let repo = ws.open_repo()?;
     let model = load_model(ws, &repo, caches)?;
@@ -115,14 +117,28 @@ pub fn file_diff(
             "story {id} does not change {path}"
         )));
     };
-    let parent = repo
-        .find_commit(*first)
-        .map_err(|e| EngineError::Internal(format!("git: {e}")))?
-        .parent_ids()
-        .next();
-    let old = match parent {
-        Some(p) => blob_at(&repo, p, path)?,
-        None => None,
+    let old = match against {
+        Some(env) => {
+            let tip = model
+                .history
+                .envs
+                .iter()
+                .find(|e| e.name == env)
+                .map(|e| e.tip)
+                .ok_or_else(|| EngineError::Input(format!("no env named {env}")))?;
+            blob_at(&repo, tip, path)?
+        }
+        None => {
+            let parent = repo
+                .find_commit(*first)
+                .map_err(|e| EngineError::Internal(format!("git: {e}")))?
+                .parent_ids()
+                .next();
+            match parent {
+                Some(p) => blob_at(&repo, p, path)?,
+                None => None,
+            }
+        }
     };
     let new = blob_at(&repo, *last, path)?;
     Ok(diff_texts(path, old.as_deref(), new.as_deref()))

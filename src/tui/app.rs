@@ -50,6 +50,7 @@ pub enum Effect {
     LoadDiff {
         story: String,
         path: String,
+        against: Option<String>,
     },
     Plan(PlanRequest),
     Submit(Vec<JobSpec>),
@@ -106,6 +107,10 @@ pub struct StoryView {
     pub cursor: usize,
     pub diff: Option<Result<FileDiff, String>>,
     pub diff_scroll: u16,
+    /// Which file of the focused component the preview shows.
+    pub file: usize,
+    /// Compare the story's version with this env's file instead of showing its own change.
+    pub against: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -879,6 +884,8 @@ impl App {
                         cursor: 0,
                         diff: None,
                         diff_scroll: 0,
+                        file: 0,
+                        against: None,
                     })));
                     return vec![Effect::LoadDetail(id)];
                 }
@@ -1068,7 +1075,14 @@ impl App {
                     self.modals.pop();
                 }
             }
-            Modal::Story(v) => return story_act(v, a, &mut self.marked_components),
+            Modal::Story(v) => {
+                let envs: Vec<String> = self
+                    .board
+                    .as_ref()
+                    .map(|b| b.envs.iter().map(|e| e.name.clone()).collect())
+                    .unwrap_or_default();
+                return story_act(v, a, &mut self.marked_components, &envs);
+            }
             Modal::Targets(p) => match a {
                 Action::Up => p.cursor = p.cursor.saturating_sub(1),
                 Action::Down => p.cursor = (p.cursor + 1).min(p.items.len().saturating_sub(1)),
@@ -1502,7 +1516,12 @@ impl App {
     }
 }
 
-fn story_act(v: &mut StoryView, a: Action, marks: &mut BTreeSet<String>) -> Vec<Effect> {
+fn story_act(
+    v: &mut StoryView,
+    a: Action,
+    marks: &mut BTreeSet<String>,
+    envs: &[String],
+) -> Vec<Effect> {
     let comp_rows: Vec<usize> = v
         .rows
         .iter()
@@ -1511,8 +1530,20 @@ fn story_act(v: &mut StoryView, a: Action, marks: &mut BTreeSet<String>) -> Vec<
         .map(|(i, _)| i)
         .collect();
     let pos = comp_rows.iter().position(|r| *r == v.cursor).unwrap_or(0);
-    let before = v.cursor;
+    let before = (v.cursor, v.file, v.against.clone());
     match a {
+        Action::NextScreen => v.file += 1,
+        Action::CompareEnv => {
+            // None → each env in pipeline order → None.
+            v.against = match &v.against {
+                None => envs.first().cloned(),
+                Some(cur) => envs
+                    .iter()
+                    .position(|e| e == cur)
+                    .and_then(|i| envs.get(i + 1))
+                    .cloned(),
+            };
+        }
         Action::Up => v.cursor = comp_rows.get(pos.saturating_sub(1)).copied().unwrap_or(0),
         Action::Down => {
             v.cursor = comp_rows
@@ -1536,24 +1567,33 @@ fn story_act(v: &mut StoryView, a: Action, marks: &mut BTreeSet<String>) -> Vec<
         }
         _ => {}
     }
-    if v.cursor != before {
+    if v.cursor != before.0 {
+        v.file = 0;
+    }
+    if (v.cursor, v.file, v.against.clone()) != before {
         return diff_effect(v).into_iter().collect();
     }
     vec![]
 }
 
-/// Loads the diff of the focused component's first file.
+/// Loads the diff of the focused file (wrapping around the component's files).
 fn diff_effect(v: &mut StoryView) -> Option<Effect> {
     let Some(Ok(d)) = &v.detail else { return None };
     let Some(TreeRow::Component(i)) = v.rows.get(v.cursor) else {
         return None;
     };
-    let path = d.files.get(*i)?.paths.first()?.clone();
+    let paths = &d.files.get(*i)?.paths;
+    if paths.is_empty() {
+        return None;
+    }
+    v.file %= paths.len();
+    let path = paths[v.file].clone();
     v.diff = None;
     v.diff_scroll = 0;
     Some(Effect::LoadDiff {
         story: v.id.clone(),
         path,
+        against: v.against.clone(),
     })
 }
 

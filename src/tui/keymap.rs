@@ -29,6 +29,8 @@ pub enum Action {
     ScreenJobs,
     ScreenHistory,
     ScreenOrgs,
+    /// Story detail: compare the story's file with another env's.
+    CompareEnv,
     // Board
     Range,
     Filter,

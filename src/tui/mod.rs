@@ -89,8 +89,16 @@ fn run_effect(
             let r = e.story_detail(id.clone()).await.map_err(|e| e.to_string());
             Msg::DetailLoaded(id, r)
         }),
-        Effect::LoadDiff { story, path } => spawn(tx, async move {
-            Msg::DiffLoaded(e.file_diff(story, path).await.map_err(|e| e.to_string()))
+        Effect::LoadDiff {
+            story,
+            path,
+            against,
+        } => spawn(tx, async move {
+            Msg::DiffLoaded(
+                e.file_diff(story, path, against)
+                    .await
+                    .map_err(|e| e.to_string()),
+            )
         }),
         Effect::Plan(req) => spawn(tx, async move {
             Msg::PlanLoaded(e.plan(req).await.map_err(|e| e.to_string()))

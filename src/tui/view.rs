@@ -780,8 +780,8 @@ fn draw_history(f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
     f.render_widget(Paragraph::new(l), inner);
 }
 
-fn short(h: &str) -> &str {
-    &h[..h.len().min(12)]
+fn short(h: &str) -> String {
+    h.chars().take(12).collect()
 }
 
 fn draw_orgs(f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
@@ -1193,6 +1193,25 @@ fn draw_story(f: &mut Frame<'_>, app: &App, theme: &Theme, v: &StoryView, area: 
             dl.push(Line::styled(
                 tail(&format!("{}{tag}", d.path), dinner.width as usize),
                 Style::default().add_modifier(Modifier::BOLD),
+            ));
+            let files = match (&v.detail, v.rows.get(v.cursor)) {
+                (Some(Ok(det)), Some(TreeRow::Component(i))) => {
+                    det.files.get(*i).map(|f| f.paths.len()).unwrap_or(1)
+                }
+                _ => 1,
+            };
+            let what = match &v.against {
+                Some(env) => format!("{env} → story (what bringing it would change)"),
+                None => "the story's change".to_string(),
+            };
+            let more = if files > 1 {
+                format!(" · file {}/{files} (tab)", v.file + 1)
+            } else {
+                String::new()
+            };
+            dl.push(Line::styled(
+                clip(&format!("{what}{more} · d: compare"), dinner.width as usize),
+                theme.role("muted"),
             ));
             let apex = d.path.ends_with(".cls") || d.path.ends_with(".trigger");
             for line in d

@@ -257,11 +257,16 @@ fn story_detail_tree_diff_and_component_marks() {
     assert!(screen_text(&loading).contains("Reading the story"));
     let detail = views::story_detail(&fx.engine.ws, &Caches::default(), &id).unwrap();
     let eff = app.update(Msg::DetailLoaded(id.clone(), Ok(detail)));
-    let Some(Effect::LoadDiff { story, path }) = eff.first().cloned() else {
+    let Some(Effect::LoadDiff {
+        story,
+        path,
+        against: None,
+    }) = eff.first().cloned()
+    else {
         panic!("no diff requested: {eff:?}");
     };
     assert!(path.ends_with("VAT_Number__c.field-meta.xml"), "{path}");
-    let diff = views::file_diff(&fx.engine.ws, &Caches::default(), &story, &path).unwrap();
+    let diff = views::file_diff(&fx.engine.ws, &Caches::default(), &story, &path, None).unwrap();
     assert!(diff.added);
     app.update(Msg::DiffLoaded(Ok(diff)));
     let t = render(&app, 80, 24, &Theme::load(false));
@@ -277,6 +282,14 @@ fn story_detail_tree_diff_and_component_marks() {
         app.marked_components
             .contains("CustomField:Invoice__c.VAT_Number__c")
     );
+    // d compares with the first env, then the next.
+    let eff = app.update(key('d'));
+    assert!(
+        matches!(&eff[..], [Effect::LoadDiff { against: Some(e), .. }] if e == "dev1"),
+        "{eff:?}"
+    );
+    let eff = app.update(key('d'));
+    assert!(matches!(&eff[..], [Effect::LoadDiff { against: Some(e), .. }] if e == "dev2"));
     let eff = app.update(key('j'));
     assert!(matches!(&eff[..], [Effect::LoadDiff { path, .. }] if path.contains("profiles")));
     app.update(code(KeyCode::Esc));
@@ -926,7 +939,13 @@ fn engine_views_answer_for_the_demo() {
             .unwrap()
             .is_none()
     );
-    assert!(views::file_diff(&fx.engine.ws, &caches, "US-0105", "nope.txt").is_err());
+    assert!(views::file_diff(&fx.engine.ws, &caches, "US-0105", "nope.txt", None).is_err());
+    // Against an env: dev1 lacks the new field, uat has it as the story left it.
+    let path = d.files[0].paths[0].clone();
+    let vs = views::file_diff(&fx.engine.ws, &caches, "US-0105", &path, Some("dev1")).unwrap();
+    assert!(vs.added);
+    let same = views::file_diff(&fx.engine.ws, &caches, "US-0105", &path, Some("uat")).unwrap();
+    assert!(same.lines.is_empty(), "{same:?}");
     assert!(views::audit(&fx.engine.ws).unwrap().is_empty());
     let idx = views::component_index(&fx.engine.ws, &caches).unwrap();
     assert!(idx["US-0105"].iter().any(|c| c == "Profile:Admin"));
