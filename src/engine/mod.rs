@@ -167,7 +167,10 @@ impl Engine {
         self.blocking(views::component_index).await
     }
 
-    pub async fn audit(&self) -> Result<Vec<crate::domain::audit::AuditRecord>, EngineError> {
+    /// The audit log as far as the console reads it (until the engine has its own `audit`).
+    pub async fn audit_records(
+        &self,
+    ) -> Result<Vec<crate::domain::audit::AuditRecord>, EngineError> {
         self.blocking(|ws, _| views::audit(ws)).await
     }
 }

@@ -225,6 +225,8 @@ pub struct App {
     pub components: BTreeMap<String, Vec<String>>,
     haystacks: Vec<Utf32String>,
     matcher: Box<Matcher>,
+    /// Story indices newest first, computed when the board arrives (filtering reuses it).
+    order: Vec<usize>,
     /// `below` per env, computed when the board arrives (the board draws it per row).
     below_cache: Vec<Vec<usize>>,
     /// The palette's ranked actions for the current input.
@@ -268,6 +270,7 @@ impl App {
             matcher: Box::new(Matcher::new(Config::DEFAULT)),
             palette_cache: Vec::new(),
             below_cache: Vec::new(),
+            order: Vec::new(),
             modals: Vec::new(),
             jobs: Vec::new(),
             job_cursor: 0,
@@ -401,6 +404,14 @@ impl App {
                 self.below_cache = (0..self.rows.len())
                     .map(|i| self.compute_below(i))
                     .collect();
+                if let Some(b) = &self.board {
+                    let mut order: Vec<usize> = (0..b.stories.len()).collect();
+                    order.sort_by(|x, y| {
+                        let (a, c) = (&b.stories[*x], &b.stories[*y]);
+                        c.time.cmp(&a.time).then(a.id.cmp(&c.id))
+                    });
+                    self.order = order;
+                }
                 self.loading = false;
                 self.error = None;
                 self.rebuild_haystacks();
@@ -1458,11 +1469,7 @@ impl App {
                 .map(|h| pat.score(h.slice(..), &mut self.matcher).is_some())
                 .collect()
         };
-        let mut order: Vec<usize> = (0..b.stories.len()).collect();
-        order.sort_by(|x, y| {
-            let (a, c) = (&b.stories[*x], &b.stories[*y]);
-            c.time.cmp(&a.time).then(a.id.cmp(&c.id))
-        });
+        let order = &self.order;
         self.cols = (0..b.envs.len())
             .map(|col| {
                 order

@@ -104,7 +104,7 @@ fn run_effect(
             Msg::PlanLoaded(e.plan(req).await.map_err(|e| e.to_string()))
         }),
         Effect::LoadAudit => spawn(tx, async move {
-            Msg::AuditLoaded(e.audit().await.map_err(|e| e.to_string()))
+            Msg::AuditLoaded(e.audit_records().await.map_err(|e| e.to_string()))
         }),
         Effect::LoadOrgs => queue.push_back(Msg::OrgsLoaded(Err(
             "Login state and limits are not reported by this build; releases come from the project."

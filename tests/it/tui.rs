@@ -1008,3 +1008,19 @@ fn submitted_jobs_get_the_focus_in_the_jobs_pane() {
     app.update(Msg::Submitted(Err("no target".into())));
     assert!(matches!(app.modals.last(), Some(Modal::Notice(t)) if t.contains("no target")));
 }
+
+#[test]
+fn a_board_that_cannot_load_says_why_and_retries() {
+    let mut app = App::new(Keymap::default_map(), "demo".into(), false, NOW);
+    app.update(Msg::BoardLoaded(Err(
+        "env 'qa' uses branch 'qa', which does not exist".into(),
+    )));
+    insta::assert_snapshot!(
+        "board_error_80x24",
+        render(&app, 80, 24, &plain()).backend()
+    );
+    assert_eq!(app.update(key('r')), vec![Effect::LoadBoard]);
+    assert!(app.busy(), "loading again");
+    app.update(Msg::Tick(NOW + 1));
+    assert_eq!(app.now, NOW + 1);
+}
