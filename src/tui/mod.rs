@@ -147,6 +147,7 @@ async fn suspended(
     events: &mut Option<EventStream>,
     program: &str,
     args: &[String],
+    pause_on_failure: bool,
 ) -> Result<std::process::ExitStatus, String> {
     *events = None;
     ratatui::restore();
@@ -158,8 +159,31 @@ async fn suspended(
         .status()
         .await
         .map_err(|e| format!("cannot run {exe}: {e}"));
-    *terminal = ratatui::init();
-    let _ = terminal.clear();
+    if pause_on_failure && !status.as_ref().is_ok_and(|s| s.success()) {
+        // Leave the program's message readable until the user comes back.
+        eprintln!("\n[press enter to return to backflow]");
+        let _ = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)
+        })
+        .await;
+    }
+    // Back to raw mode on the alternate screen with the same terminal (a second
+    // `ratatui::init` would stack another panic hook).
+    let back = ratatui::crossterm::terminal::enable_raw_mode().and_then(|_| {
+        ratatui::crossterm::execute!(
+            std::io::stdout(),
+            ratatui::crossterm::terminal::EnterAlternateScreen,
+            ratatui::crossterm::terminal::Clear(ratatui::crossterm::terminal::ClearType::All)
+        )
+    });
+    if let Err(e) = back {
+        tracing::warn!("cannot re-enter the console screen: {e}");
+    }
+    // The screen is blank now; a blank frame makes ratatui's previous buffer agree, so the next
+    // draw repaints every cell. (`Terminal::clear` asks the terminal for the cursor position,
+    // which can time out right after a child program and leave the old buffer in place.)
+    let _ = terminal.draw(|f| f.render_widget(ratatui::widgets::Clear, f.area()));
     *events = Some(EventStream::new());
     status
 }
@@ -175,7 +199,14 @@ async fn edit(
     let editor = std::env::var("VISUAL")
         .or_else(|_| std::env::var("EDITOR"))
         .unwrap_or_else(|_| "vi".into());
-    let status = suspended(terminal, events, &editor, &[file.display().to_string()]).await?;
+    let status = suspended(
+        terminal,
+        events,
+        &editor,
+        &[file.display().to_string()],
+        false,
+    )
+    .await?;
     let out = std::fs::read_to_string(&file).map_err(|e| e.to_string());
     let _ = std::fs::remove_file(&file);
     if !status.success() {
@@ -251,9 +282,14 @@ async fn event_loop(
                         let exe = std::env::current_exe()
                             .map(|p| p.display().to_string())
                             .unwrap_or_else(|_| "backflow".into());
-                        let r =
-                            suspended(terminal, &mut events, &exe, &["login".into(), env.clone()])
-                                .await;
+                        let r = suspended(
+                            terminal,
+                            &mut events,
+                            &exe,
+                            &["login".into(), env.clone()],
+                            true,
+                        )
+                        .await;
                         app.dirty = true;
                         queue.push_back(Msg::External(match r {
                             Ok(s) if s.success() => Ok(format!("Logged in to {env}.")),

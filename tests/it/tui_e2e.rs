@@ -129,8 +129,19 @@ fn console_starts_shows_help_back_promotes_and_restores_the_terminal() {
     tmux.wait_for("enter run on 3 target(s)", deadline);
     tmux.keys(&["Enter"]);
     tmux.wait_for("Jobs(3)", deadline);
-    // Whatever the jobs ask, esc leaves it for later; q quits from the top level.
-    tmux.keys(&["Escape", "Escape", "1", "q"]);
+    // Whatever the jobs ask, esc leaves it for later.
+    tmux.keys(&["Escape", "Escape"]);
+    // Log in from Orgs: the console steps aside for `backflow login`, which fails here (no
+    // real org), waits for enter, then the console repaints in full.
+    tmux.keys(&["4", "l"]);
+    tmux.wait_for("press enter to return", deadline);
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("backflow login dev1", deadline);
+    assert!(
+        s.contains("1 Board") && s.contains("limits"),
+        "not repainted:\n{s}"
+    );
+    tmux.keys(&["Escape", "1", "q"]);
     let s = tmux.wait_for("CONSOLE-EXITED", deadline);
     let code = std::fs::read_to_string(&exit_file).unwrap_or_default();
     assert_eq!(code.trim(), "0", "exit code; screen:\n{s}");
