@@ -734,15 +734,19 @@ fn draw_history(f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
             Span::styled(format!("{:>4} ", r.seq), theme.role("muted")),
             Span::styled(format!("{:>4} ", age(app.now, r.at)), theme.role("muted")),
             Span::styled(
-                clip(
-                    &format!("{} {} → {} {}", r.action, r.from, r.to, r.stories.join(",")),
-                    w.saturating_sub(32),
-                ),
+                {
+                    let room = w.saturating_sub(41);
+                    let t = clip(
+                        &format!("{} {} → {} {}", r.action, r.from, r.to, r.stories.join(",")),
+                        room,
+                    );
+                    format!("{t:<room$}")
+                },
                 base,
             ),
             Span::raw(" "),
             Span::styled(
-                clip(&r.outcome, 12),
+                format!("{:<17}", clip(&r.outcome.replace('_', " "), 17)),
                 if ok {
                     theme.role("ok")
                 } else {
