@@ -1146,6 +1146,7 @@ impl App {
                         v.scroll = 0;
                     }
                     Action::Open => return self.confirm_plan(),
+                    Action::IncludeDeps => return self.include_dependencies(),
                     _ => v.scroll = scroll_move(v.scroll, a, page),
                 }
             }
@@ -1211,6 +1212,62 @@ impl App {
             | Modal::TypedAnswer { .. } => {}
         }
         vec![]
+    }
+
+    /// Stories of env `from` (present or partial there) that bring component `dep`, from the
+    /// component index.
+    pub fn stories_bringing(&self, from: &str, dep: &str) -> Vec<String> {
+        let Some(b) = &self.board else {
+            return Vec::new();
+        };
+        let Some(col) = b.env_index(from) else {
+            return Vec::new();
+        };
+        b.stories
+            .iter()
+            .filter(|s| {
+                s.presence.get(col).is_some_and(|p| *p != Presence::Absent)
+                    && self
+                        .components
+                        .get(&s.id)
+                        .is_some_and(|c| c.iter().any(|x| x == dep))
+            })
+            .map(|s| s.id.clone())
+            .collect()
+    }
+
+    /// `i` on the plan: add the stories that bring the missing dependencies, plan again.
+    fn include_dependencies(&mut self) -> Vec<Effect> {
+        let Some(Modal::Plan(v)) = self.modals.last() else {
+            return vec![];
+        };
+        let Some(Ok(plan)) = &v.plan else {
+            return vec![];
+        };
+        let mut add: Vec<String> = Vec::new();
+        for t in &plan.targets {
+            for dep in &t.missing_dependencies {
+                for id in self.stories_bringing(&plan.from, dep) {
+                    if !v.req.stories.contains(&id) && !add.contains(&id) {
+                        add.push(id);
+                    }
+                }
+            }
+        }
+        if add.is_empty() {
+            self.modals.push(Modal::Notice(
+                "No story in the source env brings the missing components: add them to the source first, or leave them out.".into(),
+            ));
+            return vec![];
+        }
+        let Some(Modal::Plan(v)) = self.modals.last_mut() else {
+            return vec![];
+        };
+        v.req.stories.extend(add);
+        v.req.stories.sort();
+        v.plan = None;
+        v.scroll = 0;
+        vec![Effect::Plan(v.req.clone())]
     }
 
     /// Enter on the plan: typed confirmation for protected targets, then submit.

@@ -31,6 +31,8 @@ pub enum Action {
     ScreenOrgs,
     /// Story detail: compare the story's file with another env's.
     CompareEnv,
+    /// Plan: add the stories that bring missing dependencies, and plan again.
+    IncludeDeps,
     // Board
     Range,
     Filter,

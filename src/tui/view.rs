@@ -1574,8 +1574,28 @@ fn draw_plan(f: &mut Frame<'_>, app: &App, theme: &Theme, v: &PlanView, area: Re
                 "missing in target (referenced)".into(),
                 theme.role("warning"),
             );
+            let mut any = false;
             for d in &t.missing_dependencies {
-                l.push(Line::styled(format!("  ? {d}"), theme.role("warning")));
+                let by = app.stories_bringing(&plan.from, d);
+                any |= !by.is_empty();
+                let by = if by.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — brought by {}", by.join(", "))
+                };
+                l.push(Line::styled(
+                    clip(&format!("  ? {d}{by}"), w),
+                    theme.role("warning"),
+                ));
+            }
+            if any {
+                l.push(Line::styled(
+                    format!(
+                        "  {} includes those stories and plans again",
+                        app.keymap.first_key(Action::IncludeDeps)
+                    ),
+                    theme.role("focus"),
+                ));
             }
         }
         if !t.conflicts.is_empty() {

@@ -1024,3 +1024,30 @@ fn a_board_that_cannot_load_says_why_and_retries() {
     app.update(Msg::Tick(NOW + 1));
     assert_eq!(app.now, NOW + 1);
 }
+
+#[test]
+fn plan_offers_the_stories_that_bring_missing_dependencies() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    let idx = views::component_index(&fx.engine.ws, &Caches::default()).unwrap();
+    app.update(Msg::IndexLoaded(idx));
+    focus_col(&mut app, "uat");
+    app.update(key('j')); // US-0104
+    assert_eq!(app.focused_story().unwrap().id, "US-0104");
+    app.update(key('b'));
+    let eff = app.update(code(KeyCode::Enter));
+    let mut plan = plan_for(&fx, &eff);
+    // As if US-0104 referenced the field US-0105 adds.
+    for t in &mut plan.targets {
+        t.missing_dependencies = vec!["CustomField:Invoice__c.VAT_Number__c".into()];
+    }
+    app.update(Msg::PlanLoaded(Ok(plan)));
+    let t = render(&app, 80, 24, &plain());
+    insta::assert_snapshot!("plan_missing_dependency_80x24", t.backend());
+    assert!(screen_text(&t).contains("brought by US-0105"));
+    let eff = app.update(key('i'));
+    let [Effect::Plan(req)] = &eff[..] else {
+        panic!("no replan: {eff:?}");
+    };
+    assert_eq!(req.stories, ["US-0104", "US-0105"]);
+}
