@@ -279,6 +279,22 @@ mod tests {
     }
 
     #[test]
+    fn a_context_wins_over_global_keys_there() {
+        let m = Keymap::default_map();
+        let k = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+        assert_eq!(m.action_in(&k('l'), Context::Board), Some(Action::Right));
+        assert_eq!(m.action_in(&k('l'), Context::Orgs), Some(Action::Login));
+        assert_eq!(m.action_in(&k('b'), Context::Board), Some(Action::Plan));
+        assert_eq!(m.action_in(&k('b'), Context::Conflict), Some(Action::Both));
+        assert_eq!(m.action_in(&k('a'), Context::Drift), Some(Action::Adopt));
+        assert_eq!(m.action_in(&k('b'), Context::Jobs), None);
+        // Every action has a key and a help text.
+        for b in &m.bindings {
+            assert!(!b.keys.is_empty() && !b.help.is_empty(), "{:?}", b.action);
+        }
+    }
+
+    #[test]
     fn user_file_overrides_an_action() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("keymap.toml");
