@@ -1846,6 +1846,23 @@ fn draw_decision(f: &mut Frame<'_>, app: &App, theme: &Theme, d: &DecisionView, 
                 Span::styled(" esc ", theme.role("muted")),
                 Span::raw("later"),
             ]));
+            if others > 0 {
+                l.push(Line::from(vec![
+                    Span::styled(format!(" {} ", k(Action::AllTargets)), theme.role("focus")),
+                    Span::styled(
+                        format!(
+                            "same answer for all {} targets: {}",
+                            others + 1,
+                            if d.all_targets { "ON" } else { "off" }
+                        ),
+                        if d.all_targets {
+                            theme.role("warning").add_modifier(Modifier::BOLD)
+                        } else {
+                            theme.role("muted")
+                        },
+                    ),
+                ]));
+            }
             f.render_widget(
                 Paragraph::new(l)
                     .scroll((d.scroll, 0))

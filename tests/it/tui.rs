@@ -1051,3 +1051,39 @@ fn plan_offers_the_stories_that_bring_missing_dependencies() {
     };
     assert_eq!(req.stories, ["US-0104", "US-0105"]);
 }
+
+#[test]
+fn the_same_drift_in_several_targets_takes_one_answer() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    let drift = |id: &str| PendingDecision {
+        id: id.into(),
+        summary: "drift".into(),
+        kind: DecisionKind::Drift {
+            components: vec!["Profile:Admin".into()],
+            details: vec![],
+        },
+    };
+    let mut b = job("j2", "dev1");
+    b.pending = vec![drift("d2")];
+    let mut c = job("j3", "dev2");
+    c.pending = vec![drift("d3")];
+    app.update(Msg::JobSynced(Box::new(b)));
+    app.update(Msg::JobSynced(Box::new(c)));
+    assert!(screen_text(&render(&app, 80, 24, &plain())).contains("same answer for all 2"));
+    app.update(key('A'));
+    assert_eq!(
+        app.update(key('o')),
+        vec![
+            Effect::Answer {
+                decision: "d2".into(),
+                answer: Answer::Overwrite
+            },
+            Effect::Answer {
+                decision: "d3".into(),
+                answer: Answer::Overwrite
+            },
+        ]
+    );
+    assert!(app.modals.is_empty());
+}
