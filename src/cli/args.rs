@@ -215,6 +215,23 @@ pub struct MergeFileArgs {
     /// Path of the file in the repository (git's %P), used to pick the merge rules.
     #[arg(long)]
     pub path: Option<String>,
+    /// Print the conflicts as one JSON document on stdout (needs -o).
+    #[arg(long)]
+    pub json: bool,
+    /// Resolve conflicting elements instead of writing markers.
+    #[arg(long, value_enum, default_value = "mark")]
+    pub on_conflict: MergeFileConflict,
+}
+
+/// What `merge-file` writes for an element changed two ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MergeFileConflict {
+    /// Conflict markers (zdiff3 style, with the base version).
+    Mark,
+    /// Keep ours (%A).
+    Ours,
+    /// Take theirs (%B).
+    Theirs,
 }
 
 #[derive(Debug, Args, Clone)]

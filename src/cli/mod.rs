@@ -6,7 +6,11 @@ pub mod args;
 mod convert;
 mod delta;
 mod demo;
+mod jobs;
+mod login;
+mod logout;
 mod merge_file;
+mod orgcfg;
 mod orgs;
 mod plan;
 mod sim;
@@ -69,10 +73,20 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Demo(a)) => demo::run(a, cli.readonly),
         Some(Command::Status(a)) => status::run(&cli, a),
         Some(Command::Plan(a)) => plan::run(&cli, a),
+        Some(Command::BackPromote(a)) => {
+            jobs::promote(&cli, a, crate::domain::job::JobKind::BackPromote)
+        }
+        Some(Command::Promote(a)) => jobs::promote(&cli, a, crate::domain::job::JobKind::Promote),
+        Some(Command::Resume(a)) => jobs::resume(&cli, a),
+        Some(Command::Jobs(a)) => jobs::jobs(&cli, a),
+        Some(Command::Cancel(a)) => jobs::cancel(&cli, a),
+        Some(Command::Audit(a)) => jobs::audit(&cli, a),
         Some(Command::Delta(a)) => delta::run(a),
         Some(Command::Convert(a)) => convert::run(a),
         Some(Command::MergeFile(a)) => merge_file::run(a),
         Some(Command::Orgs(a)) => orgs::run(&cli, a),
+        Some(Command::Login(a)) => login::run(&cli, a),
+        Some(Command::Logout(a)) => logout::run(&cli, a),
         Some(Command::Sim(a)) => sim::run(a),
         Some(other) => Err(CliError::input(format!(
             "`{}` is not available in this build yet",

@@ -1,5 +1,42 @@
-use super::{Cli, CliError, CliResult, args::JsonArg};
+//! `backflow orgs [--json]`: each configured org, who is logged in, sandbox or production,
+//! instance, API version, token state.
 
-pub fn run(_cli: &Cli, _a: &JsonArg) -> CliResult {
-    Err(CliError::input("`orgs` is not available in this build yet"))
+use super::orgcfg::{load, runtime};
+use super::{Cli, CliResult, args::JsonArg, print_json};
+use std::process::ExitCode;
+
+pub fn run(cli: &Cli, a: &JsonArg) -> CliResult {
+    let (cfg, dir) = load(cli)?;
+    let rows = runtime()?.block_on(crate::engine::orgs::orgs(&cfg, &dir));
+    if a.json {
+        print_json(&serde_json::json!({ "orgs": rows }))?;
+    } else {
+        for r in &rows {
+            let kind = match r.sandbox {
+                Some(true) => "sandbox",
+                Some(false) => "production",
+                None => "?",
+            };
+            println!(
+                "{:<12} auth={:<9} token={:<11} envs={}",
+                r.org,
+                r.auth,
+                r.token,
+                r.envs.join(",")
+            );
+            if r.connected {
+                println!(
+                    "             {} · {kind} · {} · API {} · usage {}",
+                    r.username.as_deref().unwrap_or(""),
+                    r.instance_url.as_deref().unwrap_or(""),
+                    r.api_version.as_deref().unwrap_or(""),
+                    r.api_usage.as_deref().unwrap_or("-")
+                );
+            }
+            if let Some(e) = &r.error {
+                println!("             {e}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

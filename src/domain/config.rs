@@ -119,6 +119,9 @@ pub struct RolesConfig {
     /// role → actions and envs; built-in roles are used when empty.
     #[serde(default)]
     pub grants: BTreeMap<String, Vec<Grant>>,
+    /// person → their own sandboxes (what `own` means for developers).
+    #[serde(default)]
+    pub sandboxes: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -153,6 +153,11 @@ pub enum Outcome {
         deploy_id: String,
         errors: Vec<DeployError>,
     },
+    /// The deploy failed and was rolled back (`rollbackOnError`); nothing changed.
+    DeployFailed {
+        deploy_id: String,
+        errors: Vec<DeployError>,
+    },
 }
 
 impl Outcome {
@@ -164,7 +169,8 @@ impl Outcome {
             | Outcome::Canceled
             | Outcome::OrgAheadOfBranch { .. }
             | Outcome::NeedsReconciliation { .. }
-            | Outcome::ValidationFailed { .. } => 1,
+            | Outcome::ValidationFailed { .. }
+            | Outcome::DeployFailed { .. } => 1,
         }
     }
 }
@@ -323,6 +329,9 @@ pub enum EventKind {
     Finished(Outcome),
     Failed {
         error: String,
+        /// Exit code per the CLI contract (2 input/refused, 3 Salesforce/network/unknown).
+        #[serde(default)]
+        exit_code: u8,
     },
 }
 

@@ -1,13 +1,14 @@
 //! Pure domain model: no I/O, no async runtime, no terminal, no HTTP, no git.
 
-pub mod audit;
 pub mod component;
 pub mod config;
+pub mod conflict;
 pub mod detail;
 pub mod job;
 pub mod org;
 pub mod pipeline;
 pub mod plan;
+pub mod roles;
 pub mod status;
 pub mod story;
 

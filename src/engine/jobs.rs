@@ -93,82 +93,98 @@ impl Jobs {
     {
         let batch = self.new_id("b");
         let body = Arc::new(body);
-        let mut ids = Vec::new();
-        for spec in specs {
-            let job = self.new_id("j");
-            let cancel = CancellationToken::new();
-            let state = JobState {
-                job: job.clone(),
-                batch: batch.clone(),
-                target: spec.target.clone(),
-                spec: spec.clone(),
-                steps: steps
-                    .iter()
-                    .map(|s| StepState {
-                        step: *s,
-                        status: StepStatus::Pending,
-                        done: 0,
-                        total: 0,
-                        label: String::new(),
-                    })
-                    .collect(),
-                pending: vec![],
-                outcome: None,
-                error: None,
-                log: vec![],
-                seq: 0,
-                started: now(),
-                finished: None,
-                deploy_id: None,
-                components_deployed: 0,
-                components_total: 0,
-                tests_completed: 0,
-                tests_total: 0,
-                has_restore_package: false,
-            };
-            if let Ok(mut i) = self.inner.lock() {
-                i.jobs.insert(
-                    job.clone(),
-                    Entry {
-                        state,
-                        cancel: cancel.clone(),
-                        waiting: HashMap::new(),
-                    },
-                );
-            }
-            let ctx = JobCtx {
-                job: job.clone(),
-                batch: batch.clone(),
-                target: spec.target.clone(),
-                spec,
-                cancel,
-                jobs: self.clone(),
-            };
-            ctx.emit(EventKind::Started {
-                steps: steps.clone(),
-            });
-            let body = body.clone();
-            let run_ctx = ctx.clone();
-            tokio::spawn(async move {
-                // The body runs in its own task so a panic is caught as a JoinError.
-                let handle = tokio::spawn(async move { body(run_ctx).await });
-                let result = match handle.await {
-                    Ok(r) => r,
-                    Err(e) if e.is_panic() => Err(EngineError::Internal(
-                        "the job stopped unexpectedly (internal error); see the log file".into(),
-                    )),
-                    Err(e) => Err(EngineError::Internal(format!("the job was stopped: {e}"))),
-                };
-                match result {
-                    Ok(outcome) => ctx.emit(EventKind::Finished(outcome)),
-                    Err(e) => ctx.emit(EventKind::Failed {
-                        error: e.to_string(),
-                    }),
-                }
-            });
-            ids.push(job);
-        }
+        let ids = specs
+            .into_iter()
+            .map(|spec| {
+                let job = self.new_id("j");
+                let b = body.clone();
+                self.start(job, batch.clone(), spec, steps.clone(), move |c| b(c))
+            })
+            .collect();
         (batch, ids)
+    }
+
+    /// Starts (or restarts, for `resume`) one job under a known id.
+    pub fn start<F>(
+        &self,
+        job: JobId,
+        batch: BatchId,
+        spec: JobSpec,
+        steps: Vec<Step>,
+        body: F,
+    ) -> JobId
+    where
+        F: FnOnce(JobCtx) -> JobFuture + Send + 'static,
+    {
+        let cancel = CancellationToken::new();
+        let state = JobState {
+            job: job.clone(),
+            batch: batch.clone(),
+            target: spec.target.clone(),
+            spec: spec.clone(),
+            steps: steps
+                .iter()
+                .map(|s| StepState {
+                    step: *s,
+                    status: StepStatus::Pending,
+                    done: 0,
+                    total: 0,
+                    label: String::new(),
+                })
+                .collect(),
+            pending: vec![],
+            outcome: None,
+            error: None,
+            log: vec![],
+            seq: 0,
+            started: now(),
+            finished: None,
+            deploy_id: None,
+            components_deployed: 0,
+            components_total: 0,
+            tests_completed: 0,
+            tests_total: 0,
+            has_restore_package: false,
+        };
+        if let Ok(mut i) = self.inner.lock() {
+            i.jobs.insert(
+                job.clone(),
+                Entry {
+                    state,
+                    cancel: cancel.clone(),
+                    waiting: HashMap::new(),
+                },
+            );
+        }
+        let ctx = JobCtx {
+            job: job.clone(),
+            batch,
+            target: spec.target.clone(),
+            spec,
+            cancel,
+            jobs: self.clone(),
+        };
+        ctx.emit(EventKind::Started { steps });
+        let run_ctx = ctx.clone();
+        tokio::spawn(async move {
+            // The body runs in its own task so a panic is caught as a JoinError.
+            let handle = tokio::spawn(async move { body(run_ctx).await });
+            let result = match handle.await {
+                Ok(r) => r,
+                Err(e) if e.is_panic() => Err(EngineError::Internal(
+                    "the job stopped unexpectedly (internal error); see the log file".into(),
+                )),
+                Err(e) => Err(EngineError::Internal(format!("the job was stopped: {e}"))),
+            };
+            match result {
+                Ok(outcome) => ctx.emit(EventKind::Finished(outcome)),
+                Err(e) => ctx.emit(EventKind::Failed {
+                    error: e.to_string(),
+                    exit_code: e.exit_code(),
+                }),
+            }
+        });
+        job
     }
 
     /// Answers a pending decision.
@@ -297,7 +313,7 @@ pub fn apply(state: &mut JobState, kind: &EventKind) {
                 }
             }
         }
-        EventKind::Failed { error } => {
+        EventKind::Failed { error, .. } => {
             state.error = Some(error.clone());
             state.finished = Some(now());
             for s in &mut state.steps {
@@ -499,7 +515,7 @@ mod tests {
         });
         loop {
             let ev = rx.recv().await.unwrap();
-            if let EventKind::Failed { error } = ev.kind {
+            if let EventKind::Failed { error, .. } = ev.kind {
                 assert!(error.contains("unexpectedly"));
                 break;
             }

@@ -1,10 +1,17 @@
 //! The engine: workspace loading, read queries for the views, jobs (later), journal and audit.
 //! TUI and CLI reach git, HTTP and the file system only through here.
 
+pub mod audit;
+pub mod connect;
 pub mod crash;
+pub mod delta;
 pub mod demo;
+pub mod identity;
 pub mod jobs;
+pub mod journal;
+pub mod lock;
 pub mod logging;
+pub mod orgs;
 pub mod pipeline;
 
 use thiserror::Error;
@@ -98,8 +105,77 @@ impl Engine {
         }
         let (ws, caches) = (self.ws.clone(), self.caches.clone());
         Ok(self.jobs.submit(specs, pipeline::steps(), move |ctx| {
-            pipeline::run(ws.clone(), caches.clone(), ctx)
+            pipeline::run(ws.clone(), caches.clone(), ctx, None)
         }))
+    }
+
+    /// Continues an interrupted job from its journal (same job id). Returns its id.
+    pub fn resume(&self, job: &str) -> Result<crate::domain::job::JobId, EngineError> {
+        let root = pipeline::state_root(&self.ws);
+        let journal = journal::Journal::open(&root, job)?;
+        let replay = journal::Replay::from(&journal.read()?);
+        if let Some(o) = &replay.outcome {
+            let recorded = matches!(o, crate::domain::job::Outcome::OrgAheadOfBranch { .. });
+            if !recorded {
+                return Err(EngineError::Input(format!(
+                    "job {job} already finished ({}); nothing to resume",
+                    serde_json::to_string(o).unwrap_or_default()
+                )));
+            }
+        }
+        let spec = replay.spec.clone().ok_or_else(|| {
+            EngineError::Input(format!("the journal of {job} has no job description"))
+        })?;
+        let batch = replay
+            .batch
+            .clone()
+            .unwrap_or_else(|| self.jobs.new_id("b"));
+        let (ws, caches) = (self.ws.clone(), self.caches.clone());
+        Ok(self.jobs.start(
+            job.to_string(),
+            batch,
+            spec,
+            pipeline::steps(),
+            move |ctx| pipeline::run(ws, caches, ctx, Some(replay)),
+        ))
+    }
+
+    /// Jobs with a journal in this workspace (any process), newest first.
+    pub fn journaled_jobs(&self) -> Vec<(String, journal::Replay)> {
+        let root = pipeline::state_root(&self.ws);
+        journal::Journal::list(&root)
+            .into_iter()
+            .filter_map(|id| {
+                let j = journal::Journal::open(&root, &id).ok()?;
+                Some((id, journal::Replay::from(&j.read().ok()?)))
+            })
+            .collect()
+    }
+
+    /// Who is acting (BACKFLOW_USER, the repository's git email, the OS user).
+    pub fn user(&self) -> String {
+        identity::current_user(self.ws.open_repo().ok().as_ref())
+    }
+
+    /// Refusals that happen before anything runs (prod target, roles, confirmation).
+    pub fn preflight(&self, spec: &crate::domain::job::JobSpec) -> Result<(), EngineError> {
+        pipeline::preflight(&self.ws, spec)
+    }
+
+    /// Cancels a job of this process, or asks the process running it (through its journal).
+    pub fn request_cancel(&self, job: &str) -> Result<(), EngineError> {
+        if self.jobs.cancel(job).is_ok() {
+            return Ok(());
+        }
+        let root = pipeline::state_root(&self.ws);
+        journal::Journal::open(&root, job)?;
+        std::fs::write(journal::Journal::dir(&root, job).join("cancel"), b"")
+            .map_err(|e| EngineError::Internal(format!("cannot request the cancel: {e}")))
+    }
+
+    /// The audit log, oldest first.
+    pub fn audit(&self) -> Result<Vec<audit::AuditRecord>, EngineError> {
+        audit::read(&self.ws.open_repo()?)
     }
 
     /// Every job event from now on (never drops lifecycle events); resync with `job_state`.
@@ -165,12 +241,5 @@ impl Engine {
         &self,
     ) -> Result<std::collections::BTreeMap<String, Vec<String>>, EngineError> {
         self.blocking(views::component_index).await
-    }
-
-    /// The audit log as far as the console reads it (until the engine has its own `audit`).
-    pub async fn audit_records(
-        &self,
-    ) -> Result<Vec<crate::domain::audit::AuditRecord>, EngineError> {
-        self.blocking(|ws, _| views::audit(ws)).await
     }
 }

@@ -6,7 +6,7 @@ use super::workspace::Workspace;
 use crate::domain::plan::{PlannedConflict, PlannedStory};
 use crate::domain::status::{BoardEnv, BoardStory, ConnectionStatus, EnvStatus};
 use crate::domain::{Board, ComponentRef, Plan, PlanRequest, PlanTarget, Presence, StatusReport};
-use crate::git::history::{PresenceCalc, added_lines, changed_paths, components_of};
+use crate::git::history::{PresenceCalc, added_lines, changed_paths, commit_components};
 use crate::git::{Caches, GitError, History};
 use crate::metadata::registry;
 use git2::{Oid, Repository};
@@ -146,9 +146,11 @@ pub fn board(ws: &Workspace, caches: &Caches) -> Result<Board, EngineError> {
         .collect();
     let mut stories = Vec::new();
     for (id, s) in &model.history.stories {
-        let mut paths = Vec::new();
+        let mut comps = BTreeSet::new();
         for c in &s.canonical {
-            paths.extend(changed_paths(&repo, caches, *c)?);
+            let cc = commit_components(&repo, caches, *c, &ws.package_dirs)?;
+            comps.extend(cc.changed);
+            comps.extend(cc.deleted);
         }
         let first = &model.history.commits[&s.canonical[0]];
         let last = &model.history.commits[&s.canonical[s.canonical.len() - 1]];
@@ -157,7 +159,7 @@ pub fn board(ws: &Workspace, caches: &Caches) -> Result<Board, EngineError> {
             title: crate::domain::story::title_from_subject(&first.summary, id),
             author: first.author.clone(),
             time: last.time,
-            components: components_of(paths.iter(), &ws.package_dirs).len(),
+            components: comps.len(),
             commits: s.canonical.len(),
             presence: model.presence[id].clone(),
         });
@@ -292,6 +294,8 @@ pub fn plan(ws: &Workspace, caches: &Caches, req: &PlanRequest) -> Result<Plan, 
         let mut already = Vec::new();
         let mut all_paths: BTreeSet<String> = BTreeSet::new();
         let mut added = String::new();
+        // Deleted in-file children (a removed label), which whole-file deletions miss.
+        let mut child_deletions: BTreeSet<ComponentRef> = BTreeSet::new();
         let wanted: Vec<&String> = if req.stories.is_empty() && picks.is_empty() {
             model
                 .presence
@@ -312,11 +316,22 @@ pub fn plan(ws: &Workspace, caches: &Caches, req: &PlanRequest) -> Result<Plan, 
             let missing = calc.missing(ti, s)?;
             let mut commits = Vec::new();
             let mut paths = Vec::new();
+            let mut comps = BTreeSet::new();
             for c in &missing {
                 let rep = h.representative(src, *c).unwrap_or(*c);
                 commits.push(rep.to_string());
                 paths.extend(changed_paths(&repo, caches, rep)?);
                 added.push_str(&added_lines(&repo, rep)?);
+                let cc = commit_components(&repo, caches, rep, &ws.package_dirs)?;
+                for d in &cc.deleted {
+                    comps.remove(d);
+                    child_deletions.insert(d.clone());
+                }
+                for c in cc.changed {
+                    child_deletions.remove(&c);
+                    comps.insert(c);
+                }
+                comps.extend(cc.deleted);
             }
             let first = &h.commits[&s.canonical[0]];
             all_paths.extend(paths.iter().cloned());
@@ -325,10 +340,7 @@ pub fn plan(ws: &Workspace, caches: &Caches, req: &PlanRequest) -> Result<Plan, 
                 title: crate::domain::story::title_from_subject(&first.summary, id),
                 presence,
                 commits,
-                components: components_of(paths.iter(), &ws.package_dirs)
-                    .iter()
-                    .map(|c| c.to_string())
-                    .collect(),
+                components: comps.iter().map(|c| c.to_string()).collect(),
             });
         }
         for paths in pick_paths.values() {
@@ -360,6 +372,13 @@ pub fn plan(ws: &Workspace, caches: &Caches, req: &PlanRequest) -> Result<Plan, 
         }
         for d in &deletions {
             changed.remove(d);
+        }
+        let tgt_index = component_index(&tgt_tree, &ws.package_dirs);
+        for d in child_deletions {
+            let c = container_of(&d);
+            if c != d && tgt_index.contains_key(&c) {
+                deletions.insert(d);
+            }
         }
         let no_ops: Vec<String> = changed
             .iter()

@@ -1,21 +1,16 @@
 //! Read queries for the console's screens beyond the board: story detail, per-file diffs, the
-//! component index used by the fuzzy filter, and the audit log. Blocking; `Engine` runs them on
+//! component index used by the fuzzy filter. Blocking; `Engine` runs them on
 //! `spawn_blocking`.
 
 use super::EngineError;
 use super::query::load_model;
 use super::workspace::Workspace;
-use crate::domain::audit::AuditRecord;
 use crate::domain::detail::{ComponentFiles, DiffKind, DiffLine, FileDiff, StoryDetail};
 use crate::git::Caches;
 use crate::git::history::{changed_paths, components_of};
 use crate::metadata::registry;
 use git2::{Oid, Repository};
 use std::collections::BTreeMap;
-
-/// The audit log's branch and file (JSON Lines, one record per line).
-pub const AUDIT_BRANCH: &str = "backflow/audit";
-pub const AUDIT_FILE: &str = "audit.jsonl";
 
 /// Largest file the diff preview reads; bigger files show a note instead.
 const MAX_DIFF_BYTES: usize = 512 * 1024;
@@ -191,22 +186,6 @@ pub fn diff_texts(path: &str, old: Option<&[u8]>, new: Option<&[u8]>) -> FileDif
         added: old.is_none() && new.is_some(),
         deleted: old.is_some() && new.is_none(),
     }
-}
-
-/// The audit log, oldest first; empty when the audit branch does not exist yet. Lines that do
-/// not parse are skipped (a newer backflow may add record kinds).
-pub fn audit(ws: &Workspace) -> Result<Vec<AuditRecord>, EngineError> {
-    let repo = ws.open_repo()?;
-    let Some(tip) = crate::git::history::resolve_branch(&repo, AUDIT_BRANCH) else {
-        return Ok(Vec::new());
-    };
-    let Some(bytes) = blob_at(&repo, tip, AUDIT_FILE)? else {
-        return Ok(Vec::new());
-    };
-    Ok(String::from_utf8_lossy(&bytes)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
 }
 
 #[cfg(test)]

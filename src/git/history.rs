@@ -55,6 +55,58 @@ impl CommitMeta {
 pub struct Caches {
     patch_ids: Mutex<HashMap<Oid, Option<Oid>>>,
     paths: Mutex<HashMap<Oid, Vec<String>>>,
+    components: Mutex<HashMap<Oid, CommitComponents>>,
+}
+
+/// What one commit changes, in components (in-file children such as a CustomLabel or a
+/// WorkflowRule by element, as a deploy would list them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitComponents {
+    pub changed: Vec<ComponentRef>,
+    pub deleted: Vec<ComponentRef>,
+}
+
+/// Components a commit changes against its first parent, cached by commit id.
+pub fn commit_components(
+    repo: &Repository,
+    caches: &Caches,
+    oid: Oid,
+    package_dirs: &[String],
+) -> Result<CommitComponents, GitError> {
+    if let Some(v) = caches
+        .components
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&oid).cloned())
+    {
+        return Ok(v);
+    }
+    let c = repo.find_commit(oid)?;
+    let new = c.tree()?;
+    let old = match c.parent(0) {
+        Ok(p) => p.tree()?,
+        Err(_) => repo.find_tree(repo.treebuilder(None)?.write()?)?,
+    };
+    let opts = crate::metadata::delta::DeltaOptions {
+        source_dirs: vec![],
+        package_dirs: package_dirs.to_vec(),
+        api_version: None,
+        ignore: None,
+        generate_delta: false,
+    };
+    let input = super::diff::changes_between_trees(repo, &old, &new, package_dirs, &|p| {
+        crate::metadata::delta::needs_content(p, &opts)
+    })
+    .map_err(|e| GitError::Other(e.to_string()))?;
+    let d = crate::metadata::delta::compute(&input.changes, &input.to_tree, &opts);
+    let v = CommitComponents {
+        changed: d.package.components().collect(),
+        deleted: d.destructive.components().collect(),
+    };
+    if let Ok(mut m) = caches.components.lock() {
+        m.insert(oid, v.clone());
+    }
+    Ok(v)
 }
 
 impl Caches {
@@ -394,7 +446,13 @@ impl History {
         for c in &s.canonical {
             commits.push(self.commit_info(repo, caches, *c)?);
         }
-        let components = components_of(commits.iter().flat_map(|c| c.paths.iter()), package_dirs);
+        let mut set = BTreeSet::new();
+        for c in &s.canonical {
+            let cc = commit_components(repo, caches, *c, package_dirs)?;
+            set.extend(cc.changed);
+            set.extend(cc.deleted);
+        }
+        let components: Vec<ComponentRef> = set.into_iter().collect();
         let first = commits
             .first()
             .map(|c| c.summary.clone())

@@ -1,8 +1,15 @@
-//! Salesforce metadata: the type registry, path → component, and (in later modules) package.xml,
-//! delta, source → MDAPI conversion and semantic XML merge. Pure functions over bytes and paths.
+//! Salesforce metadata: the type registry, path → component, package.xml, delta, source →
+//! MDAPI convert, semantic merge. Pure functions over bytes and paths (no git, no network).
 
+pub mod convert;
+pub mod delta;
+pub mod forceignore;
+pub mod infile;
+pub mod merge;
+pub mod package_xml;
 pub mod project;
 pub mod registry;
 
+pub use package_xml::Manifest;
 pub use project::SfdxProject;
 pub use registry::{Registry, Resolved, registry};

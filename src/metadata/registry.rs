@@ -56,6 +56,8 @@ pub struct Registry {
     by_suffix: HashMap<String, Vec<usize>>,
     /// child type suffix → (parent type index, child type name)
     child_by_dir: HashMap<(usize, String), (String, String)>,
+    /// Child suffix of a non-decomposed parent (`workflowRule`) → (parent index, child type).
+    child_by_suffix: HashMap<String, (usize, String)>,
 }
 
 pub fn registry() -> &'static Registry {
@@ -113,7 +115,17 @@ impl Registry {
         let mut by_strict_dir = HashMap::new();
         let mut by_suffix: HashMap<String, Vec<usize>> = HashMap::new();
         let mut child_by_dir = HashMap::new();
+        let mut child_by_suffix = HashMap::new();
         for (i, t) in types.iter().enumerate() {
+            if !t.is_decomposed() && !t.strict_directory {
+                for (child, _, suffix) in &t.children {
+                    if suffix != &t.suffix && !suffix.is_empty() {
+                        child_by_suffix
+                            .entry(suffix.clone())
+                            .or_insert((i, child.clone()));
+                    }
+                }
+            }
             by_name.insert(t.name.clone(), i);
             if t.strict_directory {
                 by_strict_dir.entry(t.directory.clone()).or_insert(i);
@@ -131,6 +143,7 @@ impl Registry {
             by_strict_dir,
             by_suffix,
             child_by_dir,
+            child_by_suffix,
         }
     }
 
@@ -167,7 +180,12 @@ impl Registry {
                 return self.resolve_in_dir(ti, &segs[i + 1..]);
             }
         }
-        // 2. Otherwise the suffix of the file name.
+        // 2. Decomposed layouts opted into by the SDR "beta" presets, detected from the
+        //    file layout rather than from sfdx-project.json (as sfdx-git-delta does).
+        if let Some(r) = self.resolve_preset_layout(&segs) {
+            return Some(r);
+        }
+        // 3. Otherwise the suffix of the file name.
         let file = *segs.last()?;
         let (name, suffix) = split_name(file)?;
         let parent_dir = segs.len().checked_sub(2).map(|i| segs[i]);
@@ -219,6 +237,59 @@ impl Registry {
         })
     }
 
+    /// `labels/Hello.label-meta.xml` (decomposeCustomLabelsBeta), `workflows/Account/
+    /// workflowRules/R.workflowRule-meta.xml` (decomposeWorkflowBeta, SharingRules alike) and
+    /// `permissionsets/Sales/**` (decomposePermissionSetBeta: every file is part of the set).
+    fn resolve_preset_layout(&self, segs: &[&str]) -> Option<Resolved> {
+        let file = *segs.last()?;
+        let n = segs.len();
+        if n >= 2
+            && segs[n - 2] == "labels"
+            && let Some(name) = file.strip_suffix(".label-meta.xml")
+        {
+            return Some(Resolved {
+                component: ComponentRef::new("CustomLabel", name),
+                parent: Some(ComponentRef::new("CustomLabels", "CustomLabels")),
+                is_meta: true,
+            });
+        }
+        // digitalExperiences/site/My_Site1/**: one bundle per `<kind>/<name>` folder.
+        if let Some(i) = segs.iter().position(|s| *s == "digitalExperiences")
+            && n >= i + 4
+        {
+            return Some(Resolved {
+                component: ComponentRef::new(
+                    "DigitalExperienceBundle",
+                    format!("{}/{}", segs[i + 1], segs[i + 2]),
+                ),
+                parent: None,
+                is_meta: file.ends_with("-meta.xml"),
+            });
+        }
+        if let Some(i) = segs.iter().position(|s| *s == "permissionsets")
+            && n >= i + 3
+        {
+            return Some(Resolved {
+                component: ComponentRef::new("PermissionSet", segs[i + 1]),
+                parent: None,
+                is_meta: file.ends_with("-meta.xml"),
+            });
+        }
+        let (name, sfx) = split_name(file)?;
+        let (parent_ti, child) = self.child_by_suffix.get(sfx)?;
+        let pt = &self.types[*parent_ti];
+        let i = segs.iter().position(|s| *s == pt.directory)?;
+        if n < i + 3 {
+            return None;
+        }
+        let parent_name = segs[i + 1];
+        Some(Resolved {
+            component: ComponentRef::new(child, format!("{parent_name}.{name}")),
+            parent: Some(ComponentRef::new(&pt.name, parent_name)),
+            is_meta: true,
+        })
+    }
+
     fn resolve_in_dir(&self, ti: usize, rest: &[&str]) -> Option<Resolved> {
         let t = &self.types[ti];
         let first = rest[0];
@@ -261,6 +332,37 @@ impl Registry {
                 is_meta: false,
             });
         }
+        if t.in_folder {
+            let file = rest[rest.len() - 1];
+            let is_meta = file.ends_with("-meta.xml");
+            if rest.len() == 1 {
+                let (name, sfx) = split_name(file)?;
+                let folder_type = self.types.iter().find(|f| {
+                    f.folder_for.as_deref() == Some(t.name.as_str()) && f.suffix == sfx
+                })?;
+                return Some(Resolved {
+                    component: ComponentRef::new(&folder_type.name, name),
+                    parent: None,
+                    is_meta,
+                });
+            }
+            let stem = file.strip_suffix("-meta.xml").unwrap_or(file);
+            let stem = match stem.strip_suffix(&format!(".{}", t.suffix)) {
+                Some(s) => s,
+                // A document's content file keeps its own extension: `guide.pdf` → `guide`.
+                None if !is_meta && t.adapter == "mixedContent" => {
+                    stem.rsplit_once('.').map(|(s, _)| s).unwrap_or(stem)
+                }
+                None => stem,
+            };
+            let mut parts: Vec<&str> = rest[..rest.len() - 1].to_vec();
+            parts.push(stem);
+            return Some(Resolved {
+                component: ComponentRef::new(&t.name, parts.join("/")),
+                parent: None,
+                is_meta,
+            });
+        }
         if t.is_bundle() {
             if t.name == "LightningComponentBundle" || t.name == "AuraDefinitionBundle" {
                 // Files directly under lwc/ (jsconfig.json, .eslintrc) are not components.
@@ -282,30 +384,6 @@ impl Registry {
             let is_meta = rest[rest.len() - 1].ends_with("-meta.xml");
             return Some(Resolved {
                 component: ComponentRef::new(&t.name, name),
-                parent: None,
-                is_meta,
-            });
-        }
-        if t.in_folder {
-            let file = rest[rest.len() - 1];
-            let is_meta = file.ends_with("-meta.xml");
-            if rest.len() == 1 {
-                let (name, sfx) = split_name(file)?;
-                let folder_type = self.types.iter().find(|f| {
-                    f.folder_for.as_deref() == Some(t.name.as_str()) && f.suffix == sfx
-                })?;
-                return Some(Resolved {
-                    component: ComponentRef::new(&folder_type.name, name),
-                    parent: None,
-                    is_meta,
-                });
-            }
-            let stem = file.strip_suffix("-meta.xml").unwrap_or(file);
-            let stem = stem.strip_suffix(&format!(".{}", t.suffix)).unwrap_or(stem);
-            let mut parts: Vec<&str> = rest[..rest.len() - 1].to_vec();
-            parts.push(stem);
-            return Some(Resolved {
-                component: ComponentRef::new(&t.name, parts.join("/")),
                 parent: None,
                 is_meta,
             });
@@ -442,6 +520,61 @@ mod tests {
             "EmailTemplate:Support/Welcome"
         );
         assert_eq!(r("README.md"), None);
+        assert_eq!(
+            r(&format!(
+                "{d}/digitalExperiences/site/My_Site1/sfdc_cms__view/home/content.json"
+            ))
+            .unwrap(),
+            "DigitalExperienceBundle:site/My_Site1"
+        );
+        assert_eq!(
+            r(&format!(
+                "{d}/digitalExperiences/site/My_Site1/My_Site1.digitalExperience-meta.xml"
+            ))
+            .unwrap(),
+            "DigitalExperienceBundle:site/My_Site1"
+        );
+        assert_eq!(
+            r(&format!("{d}/documents/Shared/guide.pdf")).unwrap(),
+            "Document:Shared/guide"
+        );
+        assert_eq!(
+            r(&format!("{d}/documents/Shared/guide.document-meta.xml")).unwrap(),
+            "Document:Shared/guide"
+        );
+        assert_eq!(
+            r(&format!("{d}/documents/Shared.documentFolder-meta.xml")).unwrap(),
+            "DocumentFolder:Shared"
+        );
+        assert_eq!(
+            r(&format!("{d}/labels/Hello.label-meta.xml")).unwrap(),
+            "CustomLabel:Hello"
+        );
+        assert_eq!(
+            r(&format!(
+                "{d}/workflows/Account/workflowRules/R1.workflowRule-meta.xml"
+            ))
+            .unwrap(),
+            "WorkflowRule:Account.R1"
+        );
+        assert_eq!(
+            r(&format!(
+                "{d}/sharingRules/Account/sharingCriteriaRules/S.sharingCriteriaRule-meta.xml"
+            ))
+            .unwrap(),
+            "SharingCriteriaRule:Account.S"
+        );
+        assert_eq!(
+            r(&format!(
+                "{d}/permissionsets/Sales/fieldPermissions/Account.F__c.fieldPermission-meta.xml"
+            ))
+            .unwrap(),
+            "PermissionSet:Sales"
+        );
+        assert_eq!(
+            r(&format!("{d}/workflows/Account.workflow-meta.xml")).unwrap(),
+            "Workflow:Account"
+        );
         assert_eq!(r("force-app/main/default/README.md"), None);
     }
 }

@@ -1,1 +1,61 @@
-//! sim layer.
+//! sim layer: a loopback Salesforce simulator (axum) that answers like Salesforce for the calls
+//! backflow makes — OAuth, REST, Tooling and the Metadata SOAP API — with orgs holding deployed
+//! files, a deploy lifecycle on a per-poll clock, sandbox refreshes, source tracking and
+//! injectable faults. Tests and the demo run the real client against it.
+//!
+//! Each org lives under `/o/<org>`: that URL is both its login URL and its instance URL.
+//! Environment: `BACKFLOW_SIM_IDLE_SECS` makes `backflow sim` exit after that many idle seconds
+//! (the workspace-hosted simulator uses one hour).
+
+mod admin;
+pub mod deploy;
+pub mod model;
+mod rest_deploy;
+mod server;
+mod soap;
+pub mod soql;
+pub mod workspace;
+
+pub use admin::{OrgEdit, OrgSpec, OrgSummary, SimAdmin};
+pub use model::{DeployLogEntry, Fault, FaultKind, Settings};
+pub use server::{API_VERSIONS, DRIFT_USER, SimServer};
+
+use std::path::Path;
+
+/// Runs `backflow sim` in the foreground until `POST /_sim/shutdown` or Ctrl-C. With a state
+/// dir, the port is written to `<state>/port` once listening.
+pub async fn serve(port: u16, state: Option<&Path>) -> std::io::Result<()> {
+    let server = SimServer::start(state, port).await?;
+    if let Some(dir) = state {
+        workspace::write_port_file(dir, server.port)?;
+    }
+    println!("backflow simulator listening on {}", server.url);
+    let app = server.app.clone();
+    // A hosted workspace simulator stops by itself after a quiet period.
+    if let Some(idle) = std::env::var("BACKFLOW_SIM_IDLE_SECS")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+    {
+        let app = app.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                let last = app
+                    .last_request_ms
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                if chrono::Utc::now().timestamp_millis() - last > idle * 1000 {
+                    app.shutdown.cancel();
+                    break;
+                }
+            }
+        });
+    }
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = app.shutdown.cancelled() => {}
+    }
+    if let Some(dir) = state {
+        workspace::remove_port_file(dir, server.port);
+    }
+    Ok(())
+}

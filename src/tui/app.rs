@@ -2,7 +2,6 @@
 //! returns the effects the event loop must run (load data, submit jobs, answer decisions, quit).
 
 use super::keymap::{Action, Context, Keymap};
-use crate::domain::audit::AuditRecord;
 use crate::domain::detail::{FileDiff, StoryDetail};
 use crate::domain::job::{
     Answer, BatchId, ConflictPolicy, DecisionKind, DriftPolicy, EventKind, JobEvent, JobId,
@@ -10,6 +9,7 @@ use crate::domain::job::{
 };
 use crate::domain::org::OrgInfo;
 use crate::domain::{Board, BoardStory, EnvKind, Plan, PlanRequest, Presence};
+use crate::engine::audit::AuditRecord;
 use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config, Matcher, Utf32String};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -36,6 +36,8 @@ pub enum Msg {
     OrgsLoaded(Result<Vec<OrgInfo>, String>),
     /// An external command (login) finished.
     External(Result<String, String>),
+    /// Who runs jobs started here, as the engine knows it.
+    User(String),
     Resize(u16, u16),
     /// Clock tick: seconds since the epoch.
     Tick(i64),
@@ -499,6 +501,11 @@ impl App {
                 };
                 self.modals.push(Modal::Notice(text));
                 vec![Effect::LoadOrgs]
+            }
+            Msg::User(u) => {
+                self.dirty = false;
+                self.user = u;
+                vec![]
             }
             Msg::Resize(w, h) => {
                 self.size = (w, h);
@@ -1714,6 +1721,10 @@ pub fn job_status(j: &JobState) -> (&'static str, String) {
             Outcome::ValidationFailed { errors, .. } => {
                 ("validation failed", format!("{} errors", errors.len()))
             }
+            Outcome::DeployFailed { errors, .. } => (
+                "deploy failed",
+                format!("{} errors, rolled back", errors.len()),
+            ),
         };
         return t;
     }

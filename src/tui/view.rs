@@ -631,7 +631,9 @@ fn draw_job(f: &mut Frame<'_>, app: &App, theme: &Theme, j: &JobState, area: Rec
             l.push(Line::styled(line, theme.role("danger")));
         }
     }
-    if let Some(Outcome::ValidationFailed { errors, .. }) = &j.outcome {
+    if let Some(Outcome::ValidationFailed { errors, .. } | Outcome::DeployFailed { errors, .. }) =
+        &j.outcome
+    {
         for e in errors {
             let loc = match (&e.file, e.line) {
                 (Some(f), Some(n)) => format!("{f}:{n}"),
@@ -724,6 +726,13 @@ fn draw_history(f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
     let mut l = Vec::new();
     // Newest first.
     for (i, r) in recs.iter().rev().enumerate().skip(first).take(room) {
+        let at = chrono::DateTime::parse_from_rfc3339(&r.at)
+            .map(|t| age(app.now, t.timestamp()))
+            .unwrap_or_else(|_| "?".into());
+        let (from, to) = (
+            r.from.as_deref().unwrap_or("-"),
+            r.to.as_deref().unwrap_or("-"),
+        );
         let base = if i == app.audit_cursor {
             theme.focus()
         } else {
@@ -732,12 +741,12 @@ fn draw_history(f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
         let ok = r.outcome == "deployed" || r.outcome == "validated";
         l.push(Line::from(vec![
             Span::styled(format!("{:>4} ", r.seq), theme.role("muted")),
-            Span::styled(format!("{:>4} ", age(app.now, r.at)), theme.role("muted")),
+            Span::styled(format!("{at:>4} "), theme.role("muted")),
             Span::styled(
                 {
                     let room = w.saturating_sub(41);
                     let t = clip(
-                        &format!("{} {} → {} {}", r.action, r.from, r.to, r.stories.join(",")),
+                        &format!("{} {from} → {to} {}", r.action, r.stories.join(",")),
                         room,
                     );
                     format!("{t:<room$}")

@@ -1,9 +1,16 @@
 //! One integration-test binary (faster to link): a module per area.
 
+mod apply;
 mod common;
 mod config_example;
+mod convert;
+mod delta;
 mod e2e;
+mod engine;
 mod layers;
+mod merge;
 mod pipeline;
+mod salesforce;
+mod sim;
 mod tui;
 mod tui_e2e;

@@ -91,7 +91,7 @@ fn small_repo() -> tempfile::TempDir {
     write(
         p,
         "force-app/main/default/labels/CustomLabels.labels-meta.xml",
-        "<CustomLabels/>\n",
+        "<CustomLabels xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n    <labels>\n        <fullName>Hello</fullName>\n        <value>Hi</value>\n    </labels>\n</CustomLabels>\n",
     );
     run(p, &["add", "-A"]);
     run(p, &["commit", "-qm", "Labels"]);

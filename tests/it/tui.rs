@@ -2,13 +2,13 @@
 //! injected clock. Jobs, conflicts and drift are driven with built `JobState`/`JobEvent` values.
 
 use crate::common::{demo, engine};
-use backflow::domain::audit::AuditRecord;
 use backflow::domain::job::{
     Answer, DecisionKind, DeployError, EventKind, JobEvent, JobKind, JobSpec, JobState, Outcome,
     PendingDecision, Step, StepState, StepStatus,
 };
 use backflow::domain::org::{LoginState, OrgInfo, OrgLimit};
 use backflow::domain::{Board, Plan};
+use backflow::engine::audit::AuditRecord;
 use backflow::engine::views;
 use backflow::git::Caches;
 use backflow::tui::app::{App, Effect, Modal, Msg, Screen};
@@ -647,6 +647,7 @@ fn finished_and_failed_jobs_show_outcomes_errors_and_rollback() {
         5,
         EventKind::Failed {
             error: "job panicked: index out of bounds".into(),
+            exit_code: 3,
         },
     ));
     app.update(ev(
@@ -862,11 +863,13 @@ fn history_lists_the_audit_log() {
     );
     let rec = |seq: u64, to: &str, outcome: &str| AuditRecord {
         seq,
-        at: NOW - 3600 * seq as i64,
+        at: chrono::DateTime::from_timestamp(NOW - 3600 * seq as i64, 0)
+            .unwrap()
+            .to_rfc3339(),
         who: "maya@example.com".into(),
         action: "back-promote".into(),
-        from: "uat".into(),
-        to: to.into(),
+        from: Some("uat".into()),
+        to: Some(to.into()),
         stories: vec!["US-0105".into()],
         components: vec![
             "CustomField:Invoice__c.VAT_Number__c".into(),
@@ -875,9 +878,11 @@ fn history_lists_the_audit_log() {
         deploy_ids: vec![format!("0Af00000000000{seq}")],
         tests: Some("RunLocalTests 41/41".into()),
         outcome: outcome.into(),
+        job: Some(format!("j{seq}")),
         hash: format!("{seq}f3a9c2e1b7d4a6f0c8e2"),
         prev: format!("{}e1b7d4a6f0c8e2f3a9c2", seq - 1),
     };
+
     app.update(Msg::AuditLoaded(Ok(vec![
         rec(1, "qa", "deployed"),
         rec(2, "dev1", "deployed"),
@@ -946,7 +951,7 @@ fn engine_views_answer_for_the_demo() {
     assert!(vs.added);
     let same = views::file_diff(&fx.engine.ws, &caches, "US-0105", &path, Some("uat")).unwrap();
     assert!(same.lines.is_empty(), "{same:?}");
-    assert!(views::audit(&fx.engine.ws).unwrap().is_empty());
+    assert!(fx.engine.audit().unwrap().is_empty());
     let idx = views::component_index(&fx.engine.ws, &caches).unwrap();
     assert!(idx["US-0105"].iter().any(|c| c == "Profile:Admin"));
 }

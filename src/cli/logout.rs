@@ -1,0 +1,12 @@
+//! `backflow logout ENV`: revokes and forgets the stored login.
+
+use super::orgcfg::{load, runtime};
+use super::{Cli, CliResult, args::EnvArg};
+use std::process::ExitCode;
+
+pub fn run(cli: &Cli, a: &EnvArg) -> CliResult {
+    let (cfg, _) = load(cli)?;
+    let msg = runtime()?.block_on(crate::engine::orgs::logout(&cfg, &a.env))?;
+    println!("{msg}");
+    Ok(ExitCode::SUCCESS)
+}

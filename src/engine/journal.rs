@@ -1,0 +1,232 @@
+//! A journal per job: JSON Lines, fsync'd after every record, so a crash or a killed terminal
+//! resumes where it stopped and a deploy id, once sent, is polled and never sent again.
+
+use super::EngineError;
+use crate::domain::job::{JobSpec, Outcome, Step};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum Record {
+    Created {
+        job: String,
+        batch: String,
+        spec: JobSpec,
+        at: i64,
+    },
+    StepDone {
+        step: Step,
+        at: i64,
+    },
+    /// The target branch tip the job started from (record refuses to move a branch that moved).
+    TargetTip {
+        commit: String,
+    },
+    PromotionCommit {
+        commit: String,
+    },
+    RestorePackage {
+        path: String,
+        components: Vec<String>,
+    },
+    /// Written *before* the deploy request is sent: a crash after it means "look for the deploy".
+    DeploySending {
+        check_only: bool,
+        at: i64,
+    },
+    DeployId {
+        id: String,
+        check_only: bool,
+    },
+    RevisionHighWater {
+        counter: i64,
+    },
+    Recorded {
+        commit: String,
+        pushed: bool,
+    },
+    Finished {
+        outcome: Outcome,
+        at: i64,
+    },
+    Failed {
+        error: String,
+        at: i64,
+    },
+}
+
+pub struct Journal {
+    path: PathBuf,
+}
+
+impl Journal {
+    pub fn dir(state_root: &Path, job: &str) -> PathBuf {
+        state_root.join("jobs").join(job)
+    }
+
+    pub fn create(state_root: &Path, job: &str) -> Result<Journal, EngineError> {
+        let dir = Self::dir(state_root, job);
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            EngineError::Internal(format!(
+                "cannot create the job journal {}: {e}",
+                dir.display()
+            ))
+        })?;
+        Ok(Journal {
+            path: dir.join("journal.jsonl"),
+        })
+    }
+
+    pub fn open(state_root: &Path, job: &str) -> Result<Journal, EngineError> {
+        let path = Self::dir(state_root, job).join("journal.jsonl");
+        if !path.is_file() {
+            return Err(EngineError::Input(format!(
+                "no job '{job}' in this workspace: `backflow jobs` lists them"
+            )));
+        }
+        Ok(Journal { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record and fsyncs it before returning.
+    pub fn append(&self, r: &Record) -> Result<(), EngineError> {
+        let mut line = serde_json::to_string(r)
+            .map_err(|e| EngineError::Internal(format!("journal encode: {e}")))?;
+        line.push('\n');
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| {
+                EngineError::Internal(format!("cannot open {}: {e}", self.path.display()))
+            })?;
+        f.write_all(line.as_bytes())
+            .and_then(|_| f.sync_all())
+            .map_err(|e| {
+                EngineError::Internal(format!("cannot write {}: {e}", self.path.display()))
+            })
+    }
+
+    /// Every complete record; a torn last line (crash mid-write) is ignored.
+    pub fn read(&self) -> Result<Vec<Record>, EngineError> {
+        let text = std::fs::read_to_string(&self.path).map_err(|e| {
+            EngineError::Internal(format!("cannot read {}: {e}", self.path.display()))
+        })?;
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect())
+    }
+
+    /// Job ids with a journal, newest first.
+    pub fn list(state_root: &Path) -> Vec<String> {
+        let mut v: Vec<(std::time::SystemTime, String)> =
+            std::fs::read_dir(state_root.join("jobs"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.path().join("journal.jsonl").is_file())
+                .map(|e| {
+                    let t = e
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .unwrap_or(std::time::UNIX_EPOCH);
+                    (t, e.file_name().to_string_lossy().into_owned())
+                })
+                .collect();
+        v.sort();
+        v.reverse();
+        v.into_iter().map(|(_, n)| n).collect()
+    }
+}
+
+/// What a journal says about a job, folded.
+#[derive(Debug, Clone, Default)]
+pub struct Replay {
+    pub spec: Option<JobSpec>,
+    pub batch: Option<String>,
+    pub done: Vec<Step>,
+    pub target_tip: Option<String>,
+    pub promotion_commit: Option<String>,
+    pub deploy_sending: Option<(bool, i64)>,
+    pub deploy_ids: Vec<(String, bool)>,
+    pub revision_high_water: Option<i64>,
+    pub recorded: Option<(String, bool)>,
+    pub restore: Option<(String, Vec<String>)>,
+    pub outcome: Option<Outcome>,
+    pub error: Option<String>,
+}
+
+impl Replay {
+    pub fn from(records: &[Record]) -> Replay {
+        let mut r = Replay::default();
+        for rec in records {
+            match rec {
+                Record::Created { spec, batch, .. } => {
+                    r.spec = Some(spec.clone());
+                    r.batch = Some(batch.clone());
+                }
+                Record::StepDone { step, .. } => r.done.push(*step),
+                Record::TargetTip { commit } => r.target_tip = Some(commit.clone()),
+                Record::PromotionCommit { commit } => r.promotion_commit = Some(commit.clone()),
+                Record::RestorePackage { path, components } => {
+                    r.restore = Some((path.clone(), components.clone()))
+                }
+                Record::DeploySending { check_only, at } => {
+                    r.deploy_sending = Some((*check_only, *at))
+                }
+                Record::DeployId { id, check_only } => {
+                    r.deploy_sending = None;
+                    r.deploy_ids.push((id.clone(), *check_only));
+                }
+                Record::RevisionHighWater { counter } => r.revision_high_water = Some(*counter),
+                Record::Recorded { commit, pushed } => r.recorded = Some((commit.clone(), *pushed)),
+                Record::Finished { outcome, .. } => r.outcome = Some(outcome.clone()),
+                Record::Failed { error, .. } => r.error = Some(error.clone()),
+            }
+        }
+        r
+    }
+
+    pub fn is_done(&self, step: Step) -> bool {
+        self.done.contains(&step)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_reads_and_ignores_a_torn_line() {
+        let d = tempfile::tempdir().unwrap();
+        let j = Journal::create(d.path(), "j1").unwrap();
+        j.append(&Record::StepDone {
+            step: Step::Plan,
+            at: 1,
+        })
+        .unwrap();
+        j.append(&Record::DeployId {
+            id: "0Af1".into(),
+            check_only: false,
+        })
+        .unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(j.path())
+            .unwrap();
+        f.write_all(b"{\"record\":\"step_do").unwrap();
+        let recs = Journal::open(d.path(), "j1").unwrap().read().unwrap();
+        assert_eq!(recs.len(), 2);
+        let r = Replay::from(&recs);
+        assert!(r.is_done(Step::Plan));
+        assert_eq!(r.deploy_ids, vec![("0Af1".to_string(), false)]);
+        assert_eq!(Journal::list(d.path()), vec!["j1".to_string()]);
+        assert!(Journal::open(d.path(), "nope").is_err());
+    }
+}

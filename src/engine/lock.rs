@@ -1,0 +1,89 @@
+//! One lock per env: two processes never promote into the same env at once. The holder is
+//! written beside the lock so a refusal names who holds it.
+
+use super::EngineError;
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Holder {
+    pub user: String,
+    pub job: String,
+    pub pid: u32,
+    pub since: String,
+}
+
+/// Held while alive; the OS releases it if the process dies.
+pub struct EnvLock {
+    _file: File,
+    info: PathBuf,
+}
+
+impl Drop for EnvLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.info);
+    }
+}
+
+pub fn acquire(dir: &Path, env: &str, user: &str, job: &str) -> Result<EnvLock, EngineError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| EngineError::Internal(format!("cannot create {}: {e}", dir.display())))?;
+    let path = dir.join(format!("{env}.lock"));
+    let info = dir.join(format!("{env}.holder.json"));
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| EngineError::Internal(format!("cannot open {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&info)
+                .ok()
+                .and_then(|t| serde_json::from_str::<Holder>(&t).ok());
+            return Err(EngineError::NeedsAction(match holder {
+                Some(h) => format!(
+                    "env '{env}' is locked by {} (job {}, pid {}, since {}): wait for it to finish, or `backflow jobs`",
+                    h.user, h.job, h.pid, h.since
+                ),
+                None => format!("env '{env}' is locked by another backflow process"),
+            }));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(EngineError::Internal(format!(
+                "cannot lock {}: {e}",
+                path.display()
+            )));
+        }
+    }
+    let h = Holder {
+        user: user.to_string(),
+        job: job.to_string(),
+        pid: std::process::id(),
+        since: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    let mut f = File::create(&info)
+        .map_err(|e| EngineError::Internal(format!("cannot write {}: {e}", info.display())))?;
+    let _ = f.write_all(serde_json::to_string(&h).unwrap_or_default().as_bytes());
+    Ok(EnvLock { _file: file, info })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_holder_is_refused_with_the_first_named() {
+        let d = tempfile::tempdir().unwrap();
+        let a = acquire(d.path(), "qa", "alice@x", "j1").unwrap();
+        let e = acquire(d.path(), "qa", "bob@x", "j2").err().unwrap();
+        assert!(e.to_string().contains("alice@x"), "{e}");
+        assert!(e.to_string().contains("j1"));
+        assert!(acquire(d.path(), "dev1", "bob@x", "j3").is_ok());
+        drop(a);
+        assert!(acquire(d.path(), "qa", "bob@x", "j4").is_ok());
+    }
+}

@@ -1,0 +1,308 @@
+//! Orgs: login, logout and the state of every configured org. The console and the CLI call
+//! these; secrets stay in the OS keyring and never reach a return value.
+
+use super::EngineError;
+use crate::domain::config::{Config, OrgConfig};
+use crate::salesforce::auth::{self, DEFAULT_CALLBACK_PORT, WebLogin};
+use crate::salesforce::{SalesforceClient, Secret, SfError, StoredLogin, TokenStore};
+use serde::Serialize;
+use std::path::Path;
+use std::time::Duration;
+
+impl From<SfError> for EngineError {
+    fn from(e: SfError) -> Self {
+        match e.exit_code() {
+            2 => EngineError::Input(e.to_string()),
+            _ => EngineError::Remote(e.to_string()),
+        }
+    }
+}
+
+/// (org name, its config) of an env.
+pub fn env_org(cfg: &Config, env: &str) -> Result<(String, OrgConfig), EngineError> {
+    let e = cfg
+        .pipeline
+        .env(env)
+        .ok_or_else(|| EngineError::Input(format!("{}: no env named {env}", cfg.file)))?;
+    let org = e
+        .org
+        .clone()
+        .ok_or_else(|| EngineError::Input(format!("{}: env {env} has no `org`", cfg.file)))?;
+    let oc = cfg.orgs.get(&org).cloned().ok_or_else(|| {
+        EngineError::Input(format!(
+            "{}: env {env} uses org {org}, but there is no [orgs.{org}]",
+            cfg.file
+        ))
+    })?;
+    Ok((org, oc))
+}
+
+/// How to log in (from the command line or the console).
+#[derive(Debug, Clone, Default)]
+pub struct LoginOptions {
+    pub no_browser: bool,
+    pub port: Option<u16>,
+    pub jwt_key: Option<std::path::PathBuf>,
+    pub client_id: Option<String>,
+    pub username: Option<String>,
+    pub from_sf_cli: Option<String>,
+}
+
+/// Logs in to an env's org. `say` receives lines for the user (the URL to open, progress).
+pub async fn login(
+    cfg: &Config,
+    env: &str,
+    a: &LoginOptions,
+    say: &(dyn Fn(String) + Send + Sync),
+) -> Result<(), EngineError> {
+    let (org, mut oc) = env_org(cfg, env)?;
+    let env = env.to_string();
+
+    if oc.auth == "simulated" {
+        say(format!(
+            "{}: org {org} is simulated; it needs no login.",
+            env
+        ));
+        return Ok(());
+    }
+    if a.jwt_key.is_some() || oc.auth == "jwt" {
+        oc.auth = "jwt".into();
+        if let Some(k) = &a.jwt_key {
+            oc.jwt_key_file = Some(k.display().to_string());
+        }
+        oc.client_id = a.client_id.clone().or(oc.client_id);
+        oc.username = a.username.clone().or(oc.username);
+        let c = SalesforceClient::connect(
+            &org,
+            &oc,
+            &cfg.timing,
+            &TokenStore::unavailable("not needed"),
+        )
+        .await
+        .map_err(EngineError::from)?;
+        let info = c.org_info().await.map_err(EngineError::from)?;
+        say(format!(
+            "{}: JWT login to {org} works as {} ({}). Nothing is stored: set auth = \"jwt\", client_id, username and jwt_key_file in [orgs.{org}].",
+            env, info.username, info.instance_url
+        ));
+        return Ok(());
+    }
+    if let Some(alias) = a.from_sf_cli.clone().or(if oc.auth == "sf-cli" {
+        oc.sf_alias.clone()
+    } else {
+        None
+    }) {
+        oc.auth = "sf-cli".into();
+        oc.sf_alias = Some(alias.clone());
+        let c = SalesforceClient::connect(
+            &org,
+            &oc,
+            &cfg.timing,
+            &TokenStore::unavailable("not needed"),
+        )
+        .await
+        .map_err(EngineError::from)?;
+        let info = c.org_info().await.map_err(EngineError::from)?;
+        say(format!(
+            "{}: reusing the Salesforce CLI login {alias}: {} ({}). Set auth = \"sf-cli\" and sf_alias = \"{alias}\" in [orgs.{org}].",
+            env, info.username, info.instance_url
+        ));
+        return Ok(());
+    }
+    let client_id = a.client_id.clone().or(oc.client_id.clone()).ok_or_else(|| {
+            EngineError::Input(format!(
+                "[orgs.{org}] needs client_id: the consumer key of your team's External Client App (see docs/salesforce.md)"
+            ))
+        })?;
+    let store = TokenStore::os();
+    if !store.is_available() {
+        return Err(EngineError::Input(
+                "no OS keyring is available here, and backflow never writes refresh tokens to disk; use --jwt-key (JWT bearer) or --from-sf-cli ALIAS".into(),
+            ));
+    }
+    let login_url = auth::login_url(&oc);
+    let port = a.port.or(oc.callback_port).unwrap_or(DEFAULT_CALLBACK_PORT);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_millis(cfg.timing.request_timeout_ms))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| EngineError::Remote(e.to_string()))?;
+    let login = WebLogin::start(&org, &login_url, &client_id, port, http.clone())
+        .await
+        .map_err(EngineError::from)?;
+    say(format!(
+        "Open this URL to log in to {} ({org}):\n\n  {}\n",
+        env, login.auth_url
+    ));
+    if !a.no_browser {
+        let opener = if cfg!(target_os = "macos") {
+            "open"
+        } else {
+            "xdg-open"
+        };
+        let _ = std::process::Command::new(opener)
+            .arg(&login.auth_url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+    say(format!(
+        "Waiting for the browser to come back to {} …",
+        login.redirect_uri
+    ));
+    let tokens = login
+        .finish(Duration::from_secs(300))
+        .await
+        .map_err(EngineError::from)?;
+    let refresh = tokens.refresh_token.clone().ok_or_else(|| {
+            EngineError::Remote("Salesforce returned no refresh token: add the `refresh_token` (offline access) scope to the External Client App".to_string())
+        })?;
+    let user = auth::username(&http, &org, &tokens.session)
+        .await
+        .map_err(EngineError::from)?;
+    store
+        .save(
+            &org,
+            &StoredLogin {
+                username: user.clone(),
+                login_url,
+                instance_url: tokens.session.instance_url.clone(),
+                client_id,
+                refresh_token: Secret::new(refresh.expose()),
+            },
+        )
+        .map_err(EngineError::from)?;
+    say(format!(
+        "Logged in to {} as {user} ({}). The refresh token is in the OS keyring.",
+        env, tokens.session.instance_url
+    ));
+    Ok(())
+}
+
+/// Revokes (best effort) and forgets the stored login of an env's org. Returns a message.
+pub async fn logout(cfg: &Config, env: &str) -> Result<String, EngineError> {
+    let (org, _) = env_org(cfg, env)?;
+    let store = TokenStore::os();
+    let Some(login) = store.load(&org)? else {
+        return Ok(format!("{env}: no stored login for {org}."));
+    };
+    // Revoke at Salesforce first, so a copied token stops working too.
+    let url = format!(
+        "{}/services/oauth2/revoke",
+        login.login_url.trim_end_matches('/')
+    );
+    let revoked = if crate::salesforce::check_url(&org, &url).is_err() {
+        false
+    } else {
+        reqwest::Client::new()
+            .post(url)
+            .form(&[("token", login.refresh_token.expose())])
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    };
+    store.delete(&org)?;
+    Ok(format!(
+        "{env}: forgot the login of {} on {org}{}.",
+        login.username,
+        if revoked {
+            " and revoked its token"
+        } else {
+            " (revoking it at Salesforce failed; it expires on its own)"
+        }
+    ))
+}
+
+/// One configured org as `orgs` and the console show it. Never holds a secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrgRow {
+    pub org: String,
+    pub envs: Vec<String>,
+    pub auth: String,
+    /// `stored` (keyring), `missing`, `no-keyring`, `key-file`, `sf-cli`, `per-process`.
+    pub token: String,
+    pub connected: bool,
+    pub username: Option<String>,
+    pub org_id: Option<String>,
+    pub sandbox: Option<bool>,
+    pub instance_url: Option<String>,
+    pub api_version: Option<String>,
+    pub api_usage: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Every configured org: who is logged in, sandbox or production, instance, API version.
+pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
+    let store = TokenStore::os();
+    let sim = crate::sim::workspace::connect_existing(dir).await;
+    let mut rows = Vec::new();
+    for (name, oc) in &cfg.orgs {
+        let mut oc = oc.clone();
+        let envs = cfg
+            .pipeline
+            .envs()
+            .iter()
+            .filter(|e| e.org.as_deref() == Some(name))
+            .map(|e| e.name.clone())
+            .collect();
+        let token = match oc.auth.as_str() {
+            "web" if !store.is_available() => "no-keyring",
+            "web" => match store.load(name) {
+                Ok(Some(_)) => "stored",
+                _ => "missing",
+            },
+            "jwt" => "key-file",
+            "sf-cli" => "sf-cli",
+            _ => "per-process",
+        };
+        let mut row = OrgRow {
+            org: name.clone(),
+            envs,
+            auth: oc.auth.clone(),
+            token: token.into(),
+            connected: false,
+            username: None,
+            org_id: None,
+            sandbox: None,
+            instance_url: None,
+            api_version: None,
+            api_usage: None,
+            error: None,
+        };
+        if oc.auth == "simulated" && oc.url.is_none() {
+            match &sim {
+                Some(h) => oc.url = Some(h.org_url(name)),
+                None => {
+                    row.error = Some("the workspace simulator is not running (it starts with the first command that needs it)".into());
+                    rows.push(row);
+                    continue;
+                }
+            }
+        }
+        if token == "missing" || token == "no-keyring" {
+            row.error = Some("not logged in: run `backflow login ENV`".into());
+            rows.push(row);
+            continue;
+        }
+        let attempt = async {
+            let c = SalesforceClient::connect(name, &oc, &cfg.timing, &store).await?;
+            let info = c.org_info().await?;
+            Ok::<_, SfError>((info, c.api_usage()))
+        };
+        match tokio::time::timeout(Duration::from_secs(30), attempt).await {
+            Ok(Ok((info, usage))) => {
+                row.connected = true;
+                row.username = Some(info.username);
+                row.org_id = Some(info.org_id);
+                row.sandbox = Some(info.is_sandbox);
+                row.instance_url = Some(info.instance_url);
+                row.api_version = Some(info.api_version);
+                row.api_usage = usage.map(|(u, m)| format!("{u}/{m}"));
+            }
+            Ok(Err(e)) => row.error = Some(e.to_string()),
+            Err(_) => row.error = Some("no answer within 30 s".into()),
+        }
+        rows.push(row);
+    }
+    rows
+}

@@ -1,0 +1,634 @@
+//! In-memory apply of story commits and component picks onto a target env branch, producing one
+//! commit on a promotion branch. The user's working tree, index and HEAD are never touched.
+//!
+//! Each commit's changes (its diff against its first parent, rename detection off: identical
+//! `-meta.xml` files would otherwise be paired as invented renames) go into an overlay over the
+//! target tree. A path whose target blob equals the commit's parent blob simply takes the new blob;
+//! only paths that differ get a 3-way merge (semantic for XML, per line for text). The tree is
+//! built once at the end with `TreeUpdateBuilder`, so cost follows the changed paths, not the
+//! size of the repository.
+//!
+//! Use: [`apply`] → for each [`ApplyOutcome::conflicts`] entry get a
+//! [`crate::domain::conflict::Resolution`] from the user and turn it into bytes with
+//! [`crate::metadata::merge::resolve`] → [`finish`] with those per path → promotion commit.
+//! [`ApplyOutcome`] is serialisable, so a job can journal it between the steps. Merge commits in
+//! the list are applied as their diff against their first parent.
+
+use crate::domain::ComponentRef;
+use crate::domain::conflict::{ComponentConflict, ConflictKind, ElementConflict, FileFormat};
+use crate::metadata::merge::splice::{ChildPick, splice};
+use crate::metadata::merge::{self, MergeOptions, Resolved};
+use crate::metadata::registry;
+use git2::{FileMode, ObjectType, Oid, Repository, RepositoryState, TreeWalkMode, TreeWalkResult};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(
+        "the repository at {repo} is in the middle of a {state}; finish or abort it (git merge --abort / git rebase --abort) before applying"
+    )]
+    Busy { repo: String, state: String },
+    #[error("cannot find {what} '{name}' in the repository: {source}")]
+    NotFound {
+        what: &'static str,
+        name: String,
+        source: git2::Error,
+    },
+    #[error(
+        "component {component} has no files in {rev}; check the component name and the source env"
+    )]
+    ComponentNotFound { component: String, rev: String },
+    #[error("{path}: {message}")]
+    Pick { path: String, message: String },
+    #[error("unresolved conflicts remain: {0}; decide each one before finishing")]
+    Unresolved(String),
+    #[error("the apply was aborted by a decision on {0}")]
+    Aborted(String),
+    #[error("cancelled before commit {0}")]
+    Cancelled(String),
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+}
+
+/// Who backflow commits as: explicit, never the machine's git config, so SHAs are reproducible.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub name: String,
+    pub email: String,
+    /// Seconds since the epoch and UTC offset in minutes.
+    pub time: i64,
+    pub offset_minutes: i32,
+}
+
+/// A component taken from the source as a whole or, for in-file children, spliced in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pick {
+    /// A whole component (`ApexClass:AccountService`, an LWC bundle…) or a registry child type
+    /// living inside a parent file (`CustomLabel:Greeting`, `WorkflowRule:Account.Big_Deal`).
+    Component(ComponentRef),
+    /// One keyed entry of a file, e.g. `Profile:Admin` `fieldPermissions[Account.Region__c]`.
+    Element {
+        component: ComponentRef,
+        pick: ChildPick,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplyRequest {
+    /// The target env branch (a branch name or any revision).
+    pub target: String,
+    /// Story commits, oldest first.
+    pub commits: Vec<Oid>,
+    /// Commits already present in the target (reachable, patch-id-equal or cherry-picked):
+    /// skipped and reported.
+    pub already_present: HashSet<Oid>,
+    /// Component picks and the revision they are taken from.
+    pub picks: Vec<Pick>,
+    pub pick_source: Option<String>,
+    /// sfdx-project.json package directories, to name components.
+    pub package_dirs: Vec<String>,
+}
+
+/// A changed entry of the promotion tree: `None` deletes the path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub oid: String,
+    pub mode: i32,
+}
+
+/// Everything needed to finish later (serialisable, so a job can journal it and resume).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingApply {
+    pub target_commit: String,
+    pub overlay: BTreeMap<String, Option<Entry>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyOutcome {
+    /// Paths changed cleanly (including clean merges).
+    pub clean: Vec<String>,
+    /// Components needing a decision; the target's version stays in the overlay until then.
+    pub conflicts: Vec<ComponentConflict>,
+    /// Commits skipped because the target already has them.
+    pub skipped: Vec<String>,
+    /// Commits applied (possibly with conflicts), oldest first.
+    pub applied: Vec<String>,
+    pub pending: PendingApply,
+}
+
+struct Ctx<'r> {
+    repo: &'r Repository,
+    target_tree: git2::Tree<'r>,
+    overlay: BTreeMap<String, Option<(Oid, i32)>>,
+    /// Conflicts by path, with the base blob of the first conflicting commit.
+    conflicts: BTreeMap<String, (Option<Oid>, ComponentConflict)>,
+    clean: BTreeMap<String, ()>,
+    package_dirs: Vec<String>,
+}
+
+fn refuse_if_busy(repo: &Repository) -> Result<(), ApplyError> {
+    let state = repo.state();
+    if state == RepositoryState::Clean {
+        return Ok(());
+    }
+    let what = match state {
+        RepositoryState::Merge => "merge",
+        RepositoryState::Rebase
+        | RepositoryState::RebaseInteractive
+        | RepositoryState::RebaseMerge => "rebase",
+        RepositoryState::CherryPick | RepositoryState::CherryPickSequence => "cherry-pick",
+        RepositoryState::Revert | RepositoryState::RevertSequence => "revert",
+        RepositoryState::ApplyMailbox | RepositoryState::ApplyMailboxOrRebase => "git am",
+        RepositoryState::Bisect => "bisect",
+        RepositoryState::Clean => "clean state",
+    };
+    Err(ApplyError::Busy {
+        repo: repo.path().display().to_string(),
+        state: what.into(),
+    })
+}
+
+fn mode_of(m: i32) -> FileMode {
+    match m {
+        0o100755 => FileMode::BlobExecutable,
+        0o120000 => FileMode::Link,
+        0o160000 => FileMode::Commit,
+        0o040000 => FileMode::Tree,
+        _ => FileMode::Blob,
+    }
+}
+
+impl<'r> Ctx<'r> {
+    /// The entry at `path` as the promotion tree has it so far.
+    fn current(&self, path: &str) -> Option<(Oid, i32)> {
+        if let Some(e) = self.overlay.get(path) {
+            return *e;
+        }
+        self.target_tree
+            .get_path(Path::new(path))
+            .ok()
+            .filter(|e| e.kind() == Some(ObjectType::Blob) || e.kind() == Some(ObjectType::Commit))
+            .map(|e| (e.id(), e.filemode()))
+    }
+
+    fn blob(&self, oid: Option<Oid>) -> Result<Option<Vec<u8>>, ApplyError> {
+        match oid {
+            None => Ok(None),
+            Some(o) => Ok(Some(self.repo.find_blob(o)?.content().to_vec())),
+        }
+    }
+
+    fn component(&self, path: &str) -> Option<ComponentRef> {
+        registry()
+            .resolve(path, &self.package_dirs)
+            .map(|r| r.component)
+    }
+
+    fn set(&mut self, path: &str, e: Option<(Oid, i32)>) {
+        self.overlay.insert(path.to_string(), e);
+        self.clean.insert(path.to_string(), ());
+        self.conflicts.remove(path);
+    }
+
+    /// One changed path of a commit: `old` in its parent, `new` in the commit.
+    fn change(
+        &mut self,
+        path: &str,
+        old: Option<(Oid, i32)>,
+        new: Option<(Oid, i32)>,
+    ) -> Result<(), ApplyError> {
+        let cur = self.current(path);
+        let id = |e: Option<(Oid, i32)>| e.map(|x| x.0);
+        let pending = self.conflicts.get(path).map(|(b, _)| *b);
+        if pending.is_none() {
+            if id(cur) == id(old) {
+                self.set(path, new);
+                return Ok(());
+            }
+            if id(cur) == id(new) {
+                return Ok(()); // already there
+            }
+        }
+        // The base of a path already in conflict stays the first commit's base, so the story's
+        // successive changes to it are merged as one.
+        let base_oid = match pending {
+            Some(b) => b,
+            None => id(old),
+        };
+        let base = self.blob(base_oid)?;
+        let ours = self.blob(id(cur))?;
+        let theirs = self.blob(id(new))?;
+        let component = self.component(path);
+        let mut conflict = ComponentConflict {
+            component: component.clone(),
+            path: path.to_string(),
+            format: merge::detect_format(
+                Some(path),
+                &[
+                    base.as_deref().unwrap_or_default(),
+                    ours.as_deref().unwrap_or_default(),
+                    theirs.as_deref().unwrap_or_default(),
+                ],
+            ),
+            base: base.clone(),
+            target: ours.clone(),
+            source: theirs.clone(),
+            marked: None,
+            elements: Vec::new(),
+        };
+        let whole = |kind| ElementConflict {
+            path: component
+                .as_ref()
+                .map_or_else(|| path.to_string(), ToString::to_string),
+            kind,
+            base: None,
+            target: None,
+            source: None,
+            target_line: None,
+        };
+        match (&ours, &theirs) {
+            (None, None) => {
+                self.set(path, None);
+                return Ok(());
+            }
+            (None, Some(_)) if base.is_none() => {
+                self.set(path, new);
+                return Ok(());
+            }
+            (Some(o), None) if base.as_ref() == Some(o) => {
+                self.set(path, None);
+                return Ok(());
+            }
+            (None, Some(_)) => conflict.elements.push(whole(ConflictKind::DeletedInTarget)),
+            (Some(_), None) => conflict.elements.push(whole(ConflictKind::DeletedInSource)),
+            (Some(o), Some(t)) => {
+                let opts = MergeOptions {
+                    path: Some(path.to_string()),
+                    component: component.clone(),
+                    ..Default::default()
+                };
+                match merge::merge(base.as_deref(), o, t, &opts) {
+                    Ok(m) if m.is_clean() => {
+                        let oid = self.repo.blob(&m.bytes)?;
+                        let mode = cur.map_or(0o100644, |c| c.1);
+                        self.set(path, Some((oid, mode)));
+                        return Ok(());
+                    }
+                    Ok(m) => {
+                        conflict.format = m.format;
+                        conflict.elements = m.conflicts;
+                        if m.format != FileFormat::Binary {
+                            conflict.marked = Some(m.bytes);
+                        }
+                    }
+                    Err(e) => {
+                        let mut el = whole(e.to_conflict_kind());
+                        el.path = format!("{}: {e}", el.path);
+                        conflict.elements.push(el);
+                    }
+                }
+            }
+        }
+        // Keep the target's version until a decision is made.
+        self.overlay.insert(path.to_string(), cur);
+        self.clean.remove(path);
+        self.conflicts
+            .insert(path.to_string(), (base_oid, conflict));
+        Ok(())
+    }
+
+    fn apply_commit(&mut self, oid: Oid) -> Result<(), ApplyError> {
+        let commit = self
+            .repo
+            .find_commit(oid)
+            .map_err(|e| ApplyError::NotFound {
+                what: "commit",
+                name: oid.to_string(),
+                source: e,
+            })?;
+        let new_tree = commit.tree()?;
+        let parent_tree = match commit.parent(0) {
+            Ok(p) => Some(p.tree()?),
+            Err(_) => None,
+        };
+        // No find_similar(): rename detection stays off.
+        let mut opts = git2::DiffOptions::new();
+        opts.ignore_submodules(true);
+        let diff =
+            self.repo
+                .diff_tree_to_tree(parent_tree.as_ref(), Some(&new_tree), Some(&mut opts))?;
+        let mut changes = Vec::with_capacity(diff.deltas().len());
+        for d in diff.deltas() {
+            let side = |f: git2::DiffFile<'_>| {
+                (f.exists() && !f.id().is_zero()).then(|| (f.id(), i32::from(f.mode())))
+            };
+            let path = d
+                .new_file()
+                .path()
+                .or_else(|| d.old_file().path())
+                .map(|p| p.to_string_lossy().replace('\\', "/"));
+            if let Some(path) = path {
+                changes.push((path, side(d.old_file()), side(d.new_file())));
+            }
+        }
+        for (path, old, new) in changes {
+            self.change(&path, old, new)?;
+        }
+        Ok(())
+    }
+
+    fn all_paths(&self, tree: &git2::Tree<'_>) -> Result<Vec<(String, Oid, i32)>, ApplyError> {
+        let mut v = Vec::new();
+        tree.walk(TreeWalkMode::PreOrder, |root, e| {
+            if e.kind() == Some(ObjectType::Blob)
+                && let Ok(name) = e.name()
+            {
+                v.push((format!("{root}{name}"), e.id(), e.filemode()));
+            }
+            TreeWalkResult::Ok
+        })?;
+        Ok(v)
+    }
+
+    fn pick(&mut self, pick: &Pick, source: &git2::Tree<'_>, rev: &str) -> Result<(), ApplyError> {
+        let reg = registry();
+        let (component, child) = match pick {
+            Pick::Component(c) => (c.clone(), None),
+            Pick::Element { component, pick } => (component.clone(), Some(pick.clone())),
+        };
+        // A registry child type (CustomLabel, WorkflowRule…) lives in its parent's file.
+        let (owner, child) = match child {
+            Some(p) => (Some(component.clone()), Some(p)),
+            None => match ChildPick::for_child_type(reg, &component.type_name, &component.member) {
+                Some(p) => (None, Some(p)),
+                None => (Some(component.clone()), None),
+            },
+        };
+        let parent_type = if owner.is_none() {
+            reg.types()
+                .iter()
+                .find(|t| {
+                    t.child_elements
+                        .iter()
+                        .any(|(ty, _, _)| *ty == component.type_name)
+                })
+                .map(|t| t.name.clone())
+        } else {
+            None
+        };
+        let matches = |path: &str| -> bool {
+            let Some(r) = reg.resolve(path, &self.package_dirs) else {
+                return false;
+            };
+            match (&owner, &parent_type) {
+                (Some(c), _) => r.component == *c || r.parent.as_ref() == Some(c),
+                (None, Some(pt)) => {
+                    r.component.type_name == *pt
+                        && (pt == "CustomLabels"
+                            || component
+                                .member
+                                .split_once('.')
+                                .is_some_and(|(obj, _)| r.component.member == obj))
+                }
+                (None, None) => false,
+            }
+        };
+        let src_files: Vec<(String, Oid, i32)> = self
+            .all_paths(source)?
+            .into_iter()
+            .filter(|(p, _, _)| matches(p))
+            .collect();
+        match child {
+            None => {
+                if src_files.is_empty() {
+                    return Err(ApplyError::ComponentNotFound {
+                        component: component.to_string(),
+                        rev: rev.into(),
+                    });
+                }
+                let keep: HashSet<&str> = src_files.iter().map(|(p, _, _)| p.as_str()).collect();
+                // Files of the component the source no longer has (a bundle's removed file).
+                let gone: Vec<String> = self
+                    .all_paths(&self.target_tree)?
+                    .into_iter()
+                    .map(|(p, _, _)| p)
+                    .filter(|p| matches(p) && !keep.contains(p.as_str()))
+                    .collect();
+                for p in gone {
+                    self.set(&p, None);
+                }
+                for (p, oid, mode) in &src_files {
+                    self.set(p, Some((*oid, *mode)));
+                }
+            }
+            Some(cp) => {
+                let mut found = false;
+                for (p, oid, _) in &src_files {
+                    let src = self.repo.find_blob(*oid)?.content().to_vec();
+                    let has = merge::xml::parse(&src).is_ok_and(|d| {
+                        String::from_utf8_lossy(&src).contains(&cp.key)
+                            && d.root.elements().any(|e| e.name == cp.element)
+                    });
+                    if !has && src_files.len() > 1 {
+                        continue;
+                    }
+                    found = true;
+                    let cur = self.current(p);
+                    let target = self.blob(cur.map(|c| c.0))?;
+                    let opts = MergeOptions {
+                        path: Some(p.clone()),
+                        component: Some(component.clone()),
+                        ..Default::default()
+                    };
+                    let bytes = splice(&src, target.as_deref(), &cp, &opts).map_err(|e| {
+                        ApplyError::Pick {
+                            path: p.clone(),
+                            message: e.to_string(),
+                        }
+                    })?;
+                    let oid = self.repo.blob(&bytes)?;
+                    self.set(p, Some((oid, cur.map_or(0o100644, |c| c.1))));
+                }
+                if !found {
+                    return Err(ApplyError::ComponentNotFound {
+                        component: format!("{component} {}[{}]", cp.element, cp.key),
+                        rev: rev.into(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Applies story commits (oldest first) and component picks onto the target, in memory.
+/// Nothing is written but blobs; call [`finish`] with decisions for the conflicts to make the
+/// promotion commit. `cancel` is checked between commits.
+pub fn apply(
+    repo: &Repository,
+    req: &ApplyRequest,
+    cancel: Option<&AtomicBool>,
+) -> Result<ApplyOutcome, ApplyError> {
+    refuse_if_busy(repo)?;
+    let target_commit = repo
+        .revparse_single(&req.target)
+        .and_then(|o| o.peel_to_commit())
+        .map_err(|e| ApplyError::NotFound {
+            what: "target branch",
+            name: req.target.clone(),
+            source: e,
+        })?;
+    let mut cx = Ctx {
+        repo,
+        target_tree: target_commit.tree()?,
+        overlay: BTreeMap::new(),
+        conflicts: BTreeMap::new(),
+        clean: BTreeMap::new(),
+        package_dirs: req.package_dirs.clone(),
+    };
+    let mut skipped = Vec::new();
+    let mut applied = Vec::new();
+    for oid in &req.commits {
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(ApplyError::Cancelled(oid.to_string()));
+        }
+        if req.already_present.contains(oid) {
+            skipped.push(oid.to_string());
+            continue;
+        }
+        cx.apply_commit(*oid)?;
+        applied.push(oid.to_string());
+    }
+    if !req.picks.is_empty() {
+        let rev = req.pick_source.clone().unwrap_or_else(|| "HEAD".into());
+        let source = repo
+            .revparse_single(&rev)
+            .and_then(|o| o.peel_to_tree())
+            .map_err(|e| ApplyError::NotFound {
+                what: "source revision",
+                name: rev.clone(),
+                source: e,
+            })?;
+        for p in &req.picks {
+            cx.pick(p, &source, &rev)?;
+        }
+    }
+    // Only paths that end up different from the target matter.
+    let overlay: BTreeMap<String, Option<Entry>> = cx
+        .overlay
+        .iter()
+        .map(|(p, e)| {
+            (
+                p.clone(),
+                e.map(|(oid, mode)| Entry {
+                    oid: oid.to_string(),
+                    mode,
+                }),
+            )
+        })
+        .collect();
+    Ok(ApplyOutcome {
+        clean: cx.clean.keys().cloned().collect(),
+        conflicts: cx.conflicts.into_values().map(|(_, c)| c).collect(),
+        skipped,
+        applied,
+        pending: PendingApply {
+            target_commit: target_commit.id().to_string(),
+            overlay,
+        },
+    })
+}
+
+/// Writes the promotion commit: the pending overlay plus a decision for every conflicting path
+/// (`Resolved` from [`crate::metadata::merge::resolve`]), as one commit on top of the target
+/// commit, then points `refs/heads/<branch>` at it (created or moved). Returns the commit id.
+pub fn finish(
+    repo: &Repository,
+    outcome: &ApplyOutcome,
+    resolutions: &BTreeMap<String, Resolved>,
+    branch: &str,
+    message: &str,
+    who: &Identity,
+) -> Result<Oid, ApplyError> {
+    refuse_if_busy(repo)?;
+    let unresolved: Vec<&str> = outcome
+        .conflicts
+        .iter()
+        .map(|c| c.path.as_str())
+        .filter(|p| !resolutions.contains_key(*p))
+        .collect();
+    if !unresolved.is_empty() {
+        return Err(ApplyError::Unresolved(unresolved.join(", ")));
+    }
+    let parent = repo.find_commit(Oid::from_str(&outcome.pending.target_commit)?)?;
+    let base_tree = parent.tree()?;
+    let mut b = git2::build::TreeUpdateBuilder::new();
+    let mut write = |path: &str, e: Option<(Oid, i32)>| {
+        let exists = base_tree.get_path(Path::new(path)).ok();
+        match e {
+            Some((oid, mode)) => {
+                if exists.as_ref().map(|x| (x.id(), x.filemode())) != Some((oid, mode)) {
+                    b.upsert(path, oid, mode_of(mode));
+                }
+            }
+            None => {
+                if exists.is_some() {
+                    b.remove(path);
+                }
+            }
+        }
+    };
+    for (path, e) in &outcome.pending.overlay {
+        if resolutions.contains_key(path) {
+            continue;
+        }
+        let e = match e {
+            Some(e) => Some((Oid::from_str(&e.oid)?, e.mode)),
+            None => None,
+        };
+        write(path, e);
+    }
+    for (path, r) in resolutions {
+        match r {
+            Resolved::Write(bytes) => {
+                let oid = repo.blob(bytes)?;
+                let mode = base_tree
+                    .get_path(Path::new(path))
+                    .map_or(0o100644, |e| e.filemode());
+                write(path, Some((oid, mode)));
+            }
+            Resolved::Delete => write(path, None),
+            Resolved::KeepTarget => {
+                let cur = base_tree
+                    .get_path(Path::new(path))
+                    .ok()
+                    .map(|e| (e.id(), e.filemode()));
+                write(path, cur);
+            }
+            Resolved::Abort => return Err(ApplyError::Aborted(path.clone())),
+        }
+    }
+    let tree_id = b.create_updated(repo, &base_tree)?;
+    let tree = repo.find_tree(tree_id)?;
+    let sig = git2::Signature::new(
+        &who.name,
+        &who.email,
+        &git2::Time::new(who.time, who.offset_minutes),
+    )?;
+    let oid = repo.commit(None, &sig, &sig, message, &tree, &[&parent])?;
+    repo.reference(
+        &format!("refs/heads/{branch}"),
+        oid,
+        true,
+        "backflow: promotion commit",
+    )?;
+    Ok(oid)
+}
+
+/// The promotion branch name for a target env and a job id.
+pub fn promotion_branch(target_env: &str, job_id: &str) -> String {
+    format!("backflow/promote/{target_env}/{job_id}")
+}

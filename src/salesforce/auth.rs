@@ -1,0 +1,632 @@
+//! Logins: OAuth web-server flow with PKCE and a loopback redirect listener, JWT bearer,
+//! refresh tokens, reuse of a Salesforce CLI login, and per-process sessions for simulated orgs.
+
+use super::client::{Session, check_url};
+use super::error::{Secret, SfError, redact};
+use super::tokens::TokenStore;
+use crate::domain::config::OrgConfig;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Default loopback port of the OAuth redirect (the Salesforce CLI's too).
+pub const DEFAULT_CALLBACK_PORT: u16 = 1717;
+
+/// How a session is renewed when it expires.
+#[derive(Clone)]
+pub enum Renewal {
+    Refresh {
+        token_url: String,
+        client_id: String,
+        refresh_token: Secret,
+    },
+    Jwt {
+        token_url: String,
+        client_id: String,
+        username: String,
+        key_pem: Secret,
+        audience: String,
+    },
+    SfCli {
+        alias: String,
+    },
+    Simulated {
+        token_url: String,
+    },
+    None,
+}
+
+impl Renewal {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Renewal::Refresh { .. } => "web",
+            Renewal::Jwt { .. } => "jwt",
+            Renewal::SfCli { .. } => "sf-cli",
+            Renewal::Simulated { .. } => "simulated",
+            Renewal::None => "none",
+        }
+    }
+}
+
+/// The login URL of an org: `login_url`, else `url`, else login/test.salesforce.com.
+pub fn login_url(cfg: &OrgConfig) -> String {
+    cfg.login_url
+        .clone()
+        .or_else(|| cfg.url.clone())
+        .unwrap_or_else(|| {
+            if cfg.sandbox_of.is_some() {
+                "https://test.salesforce.com".into()
+            } else {
+                "https://login.salesforce.com".into()
+            }
+        })
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// JWT `aud`: login or test.salesforce.com for Salesforce hosts (never My Domain); a loopback
+/// simulator takes its own URL.
+pub fn jwt_audience(login_url: &str) -> String {
+    let l = login_url.to_ascii_lowercase();
+    if l.contains("test.salesforce.com") || l.contains(".sandbox.my.salesforce.com") {
+        "https://test.salesforce.com".into()
+    } else if l.contains("salesforce.com") || l.contains("force.com") {
+        "https://login.salesforce.com".into()
+    } else {
+        login_url.to_string()
+    }
+}
+
+fn token_url(login: &str) -> String {
+    format!("{}/services/oauth2/token", login.trim_end_matches('/'))
+}
+
+/// Decides how `org`'s sessions are obtained from its config.
+pub fn renewal_for(org: &str, cfg: &OrgConfig, store: &TokenStore) -> Result<Renewal, SfError> {
+    let need = |v: &Option<String>, what: &str| {
+        v.clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| SfError::Config {
+                org: org.into(),
+                detail: format!(
+                    "`{what}` is required for auth = \"{}\" in [orgs.{org}]",
+                    cfg.auth
+                ),
+            })
+    };
+    match cfg.auth.as_str() {
+        "simulated" => {
+            let url = need(&cfg.url, "url")?;
+            check_url(org, &url)?;
+            Ok(Renewal::Simulated {
+                token_url: token_url(&url),
+            })
+        }
+        "jwt" => {
+            let login = login_url(cfg);
+            check_url(org, &login)?;
+            let key_file = need(&cfg.jwt_key_file, "jwt_key_file")?;
+            let key = std::fs::read_to_string(&key_file).map_err(|e| SfError::Config {
+                org: org.into(),
+                detail: format!("cannot read the JWT key file {key_file}: {e}"),
+            })?;
+            Ok(Renewal::Jwt {
+                token_url: token_url(&login),
+                client_id: need(&cfg.client_id, "client_id")?,
+                username: need(&cfg.username, "username")?,
+                key_pem: Secret::new(key),
+                audience: jwt_audience(&login),
+            })
+        }
+        "sf-cli" => Ok(Renewal::SfCli {
+            alias: cfg.sf_alias.clone().unwrap_or_else(|| org.to_string()),
+        }),
+        "web" => match store.load(org)? {
+            Some(l) => {
+                let login = if l.login_url.is_empty() {
+                    login_url(cfg)
+                } else {
+                    l.login_url.clone()
+                };
+                check_url(org, &login)?;
+                let client_id = if l.client_id.is_empty() {
+                    need(&cfg.client_id, "client_id")?
+                } else {
+                    l.client_id
+                };
+                Ok(Renewal::Refresh {
+                    token_url: token_url(&login),
+                    client_id,
+                    refresh_token: l.refresh_token,
+                })
+            }
+            None => Err(SfError::Auth {
+                org: org.into(),
+                detail: if store.is_available() {
+                    "not logged in".into()
+                } else {
+                    "no OS keyring is available, so no login can be stored; use auth = \"jwt\" or \"sf-cli\"".into()
+                },
+            }),
+        },
+        other => Err(SfError::Config {
+            org: org.into(),
+            detail: format!("unknown auth {other:?}; use web, jwt, sf-cli or simulated"),
+        }),
+    }
+}
+
+/// What a token endpoint returned.
+#[derive(Debug, Clone)]
+pub struct TokenResponse {
+    pub session: Session,
+    pub refresh_token: Option<Secret>,
+}
+
+/// POSTs a grant to a token endpoint; OAuth errors become [`SfError::Auth`].
+pub async fn token_request(
+    http: &reqwest::Client,
+    org: &str,
+    url: &str,
+    form: &[(&str, &str)],
+) -> Result<TokenResponse, SfError> {
+    check_url(org, url)?;
+    let resp = http
+        .post(url)
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| SfError::Network {
+            org: org.into(),
+            url: url.into(),
+            detail: redact(&e.to_string()),
+        })?;
+    let status = resp.status();
+    let body = resp.bytes().await.map_err(|e| SfError::Network {
+        org: org.into(),
+        url: url.into(),
+        detail: redact(&e.to_string()),
+    })?;
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|_| SfError::Auth {
+        org: org.into(),
+        detail: format!("the token endpoint answered HTTP {status} without JSON"),
+    })?;
+    if !status.is_success() || v.get("error").is_some() {
+        let code = v["error"].as_str().unwrap_or("unknown_error");
+        let desc = v["error_description"].as_str().unwrap_or("");
+        let hint = match code {
+            "invalid_app_access" => {
+                " (the External Client App is not installed/approved for this user)"
+            }
+            "invalid_client_id" => {
+                " (check client_id: it must be your External Client App's consumer key)"
+            }
+            _ => "",
+        };
+        return Err(SfError::Auth {
+            org: org.into(),
+            detail: redact(&format!("{code}: {desc}{hint}")),
+        });
+    }
+    let access = v["access_token"].as_str().ok_or_else(|| SfError::Auth {
+        org: org.into(),
+        detail: "the token response has no access_token".into(),
+    })?;
+    let instance = v["instance_url"].as_str().unwrap_or("").to_string();
+    check_url(org, &instance)?;
+    Ok(TokenResponse {
+        session: Session {
+            access_token: Secret::new(access),
+            instance_url: instance,
+            identity_url: v["id"].as_str().map(str::to_string),
+        },
+        refresh_token: v["refresh_token"].as_str().map(Secret::new),
+    })
+}
+
+/// Gets a fresh session the configured way.
+pub async fn renew(http: &reqwest::Client, org: &str, r: &Renewal) -> Result<Session, SfError> {
+    match r {
+        Renewal::Refresh {
+            token_url,
+            client_id,
+            refresh_token,
+        } => Ok(token_request(
+            http,
+            org,
+            token_url,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token.expose()),
+                ("client_id", client_id),
+                ("format", "json"),
+            ],
+        )
+        .await?
+        .session),
+        Renewal::Jwt {
+            token_url,
+            client_id,
+            username,
+            key_pem,
+            audience,
+        } => {
+            let assertion = jwt_assertion(org, client_id, username, audience, key_pem)?;
+            Ok(token_request(
+                http,
+                org,
+                token_url,
+                &[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                    ("assertion", assertion.expose()),
+                ],
+            )
+            .await?
+            .session)
+        }
+        Renewal::Simulated { token_url } => Ok(token_request(
+            http,
+            org,
+            token_url,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "backflow-simulated"),
+            ],
+        )
+        .await?
+        .session),
+        Renewal::SfCli { alias } => sf_cli_session(org, alias).await,
+        Renewal::None => Err(SfError::Auth {
+            org: org.into(),
+            detail: "the session expired and cannot be renewed".into(),
+        }),
+    }
+}
+
+/// Signs a JWT bearer assertion (RS256, `exp` three minutes ahead in seconds).
+pub fn jwt_assertion(
+    org: &str,
+    client_id: &str,
+    username: &str,
+    audience: &str,
+    key_pem: &Secret,
+) -> Result<Secret, SfError> {
+    let key =
+        jsonwebtoken::EncodingKey::from_rsa_pem(key_pem.expose().as_bytes()).map_err(|e| {
+            SfError::Config {
+                org: org.into(),
+                detail: format!("the JWT key file is not an RSA private key in PEM format: {e}"),
+            }
+        })?;
+    let claims = serde_json::json!({
+        "iss": client_id, "sub": username, "aud": audience,
+        "exp": chrono::Utc::now().timestamp() + 180,
+    });
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &key,
+    )
+    .map_err(|e| SfError::Config {
+        org: org.into(),
+        detail: format!("cannot sign the JWT: {e}"),
+    })?;
+    Ok(Secret::new(token))
+}
+
+/// Reuses a Salesforce CLI login: `sf org display --json --target-org ALIAS`. The `sf` program
+/// can be overridden with `BACKFLOW_SF_BIN`. No refresh token comes back; on expiry this runs
+/// again (the CLI renews its own session).
+pub async fn sf_cli_session(org: &str, alias: &str) -> Result<Session, SfError> {
+    let sf = std::env::var("BACKFLOW_SF_BIN").unwrap_or_else(|_| "sf".into());
+    let out = tokio::process::Command::new(&sf)
+        .args(["org", "display", "--json", "--target-org", alias])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| SfError::Auth {
+            org: org.into(),
+            detail: format!("cannot run `{sf} org display` ({e}); install the Salesforce CLI or choose another auth"),
+        })?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|_| SfError::Auth {
+        org: org.into(),
+        detail: format!("`{sf} org display --target-org {alias}` printed no JSON"),
+    })?;
+    let r = &v["result"];
+    let (Some(token), Some(url)) = (r["accessToken"].as_str(), r["instanceUrl"].as_str()) else {
+        let msg = v["message"]
+            .as_str()
+            .unwrap_or("no accessToken in its output");
+        return Err(SfError::Auth {
+            org: org.into(),
+            detail: redact(&format!(
+                "the Salesforce CLI has no usable login for {alias}: {msg}; run `sf org login web --alias {alias}`"
+            )),
+        });
+    };
+    check_url(org, url)?;
+    let identity = match (r["id"].as_str(), r["userId"].as_str()) {
+        (Some(o), Some(u)) => Some(format!("{url}/id/{o}/{u}")),
+        _ => None,
+    };
+    Ok(Session {
+        access_token: Secret::new(token),
+        instance_url: url.into(),
+        identity_url: identity,
+    })
+}
+
+/// A PKCE pair: (verifier of 64 URL-safe chars, S256 challenge).
+pub fn pkce_pair() -> (Secret, String) {
+    let mut bytes = [0u8; 48];
+    rand::rng().fill(&mut bytes[..]);
+    let verifier = URL_SAFE_NO_PAD.encode(bytes);
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (Secret::new(verifier), challenge)
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn dec(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 3 <= b.len()
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An OAuth web-server login in progress: the browser opens `auth_url`, Salesforce redirects to
+/// the loopback listener, and [`WebLogin::finish`] exchanges the code (with the PKCE verifier).
+pub struct WebLogin {
+    pub auth_url: String,
+    pub redirect_uri: String,
+    org: String,
+    login_url: String,
+    client_id: String,
+    state: String,
+    verifier: Secret,
+    listener: tokio::net::TcpListener,
+    http: reqwest::Client,
+}
+
+impl WebLogin {
+    /// Binds the redirect listener on 127.0.0.1:`port` (0 = any) and builds the authorize URL.
+    pub async fn start(
+        org: &str,
+        login_url: &str,
+        client_id: &str,
+        port: u16,
+        http: reqwest::Client,
+    ) -> Result<WebLogin, SfError> {
+        check_url(org, login_url)?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| SfError::Config {
+            org: org.into(),
+            detail: format!("cannot listen on 127.0.0.1:{port} for the login redirect ({e}); pass --port with a free port that your External Client App lists as callback"),
+        })?;
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
+        let redirect_uri = format!("http://localhost:{port}/OauthRedirect");
+        let (verifier, challenge) = pkce_pair();
+        let mut st = [0u8; 16];
+        rand::rng().fill(&mut st[..]);
+        let state = URL_SAFE_NO_PAD.encode(st);
+        let auth_url = format!(
+            "{}/services/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&scope={}&state={}&code_challenge={}&code_challenge_method=S256&prompt=login",
+            login_url.trim_end_matches('/'),
+            enc(client_id),
+            enc(&redirect_uri),
+            enc("refresh_token api web"),
+            enc(&state),
+            challenge
+        );
+        Ok(WebLogin {
+            auth_url,
+            redirect_uri,
+            org: org.into(),
+            login_url: login_url.trim_end_matches('/').into(),
+            client_id: client_id.into(),
+            state,
+            verifier,
+            listener,
+            http,
+        })
+    }
+
+    /// Waits for the redirect (up to `timeout`), checks `state`, exchanges the code.
+    pub async fn finish(self, timeout: Duration) -> Result<TokenResponse, SfError> {
+        let org = self.org.clone();
+        let code = tokio::time::timeout(timeout, self.await_code())
+            .await
+            .map_err(|_| SfError::Auth {
+                org: org.clone(),
+                detail: format!("no browser redirect arrived within {} s", timeout.as_secs()),
+            })??;
+        token_request(
+            &self.http,
+            &org,
+            &token_url(&self.login_url),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("client_id", &self.client_id),
+                ("redirect_uri", &self.redirect_uri),
+                ("code_verifier", self.verifier.expose()),
+            ],
+        )
+        .await
+    }
+
+    async fn await_code(&self) -> Result<String, SfError> {
+        loop {
+            let (mut sock, _) = self.listener.accept().await.map_err(|e| SfError::Auth {
+                org: self.org.clone(),
+                detail: format!("the redirect listener failed: {e}"),
+            })?;
+            let mut buf = vec![0u8; 16 * 1024];
+            let n = sock.read(&mut buf).await.unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]);
+            let target = req
+                .lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .unwrap_or("");
+            let Some(q) = target.strip_prefix("/OauthRedirect") else {
+                let _ = sock
+                    .write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    )
+                    .await;
+                continue;
+            };
+            let params: Vec<(String, String)> = q
+                .trim_start_matches('?')
+                .split('&')
+                .filter_map(|p| p.split_once('=').map(|(k, v)| (dec(k), dec(v))))
+                .collect();
+            let get = |k: &str| params.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
+            let result = if get("state").as_deref() != Some(self.state.as_str()) {
+                Err("the redirect's state does not match this login (ignored)".to_string())
+            } else if let Some(e) = get("error") {
+                Err(format!(
+                    "{e}: {}",
+                    get("error_description").unwrap_or_default()
+                ))
+            } else if let Some(c) = get("code") {
+                Ok(c)
+            } else {
+                Err("the redirect carried no code".into())
+            };
+            let page = match &result {
+                Ok(_) => "<html><body><h2>backflow: logged in</h2><p>You can close this window.</p></body></html>".to_string(),
+                Err(e) => format!("<html><body><h2>backflow: login failed</h2><p>{}</p></body></html>", super::xml::escape(e)),
+            };
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+            match result {
+                Ok(c) => return Ok(c),
+                // A stray request with another state is ignored; a denial ends the login.
+                Err(e) if get("state").as_deref() != Some(self.state.as_str()) => {
+                    tracing::warn!("login redirect ignored: {e}");
+                }
+                Err(e) => {
+                    return Err(SfError::Auth {
+                        org: self.org.clone(),
+                        detail: redact(&e),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Username of a session's user (`userinfo` → `preferred_username`).
+pub async fn username(
+    http: &reqwest::Client,
+    org: &str,
+    session: &Session,
+) -> Result<String, SfError> {
+    let url = format!(
+        "{}/services/oauth2/userinfo",
+        session.instance_url.trim_end_matches('/')
+    );
+    let resp = http
+        .get(&url)
+        .bearer_auth(session.access_token.expose())
+        .send()
+        .await
+        .map_err(|e| SfError::Network {
+            org: org.into(),
+            url: url.clone(),
+            detail: redact(&e.to_string()),
+        })?;
+    let v: serde_json::Value = resp.json().await.map_err(|e| SfError::Protocol {
+        org: org.into(),
+        op: "userinfo".into(),
+        detail: e.to_string(),
+    })?;
+    Ok(v["preferred_username"]
+        .as_str()
+        .or(v["username"].as_str())
+        .unwrap_or("")
+        .to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwt_audience_is_never_my_domain() {
+        assert_eq!(
+            jwt_audience("https://acme.my.salesforce.com"),
+            "https://login.salesforce.com"
+        );
+        assert_eq!(
+            jwt_audience("https://test.salesforce.com"),
+            "https://test.salesforce.com"
+        );
+        assert_eq!(
+            jwt_audience("https://acme--uat.sandbox.my.salesforce.com"),
+            "https://test.salesforce.com"
+        );
+        assert_eq!(
+            jwt_audience("http://127.0.0.1:9/o/prod"),
+            "http://127.0.0.1:9/o/prod"
+        );
+    }
+
+    #[test]
+    fn pkce_challenge_is_s256_of_the_verifier() {
+        let (v, c) = pkce_pair();
+        assert!((43..=128).contains(&v.expose().len()));
+        assert_eq!(
+            c,
+            URL_SAFE_NO_PAD.encode(Sha256::digest(v.expose().as_bytes()))
+        );
+        assert_eq!(dec("a%3Db+c%2"), "a=b c%2");
+    }
+
+    #[test]
+    fn missing_settings_are_named() {
+        let cfg = OrgConfig {
+            auth: "jwt".into(),
+            ..Default::default()
+        };
+        let e = renewal_for("ci", &cfg, &TokenStore::unavailable("t"))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("jwt_key_file"), "{e}");
+        let cfg = OrgConfig {
+            auth: "carrier-pigeon".into(),
+            ..Default::default()
+        };
+        assert!(renewal_for("x", &cfg, &TokenStore::unavailable("t")).is_err());
+    }
+}

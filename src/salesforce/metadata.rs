@@ -1,0 +1,597 @@
+//! Metadata API (SOAP): deploy, checkDeployStatus, cancelDeploy, deployRecentValidation,
+//! retrieve and checkRetrieveStatus, plus the polling loop the engine uses.
+
+use super::client::{Kind, SalesforceClient};
+use super::error::SfError;
+use super::retry::PollInterval;
+use super::xml::{Element, escape, push_el};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Which Apex tests a deploy runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum TestLevel {
+    /// Salesforce's default: none in sandboxes, local tests in production when Apex changes.
+    #[default]
+    Default,
+    NoTestRun,
+    RunSpecifiedTests,
+    RunRelevantTests,
+    RunLocalTests,
+    RunAllTestsInOrg,
+}
+
+impl TestLevel {
+    pub fn parse(s: &str) -> Option<TestLevel> {
+        Some(match s {
+            "NoTestRun" => TestLevel::NoTestRun,
+            "RunSpecifiedTests" => TestLevel::RunSpecifiedTests,
+            "RunRelevantTests" => TestLevel::RunRelevantTests,
+            "RunLocalTests" => TestLevel::RunLocalTests,
+            "RunAllTestsInOrg" => TestLevel::RunAllTestsInOrg,
+            "" | "Default" => TestLevel::Default,
+            _ => return None,
+        })
+    }
+    fn wire(self) -> Option<&'static str> {
+        Some(match self {
+            TestLevel::Default => return None,
+            TestLevel::NoTestRun => "NoTestRun",
+            TestLevel::RunSpecifiedTests => "RunSpecifiedTests",
+            TestLevel::RunRelevantTests => "RunRelevantTests",
+            TestLevel::RunLocalTests => "RunLocalTests",
+            TestLevel::RunAllTestsInOrg => "RunAllTestsInOrg",
+        })
+    }
+}
+
+/// Options of a deploy. `rollbackOnError` is always sent as true.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployOptions {
+    /// Validate only (commits nothing; a passed validation that ran tests can be quick-deployed).
+    pub check_only: bool,
+    pub test_level: TestLevel,
+    /// Test classes for `RunSpecifiedTests`.
+    pub run_tests: Vec<String>,
+    /// Treat warnings (e.g. deleting a missing component) as successes.
+    pub ignore_warnings: bool,
+}
+
+/// Deploy status as Salesforce reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum DeployStatus {
+    #[default]
+    Pending,
+    InProgress,
+    Succeeded,
+    SucceededPartial,
+    Failed,
+    Canceling,
+    Canceled,
+}
+
+impl DeployStatus {
+    fn parse(s: &str) -> Option<DeployStatus> {
+        Some(match s {
+            "Pending" | "Queued" => DeployStatus::Pending,
+            "InProgress" => DeployStatus::InProgress,
+            "Succeeded" => DeployStatus::Succeeded,
+            "SucceededPartial" => DeployStatus::SucceededPartial,
+            "Failed" | "Error" => DeployStatus::Failed,
+            "Canceling" => DeployStatus::Canceling,
+            "Canceled" => DeployStatus::Canceled,
+            _ => return None,
+        })
+    }
+    /// Terminal: nothing will change any more.
+    pub fn is_done(self) -> bool {
+        matches!(
+            self,
+            DeployStatus::Succeeded
+                | DeployStatus::SucceededPartial
+                | DeployStatus::Failed
+                | DeployStatus::Canceled
+        )
+    }
+}
+
+/// A component success or failure (`DeployMessage`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentMessage {
+    pub component_type: String,
+    pub full_name: String,
+    /// As in the zip, e.g. `unpackaged/classes/Foo.cls`.
+    pub file_name: String,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+    pub problem: Option<String>,
+    /// `Error`, `Warning` or `Info`.
+    pub problem_type: Option<String>,
+    pub created: bool,
+    pub changed: bool,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestFailure {
+    pub class: String,
+    pub method: String,
+    pub message: String,
+    pub stack_trace: String,
+}
+
+/// `DeployResult` as the engine needs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployResult {
+    pub id: String,
+    pub status: DeployStatus,
+    pub done: bool,
+    pub success: bool,
+    pub check_only: bool,
+    pub state_detail: Option<String>,
+    pub components_deployed: u32,
+    pub components_total: u32,
+    pub component_errors: u32,
+    pub tests_completed: u32,
+    pub tests_total: u32,
+    pub test_errors: u32,
+    pub run_tests_enabled: bool,
+    pub error_message: Option<String>,
+    pub error_status_code: Option<String>,
+    pub created_by: String,
+    pub created_date: String,
+    pub completed_date: Option<String>,
+    /// Filled when polled with details.
+    pub component_failures: Vec<ComponentMessage>,
+    pub component_successes: Vec<ComponentMessage>,
+    pub test_failures: Vec<TestFailure>,
+    pub coverage_warnings: Vec<String>,
+}
+
+fn num(el: &Element, name: &str) -> u32 {
+    el.u64_of(name).min(u32::MAX as u64) as u32
+}
+
+fn message(el: &Element) -> ComponentMessage {
+    let opt_num = |n: &str| el.text_of(n).and_then(|t| t.parse().ok());
+    ComponentMessage {
+        component_type: el.text_of("componentType").unwrap_or("").into(),
+        full_name: el.text_of("fullName").unwrap_or("").into(),
+        file_name: el.text_of("fileName").unwrap_or("").into(),
+        line: opt_num("lineNumber"),
+        column: opt_num("columnNumber"),
+        problem: el.text_of("problem").map(str::to_string),
+        problem_type: el.text_of("problemType").map(str::to_string),
+        created: el.bool_of("created"),
+        changed: el.bool_of("changed"),
+        deleted: el.bool_of("deleted"),
+    }
+}
+
+impl DeployResult {
+    /// Parses a `DeployResult` element (any child order, unknown children ignored).
+    pub fn from_xml(r: &Element) -> Option<DeployResult> {
+        let status = DeployStatus::parse(r.text_of("status")?)?;
+        let details = r.child("details");
+        let run = details.and_then(|d| d.child("runTestResult"));
+        Some(DeployResult {
+            id: r.text_of("id").unwrap_or("").into(),
+            status,
+            done: r.bool_of("done"),
+            success: r.bool_of("success"),
+            check_only: r.bool_of("checkOnly"),
+            state_detail: r.text_of("stateDetail").map(str::to_string),
+            components_deployed: num(r, "numberComponentsDeployed"),
+            components_total: num(r, "numberComponentsTotal"),
+            component_errors: num(r, "numberComponentErrors"),
+            tests_completed: num(r, "numberTestsCompleted"),
+            tests_total: num(r, "numberTestsTotal"),
+            test_errors: num(r, "numberTestErrors"),
+            run_tests_enabled: r.bool_of("runTestsEnabled"),
+            error_message: r.text_of("errorMessage").map(str::to_string),
+            error_status_code: r.text_of("errorStatusCode").map(str::to_string),
+            created_by: r.text_of("createdBy").unwrap_or("").into(),
+            created_date: r.text_of("createdDate").unwrap_or("").into(),
+            completed_date: r.text_of("completedDate").map(str::to_string),
+            component_failures: details
+                .map(|d| d.all("componentFailures").map(message).collect())
+                .unwrap_or_default(),
+            component_successes: details
+                .map(|d| d.all("componentSuccesses").map(message).collect())
+                .unwrap_or_default(),
+            test_failures: run
+                .map(|t| {
+                    t.all("failures")
+                        .map(|f| TestFailure {
+                            class: f.text_of("name").unwrap_or("").into(),
+                            method: f.text_of("methodName").unwrap_or("").into(),
+                            message: f.text_of("message").unwrap_or("").into(),
+                            stack_trace: f.text_of("stackTrace").unwrap_or("").into(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            coverage_warnings: run
+                .map(|t| {
+                    t.all("codeCoverageWarnings")
+                        .filter_map(|w| w.text_of("message").map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+
+    fn progress_key(&self) -> (DeployStatus, u32, u32, Option<String>) {
+        (
+            self.status,
+            self.components_deployed,
+            self.tests_completed,
+            self.state_detail.clone(),
+        )
+    }
+}
+
+fn result_of<'a>(
+    client: &SalesforceClient,
+    resp: &'a Element,
+    op: &str,
+) -> Result<&'a Element, SfError> {
+    resp.child("result")
+        .ok_or_else(|| client.err_protocol(op, "no <result> in the response"))
+}
+
+impl SalesforceClient {
+    /// Starts a deploy of a Metadata API zip (package.xml at the root or in one folder).
+    /// Never retried once sent: on a lost answer the error is `OutcomeUnknown` and the caller
+    /// looks the deploy up with [`SalesforceClient::find_deploy_requests`].
+    pub async fn deploy(&self, zip: &[u8], opts: &DeployOptions) -> Result<String, SfError> {
+        let mut o = String::from("<deploy>");
+        push_el(&mut o, "ZipFile", &B64.encode(zip));
+        o.push_str("<DeployOptions>");
+        push_el(&mut o, "checkOnly", &opts.check_only.to_string());
+        push_el(&mut o, "ignoreWarnings", &opts.ignore_warnings.to_string());
+        push_el(&mut o, "rollbackOnError", "true");
+        for t in &opts.run_tests {
+            push_el(&mut o, "runTests", t);
+        }
+        push_el(&mut o, "singlePackage", "true");
+        if let Some(l) = opts.test_level.wire() {
+            push_el(&mut o, "testLevel", l);
+        }
+        o.push_str("</DeployOptions></deploy>");
+        let resp = self.soap(o, "deploy", Kind::Start).await?;
+        let r = result_of(self, &resp, "deploy")?;
+        r.text_of("id")
+            .map(str::to_string)
+            .ok_or_else(|| self.err_protocol("deploy", "no deploy id in the answer"))
+    }
+
+    /// Reads a deploy's state (`checkDeployStatus`); details add component and test results.
+    pub async fn deploy_status(
+        &self,
+        id: &str,
+        include_details: bool,
+    ) -> Result<DeployResult, SfError> {
+        let mut o = String::from("<checkDeployStatus>");
+        push_el(&mut o, "asyncProcessId", id);
+        push_el(&mut o, "includeDetails", &include_details.to_string());
+        o.push_str("</checkDeployStatus>");
+        let resp = self.soap(o, "checkDeployStatus", Kind::Idempotent).await?;
+        let r = result_of(self, &resp, "checkDeployStatus")?;
+        DeployResult::from_xml(r)
+            .ok_or_else(|| self.err_protocol("checkDeployStatus", "unreadable DeployResult"))
+    }
+
+    /// Requests cancellation. `true` = cancelled at once (it was queued); otherwise keep polling:
+    /// the deploy goes `Canceling` → `Canceled`, or finishes anyway.
+    pub async fn cancel_deploy(&self, id: &str) -> Result<bool, SfError> {
+        let o = format!(
+            "<cancelDeploy><String>{}</String></cancelDeploy>",
+            escape(id)
+        );
+        let resp = self.soap(o, "cancelDeploy", Kind::Idempotent).await?;
+        Ok(result_of(self, &resp, "cancelDeploy")?.bool_of("done"))
+    }
+
+    /// Quick deploy of a passed validation that ran tests (`deployRecentValidation`); returns
+    /// the new deploy id. Not retried once sent.
+    pub async fn quick_deploy(&self, validation_id: &str) -> Result<String, SfError> {
+        let o = format!(
+            "<deployRecentValidation><validationId>{}</validationId></deployRecentValidation>",
+            escape(validation_id)
+        );
+        let resp = self.soap(o, "deployRecentValidation", Kind::Start).await?;
+        resp.text_of("result")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                self.err_protocol("deployRecentValidation", "no deploy id in the answer")
+            })
+    }
+
+    /// Polls a deploy until it is done, calling `on_progress` whenever something moved. The
+    /// interval starts at `timing.poll_ms` and stretches to `poll_max_ms` while nothing changes.
+    /// When `cancel` fires, a cancel request is sent once and polling continues, so the result
+    /// is the org's real outcome (`Canceled`, or finished anyway). Gives up with `Timeout` after
+    /// `deploy_timeout_ms` (the deploy may still finish). The last poll includes details.
+    pub async fn poll_deploy(
+        &self,
+        id: &str,
+        cancel: &CancellationToken,
+        mut on_progress: impl FnMut(&DeployResult),
+    ) -> Result<DeployResult, SfError> {
+        let timing = self.timing().clone();
+        let started = Instant::now();
+        let mut interval = PollInterval::new(&timing);
+        let mut last: Option<(DeployStatus, u32, u32, Option<String>)> = None;
+        let mut cancel_sent = false;
+        let mut unknown_id_left = 3;
+        loop {
+            let r = match self.deploy_status(id, false).await {
+                Ok(r) => r,
+                // Just after submission the id can be briefly unknown.
+                Err(e)
+                    if e.code() == Some("INVALID_CROSS_REFERENCE_KEY") && unknown_id_left > 0 =>
+                {
+                    unknown_id_left -= 1;
+                    tokio::time::sleep(interval.next(false)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if r.done {
+                let full = self.deploy_status(id, true).await?;
+                on_progress(&full);
+                return Ok(full);
+            }
+            let key = r.progress_key();
+            let moved = last.as_ref() != Some(&key);
+            if moved {
+                on_progress(&r);
+                last = Some(key);
+            }
+            if cancel.is_cancelled() && !cancel_sent {
+                cancel_sent = true;
+                match self.cancel_deploy(id).await {
+                    Ok(_) => {}
+                    // Already finishing: report the real outcome.
+                    Err(SfError::Api { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
+            if started.elapsed() > Duration::from_millis(timing.deploy_timeout_ms) {
+                return Err(SfError::Timeout {
+                    org: self.org().into(),
+                    op: format!("deploy {id}"),
+                    ms: timing.deploy_timeout_ms,
+                });
+            }
+            let mut wait = interval.next(moved);
+            // Each poll is an API call: when the org's allowance runs low, poll at the slowest pace.
+            if self
+                .api_usage()
+                .is_some_and(|(used, max)| used.saturating_mul(10) >= max.saturating_mul(9))
+            {
+                wait = wait.max(Duration::from_millis(timing.poll_max_ms));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = cancel.cancelled(), if !cancel_sent => {}
+            }
+        }
+    }
+
+    /// Retrieves what a package.xml lists and returns the zip (`unpackaged/…` layout).
+    pub async fn retrieve(
+        &self,
+        package_xml: &str,
+        cancel: &CancellationToken,
+    ) -> Result<RetrieveResult, SfError> {
+        let manifest = Element::parse(package_xml.as_bytes()).map_err(|e| SfError::Config {
+            org: self.org().into(),
+            detail: format!("package.xml for the retrieve is not valid XML: {e}"),
+        })?;
+        let mut o = String::from("<retrieve><retrieveRequest>");
+        push_el(
+            &mut o,
+            "apiVersion",
+            manifest.text_of("version").unwrap_or(self.api_version()),
+        );
+        push_el(&mut o, "singlePackage", "false");
+        o.push_str("<unpackaged>");
+        for t in manifest.all("types") {
+            o.push_str("<types>");
+            for m in t.all("members") {
+                push_el(&mut o, "members", m.text.trim());
+            }
+            push_el(&mut o, "name", t.text_of("name").unwrap_or(""));
+            o.push_str("</types>");
+        }
+        push_el(
+            &mut o,
+            "version",
+            manifest.text_of("version").unwrap_or(self.api_version()),
+        );
+        o.push_str("</unpackaged></retrieveRequest></retrieve>");
+        let resp = self.soap(o, "retrieve", Kind::Idempotent).await?;
+        let id = result_of(self, &resp, "retrieve")?
+            .text_of("id")
+            .map(str::to_string)
+            .ok_or_else(|| self.err_protocol("retrieve", "no retrieve id"))?;
+        let timing = self.timing().clone();
+        let started = Instant::now();
+        let mut interval = PollInterval::new(&timing);
+        loop {
+            let o = format!(
+                "<checkRetrieveStatus><asyncProcessId>{}</asyncProcessId><includeZip>true</includeZip></checkRetrieveStatus>",
+                escape(&id)
+            );
+            let resp = self
+                .soap(o, "checkRetrieveStatus", Kind::Idempotent)
+                .await?;
+            let r = result_of(self, &resp, "checkRetrieveStatus")?;
+            if r.bool_of("done") {
+                if r.text_of("status") == Some("Failed") {
+                    return Err(SfError::Api {
+                        org: self.org().into(),
+                        op: "retrieve".into(),
+                        status: 200,
+                        code: r.text_of("errorStatusCode").unwrap_or("FAILED").into(),
+                        message: r.text_of("errorMessage").unwrap_or("").into(),
+                    });
+                }
+                let zip = r.text_of("zipFile").ok_or_else(|| {
+                    self.err_protocol(
+                        "checkRetrieveStatus",
+                        "the finished retrieve carried no zip",
+                    )
+                })?;
+                let cleaned: String = zip.chars().filter(|c| !c.is_whitespace()).collect();
+                let zip = B64.decode(cleaned).map_err(|e| {
+                    self.err_protocol("checkRetrieveStatus", format!("zip is not base64: {e}"))
+                })?;
+                let messages = r
+                    .all("messages")
+                    .map(|m| {
+                        (
+                            m.text_of("fileName").unwrap_or("").to_string(),
+                            m.text_of("problem").unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect();
+                return Ok(RetrieveResult { id, zip, messages });
+            }
+            if cancel.is_cancelled() {
+                return Err(SfError::Cancelled {
+                    org: self.org().into(),
+                    op: "retrieve".into(),
+                });
+            }
+            if started.elapsed() > Duration::from_millis(timing.deploy_timeout_ms) {
+                return Err(SfError::Timeout {
+                    org: self.org().into(),
+                    op: "retrieve".into(),
+                    ms: timing.deploy_timeout_ms,
+                });
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval.next(false)) => {}
+                _ = cancel.cancelled() => {}
+            }
+        }
+    }
+}
+
+/// One component the org holds (`FileProperties` of `listMetadata`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileProperties {
+    pub component_type: String,
+    pub full_name: String,
+    pub file_name: String,
+    pub last_modified_by: String,
+    pub last_modified_date: String,
+    pub manageable_state: Option<String>,
+}
+
+impl SalesforceClient {
+    /// Components of up to three types (`(type, folder)` — folder types need a folder), as
+    /// `listMetadata` reports them.
+    pub async fn list_metadata(
+        &self,
+        queries: &[(&str, Option<&str>)],
+    ) -> Result<Vec<FileProperties>, SfError> {
+        let mut out = Vec::new();
+        for chunk in queries.chunks(3) {
+            let mut o = String::from("<listMetadata>");
+            for (t, folder) in chunk {
+                o.push_str("<queries>");
+                if let Some(f) = folder {
+                    push_el(&mut o, "folder", f);
+                }
+                push_el(&mut o, "type", t);
+                o.push_str("</queries>");
+            }
+            push_el(&mut o, "asOfVersion", self.api_version());
+            o.push_str("</listMetadata>");
+            let resp = self.soap(o, "listMetadata", Kind::Idempotent).await?;
+            out.extend(resp.all("result").map(|r| FileProperties {
+                component_type: r.text_of("type").unwrap_or("").into(),
+                full_name: r.text_of("fullName").unwrap_or("").into(),
+                file_name: r.text_of("fileName").unwrap_or("").into(),
+                last_modified_by: r.text_of("lastModifiedByName").unwrap_or("").into(),
+                last_modified_date: r.text_of("lastModifiedDate").unwrap_or("").into(),
+                manageable_state: r.text_of("manageableState").map(str::to_string),
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Whether deploys to this org must run tests (`describeMetadata` → `testRequired`, true in
+    /// production).
+    pub async fn tests_required(&self) -> Result<bool, SfError> {
+        let o = format!(
+            "<describeMetadata><asOfVersion>{}</asOfVersion></describeMetadata>",
+            self.api_version()
+        );
+        let resp = self.soap(o, "describeMetadata", Kind::Idempotent).await?;
+        Ok(result_of(self, &resp, "describeMetadata")?.bool_of("testRequired"))
+    }
+}
+
+/// A finished retrieve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrieveResult {
+    pub id: String,
+    /// Zip bytes: `unpackaged/package.xml` and the files.
+    pub zip: Vec<u8>,
+    /// (fileName, problem) warnings, e.g. members the org does not have.
+    pub messages: Vec<(String, String)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_failed_deploy_result_in_any_order() {
+        let xml = br#"<result xmlns:xsi="x"><status>Failed</status><id>0Af1</id><done>true</done>
+<details><componentFailures><changed>false</changed><columnNumber>5</columnNumber><componentType>ApexClass</componentType>
+<created>false</created><deleted>false</deleted><fileName>unpackaged/classes/Foo.cls</fileName><fullName>Foo</fullName>
+<lineNumber>12</lineNumber><problem>Variable does not exist: bar</problem><problemType>Error</problemType><success>false</success></componentFailures>
+<runTestResult><failures><message>System.AssertException: boom</message><methodName>testIt</methodName><name>FooTest</name>
+<namespace xsi:nil="true"/><stackTrace>Class.FooTest.testIt: line 9, column 1</stackTrace></failures>
+<codeCoverageWarnings><message>low</message></codeCoverageWarnings><numFailures>1</numFailures></runTestResult></details>
+<numberComponentErrors>1</numberComponentErrors><numberTestsTotal>3</numberTestsTotal><success>false</success><errorMessage xsi:nil="true"/></result>"#;
+        let el = Element::parse(xml).unwrap();
+        let r = DeployResult::from_xml(&el).unwrap();
+        assert_eq!(r.status, DeployStatus::Failed);
+        assert!(r.done && !r.success);
+        assert_eq!(r.error_message, None);
+        let f = &r.component_failures[0];
+        assert_eq!(
+            (f.line, f.column, f.full_name.as_str()),
+            (Some(12), Some(5), "Foo")
+        );
+        assert_eq!(r.test_failures[0].method, "testIt");
+        assert_eq!(r.coverage_warnings, ["low"]);
+        assert_eq!(r.tests_total, 3);
+    }
+
+    #[test]
+    fn test_levels_round_trip() {
+        for l in [
+            "NoTestRun",
+            "RunSpecifiedTests",
+            "RunRelevantTests",
+            "RunLocalTests",
+            "RunAllTestsInOrg",
+        ] {
+            assert_eq!(TestLevel::parse(l).and_then(TestLevel::wire), Some(l));
+        }
+        assert_eq!(TestLevel::parse("bogus"), None);
+    }
+}

@@ -1,0 +1,413 @@
+//! `/_sim/…`: control endpoints for tests and the engine (seed orgs, edit an org directly to
+//! simulate drift, inject faults, read the deploy log), and [`SimAdmin`], their client.
+
+use super::model::*;
+use super::server::{App, DRIFT_USER};
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// How to create (or reset) a simulated org.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OrgSpec {
+    /// True for sandboxes (and scratch-like orgs); false for production.
+    #[serde(default)]
+    pub sandbox: bool,
+    #[serde(default)]
+    pub license: Option<String>,
+    #[serde(default)]
+    pub sandbox_of: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Files in Metadata API layout (`classes/Foo.cls` → base64 bytes); replaces the org's files.
+    #[serde(default)]
+    pub files: Option<BTreeMap<String, String>>,
+}
+
+impl OrgSpec {
+    /// Kind and license from an org's config: a sandbox when it has `sandbox_of` or a license.
+    pub fn from_config(c: &crate::domain::config::OrgConfig) -> OrgSpec {
+        OrgSpec {
+            sandbox: c.sandbox_of.is_some() || c.license.is_some(),
+            license: c.license.clone(),
+            sandbox_of: c.sandbox_of.clone(),
+            username: c.username.clone(),
+            files: None,
+        }
+    }
+}
+
+/// A direct edit of an org (drift): files to write and paths to delete.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OrgEdit {
+    #[serde(default)]
+    pub put: BTreeMap<String, String>,
+    #[serde(default)]
+    pub delete: Vec<String>,
+}
+
+/// Summary of a simulated org.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OrgSummary {
+    pub name: String,
+    pub id: String,
+    pub username: String,
+    pub sandbox: bool,
+    pub license: Option<String>,
+    pub sandbox_of: Option<String>,
+}
+
+fn reply(status: StatusCode, v: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        v.to_string(),
+    )
+        .into_response()
+}
+
+fn bad(msg: impl std::fmt::Display) -> Response {
+    reply(StatusCode::BAD_REQUEST, json!({"error": msg.to_string()}))
+}
+
+pub(super) fn handle(app: &App, method: &Method, path: &str, body: &[u8]) -> Response {
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let mut st = app.lock();
+    let r = match (method.as_str(), parts.as_slice()) {
+        ("GET", ["ping"]) => reply(
+            StatusCode::OK,
+            json!({"ok": true, "pid": std::process::id(), "state": st.dir.as_ref().map(|d| d.display().to_string())}),
+        ),
+        ("POST", ["shutdown"]) => {
+            app.shutdown.cancel();
+            reply(StatusCode::OK, json!({"ok": true}))
+        }
+        ("GET", ["orgs"]) => {
+            let v: Vec<OrgSummary> = st.orgs.values().map(summary).collect();
+            reply(StatusCode::OK, json!(v))
+        }
+        ("PUT", ["orgs", name]) => {
+            let spec: OrgSpec = match serde_json::from_slice(body) {
+                Ok(s) => s,
+                Err(e) => return bad(e),
+            };
+            put_org(&mut st, name, spec)
+        }
+        ("POST", ["orgs", name, "edit"]) => {
+            let edit: OrgEdit = match serde_json::from_slice(body) {
+                Ok(s) => s,
+                Err(e) => return bad(e),
+            };
+            edit_org(&mut st, name, edit)
+        }
+        ("GET", ["orgs", name, "files"]) => match st.orgs.get(*name) {
+            Some(o) => {
+                let files: BTreeMap<&String, String> =
+                    o.files.iter().map(|(p, b)| (p, b64(b))).collect();
+                reply(StatusCode::OK, json!(files))
+            }
+            None => reply(
+                StatusCode::NOT_FOUND,
+                json!({"error": format!("no org {name}")}),
+            ),
+        },
+        ("POST", ["orgs", name, "expire-sessions"]) => {
+            for s in st.sessions.values_mut().filter(|s| s.org == *name) {
+                s.expired = true;
+            }
+            reply(StatusCode::OK, json!({"ok": true}))
+        }
+        ("POST", ["faults"]) => match serde_json::from_slice::<Fault>(body) {
+            Ok(f) => {
+                st.faults.push(f);
+                reply(StatusCode::OK, json!({"ok": true}))
+            }
+            Err(e) => bad(e),
+        },
+        ("DELETE", ["faults"]) => {
+            st.faults.clear();
+            reply(StatusCode::OK, json!({"ok": true}))
+        }
+        ("GET", ["deploys"]) => reply(StatusCode::OK, json!(st.deploy_log)),
+        ("GET", ["settings"]) => reply(StatusCode::OK, json!(st.settings)),
+        ("PUT", ["settings"]) => match serde_json::from_slice::<Settings>(body) {
+            Ok(s) => {
+                st.settings = s;
+                reply(StatusCode::OK, json!({"ok": true}))
+            }
+            Err(e) => bad(e),
+        },
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            json!({"error": format!("unknown control path /_sim/{path}")}),
+        ),
+    };
+    if method != Method::GET
+        && let Err(e) = st.save()
+    {
+        return reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"error": format!("cannot save state: {e}")}),
+        );
+    }
+    r
+}
+
+fn summary(o: &OrgState) -> OrgSummary {
+    OrgSummary {
+        name: o.name.clone(),
+        id: o.id.clone(),
+        username: o.username.clone(),
+        sandbox: o.sandbox,
+        license: o.license.clone(),
+        sandbox_of: o.sandbox_of.clone(),
+    }
+}
+
+fn put_org(st: &mut SimState, name: &str, spec: OrgSpec) -> Response {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return bad(format!("org name {name:?} must be letters, digits, - or _"));
+    }
+    let mut files = BTreeMap::new();
+    for (p, b) in spec.files.clone().unwrap_or_default() {
+        match unb64(&b) {
+            Ok(bytes) => {
+                files.insert(p, bytes);
+            }
+            Err(e) => return bad(format!("{p}: {e}")),
+        }
+    }
+    if !st.orgs.contains_key(name) {
+        let n = st.seq + 1;
+        st.seq = n;
+        let id = format!("00D{n:0>12}AAA");
+        let user = format!("005{n:0>12}AAA");
+        st.orgs.insert(
+            name.to_string(),
+            OrgState {
+                name: name.to_string(),
+                id,
+                user_id: user,
+                username: String::new(),
+                sandbox: false,
+                license: None,
+                sandbox_of: None,
+                files: BTreeMap::new(),
+                source_members: vec![],
+                revision: 0,
+                api_usage: 0,
+                last_refresh: None,
+            },
+        );
+    }
+    if let Some(o) = st.orgs.get_mut(name) {
+        o.sandbox = spec.sandbox;
+        o.license = spec.license.clone();
+        o.sandbox_of = spec.sandbox_of.clone();
+        o.username = spec
+            .username
+            .clone()
+            .unwrap_or_else(|| format!("admin@{name}.sim"));
+    }
+    if spec.files.is_some()
+        && let Err(e) = st.set_files(name, files)
+    {
+        return reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"error": e.to_string()}),
+        );
+    }
+    reply(StatusCode::OK, json!(summary(&st.orgs[name])))
+}
+
+fn edit_org(st: &mut SimState, name: &str, edit: OrgEdit) -> Response {
+    if !st.orgs.contains_key(name) {
+        return reply(
+            StatusCode::NOT_FOUND,
+            json!({"error": format!("no org {name}")}),
+        );
+    }
+    let mut touched = BTreeMap::new();
+    for (p, b) in edit.put {
+        let bytes = match unb64(&b) {
+            Ok(b) => b,
+            Err(e) => return bad(format!("{p}: {e}")),
+        };
+        let is_new = !st.orgs[name].files.contains_key(&p);
+        if let Err(e) = st.put_file(name, &p, bytes) {
+            return bad(e);
+        }
+        if let Some(c) = super::deploy::component_of(&p) {
+            touched.entry(c).or_insert((is_new, false));
+        }
+    }
+    for p in edit.delete {
+        if let Err(e) = st.remove_file(name, &p) {
+            return bad(e);
+        }
+        if let Some(c) = super::deploy::component_of(&p) {
+            touched.insert(c, (false, true));
+        }
+    }
+    for ((t, m), (is_new, obsolete)) in touched {
+        st.track(name, &t, &m, is_new, obsolete, DRIFT_USER);
+    }
+    reply(
+        StatusCode::OK,
+        json!({"ok": true, "revision": st.orgs[name].revision}),
+    )
+}
+
+/// HTTP client for `/_sim/…`, usable from any process.
+#[derive(Debug, Clone)]
+pub struct SimAdmin {
+    pub url: String,
+    http: reqwest::Client,
+}
+
+impl SimAdmin {
+    pub fn new(url: &str) -> SimAdmin {
+        SimAdmin {
+            url: url.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Instance/login URL of a simulated org.
+    pub fn org_url(&self, org: &str) -> String {
+        format!("{}/o/{org}", self.url)
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let mut req = self
+            .http
+            .request(method, format!("{}/_sim/{path}", self.url));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("simulator at {}: {e}", self.url))?;
+        let status = resp.status();
+        let v: Value = resp
+            .json()
+            .await
+            .map_err(|e| format!("simulator at {}: {e}", self.url))?;
+        if !status.is_success() {
+            return Err(format!(
+                "simulator at {}: {}",
+                self.url,
+                v["error"].as_str().unwrap_or("request failed")
+            ));
+        }
+        Ok(v)
+    }
+
+    pub async fn ping(&self) -> Result<Value, String> {
+        self.call(reqwest::Method::GET, "ping", None).await
+    }
+
+    pub async fn orgs(&self) -> Result<Vec<OrgSummary>, String> {
+        let v = self.call(reqwest::Method::GET, "orgs", None).await?;
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    /// Creates or resets an org; `files` (if given) replaces what it holds.
+    pub async fn put_org(&self, name: &str, spec: &OrgSpec) -> Result<OrgSummary, String> {
+        let v = self
+            .call(
+                reqwest::Method::PUT,
+                &format!("orgs/{name}"),
+                Some(json!(spec)),
+            )
+            .await?;
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    /// Edits an org directly (drift): recorded as SourceMember rows in tracked sandboxes.
+    pub async fn edit_org(
+        &self,
+        name: &str,
+        put: &[(&str, &[u8])],
+        delete: &[&str],
+    ) -> Result<(), String> {
+        let edit = OrgEdit {
+            put: put.iter().map(|(p, b)| (p.to_string(), b64(b))).collect(),
+            delete: delete.iter().map(|s| s.to_string()).collect(),
+        };
+        self.call(
+            reqwest::Method::POST,
+            &format!("orgs/{name}/edit"),
+            Some(json!(edit)),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// What an org holds now.
+    pub async fn files(&self, name: &str) -> Result<BTreeMap<String, Vec<u8>>, String> {
+        let v = self
+            .call(reqwest::Method::GET, &format!("orgs/{name}/files"), None)
+            .await?;
+        let m: BTreeMap<String, String> = serde_json::from_value(v).map_err(|e| e.to_string())?;
+        m.into_iter()
+            .map(|(p, b)| unb64(&b).map(|b| (p, b)))
+            .collect()
+    }
+
+    pub async fn expire_sessions(&self, name: &str) -> Result<(), String> {
+        self.call(
+            reqwest::Method::POST,
+            &format!("orgs/{name}/expire-sessions"),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn add_fault(&self, fault: &Fault) -> Result<(), String> {
+        self.call(reqwest::Method::POST, "faults", Some(json!(fault)))
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn clear_faults(&self) -> Result<(), String> {
+        self.call(reqwest::Method::DELETE, "faults", None)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn deploy_log(&self) -> Result<Vec<DeployLogEntry>, String> {
+        let v = self.call(reqwest::Method::GET, "deploys", None).await?;
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    pub async fn settings(&self) -> Result<Settings, String> {
+        let v = self.call(reqwest::Method::GET, "settings", None).await?;
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    pub async fn set_settings(&self, s: &Settings) -> Result<(), String> {
+        self.call(reqwest::Method::PUT, "settings", Some(json!(s)))
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn shutdown(&self) -> Result<(), String> {
+        self.call(reqwest::Method::POST, "shutdown", None)
+            .await
+            .map(|_| ())
+    }
+}

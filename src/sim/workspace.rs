@@ -1,0 +1,267 @@
+//! The simulator shared by every backflow process of one workspace (`auth = "simulated"`).
+//!
+//! Design: the first process that needs simulated orgs spawns a *detached* `backflow sim --port 0
+//! --state <ws>/.backflow/sim` child (its own process group), so the simulator outlives the
+//! process that started it while others still use it. Files under `<ws>/.backflow/sim/`:
+//! `lock` (held while starting the simulator and seeding new orgs, so concurrent processes never
+//! seed twice; holds the holder's pid), `port` (written by the
+//! simulator once it listens), `pid`, `state.json` and `orgs/<org>/…` (what each org holds).
+//! Later processes read `port`, check `/_sim/ping` answers for this state dir, and connect.
+//! A stale `port` (simulator killed) fails the ping and a new simulator is started on the same
+//! state. Stop it with `POST /_sim/shutdown` (`SimAdmin::shutdown`).
+
+use super::admin::{OrgSpec, SimAdmin};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A connection to the workspace simulator.
+#[derive(Debug, Clone)]
+pub struct SimHandle {
+    /// Base URL, e.g. `http://127.0.0.1:40123`; org `NAME` lives at `{url}/o/NAME`.
+    pub url: String,
+    pub admin: SimAdmin,
+    /// True when this call started the simulator process.
+    pub started: bool,
+}
+
+impl SimHandle {
+    /// Login and instance URL of a simulated org (put it in `OrgConfig::url`).
+    pub fn org_url(&self, org: &str) -> String {
+        self.admin.org_url(org)
+    }
+
+    /// `base` pointed at this simulator, ready for `SalesforceClient::connect`.
+    pub fn org_config(
+        &self,
+        org: &str,
+        base: &crate::domain::config::OrgConfig,
+    ) -> crate::domain::config::OrgConfig {
+        let mut c = base.clone();
+        c.auth = "simulated".into();
+        c.url = Some(self.org_url(org));
+        c
+    }
+}
+
+/// The backflow binary that hosts the simulator: `BACKFLOW_BIN`, else this executable.
+pub fn backflow_exe() -> PathBuf {
+    std::env::var_os("BACKFLOW_BIN")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_exe().ok())
+        .unwrap_or_else(|| PathBuf::from("backflow"))
+}
+
+/// The orgs of a config the workspace simulator must host: `auth = "simulated"` without a
+/// `url` (those with a `url` use an external simulator).
+pub fn simulated_orgs(
+    orgs: &std::collections::BTreeMap<String, crate::domain::config::OrgConfig>,
+) -> Vec<(String, OrgSpec)> {
+    orgs.iter()
+        .filter(|(_, c)| c.auth == "simulated" && c.url.is_none())
+        .map(|(name, c)| (name.clone(), OrgSpec::from_config(c)))
+        .collect()
+}
+
+/// The simulator's directory inside a workspace.
+pub fn sim_dir(workspace: &Path) -> PathBuf {
+    workspace.join(".backflow").join("sim")
+}
+
+/// Writes `<dir>/port` and `<dir>/pid` atomically.
+pub fn write_port_file(dir: &Path, port: u16) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!("port.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, port.to_string())?;
+    std::fs::rename(&tmp, dir.join("port"))?;
+    std::fs::write(dir.join("pid"), std::process::id().to_string())
+}
+
+/// Removes `<dir>/port` if it still names `port`.
+pub fn remove_port_file(dir: &Path, port: u16) {
+    let p = dir.join("port");
+    if std::fs::read_to_string(&p).ok().as_deref().map(str::trim) == Some(&port.to_string()) {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+async fn live(dir: &Path) -> Option<SimAdmin> {
+    let port: u16 = std::fs::read_to_string(dir.join("port"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let admin = SimAdmin::new(&format!("http://127.0.0.1:{port}"));
+    let ping = tokio::time::timeout(Duration::from_secs(2), admin.ping())
+        .await
+        .ok()?
+        .ok()?;
+    let state = ping["state"].as_str()?;
+    let same = Path::new(state).canonicalize().ok()? == dir.canonicalize().ok()?;
+    same.then_some(admin)
+}
+
+/// Connects to the workspace simulator, starting it (as `exe sim …`, detached) when none runs,
+/// and creates the orgs it does not hold yet. `seed(org)` gives a new org's starting files in
+/// Metadata API layout (`classes/Foo.cls`, `objects/Account.object`, …): the engine converts
+/// the org's env branch. Orgs the simulator already holds keep their state.
+pub async fn ensure_running<F>(
+    workspace: &Path,
+    exe: &Path,
+    orgs: &[(String, OrgSpec)],
+    seed: F,
+) -> Result<SimHandle, String>
+where
+    F: Fn(&str) -> Result<Vec<(String, Vec<u8>)>, String>,
+{
+    let dir = sim_dir(workspace);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    // Fast path: running and holding every org already; no lock needed.
+    if let Some(a) = live(&dir).await {
+        let known: Vec<String> = a.orgs().await?.into_iter().map(|o| o.name).collect();
+        if orgs.iter().all(|(n, _)| known.contains(n)) {
+            return Ok(SimHandle {
+                url: a.url.clone(),
+                admin: a,
+                started: false,
+            });
+        }
+    }
+    // Starting and seeding happen under the lock, so two processes never seed twice.
+    let _lock = LockFile::acquire(&dir).await?;
+    let (admin, started) = match live(&dir).await {
+        Some(a) => (a, false),
+        None => (start(&dir, exe).await?, true),
+    };
+    let known: Vec<String> = admin.orgs().await?.into_iter().map(|o| o.name).collect();
+    for (name, spec) in orgs {
+        if known.contains(name) {
+            continue;
+        }
+        let files = seed(name)?;
+        let mut spec = spec.clone();
+        spec.files = Some(
+            files
+                .iter()
+                .map(|(p, b)| (p.clone(), super::model::b64(b)))
+                .collect(),
+        );
+        admin.put_org(name, &spec).await?;
+    }
+    Ok(SimHandle {
+        url: admin.url.clone(),
+        admin,
+        started,
+    })
+}
+
+/// `<dir>/lock`, created exclusively and removed on drop; holds the owner's pid so a lock left
+/// by a dead process can be taken over.
+struct LockFile(PathBuf);
+
+impl LockFile {
+    async fn acquire(dir: &Path) -> Result<LockFile, String> {
+        let lock = dir.join("lock");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock)
+            {
+                Ok(mut f) => {
+                    let _ = write!(f, "{}", std::process::id());
+                    return Ok(LockFile(lock));
+                }
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    return Err(format!("cannot create {}: {e}", lock.display()));
+                }
+                Err(_) => {
+                    let holder: Option<u32> = std::fs::read_to_string(&lock)
+                        .ok()
+                        .and_then(|s| s.trim().parse().ok());
+                    let old = std::fs::metadata(&lock)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age > Duration::from_secs(120));
+                    if holder.is_some_and(|p| !pid_alive(p)) || old {
+                        let _ = std::fs::remove_file(&lock);
+                        continue;
+                    }
+                    if Instant::now() > deadline {
+                        return Err(format!(
+                            "another backflow process holds {} for more than 2 minutes; delete it if no backflow runs",
+                            lock.display()
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+async fn start(dir: &Path, exe: &Path) -> Result<SimAdmin, String> {
+    use std::os::unix::process::CommandExt;
+    let _ = std::fs::remove_file(dir.join("port"));
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("sim")
+        .arg("--port")
+        .arg("0")
+        .arg("--state")
+        .arg(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .env("BACKFLOW_SIM_IDLE_SECS", "3600")
+        .process_group(0);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start the simulator ({} sim): {e}", exe.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(a) = live(dir).await {
+            // Reap the child in the background so it never lingers as a zombie of ours.
+            std::thread::spawn(move || {
+                let _ = child.wait();
+            });
+            return Ok(a);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "the simulator exited at start ({status}); run `backflow sim --state {}` to see why",
+                dir.display()
+            ));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err("the simulator did not answer within 15 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+/// The workspace simulator if one is running (never starts one).
+pub async fn connect_existing(workspace: &Path) -> Option<SimHandle> {
+    let dir = sim_dir(workspace);
+    let admin = live(&dir).await?;
+    Some(SimHandle {
+        url: admin.url.clone(),
+        admin,
+        started: false,
+    })
+}

@@ -1,0 +1,566 @@
+//! The simulator on its own: OAuth rules, state persistence, drift, retrieve shapes, and the
+//! workspace-hosted simulator shared by several processes.
+
+use backflow::sim::{OrgSpec, SimAdmin, SimServer, workspace};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+pub const CLASS: &str = "public class AccountService {\n    public static Integer answer() {\n        return 42;\n    }\n}\n";
+pub const CLASS_META: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ApexClass xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n    <apiVersion>66.0</apiVersion>\n    <status>Active</status>\n</ApexClass>\n";
+pub const OBJECT: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CustomObject xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n    <fields>\n        <fullName>Region__c</fullName>\n        <type>Text</type>\n    </fields>\n    <fields>\n        <fullName>Tier__c</fullName>\n        <type>Text</type>\n    </fields>\n    <label>Account</label>\n</CustomObject>\n";
+
+pub fn b64(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// A simulator with `prod` (production) and `dev1` (Developer sandbox of prod), both holding
+/// one Apex class and the Account object.
+pub async fn start_sim() -> SimServer {
+    let sim = SimServer::start(None, 0).await.expect("simulator starts");
+    let files: BTreeMap<String, String> = [
+        ("classes/AccountService.cls", CLASS),
+        ("classes/AccountService.cls-meta.xml", CLASS_META),
+        ("objects/Account.object", OBJECT),
+    ]
+    .iter()
+    .map(|(p, c)| (p.to_string(), b64(c.as_bytes())))
+    .collect();
+    let admin = sim.admin();
+    admin
+        .put_org(
+            "prod",
+            &OrgSpec {
+                files: Some(files.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("seed prod");
+    admin
+        .put_org(
+            "dev1",
+            &OrgSpec {
+                sandbox: true,
+                license: Some("DEVELOPER".into()),
+                sandbox_of: Some("prod".into()),
+                files: Some(files),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("seed dev1");
+    sim
+}
+
+fn no_redirect() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn token(sim: &SimServer, org: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let r = no_redirect()
+        .post(format!("{}/o/{org}/services/oauth2/token", sim.url))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn oauth_codes_are_single_use_and_checked_against_pkce() {
+    let sim = start_sim().await;
+    let http = no_redirect();
+    let (verifier, challenge) = backflow::salesforce::auth::pkce_pair();
+    let redirect = "http://localhost:1717/OauthRedirect";
+    let auth = |ch: &str| {
+        format!(
+            "{}/o/dev1/services/oauth2/authorize?response_type=code&client_id=abc&redirect_uri={}&state=s1&code_challenge={ch}",
+            sim.url, "http%3A%2F%2Flocalhost%3A1717%2FOauthRedirect"
+        )
+    };
+    let r = http.get(auth(&challenge)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 302);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        loc.starts_with(redirect) && loc.contains("state=s1"),
+        "{loc}"
+    );
+    let code = loc
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let code = percent_decode(code);
+    // Wrong verifier.
+    let (s, v) = token(
+        &sim,
+        "dev1",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            (
+                "code_verifier",
+                "wrong-verifier-wrong-verifier-wrong-verifier",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!((s, v["error"].as_str()), (400, Some("invalid_request")));
+    // The code was consumed by the failed attempt: single use.
+    let (s, v) = token(
+        &sim,
+        "dev1",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier.expose()),
+        ],
+    )
+    .await;
+    assert_eq!((s, v["error"].as_str()), (400, Some("invalid_grant")));
+    // A fresh code with the right verifier works and grants a refresh token.
+    let r = http.get(auth(&challenge)).send().await.unwrap();
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    let code = percent_decode(
+        loc.split("code=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap(),
+    );
+    let (s, v) = token(
+        &sim,
+        "dev1",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier.expose()),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["access_token"].as_str().unwrap().starts_with("00D"));
+    assert!(v["refresh_token"].is_string());
+    assert!(v["instance_url"].as_str().unwrap().ends_with("/o/dev1"));
+    // Non-loopback redirects are refused.
+    let r = http
+        .get(format!("{}/o/dev1/services/oauth2/authorize?response_type=code&client_id=abc&redirect_uri=https%3A%2F%2Fevil.example%2Fcb", sim.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+}
+
+fn percent_decode(s: &str) -> String {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            out.push(
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap(), 16).unwrap(),
+            );
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn state_persists_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let sim = SimServer::start(Some(dir.path()), 0).await.unwrap();
+        let admin = sim.admin();
+        let mut files = BTreeMap::new();
+        files.insert("classes/A.cls".to_string(), b64(b"public class A {}"));
+        admin
+            .put_org(
+                "prod",
+                &OrgSpec {
+                    files: Some(files),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        admin
+            .edit_org("prod", &[("classes/B.cls", b"public class B {}")], &[])
+            .await
+            .unwrap();
+    }
+    let sim = SimServer::start(Some(dir.path()), 0).await.unwrap();
+    let files = sim.admin().files("prod").await.unwrap();
+    assert_eq!(files.len(), 2);
+    assert_eq!(files["classes/B.cls"], b"public class B {}");
+    assert!(dir.path().join("orgs/prod/classes/A.cls").exists());
+}
+
+fn write_config(dir: &Path) {
+    std::fs::write(
+        dir.join("backflow.toml"),
+        r#"
+[[env]]
+name = "dev1"
+branch = "env/dev1"
+kind = "dev"
+org = "dev1"
+
+[[env]]
+name = "prod"
+branch = "main"
+kind = "prod"
+org = "prod"
+
+[[connection]]
+from = "dev1"
+to = "prod"
+
+[orgs.prod]
+auth = "simulated"
+
+[orgs.dev1]
+auth = "simulated"
+sandbox_of = "prod"
+license = "DEVELOPER"
+"#,
+    )
+    .unwrap();
+}
+
+/// Two processes share the workspace simulator: this test process starts it (a detached
+/// `backflow sim` child), a later `ensure_running` connects instead, and a separate
+/// `backflow orgs --json` process reaches the same orgs.
+#[tokio::test]
+async fn workspace_simulator_is_shared_between_processes() {
+    let ws = tempfile::tempdir().unwrap();
+    write_config(ws.path());
+    let exe = Path::new(env!("CARGO_BIN_EXE_backflow"));
+    let text = std::fs::read_to_string(ws.path().join("backflow.toml")).unwrap();
+    let cfg = backflow::domain::config::Config::parse(&text, "backflow.toml").unwrap();
+    let orgs = workspace::simulated_orgs(&cfg.orgs);
+    assert_eq!(orgs.len(), 2);
+    assert!(
+        orgs.iter()
+            .any(|(n, s)| n == "dev1" && s.sandbox && s.sandbox_of.as_deref() == Some("prod"))
+    );
+    let seeded = std::sync::atomic::AtomicUsize::new(0);
+    let seed = |org: &str| {
+        seeded.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(vec![(
+            format!("classes/{org}Only.cls"),
+            format!("public class {org}Only {{}}").into_bytes(),
+        )])
+    };
+    let first = workspace::ensure_running(ws.path(), exe, &orgs, seed)
+        .await
+        .expect("starts");
+    assert!(first.started);
+    let second = workspace::ensure_running(ws.path(), exe, &orgs, |_| {
+        Err("must not seed again".to_string())
+    })
+    .await
+    .expect("connects");
+    assert!(!second.started);
+    assert_eq!(first.url, second.url);
+    assert_eq!(seeded.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let files = second.admin.files("dev1").await.unwrap();
+    assert!(files.contains_key("classes/dev1Only.cls"));
+
+    let out = tokio::process::Command::new(exe)
+        .arg("orgs")
+        .arg("--json")
+        .current_dir(ws.path())
+        .env("BACKFLOW_STATE_DIR", ws.path().join("state"))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let orgs_json = v["orgs"].as_array().unwrap();
+    let dev1 = orgs_json.iter().find(|o| o["org"] == "dev1").unwrap();
+    assert_eq!(dev1["connected"], true, "{v}");
+    assert_eq!(dev1["sandbox"], true);
+    assert_eq!(dev1["token"], "per-process");
+
+    first.admin.shutdown().await.unwrap();
+    // Once stopped, the port file is gone and a new call starts a fresh simulator on the same state.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let third = workspace::ensure_running(ws.path(), exe, &orgs, |_| {
+        Err("state persisted: no reseed".to_string())
+    })
+    .await
+    .expect("restarts");
+    assert!(third.started);
+    assert!(
+        third
+            .admin
+            .files("dev1")
+            .await
+            .unwrap()
+            .contains_key("classes/dev1Only.cls")
+    );
+    third.admin.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn sim_command_writes_port_file_and_stops_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_backflow"))
+        .args(["sim", "--port", "0", "--state"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let port_file = dir.path().join("port");
+    let mut port = None;
+    for _ in 0..200 {
+        if let Ok(p) = std::fs::read_to_string(&port_file) {
+            port = p.trim().parse::<u16>().ok();
+            if port.is_some() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let admin = SimAdmin::new(&format!("http://127.0.0.1:{}", port.expect("port file")));
+    assert_eq!(admin.ping().await.unwrap()["ok"], true);
+    admin.shutdown().await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+    assert!(!port_file.exists());
+}
+
+#[tokio::test]
+async fn rest_deploy_requests_share_the_deploy_engine() {
+    let sim = start_sim().await;
+    let http = reqwest::Client::new();
+    let t = backflow::salesforce::auth::token_request(
+        &http,
+        "prod",
+        &format!("{}/o/prod/services/oauth2/token", sim.url),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .unwrap();
+    let base = format!(
+        "{}/services/data/v66.0/metadata/deployRequest",
+        t.session.instance_url
+    );
+    let bearer = t.session.access_token.expose().to_string();
+    let test_class = "@isTest\nprivate class T {\n    @isTest\n    static void ok() {\n        AccountService.answer();\n    }\n}\n";
+    let pkg = "<Package xmlns=\"http://soap.sforce.com/2006/04/metadata\"><version>66.0</version></Package>";
+    let zip = backflow::sim::deploy::write_zip(
+        [
+            ("package.xml".to_string(), pkg.as_bytes()),
+            ("classes/T.cls".to_string(), test_class.as_bytes()),
+        ]
+        .into_iter(),
+    )
+    .unwrap();
+    let mut body = Vec::new();
+    body.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"json\"\r\nContent-Type: application/json\r\n\r\n");
+    body.extend_from_slice(br#"{"deployOptions":{"checkOnly":true,"rollbackOnError":true,"singlePackage":true,"testLevel":"RunSpecifiedTests","runTests":["T"]}}"#);
+    body.extend_from_slice(b"\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"deploy.zip\"\r\nContent-Type: application/zip\r\n\r\n");
+    body.extend_from_slice(&zip);
+    body.extend_from_slice(b"\r\n--XyZ--\r\n");
+    let r = http
+        .post(&base)
+        .bearer_auth(&bearer)
+        .header("Content-Type", "multipart/form-data; boundary=XyZ")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let v: serde_json::Value = r.json().await.unwrap();
+    let id = v["id"].as_str().unwrap().to_string();
+    assert_eq!(v["deployResult"]["status"], "Pending");
+    let mut last = serde_json::Value::Null;
+    for _ in 0..20 {
+        last = http
+            .get(format!("{base}/{id}?includeDetails=true"))
+            .bearer_auth(&bearer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if last["deployResult"]["done"] == true {
+            break;
+        }
+    }
+    assert_eq!(last["deployResult"]["status"], "Succeeded", "{last}");
+    assert_eq!(last["deployResult"]["numberTestsTotal"], 1);
+    // Quick deploy by the documented path, then cancel refused on a finished deploy.
+    let r = http
+        .post(format!("{base}/{id}"))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let q: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(q["validatedDeployRequestId"], id.as_str());
+    let r = http
+        .patch(format!("{base}/{}", q["id"].as_str().unwrap()))
+        .bearer_auth(&bearer)
+        .json(&serde_json::json!({"deployResult": {"status": "Canceling"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        202,
+        "a queued quick deploy is cancelled at once"
+    );
+    let r = http
+        .post(&base)
+        .bearer_auth(&bearer)
+        .json(&serde_json::json!({"validatedDeployRequestId": "0Af000000000404AAA"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn device_flow_answers_pending_then_tokens() {
+    let sim = start_sim().await;
+    let (s, v) = token(
+        &sim,
+        "prod",
+        &[
+            ("response_type", "device_code"),
+            ("client_id", "abc"),
+            ("scope", "api refresh_token"),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200);
+    let code = v["device_code"].as_str().unwrap().to_string();
+    assert_eq!(v["interval"], 5);
+    for _ in 0..2 {
+        let (s, v) = token(
+            &sim,
+            "prod",
+            &[
+                ("grant_type", "device"),
+                ("client_id", "abc"),
+                ("code", &code),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (400, Some("authorization_pending"))
+        );
+    }
+    let (s, v) = token(
+        &sim,
+        "prod",
+        &[
+            ("grant_type", "device"),
+            ("client_id", "abc"),
+            ("code", &code),
+        ],
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["refresh_token"].is_string());
+    let (s, _) = token(
+        &sim,
+        "prod",
+        &[
+            ("grant_type", "device"),
+            ("client_id", "abc"),
+            ("code", &code),
+        ],
+    )
+    .await;
+    assert_eq!(s, 400, "a device code is used once");
+}
+
+#[tokio::test]
+async fn faults_can_be_configured_in_the_state_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("faults.json"),
+        r#"[{"matches": "/limits", "kind": {"type": "unavailable"}, "times": 0}]"#,
+    )
+    .unwrap();
+    let sim = SimServer::start(Some(dir.path()), 0).await.unwrap();
+    sim.admin()
+        .put_org("prod", &OrgSpec::default())
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let t = backflow::salesforce::auth::token_request(
+        &http,
+        "prod",
+        &format!("{}/o/prod/services/oauth2/token", sim.url),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .unwrap();
+    let r = http
+        .get(format!(
+            "{}/services/data/v66.0/limits",
+            t.session.instance_url
+        ))
+        .bearer_auth(t.session.access_token.expose())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    std::fs::write(dir.path().join("faults.json"), "not json").unwrap();
+    drop(sim);
+    assert!(SimServer::start(Some(dir.path()), 0).await.is_err());
+}
+
+#[tokio::test]
+async fn concurrent_starts_host_one_simulator_and_seed_once() {
+    let ws = tempfile::tempdir().unwrap();
+    let exe = Path::new(env!("CARGO_BIN_EXE_backflow"));
+    let orgs = vec![("prod".to_string(), OrgSpec::default())];
+    let seeds = std::sync::atomic::AtomicUsize::new(0);
+    let seed = |_: &str| {
+        seeds.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(vec![(
+            "classes/A.cls".to_string(),
+            b"public class A {}".to_vec(),
+        )])
+    };
+    let (a, b) = tokio::join!(
+        workspace::ensure_running(ws.path(), exe, &orgs, seed),
+        workspace::ensure_running(ws.path(), exe, &orgs, seed)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.url, b.url);
+    assert_eq!(u8::from(a.started) + u8::from(b.started), 1);
+    assert_eq!(seeds.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(!workspace::sim_dir(ws.path()).join("lock").exists());
+    a.admin.shutdown().await.unwrap();
+}
