@@ -5,7 +5,7 @@ use super::keymap::{Action, Context, Keymap};
 use crate::domain::detail::{FileDiff, StoryDetail};
 use crate::domain::job::{
     Answer, BatchId, ConflictPolicy, DecisionKind, DriftPolicy, EventKind, JobEvent, JobId,
-    JobKind, JobSpec, JobState, PendingDecision, StepStatus,
+    JobKind, JobSpec, JobState, Outcome, PendingDecision, StepStatus,
 };
 use crate::domain::org::OrgInfo;
 use crate::domain::{Board, BoardStory, EnvKind, Plan, PlanRequest, Presence};
@@ -1361,6 +1361,28 @@ impl App {
                     _ => true,
                 });
                 self.open_next_decision();
+                // A deploy moved an env branch and wrote the audit log: read both again.
+                let moved = matches!(
+                    &ev.kind,
+                    EventKind::Finished(
+                        Outcome::Deployed { .. }
+                            | Outcome::OrgAheadOfBranch { .. }
+                            | Outcome::NeedsReconciliation { .. }
+                    )
+                );
+                if moved {
+                    let mut out = Vec::new();
+                    if self.screen == Screen::History {
+                        out.push(Effect::LoadAudit);
+                    } else {
+                        self.audit = None;
+                    }
+                    if !self.loading {
+                        self.loading = true;
+                        out.push(Effect::LoadBoard);
+                    }
+                    return out;
+                }
             }
             k => crate::engine::jobs::apply(j, k),
         }
@@ -1707,7 +1729,6 @@ pub fn job_status(j: &JobState) -> (&'static str, String) {
         return ("failed", e.lines().next().unwrap_or("").to_string());
     }
     if let Some(o) = &j.outcome {
-        use crate::domain::job::Outcome;
         let t = match o {
             Outcome::Deployed { deploy_id, .. } => ("deployed", deploy_id.clone()),
             Outcome::Validated { deploy_id } => ("validated", deploy_id.clone()),

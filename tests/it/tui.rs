@@ -1092,3 +1092,34 @@ fn the_same_drift_in_several_targets_takes_one_answer() {
     );
     assert!(app.modals.is_empty());
 }
+
+#[test]
+fn a_deploy_refreshes_the_board_and_the_history() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    let mut j = job("j1", "qa");
+    j.seq = 1;
+    app.update(Msg::JobSynced(Box::new(j)));
+    app.audit = Some(Ok(vec![]));
+    let eff = app.update(ev(
+        "j1",
+        2,
+        EventKind::Finished(Outcome::Deployed {
+            deploy_id: "0Af1".into(),
+            commit: "abc".into(),
+        }),
+    ));
+    assert_eq!(eff, vec![Effect::LoadBoard]);
+    assert!(
+        app.audit.is_none(),
+        "history reads the log again when shown"
+    );
+    assert_eq!(app.update(key('3')), vec![Effect::LoadAudit]);
+    // Nothing deployed: nothing to refresh.
+    let mut j = job("j2", "dev1");
+    j.seq = 1;
+    app.update(Msg::JobSynced(Box::new(j)));
+    app.update(Msg::BoardLoaded(Ok(fx.board.clone())));
+    let eff = app.update(ev("j2", 2, EventKind::Finished(Outcome::NothingToDo)));
+    assert!(eff.is_empty());
+}
