@@ -640,10 +640,13 @@ fn draw_job(f: &mut Frame<'_>, app: &App, theme: &Theme, j: &JobState, area: Rec
                 (Some(f), None) => f.clone(),
                 _ => e.component.clone(),
             };
-            l.push(Line::from(vec![
-                Span::styled(format!("✗ {loc} "), theme.role("danger")),
-                Span::raw(e.problem.clone()),
-            ]));
+            l.push(Line::styled(
+                clip(&format!("✗ {loc}"), w),
+                theme.role("danger"),
+            ));
+            for line in wrap_text(&e.problem, w.saturating_sub(2)) {
+                l.push(Line::raw(format!("  {line}")));
+            }
         }
     }
     if !j.pending.is_empty() {
