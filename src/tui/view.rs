@@ -641,7 +641,7 @@ fn draw_job(f: &mut Frame<'_>, app: &App, theme: &Theme, j: &JobState, area: Rec
                 _ => e.component.clone(),
             };
             l.push(Line::styled(
-                clip(&format!("✗ {loc}"), w),
+                format!("✗ {}", tail(&loc, w.saturating_sub(2))),
                 theme.role("danger"),
             ));
             for line in wrap_text(&e.problem, w.saturating_sub(2)) {
