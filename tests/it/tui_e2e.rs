@@ -69,11 +69,18 @@ fn sh_quote(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
 }
 
-#[test]
-fn console_back_promotes_a_hotfix_to_two_sandboxes_and_restores_the_terminal() {
+/// A demo workspace and the console running on it in a detached 80×24 tmux session.
+struct Console {
+    state: tempfile::TempDir,
+    ws: std::path::PathBuf,
+    exit_file: std::path::PathBuf,
+    tmux: Tmux,
+}
+
+fn launch(tag: &str) -> Option<Console> {
     if Command::new("tmux").arg("-V").output().is_err() {
         eprintln!("tmux is not installed: skipping the terminal end-to-end test");
-        return;
+        return None;
     }
     let state = tempfile::tempdir().unwrap();
     let ws = state.path().join("ws");
@@ -99,7 +106,7 @@ fn console_back_promotes_a_hotfix_to_two_sandboxes_and_restores_the_terminal() {
         exit = sh_quote(&exit_file),
     );
     let tmux = Tmux {
-        socket: format!("backflow-e2e-{}", std::process::id()),
+        socket: format!("backflow-e2e-{tag}-{}", std::process::id()),
     };
     let ok = tmux
         .cmd()
@@ -117,6 +124,25 @@ fn console_back_promotes_a_hotfix_to_two_sandboxes_and_restores_the_terminal() {
         .status()
         .is_ok_and(|s| s.success());
     assert!(ok, "tmux did not start");
+    Some(Console {
+        state,
+        ws,
+        exit_file,
+        tmux,
+    })
+}
+
+#[test]
+fn console_back_promotes_a_hotfix_to_two_sandboxes_and_restores_the_terminal() {
+    let Some(Console {
+        state,
+        ws,
+        exit_file,
+        tmux,
+    }) = launch("hotfix")
+    else {
+        return;
+    };
     let deadline = Duration::from_secs(30);
     tmux.wait_for("US-0", deadline);
     tmux.keys(&["?"]);
@@ -188,4 +214,59 @@ fn console_back_promotes_a_hotfix_to_two_sandboxes_and_restores_the_terminal() {
         assert_eq!(r["stories"][0], "US-0105");
         assert!(!r["deploy_ids"].as_array().unwrap().is_empty());
     }
+}
+
+#[test]
+fn console_resolves_conflicts_of_a_back_promotion() {
+    let Some(Console {
+        state,
+        ws,
+        exit_file,
+        tmux,
+    }) = launch("conflict")
+    else {
+        return;
+    };
+    let deadline = Duration::from_secs(60);
+    tmux.wait_for("US-0", deadline);
+    // Everything qa has that dev1 lacks: the Apex class, the layout and the LWC conflict.
+    tmux.keys(&["l", "l", "a", "b"]);
+    tmux.wait_for("targets", deadline);
+    tmux.keys(&["j", "Space", "Enter"]);
+    tmux.wait_for("enter run on 1 target(s)", deadline);
+    tmux.keys(&["Enter"]);
+    // Keep the target's version of each conflict as it comes.
+    let start = Instant::now();
+    let mut answered = 0;
+    loop {
+        let s = tmux.screen();
+        if s.contains("deployed · ") {
+            break;
+        }
+        if s.contains("conflict · ") && s.contains(" s source") {
+            tmux.keys(&["t"]);
+            answered += 1;
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "the job did not deploy ({answered} answers):\n{s}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(answered >= 1, "no conflict was asked");
+    tmux.keys(&["q"]);
+    tmux.wait_for("CONSOLE-EXITED", deadline);
+    let code = std::fs::read_to_string(&exit_file).unwrap_or_default();
+    assert_eq!(code.trim(), "0");
+    let out = backflow(state.path())
+        .current_dir(&ws)
+        .args(["audit", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("audit JSON");
+    let recs = v["records"].as_array().expect("records");
+    assert_eq!(recs.len(), 1, "{v}");
+    assert_eq!(recs[0]["to"], "dev1");
+    assert_eq!(recs[0]["outcome"], "deployed");
 }
