@@ -3,7 +3,9 @@
 pub mod component;
 pub mod config;
 pub mod conflict;
+pub mod detail;
 pub mod job;
+pub mod org;
 pub mod pipeline;
 pub mod plan;
 pub mod roles;

@@ -44,6 +44,7 @@ impl EngineError {
 
 pub mod query;
 pub mod rollback;
+pub mod views;
 pub mod workspace;
 
 pub use workspace::Workspace;
@@ -250,6 +251,33 @@ impl Engine {
 
     pub fn board_now(&self) -> Result<Board, EngineError> {
         query::board(&self.ws, &self.caches)
+    }
+
+    // Console read queries (engine/views.rs).
+
+    pub async fn story_detail(
+        &self,
+        id: String,
+    ) -> Result<Option<crate::domain::detail::StoryDetail>, EngineError> {
+        self.blocking(move |ws, c| views::story_detail(ws, c, &id))
+            .await
+    }
+
+    /// The story's change to `path`, or (with `against`) that env's file against the story's.
+    pub async fn file_diff(
+        &self,
+        story: String,
+        path: String,
+        against: Option<String>,
+    ) -> Result<crate::domain::detail::FileDiff, EngineError> {
+        self.blocking(move |ws, c| views::file_diff(ws, c, &story, &path, against.as_deref()))
+            .await
+    }
+
+    pub async fn component_index(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, Vec<String>>, EngineError> {
+        self.blocking(views::component_index).await
     }
 }
 

@@ -6,27 +6,108 @@ use serde::Deserialize;
 
 const DEFAULT: &str = include_str!("../../assets/keymap.default.toml");
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Quit,
     Help,
+    Palette,
     Up,
     Down,
     Left,
     Right,
     Top,
     Bottom,
+    PageUp,
+    PageDown,
     Select,
     Open,
-    Plan,
-    Refresh,
     Close,
+    Refresh,
+    NextScreen,
+    ScreenBoard,
+    ScreenJobs,
+    ScreenHistory,
+    ScreenOrgs,
+    /// Story detail: compare the story's file with another env's.
+    CompareEnv,
+    /// Plan: add the stories that bring missing dependencies, and plan again.
+    IncludeDeps,
+    // Board
+    Range,
+    Filter,
+    MarkMissing,
+    ClearMarks,
+    Plan,
+    // Jobs
+    Cancel,
+    Rollback,
+    // Orgs
+    Login,
+    // Conflict and drift modals
+    TakeSource,
+    KeepTarget,
+    Both,
+    Edit,
+    SkipComponent,
+    Abort,
+    AllTargets,
+    Adopt,
+    Overwrite,
+}
+
+impl Action {
+    /// Actions that change an org or a branch: marked in help, refused by `--readonly`.
+    pub fn is_dangerous(self) -> bool {
+        matches!(
+            self,
+            Action::Plan
+                | Action::Cancel
+                | Action::Rollback
+                | Action::Login
+                | Action::TakeSource
+                | Action::KeepTarget
+                | Action::Both
+                | Action::Edit
+                | Action::SkipComponent
+                | Action::Adopt
+                | Action::Overwrite
+        )
+    }
+}
+
+/// Where a binding applies. Lookups try the focused context first, then `global`, so one key
+/// can mean different things in different places (`l`: next env on the board, log in on Orgs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Context {
+    #[default]
+    Global,
+    Board,
+    Jobs,
+    Orgs,
+    Conflict,
+    Drift,
+}
+
+impl Context {
+    pub fn label(self) -> &'static str {
+        match self {
+            Context::Global => "everywhere",
+            Context::Board => "board",
+            Context::Jobs => "jobs",
+            Context::Orgs => "orgs",
+            Context::Conflict => "conflict",
+            Context::Drift => "drift",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
 struct Entry {
     action: Action,
+    #[serde(default)]
+    context: Context,
     keys: Vec<String>,
     help: String,
 }
@@ -40,6 +121,7 @@ struct File {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding {
     pub action: Action,
+    pub context: Context,
     pub keys: Vec<String>,
     pub help: String,
 }
@@ -65,6 +147,7 @@ impl Keymap {
             }
             bindings.push(Binding {
                 action: e.action,
+                context: e.context,
                 keys: e.keys,
                 help: e.help,
             });
@@ -80,7 +163,11 @@ impl Keymap {
         {
             let user = Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
             for b in user.bindings {
-                match map.bindings.iter_mut().find(|x| x.action == b.action) {
+                match map
+                    .bindings
+                    .iter_mut()
+                    .find(|x| x.action == b.action && x.context == b.context)
+                {
                     Some(x) => *x = b,
                     None => map.bindings.push(b),
                 }
@@ -89,15 +176,42 @@ impl Keymap {
         Ok(map)
     }
 
+    /// The global action of a key.
     pub fn action(&self, key: &KeyEvent) -> Option<Action> {
+        self.action_in(key, Context::Global)
+    }
+
+    /// The action of a key in `ctx`, falling back to the global bindings.
+    pub fn action_in(&self, key: &KeyEvent, ctx: Context) -> Option<Action> {
+        let find = |c: Context| {
+            self.bindings
+                .iter()
+                .filter(|b| b.context == c)
+                .find(|b| {
+                    b.keys
+                        .iter()
+                        .any(|k| parse_key(k).is_some_and(|p| matches(p, key)))
+                })
+                .map(|b| b.action)
+        };
+        find(ctx).or_else(|| find(Context::Global))
+    }
+
+    pub fn help_for(&self, action: Action) -> &str {
         self.bindings
             .iter()
-            .find(|b| {
-                b.keys
-                    .iter()
-                    .any(|k| parse_key(k).is_some_and(|p| matches(p, key)))
-            })
-            .map(|b| b.action)
+            .find(|b| b.action == action)
+            .map(|b| b.help.as_str())
+            .unwrap_or("")
+    }
+
+    /// The first key of an action, for footer hints.
+    pub fn first_key(&self, action: Action) -> String {
+        self.bindings
+            .iter()
+            .find(|b| b.action == action)
+            .and_then(|b| b.keys.first().cloned())
+            .unwrap_or_default()
     }
 
     pub fn keys_for(&self, action: Action) -> String {
@@ -111,6 +225,7 @@ impl Keymap {
 
 fn matches((code, mods): (KeyCode, KeyModifiers), key: &KeyEvent) -> bool {
     let key_mods = key.modifiers - KeyModifiers::SHIFT;
+    // Terminals report shifted letters as the upper-case char, some with SHIFT and some without.
     code == key.code && mods == key_mods
 }
 
@@ -161,6 +276,22 @@ mod tests {
             m.action(&KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT)),
             Some(Action::Bottom)
         );
+    }
+
+    #[test]
+    fn a_context_wins_over_global_keys_there() {
+        let m = Keymap::default_map();
+        let k = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+        assert_eq!(m.action_in(&k('l'), Context::Board), Some(Action::Right));
+        assert_eq!(m.action_in(&k('l'), Context::Orgs), Some(Action::Login));
+        assert_eq!(m.action_in(&k('b'), Context::Board), Some(Action::Plan));
+        assert_eq!(m.action_in(&k('b'), Context::Conflict), Some(Action::Both));
+        assert_eq!(m.action_in(&k('a'), Context::Drift), Some(Action::Adopt));
+        assert_eq!(m.action_in(&k('b'), Context::Jobs), None);
+        // Every action has a key and a help text.
+        for b in &m.bindings {
+            assert!(!b.keys.is_empty() && !b.help.is_empty(), "{:?}", b.action);
+        }
     }
 
     #[test]

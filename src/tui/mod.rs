@@ -1,22 +1,38 @@
 //! The console (ratatui): one event loop owns state; keys, ticks and engine events arrive as
 //! messages to one `update`; rendering is pure and happens only when something changed.
+//! Bursts of engine events are folded into one frame. The terminal is restored on exit and on
+//! panic (`ratatui::init` installs a hook that restores before the panic message prints).
 
 pub mod app;
 pub mod keymap;
 pub mod theme;
 pub mod view;
 
+use crate::domain::org::{LoginState, OrgInfo, OrgLimit};
 use crate::engine::{Engine, EngineError, Workspace};
 use app::{App, Effect, Msg};
 use futures_util::StreamExt;
 use ratatui::crossterm::event::{Event, EventStream, KeyEventKind};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Most messages folded into one frame (keeps a flood of progress events from starving keys).
+const BURST: usize = 512;
 
 fn user_keymap() -> Option<PathBuf> {
     directories::ProjectDirs::from("dev", "backflow", "backflow")
         .map(|p| p.config_dir().join("keymap.toml"))
+}
+
+/// Who runs jobs started here (the engine may refine it).
+fn user() -> String {
+    ["BACKFLOW_USER", "USER", "USERNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Opens the console on the workspace of `config` (or the one found from the current dir).
@@ -32,12 +48,223 @@ pub fn run_workspace(config: Option<PathBuf>, readonly: bool) -> Result<ExitCode
     let engine = Engine::new(ws);
     rt.block_on(async move {
         let now = chrono::Utc::now().timestamp();
-        let app = App::new(keymap, name, readonly, now);
+        let mut app = App::new(keymap, name, readonly, now);
+        app.user = user();
+        if let Ok((w, h)) = ratatui::crossterm::terminal::size() {
+            app.size = (w, h);
+        }
         let mut terminal = ratatui::init();
         let result = event_loop(&mut terminal, app, engine).await;
         ratatui::restore();
         result
     })
+}
+
+fn spawn<F>(tx: &UnboundedSender<Msg>, fut: F)
+where
+    F: std::future::Future<Output = Msg> + Send + 'static,
+{
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+}
+
+/// Runs one effect; effects that answer at once push their message onto `queue`.
+fn run_effect(
+    eff: Effect,
+    engine: &Engine,
+    tx: &UnboundedSender<Msg>,
+    queue: &mut VecDeque<Msg>,
+) -> Option<Effect> {
+    let e = engine.clone();
+    match eff {
+        Effect::Quit | Effect::Edit { .. } | Effect::Login(_) => return Some(eff),
+        Effect::LoadBoard => spawn(tx, async move {
+            Msg::BoardLoaded(e.board().await.map_err(|e| e.to_string()))
+        }),
+        Effect::LoadIndex => spawn(tx, async move {
+            Msg::IndexLoaded(e.component_index().await.unwrap_or_default())
+        }),
+        Effect::LoadDetail(id) => spawn(tx, async move {
+            let r = e.story_detail(id.clone()).await.map_err(|e| e.to_string());
+            Msg::DetailLoaded(id, r)
+        }),
+        Effect::LoadDiff {
+            story,
+            path,
+            against,
+        } => spawn(tx, async move {
+            Msg::DiffLoaded(
+                e.file_diff(story, path, against)
+                    .await
+                    .map_err(|e| e.to_string()),
+            )
+        }),
+        Effect::Plan(req) => spawn(tx, async move {
+            Msg::PlanLoaded(e.plan(req).await.map_err(|e| e.to_string()))
+        }),
+        Effect::LoadAudit => spawn(tx, async move {
+            let r = tokio::task::spawn_blocking(move || e.audit())
+                .await
+                .map_err(|e| format!("a background task failed: {e}"))
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            Msg::AuditLoaded(r)
+        }),
+        Effect::LoadOrgs => spawn(tx, async move {
+            let rows = crate::engine::orgs::orgs(&e.ws.config, &e.ws.root).await;
+            Msg::OrgsLoaded(Ok(org_infos(&e, rows)))
+        }),
+        Effect::Submit(specs) => {
+            let r = engine.submit(specs).map_err(|e| e.to_string());
+            if let Ok((_, ids)) = &r {
+                for id in ids {
+                    if let Some(st) = engine.job_state(id) {
+                        queue.push_back(Msg::JobSynced(Box::new(st)));
+                    }
+                }
+            }
+            queue.push_back(Msg::Submitted(r));
+        }
+        Effect::Answer { decision, answer } => {
+            if let Err(err) = engine.answer(&decision, answer) {
+                tracing::warn!("answer {decision}: {err}");
+            }
+        }
+        Effect::Cancel(job) => {
+            if let Err(err) = engine.cancel(&job) {
+                tracing::warn!("cancel {job}: {err}");
+            }
+        }
+        Effect::Resync(job) => {
+            if let Some(st) = engine.job_state(&job) {
+                queue.push_back(Msg::JobSynced(Box::new(st)));
+            }
+        }
+    }
+    None
+}
+
+/// The engine's org rows (one per org) as the Orgs screen lists them (one per env).
+fn org_infos(engine: &Engine, rows: Vec<crate::engine::orgs::OrgRow>) -> Vec<OrgInfo> {
+    let release = engine
+        .ws
+        .api_version
+        .as_deref()
+        .map(crate::engine::query::release_name);
+    let mut out = Vec::new();
+    for env in engine.ws.config.pipeline.ordered() {
+        let row = rows.iter().find(|r| r.envs.contains(&env.name));
+        let login = match row {
+            None => LoginState::Unknown,
+            Some(r) if r.connected && r.token == "per-process" => LoginState::Simulated,
+            Some(r) if r.connected => LoginState::LoggedIn,
+            Some(r) if r.token == "stored" => LoginState::Expired,
+            Some(_) => LoginState::LoggedOut,
+        };
+        let limits = row
+            .and_then(|r| r.api_usage.as_deref())
+            .and_then(|u| u.split_once('/'))
+            .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
+            .map(|(used, max)| {
+                vec![OrgLimit {
+                    name: "API requests".into(),
+                    used,
+                    max,
+                }]
+            })
+            .unwrap_or_default();
+        out.push(OrgInfo {
+            env: env.name.clone(),
+            org: env.org.clone(),
+            login,
+            username: row.and_then(|r| r.username.clone().or(r.error.clone())),
+            instance_url: row.and_then(|r| r.instance_url.clone()),
+            release: release.clone(),
+            api_version: row
+                .and_then(|r| r.api_version.clone())
+                .or(engine.ws.api_version.clone()),
+            limits,
+        });
+    }
+    out
+}
+
+/// Leaves the screen to run a program on the terminal (the editor, a login), then comes back.
+/// Terminal events are not read meanwhile: the event stream is dropped first.
+async fn suspended(
+    terminal: &mut ratatui::DefaultTerminal,
+    events: &mut Option<EventStream>,
+    program: &str,
+    args: &[String],
+    pause_on_failure: bool,
+) -> Result<std::process::ExitStatus, String> {
+    *events = None;
+    ratatui::restore();
+    let mut parts = program.split_whitespace();
+    let exe = parts.next().unwrap_or("vi").to_string();
+    let status = tokio::process::Command::new(&exe)
+        .args(parts)
+        .args(args)
+        .status()
+        .await
+        .map_err(|e| format!("cannot run {exe}: {e}"));
+    if pause_on_failure && !status.as_ref().is_ok_and(|s| s.success()) {
+        // Leave the program's message readable until the user comes back.
+        eprintln!("\n[press enter to return to backflow]");
+        let _ = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)
+        })
+        .await;
+    }
+    // Back to raw mode on the alternate screen with the same terminal (a second
+    // `ratatui::init` would stack another panic hook).
+    let back = ratatui::crossterm::terminal::enable_raw_mode().and_then(|_| {
+        ratatui::crossterm::execute!(
+            std::io::stdout(),
+            ratatui::crossterm::terminal::EnterAlternateScreen,
+            ratatui::crossterm::terminal::Clear(ratatui::crossterm::terminal::ClearType::All)
+        )
+    });
+    if let Err(e) = back {
+        tracing::warn!("cannot re-enter the console screen: {e}");
+    }
+    // The screen is blank now; a blank frame makes ratatui's previous buffer agree, so the next
+    // draw repaints every cell. (`Terminal::clear` asks the terminal for the cursor position,
+    // which can time out right after a child program and leave the old buffer in place.)
+    let _ = terminal.draw(|f| f.render_widget(ratatui::widgets::Clear, f.area()));
+    *events = Some(EventStream::new());
+    status
+}
+
+async fn edit(
+    terminal: &mut ratatui::DefaultTerminal,
+    events: &mut Option<EventStream>,
+    text: &str,
+) -> Result<String, String> {
+    let dir = std::env::temp_dir();
+    let file = dir.join(format!("backflow-conflict-{}.txt", std::process::id()));
+    std::fs::write(&file, text).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".into());
+    let status = suspended(
+        terminal,
+        events,
+        &editor,
+        &[file.display().to_string()],
+        false,
+    )
+    .await?;
+    let out = std::fs::read_to_string(&file).map_err(|e| e.to_string());
+    let _ = std::fs::remove_file(&file);
+    if !status.success() {
+        return Err(format!(
+            "{editor} exited with {status}; the conflict is still open"
+        ));
+    }
+    out
 }
 
 async fn event_loop(
@@ -47,17 +274,23 @@ async fn event_loop(
 ) -> Result<ExitCode, EngineError> {
     let theme = theme::Theme::from_env();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
-    let load = |tx: tokio::sync::mpsc::UnboundedSender<Msg>| {
-        let engine = engine.clone();
-        tokio::spawn(async move {
-            let r = engine.board().await.map_err(|e| e.to_string());
-            let _ = tx.send(Msg::BoardLoaded(r));
-        });
-    };
-    // First frame before any git work finishes.
-    load(tx.clone());
-    let mut events = EventStream::new();
+    let mut jobs = engine.subscribe();
+    let mut queue: VecDeque<Msg> = VecDeque::new();
+    // First frame before any git work finishes: the board loads in the background.
+    run_effect(Effect::LoadBoard, &engine, &tx, &mut queue);
+    let e = engine.clone();
+    spawn(&tx, async move {
+        let u = tokio::task::spawn_blocking(move || e.user())
+            .await
+            .unwrap_or_else(|_| user());
+        Msg::User(u)
+    });
+    for st in engine.job_states() {
+        queue.push_back(Msg::JobSynced(Box::new(st)));
+    }
+    let mut events = Some(EventStream::new());
     let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         if app.dirty {
             terminal
@@ -65,21 +298,68 @@ async fn event_loop(
                 .map_err(|e| EngineError::Internal(format!("cannot draw: {e}")))?;
             app.dirty = false;
         }
-        let msg = tokio::select! {
-            ev = events.next() => match ev {
-                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => Msg::Key(k),
-                Some(Ok(Event::Resize(w, h))) => Msg::Resize(w, h),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(EngineError::Internal(format!("terminal input failed: {e}"))),
-                None => return Ok(ExitCode::SUCCESS),
-            },
-            Some(m) = rx.recv() => m,
-            _ = tick.tick(), if app.loading => Msg::Tick,
-        };
-        for eff in app.update(msg) {
-            match eff {
-                Effect::Quit => return Ok(ExitCode::SUCCESS),
-                Effect::LoadBoard => load(tx.clone()),
+        if queue.is_empty() {
+            let busy = app.busy();
+            let msg = tokio::select! {
+                ev = async { match events.as_mut() { Some(s) => s.next().await, None => None } }, if events.is_some() => match ev {
+                    Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => Msg::Key(k),
+                    Some(Ok(Event::Resize(w, h))) => Msg::Resize(w, h),
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return Err(EngineError::Internal(format!("terminal input failed: {e}"))),
+                    None => return Ok(ExitCode::SUCCESS),
+                },
+                Some(m) = rx.recv() => m,
+                Some(ev) = jobs.recv() => Msg::Job(ev),
+                _ = tick.tick(), if busy => Msg::Tick(chrono::Utc::now().timestamp()),
+            };
+            queue.push_back(msg);
+            // Coalesce: take whatever else is already waiting before drawing again.
+            while queue.len() < BURST {
+                match jobs.try_recv() {
+                    Ok(ev) => queue.push_back(Msg::Job(ev)),
+                    Err(_) => match rx.try_recv() {
+                        Ok(m) => queue.push_back(m),
+                        Err(_) => break,
+                    },
+                }
+            }
+        }
+        let mut budget = BURST;
+        while let Some(msg) = queue.pop_front() {
+            for eff in app.update(msg) {
+                match run_effect(eff, &engine, &tx, &mut queue) {
+                    None => {}
+                    Some(Effect::Quit) => return Ok(ExitCode::SUCCESS),
+                    Some(Effect::Edit { decision, text }) => {
+                        let result = edit(terminal, &mut events, &text).await;
+                        app.dirty = true;
+                        queue.push_back(Msg::Edited { decision, result });
+                    }
+                    Some(Effect::Login(env)) => {
+                        let exe = std::env::current_exe()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_else(|_| "backflow".into());
+                        let r = suspended(
+                            terminal,
+                            &mut events,
+                            &exe,
+                            &["login".into(), env.clone()],
+                            true,
+                        )
+                        .await;
+                        app.dirty = true;
+                        queue.push_back(Msg::External(match r {
+                            Ok(s) if s.success() => Ok(format!("Logged in to {env}.")),
+                            Ok(s) => Err(format!("`backflow login {env}` exited with {s}")),
+                            Err(e) => Err(e),
+                        }));
+                    }
+                    Some(_) => {}
+                }
+            }
+            budget -= 1;
+            if budget == 0 {
+                break;
             }
         }
     }

@@ -13,3 +13,4 @@ mod pipeline;
 mod salesforce;
 mod sim;
 mod tui;
+mod tui_e2e;

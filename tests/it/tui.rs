@@ -1,28 +1,67 @@
 //! Console snapshots (TestBackend + insta) and `update` scenarios, on the demo pipeline with an
-//! injected clock.
+//! injected clock. Jobs, conflicts and drift are driven with built `JobState`/`JobEvent` values.
 
 use crate::common::{demo, engine};
-use backflow::tui::app::{App, Effect, Msg};
+use backflow::domain::job::{
+    Answer, DecisionKind, DeployError, EventKind, JobEvent, JobKind, JobSpec, JobState, Outcome,
+    PendingDecision, Step, StepState, StepStatus,
+};
+use backflow::domain::org::{LoginState, OrgInfo, OrgLimit};
+use backflow::domain::{Board, Plan};
+use backflow::engine::audit::AuditRecord;
+use backflow::engine::views;
+use backflow::git::Caches;
+use backflow::tui::app::{App, Effect, Modal, Msg, Screen};
 use backflow::tui::keymap::Keymap;
 use backflow::tui::theme::Theme;
 use backflow::tui::view;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::style::{Color, Modifier};
 
-const NOW: i64 = 1_790_000_000; // fixed "now" for ages
+const NOW: i64 = 1_790_000_000; // fixed "now" for ages and elapsed times
 
-fn app() -> (tempfile::TempDir, App) {
+struct Fixture {
+    _dir: tempfile::TempDir,
+    engine: backflow::engine::Engine,
+    board: Board,
+}
+
+fn fixture() -> Fixture {
     let d = demo();
-    let board = engine(d.path()).board_now().unwrap();
-    let mut app = App::new(Keymap::default_map(), "demo".into(), false, NOW);
-    app.update(Msg::BoardLoaded(Ok(board)));
-    (d, app)
+    let engine = engine(d.path());
+    let board = engine.board_now().unwrap();
+    Fixture {
+        _dir: d,
+        engine,
+        board,
+    }
+}
+
+fn app_on(fx: &Fixture, readonly: bool) -> App {
+    let mut app = App::new(Keymap::default_map(), "demo".into(), readonly, NOW);
+    app.user = "tester".into();
+    let eff = app.update(Msg::BoardLoaded(Ok(fx.board.clone())));
+    assert_eq!(eff, vec![Effect::LoadIndex]);
+    app
 }
 
 fn key(c: char) -> Msg {
     Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+
+fn code(c: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
+fn keys(app: &mut App, s: &str) -> Vec<Effect> {
+    let mut out = Vec::new();
+    for c in s.chars() {
+        out.extend(app.update(key(c)));
+    }
+    out
 }
 
 fn render(app: &App, w: u16, h: u16, theme: &Theme) -> Terminal<TestBackend> {
@@ -31,16 +70,59 @@ fn render(app: &App, w: u16, h: u16, theme: &Theme) -> Terminal<TestBackend> {
     t
 }
 
+fn plain() -> Theme {
+    Theme::load(true)
+}
+
+/// The position of `text` on screen (first occurrence).
+fn find(buf: &Buffer, text: &str) -> Option<(u16, u16)> {
+    let n = text.chars().count() as u16;
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width.saturating_sub(n - 1) {
+            let word: String = (0..n)
+                .map(|i| buf[(x + i, y)].symbol().to_string())
+                .collect();
+            if word == text {
+                return Some((x, y));
+            }
+        }
+    }
+    None
+}
+
+fn screen_text(t: &Terminal<TestBackend>) -> String {
+    let buf = t.backend().buffer();
+    let mut s = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            s.push_str(buf[(x, y)].symbol());
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn focus_col(app: &mut App, name: &str) {
+    let idx = app.board.as_ref().and_then(|b| b.env_index(name)).unwrap();
+    while app.col > idx {
+        app.update(key('h'));
+    }
+    while app.col < idx {
+        app.update(key('l'));
+    }
+}
+
 #[test]
 fn first_frame_shows_loading_before_data() {
     let app = App::new(Keymap::default_map(), "demo".into(), false, NOW);
-    let t = render(&app, 80, 24, &Theme::load(true));
+    let t = render(&app, 80, 24, &plain());
     insta::assert_snapshot!("loading_80x24", t.backend());
 }
 
 #[test]
 fn board_snapshots_and_prod_is_unmistakable() {
-    let (_d, mut app) = app();
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
     let theme = Theme::load(false);
     insta::assert_snapshot!("board_80x24", render(&app, 80, 24, &theme).backend());
     insta::assert_snapshot!("board_160x48", render(&app, 160, 48, &theme).backend());
@@ -49,40 +131,995 @@ fn board_snapshots_and_prod_is_unmistakable() {
     }
     let t = render(&app, 80, 24, &theme);
     insta::assert_snapshot!("board_prod_80x24", t.backend());
+    // Scrolled right: the left edge says there is more.
+    assert!(find(t.backend().buffer(), "◀").is_some());
     // The prod header: its accent colour, bold and reversed.
     let buf = t.backend().buffer();
-    let mut found = false;
-    for x in 0..buf.area.width.saturating_sub(4) {
-        let word: String = (0..4)
-            .map(|i| buf[(x + i, 1)].symbol().to_string())
-            .collect();
-        if word == "PROD" {
-            let c = &buf[(x, 1)];
-            assert_eq!(c.fg, Color::LightRed);
-            assert!(c.modifier.contains(Modifier::REVERSED | Modifier::BOLD));
-            found = true;
-        }
-    }
-    assert!(found, "no PROD header on screen");
+    let (x, y) = find(buf, "PROD").expect("no PROD header on screen");
+    let c = &buf[(x, y)];
+    assert_eq!(c.fg, Color::LightRed);
+    assert!(c.modifier.contains(Modifier::REVERSED | Modifier::BOLD));
+    // Missing-below badges are warnings.
+    app.update(key('h'));
+    let t = render(&app, 80, 24, &theme);
+    let (x, y) = find(t.backend().buffer(), "▼").expect("badge");
+    assert_eq!(t.backend().buffer()[(x, y)].fg, Color::Yellow);
+    // Without colour the prod header is still reversed.
+    let t = render(&app, 80, 24, &plain());
+    let (x, y) = find(t.backend().buffer(), "PROD").unwrap();
+    assert!(
+        t.backend().buffer()[(x, y)]
+            .modifier
+            .contains(Modifier::REVERSED)
+    );
 }
 
 #[test]
 fn navigation_help_and_quit() {
-    let (_d, mut app) = app();
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
     assert_eq!(app.col, 0);
-    app.update(key('l'));
-    app.update(key('l'));
+    keys(&mut app, "ll");
     assert_eq!(app.col, 2);
     app.update(key('j'));
     assert_eq!(app.rows[2], 1);
-    app.update(key('k'));
-    app.update(key('k'));
+    keys(&mut app, "kk");
     assert_eq!(app.rows[2], 0, "stops at the top");
+    app.update(key('G'));
+    assert_eq!(app.rows[2], app.column_len(2) - 1);
+    app.update(key('g'));
     app.update(key('?'));
-    let t = render(&app, 80, 24, &Theme::load(true));
+    let t = render(&app, 80, 24, &plain());
     insta::assert_snapshot!("help_80x24", t.backend());
+    // Help is generated from the keymap, so every action's help text appears somewhere.
+    app.update(key('j'));
     assert!(app.update(key('q')).is_empty(), "q closes the modal first");
     assert_eq!(app.update(key('q')), vec![Effect::Quit]);
+}
+
+#[test]
+fn selection_marks_ranges_and_everything_missing_below() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    focus_col(&mut app, "qa");
     app.update(key(' '));
     assert_eq!(app.marked.len(), 1);
+    assert_eq!(app.rows[app.col], 1, "space moves down");
+    // v … v marks a range.
+    app.update(key('v'));
+    keys(&mut app, "jj");
+    let t = render(&app, 80, 24, &plain());
+    assert!(screen_text(&t).contains("range"));
+    app.update(key('v'));
+    assert_eq!(app.marked.len(), 4);
+    app.update(key('u'));
+    assert!(app.marked.is_empty());
+    // a: every story of the column some env below lacks.
+    app.update(key('a'));
+    let col = app.col;
+    let expect = app
+        .column(col)
+        .iter()
+        .filter(|s| !app.missing_below(col, s).is_empty())
+        .count();
+    assert!(expect > 0);
+    assert_eq!(app.marked.len(), expect);
+    let t = render(&app, 80, 24, &plain());
+    assert!(screen_text(&t).contains("marked"));
+}
+
+#[test]
+fn fuzzy_filter_matches_ids_titles_authors_and_components() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    let idx = views::component_index(&fx.engine.ws, &Caches::default()).unwrap();
+    app.update(Msg::IndexLoaded(idx));
+    focus_col(&mut app, "uat");
+    let all = app.column_len(app.col);
+    app.update(key('/'));
+    keys(&mut app, "hotfix");
+    let n = app.column_len(app.col);
+    assert!(n >= 2 && n < all, "{n} of {all}");
+    let t = render(&app, 80, 24, &plain());
+    insta::assert_snapshot!("filter_80x24", t.backend());
+    app.update(code(KeyCode::Enter));
+    assert!(
+        app.modals.is_empty(),
+        "enter keeps the filter and closes the input"
+    );
+    assert_eq!(app.filter, "hotfix");
+    // Esc while typing clears the filter.
+    app.update(key('/'));
+    app.update(code(KeyCode::Esc));
+    assert!(app.filter.is_empty());
+    assert_eq!(app.column_len(app.col), all);
+    // A component name only in the index.
+    app.update(key('/'));
+    keys(&mut app, "VAT_Number");
+    assert!(app.column(app.col).iter().any(|s| s.id == "US-0105"));
+    app.update(key('/'));
+    // Nothing matches: the column says so.
+    keys(&mut app, "zzzzqqq");
+    assert_eq!(app.column_len(app.col), 0);
+    assert!(screen_text(&render(&app, 80, 24, &plain())).contains("no match"));
+}
+
+#[test]
+fn story_detail_tree_diff_and_component_marks() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    focus_col(&mut app, "uat");
+    let id = app.focused_story().unwrap().id.clone();
+    assert_eq!(id, "US-0105");
+    let eff = app.update(code(KeyCode::Enter));
+    assert_eq!(eff, vec![Effect::LoadDetail(id.clone())]);
+    let loading = render(&app, 80, 24, &plain());
+    assert!(screen_text(&loading).contains("Reading the story"));
+    let detail = views::story_detail(&fx.engine.ws, &Caches::default(), &id).unwrap();
+    let eff = app.update(Msg::DetailLoaded(id.clone(), Ok(detail)));
+    let Some(Effect::LoadDiff {
+        story,
+        path,
+        against: None,
+    }) = eff.first().cloned()
+    else {
+        panic!("no diff requested: {eff:?}");
+    };
+    assert!(path.ends_with("VAT_Number__c.field-meta.xml"), "{path}");
+    let diff = views::file_diff(&fx.engine.ws, &Caches::default(), &story, &path, None).unwrap();
+    assert!(diff.added);
+    app.update(Msg::DiffLoaded(Ok(diff)));
+    let t = render(&app, 80, 24, &Theme::load(false));
+    insta::assert_snapshot!("story_80x24", t.backend());
+    // Added lines are green.
+    let (x, y) = find(t.backend().buffer(), "+<fullName>")
+        .or_else(|| find(t.backend().buffer(), "+    <fullName>"))
+        .expect("added line");
+    assert_eq!(t.backend().buffer()[(x, y)].fg, Color::LightGreen);
+    // Space marks the single component; j moves to the next and asks for its diff.
+    app.update(key(' '));
+    assert!(
+        app.marked_components
+            .contains("CustomField:Invoice__c.VAT_Number__c")
+    );
+    // d compares with the first env, then the next.
+    let eff = app.update(key('d'));
+    assert!(
+        matches!(&eff[..], [Effect::LoadDiff { against: Some(e), .. }] if e == "dev1"),
+        "{eff:?}"
+    );
+    let eff = app.update(key('d'));
+    assert!(matches!(&eff[..], [Effect::LoadDiff { against: Some(e), .. }] if e == "dev2"));
+    let eff = app.update(key('j'));
+    assert!(matches!(&eff[..], [Effect::LoadDiff { path, .. }] if path.contains("profiles")));
+    app.update(code(KeyCode::Esc));
+    assert!(app.modals.is_empty());
+}
+
+fn plan_for(fx: &Fixture, eff: &[Effect]) -> Plan {
+    let Some(Effect::Plan(req)) = eff.first() else {
+        panic!("no plan requested: {eff:?}");
+    };
+    fx.engine.plan_now(req).unwrap()
+}
+
+#[test]
+fn back_promotion_picks_targets_plans_and_submits() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    focus_col(&mut app, "uat");
+    app.update(key(' ')); // US-0105
+    app.update(key(' ')); // US-0104
+    app.update(key('b'));
+    let Some(Modal::Targets(p)) = app.modals.last() else {
+        panic!("no target picker");
+    };
+    assert_eq!(p.from, "uat");
+    let names: Vec<&str> = p.items.iter().map(|i| i.env.as_str()).collect();
+    assert_eq!(
+        names,
+        ["qa", "dev1", "dev2"],
+        "everything below, never prod"
+    );
+    assert!(p.items.iter().all(|i| i.checked), "all lack the hotfixes");
+    insta::assert_snapshot!("targets_80x24", render(&app, 80, 24, &plain()).backend());
+    // Uncheck dev2.
+    keys(&mut app, "jj ");
+    let eff = app.update(code(KeyCode::Enter));
+    let plan = plan_for(&fx, &eff);
+    assert_eq!(plan.targets.len(), 2);
+    app.update(Msg::PlanLoaded(Ok(plan)));
+    let theme = Theme::load(false);
+    insta::assert_snapshot!("plan_80x24", render(&app, 80, 24, &theme).backend());
+    insta::assert_snapshot!("plan_160x48", render(&app, 160, 48, &theme).backend());
+    app.update(key('l'));
+    insta::assert_snapshot!(
+        "plan_second_target_80x24",
+        render(&app, 80, 24, &plain()).backend()
+    );
+    let eff = app.update(code(KeyCode::Enter));
+    let [Effect::Submit(specs)] = &eff[..] else {
+        panic!("not submitted: {eff:?}");
+    };
+    assert_eq!(specs.len(), 2);
+    assert_eq!(specs[0].kind, JobKind::BackPromote);
+    assert_eq!(specs[0].from, "uat");
+    assert_eq!(specs[0].target, "qa");
+    assert_eq!(specs[1].target, "dev1");
+    assert_eq!(specs[0].stories, ["US-0104", "US-0105"]);
+    assert_eq!(specs[0].user, "tester");
+    assert!(app.modals.is_empty());
+    app.update(Msg::Submitted(Ok((
+        "b1".into(),
+        vec!["j1".into(), "j2".into()],
+    ))));
+    assert_eq!(app.screen, Screen::Jobs);
+    assert!(app.marked.is_empty());
+}
+
+/// `b`, every target checked, enter.
+fn pick_all(app: &mut App) -> Vec<Effect> {
+    app.update(key('b'));
+    if let Some(Modal::Targets(p)) = app.modals.last()
+        && !p.items.iter().all(|i| i.checked)
+    {
+        app.update(key('a'));
+    }
+    app.update(code(KeyCode::Enter))
+}
+
+#[test]
+fn protected_targets_need_the_typed_name() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    focus_col(&mut app, "prod");
+    let eff = pick_all(&mut app);
+    let mut plan = plan_for(&fx, &eff);
+    let uat = plan.targets.iter().position(|t| t.env == "uat").unwrap();
+    assert!(plan.targets[uat].protected, "uat is protected in the demo");
+    plan.targets.retain(|t| t.env == "uat" || t.env == "qa");
+    app.update(Msg::PlanLoaded(Ok(plan)));
+    assert!(app.update(code(KeyCode::Enter)).is_empty());
+    insta::assert_snapshot!("confirm_80x24", render(&app, 80, 24, &plain()).backend());
+    assert!(keys(&mut app, "qa").is_empty());
+    assert!(app.update(code(KeyCode::Enter)).is_empty(), "wrong name");
+    assert!(screen_text(&render(&app, 80, 24, &plain())).contains("exactly"));
+    app.update(code(KeyCode::Backspace));
+    app.update(code(KeyCode::Backspace));
+    keys(&mut app, "uat");
+    let eff = app.update(code(KeyCode::Enter));
+    let [Effect::Submit(specs)] = &eff[..] else {
+        panic!("not submitted: {eff:?}");
+    };
+    let uat = specs.iter().find(|s| s.target == "uat").unwrap();
+    assert!(uat.confirmed);
+    // Esc on the confirmation submits nothing.
+    let eff = pick_all(&mut app);
+    let plan = plan_for(&fx, &eff);
+    app.update(Msg::PlanLoaded(Ok(plan)));
+    app.update(code(KeyCode::Enter));
+    assert!(app.update(code(KeyCode::Esc)).is_empty());
+    assert!(app.modals.is_empty());
+}
+
+#[test]
+fn readonly_refuses_changes_and_hides_them() {
+    let fx = fixture();
+    let mut app = app_on(&fx, true);
+    focus_col(&mut app, "uat");
+    assert!(app.update(key('b')).is_empty());
+    assert!(matches!(app.modals.last(), Some(Modal::Notice(_))));
+    insta::assert_snapshot!("readonly_80x24", render(&app, 80, 24, &plain()).backend());
+    app.update(code(KeyCode::Esc));
+    app.update(key(':'));
+    assert!(
+        !app.palette_cache.iter().any(|(a, _)| a.is_dangerous()),
+        "the palette offers no changing action"
+    );
+}
+
+#[test]
+fn palette_reaches_every_action() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    app.update(key(':'));
+    let n = app.palette_cache.len();
+    let distinct: std::collections::BTreeSet<_> = app
+        .keymap
+        .bindings
+        .iter()
+        .map(|b| b.action)
+        .filter(|a| *a != backflow::tui::keymap::Action::Palette)
+        .collect();
+    assert_eq!(n, distinct.len());
+    keys(&mut app, "jobs");
+    insta::assert_snapshot!("palette_80x24", render(&app, 80, 24, &plain()).backend());
+    app.update(code(KeyCode::Enter));
+    assert_eq!(app.screen, Screen::Jobs);
+    assert!(app.modals.is_empty());
+    app.update(key(':'));
+    keys(&mut app, "history");
+    assert_eq!(app.update(code(KeyCode::Enter)), vec![Effect::LoadAudit]);
+    assert_eq!(app.screen, Screen::History);
+}
+
+// ---- jobs --------------------------------------------------------------------------------
+
+fn spec(target: &str) -> JobSpec {
+    JobSpec {
+        kind: JobKind::BackPromote,
+        from: "uat".into(),
+        target: target.into(),
+        stories: vec!["US-0105".into()],
+        components: vec![],
+        validate_only: false,
+        test_level: None,
+        tests: vec![],
+        on_conflict: Default::default(),
+        on_drift: Default::default(),
+        destructive_pre: false,
+        confirmed: false,
+        user: "tester".into(),
+        rollback_of: None,
+    }
+}
+
+fn job(id: &str, target: &str) -> JobState {
+    JobState {
+        job: id.into(),
+        batch: "b1".into(),
+        target: target.into(),
+        spec: spec(target),
+        steps: Step::ALL
+            .iter()
+            .map(|s| StepState {
+                step: *s,
+                status: StepStatus::Pending,
+                done: 0,
+                total: 0,
+                label: String::new(),
+            })
+            .collect(),
+        pending: vec![],
+        outcome: None,
+        error: None,
+        log: vec![],
+        seq: 1,
+        started: NOW - 75,
+        finished: None,
+        deploy_id: None,
+        components_deployed: 0,
+        components_total: 0,
+        tests_completed: 0,
+        tests_total: 0,
+        has_restore_package: false,
+    }
+}
+
+fn ev(job: &str, seq: u64, kind: EventKind) -> Msg {
+    Msg::Job(JobEvent {
+        job: job.into(),
+        batch: "b1".into(),
+        target: "qa".into(),
+        seq,
+        kind,
+    })
+}
+
+fn jobs_app(fx: &Fixture) -> App {
+    let mut app = app_on(fx, false);
+    app.update(key('2'));
+    assert_eq!(app.screen, Screen::Jobs);
+    app
+}
+
+#[test]
+fn jobs_pane_streams_steps_counters_and_logs() {
+    let fx = fixture();
+    let mut app = jobs_app(&fx);
+    insta::assert_snapshot!("jobs_empty_80x24", render(&app, 80, 24, &plain()).backend());
+    // An event for an unknown job asks for its state.
+    assert_eq!(
+        app.update(ev(
+            "j1",
+            1,
+            EventKind::Log {
+                message: "x".into()
+            }
+        )),
+        vec![Effect::Resync("j1".into())]
+    );
+    app.update(Msg::JobSynced(Box::new(job("j1", "qa"))));
+    assert!(app.busy(), "a running job keeps the clock ticking");
+    let mut seq = 1;
+    let mut next = |app: &mut App, k: EventKind| {
+        seq += 1;
+        app.update(ev("j1", seq, k))
+    };
+    for s in [
+        Step::Plan,
+        Step::DriftCheck,
+        Step::Apply,
+        Step::Merge,
+        Step::Decide,
+        Step::Delta,
+        Step::Convert,
+    ] {
+        assert!(next(&mut app, EventKind::StepStarted { step: s }).is_empty());
+        next(
+            &mut app,
+            EventKind::StepFinished {
+                step: s,
+                status: StepStatus::Done,
+            },
+        );
+    }
+    next(&mut app, EventKind::StepStarted { step: Step::Deploy });
+    next(
+        &mut app,
+        EventKind::Progress {
+            done: 12,
+            total: 40,
+            label: "components".into(),
+        },
+    );
+    next(
+        &mut app,
+        EventKind::Deploy {
+            deploy_id: "0Af000000000001".into(),
+            status: "InProgress".into(),
+            components_deployed: 12,
+            components_total: 40,
+            tests_completed: 3,
+            tests_total: 10,
+        },
+    );
+    for i in 0..20 {
+        next(
+            &mut app,
+            EventKind::Log {
+                message: format!("poll {i}: InProgress"),
+            },
+        );
+    }
+    app.update(Msg::Tick(NOW));
+    let j = &app.jobs[0];
+    assert_eq!(j.components_deployed, 12);
+    assert_eq!(
+        j.steps
+            .iter()
+            .find(|s| s.step == Step::Deploy)
+            .unwrap()
+            .done,
+        12
+    );
+    insta::assert_snapshot!(
+        "jobs_running_80x24",
+        render(&app, 80, 24, &plain()).backend()
+    );
+    // A gap in seq resyncs from the engine.
+    assert_eq!(
+        app.update(ev(
+            "j1",
+            seq + 5,
+            EventKind::Log {
+                message: "late".into()
+            }
+        )),
+        vec![Effect::Resync("j1".into())]
+    );
+    // Duplicates are ignored.
+    assert!(
+        app.update(ev(
+            "j1",
+            2,
+            EventKind::Log {
+                message: "dup".into()
+            }
+        ))
+        .is_empty()
+    );
+    // c cancels after a confirmation.
+    app.update(key('c'));
+    assert!(matches!(app.modals.last(), Some(Modal::Ask { .. })));
+    insta::assert_snapshot!("cancel_80x24", render(&app, 80, 24, &plain()).backend());
+    assert_eq!(app.update(key('y')), vec![Effect::Cancel("j1".into())]);
+    app.update(key('c'));
+    assert!(app.update(key('n')).is_empty());
+    assert!(app.modals.is_empty());
+}
+
+#[test]
+fn finished_and_failed_jobs_show_outcomes_errors_and_rollback() {
+    let fx = fixture();
+    let mut app = jobs_app(&fx);
+    let mut failed = job("j1", "qa");
+    failed.seq = 3;
+    app.update(Msg::JobSynced(Box::new(failed)));
+    let mut done = job("j2", "dev1");
+    done.has_restore_package = true;
+    done.seq = 3;
+    app.update(Msg::JobSynced(Box::new(done)));
+    // A job that panicked arrives as Failed.
+    app.update(ev("j1", 4, EventKind::StepStarted { step: Step::Apply }));
+    app.update(ev(
+        "j1",
+        5,
+        EventKind::Failed {
+            error: "job panicked: index out of bounds".into(),
+            exit_code: 3,
+        },
+    ));
+    app.update(ev(
+        "j2",
+        4,
+        EventKind::Finished(Outcome::ValidationFailed {
+            deploy_id: "0Af000000000002".into(),
+            errors: vec![DeployError {
+                component: "ApexClass:InvoiceService".into(),
+                file: Some("force-app/main/default/classes/InvoiceService.cls".into()),
+                line: Some(42),
+                column: Some(7),
+                problem: "Variable does not exist: vatNumber".into(),
+            }],
+        }),
+    ));
+    assert!(!app.busy());
+    let theme = Theme::load(false);
+    let t = render(&app, 80, 24, &theme);
+    insta::assert_snapshot!("jobs_failed_80x24", t.backend());
+    let (x, y) = find(t.backend().buffer(), "✗").unwrap();
+    assert_eq!(t.backend().buffer()[(x, y)].fg, Color::LightRed);
+    app.update(key('j'));
+    insta::assert_snapshot!(
+        "jobs_finished_80x24",
+        render(&app, 80, 24, &plain()).backend()
+    );
+    // Rollback: asks, then submits a rollback of that job.
+    app.update(key('R'));
+    let eff = app.update(key('y'));
+    let [Effect::Submit(specs)] = &eff[..] else {
+        panic!("no rollback: {eff:?}");
+    };
+    assert_eq!(specs[0].kind, JobKind::Rollback);
+    assert_eq!(specs[0].rollback_of.as_deref(), Some("j2"));
+    assert_eq!(specs[0].target, "dev1");
+    // The failed one kept nothing.
+    app.update(key('k'));
+    app.update(key('R'));
+    assert!(matches!(app.modals.last(), Some(Modal::Notice(_))));
+    app.update(code(KeyCode::Esc));
+    // Cancel on a finished job says so.
+    app.update(key('c'));
+    assert!(matches!(app.modals.last(), Some(Modal::Notice(_))));
+}
+
+fn conflict(id: &str) -> PendingDecision {
+    PendingDecision {
+        id: id.into(),
+        summary: "fieldPermissions for Invoice__c.VAT_Number__c changed in both".into(),
+        kind: DecisionKind::Conflict {
+            component: "Profile:Admin".into(),
+            path: "force-app/main/default/profiles/Admin.profile-meta.xml".into(),
+            elements: vec!["fieldPermissions[field=Invoice__c.VAT_Number__c]".into()],
+            base: Some("<fieldPermissions>\n    <editable>false</editable>\n    <field>Invoice__c.VAT_Number__c</field>\n</fieldPermissions>".into()),
+            source: Some("<fieldPermissions>\n    <editable>true</editable>\n    <field>Invoice__c.VAT_Number__c</field>\n</fieldPermissions>".into()),
+            target: Some("<fieldPermissions>\n    <editable>false</editable>\n    <field>Invoice__c.VAT_Number__c</field>\n    <readable>false</readable>\n</fieldPermissions>".into()),
+            both_allowed: false,
+        },
+    }
+}
+
+#[test]
+fn conflict_modal_answers_next_and_same_for_all_targets() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    let mut a = job("j1", "qa");
+    a.pending = vec![conflict("d1"), {
+        let mut c = conflict("d3");
+        if let DecisionKind::Conflict { component, .. } = &mut c.kind {
+            *component = "CustomLabel:Greeting".into();
+        }
+        c
+    }];
+    let mut b = job("j2", "dev1");
+    b.pending = vec![conflict("d2")];
+    app.update(Msg::JobSynced(Box::new(a)));
+    app.update(Msg::JobSynced(Box::new(b)));
+    let Some(Modal::Decision(d)) = app.modals.last() else {
+        panic!("no conflict modal");
+    };
+    assert_eq!(d.decision.id, "d1");
+    assert_eq!(app.same_elsewhere("d1"), ["d2"]);
+    let theme = Theme::load(false);
+    let t = render(&app, 80, 24, &theme);
+    insta::assert_snapshot!("conflict_80x24", t.backend());
+    let (x, y) = find(t.backend().buffer(), "conflict").unwrap();
+    assert_eq!(t.backend().buffer()[(x, y)].fg, Color::LightRed);
+    insta::assert_snapshot!("conflict_160x48", render(&app, 160, 48, &theme).backend());
+    // "both" is refused where the type does not allow it.
+    assert!(app.update(key('b')).is_empty());
+    // Same answer for all targets: one key answers d1 and d2.
+    app.update(key('A'));
+    let eff = app.update(key('s'));
+    assert_eq!(
+        eff,
+        vec![
+            Effect::Answer {
+                decision: "d1".into(),
+                answer: Answer::TakeSource
+            },
+            Effect::Answer {
+                decision: "d2".into(),
+                answer: Answer::TakeSource
+            },
+        ]
+    );
+    // The next conflict opens by itself.
+    let Some(Modal::Decision(d)) = app.modals.last() else {
+        panic!("next conflict not shown");
+    };
+    assert_eq!(d.decision.id, "d3");
+    // Edit in $EDITOR: the loop suspends, then the edited text is the answer.
+    let eff = app.update(key('e'));
+    let [Effect::Edit { decision, text }] = &eff[..] else {
+        panic!("no edit: {eff:?}");
+    };
+    assert_eq!(decision, "d3");
+    assert!(text.contains("<<<<<<< target") && text.contains(">>>>>>> source"));
+    let eff = app.update(Msg::Edited {
+        decision: "d3".into(),
+        result: Ok("merged".into()),
+    });
+    assert_eq!(
+        eff,
+        vec![Effect::Answer {
+            decision: "d3".into(),
+            answer: Answer::Edit {
+                text: "merged".into()
+            }
+        }]
+    );
+    assert!(app.modals.is_empty());
+    assert!(app.jobs.iter().all(|j| j.pending.is_empty()));
+}
+
+#[test]
+fn closing_a_decision_keeps_it_waiting_in_the_jobs_pane() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    let mut a = job("j1", "qa");
+    a.pending = vec![conflict("d1")];
+    app.update(Msg::JobSynced(Box::new(a)));
+    app.update(code(KeyCode::Esc));
+    assert!(app.modals.is_empty());
+    assert!(screen_text(&render(&app, 80, 24, &plain())).contains("waiting for you"));
+    app.update(key('2'));
+    app.update(code(KeyCode::Enter));
+    assert!(matches!(app.modals.last(), Some(Modal::Decision(_))));
+    // Answered elsewhere (the CLI, a policy): the modal goes away.
+    app.update(ev(
+        "j1",
+        2,
+        EventKind::DecisionAnswered {
+            id: "d1".into(),
+            answer: Answer::Skip,
+        },
+    ));
+    assert!(app.modals.is_empty());
+    // A job that ends closes its questions.
+    let mut b = job("j2", "qa");
+    b.pending = vec![conflict("d9")];
+    app.update(Msg::JobSynced(Box::new(b)));
+    assert!(matches!(app.modals.last(), Some(Modal::Decision(_))));
+    let msg = Msg::Job(JobEvent {
+        job: "j2".into(),
+        batch: "b1".into(),
+        target: "qa".into(),
+        seq: 2,
+        kind: EventKind::Finished(Outcome::Canceled),
+    });
+    app.update(msg);
+    assert!(app.modals.is_empty());
+}
+
+#[test]
+fn drift_modal_adopts_overwrites_or_aborts() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    let mut a = job("j1", "dev1");
+    a.pending = vec![PendingDecision {
+        id: "d1".into(),
+        summary: "2 components were changed directly in dev1".into(),
+        kind: DecisionKind::Drift {
+            components: vec!["Profile:Admin".into(), "CustomLabel:Greeting".into()],
+            details: vec![
+                "Profile:Admin  fieldPermissions[Account.Region__c].editable false → true".into(),
+                "CustomLabel:Greeting  value 'Hi' → 'Hello'".into(),
+            ],
+        },
+    }];
+    app.update(Msg::JobSynced(Box::new(a)));
+    insta::assert_snapshot!("drift_80x24", render(&app, 80, 24, &plain()).backend());
+    // Conflict keys mean nothing here.
+    assert!(app.update(key('s')).is_empty());
+    assert_eq!(
+        app.update(key('a')),
+        vec![Effect::Answer {
+            decision: "d1".into(),
+            answer: Answer::Adopt
+        }]
+    );
+}
+
+#[test]
+fn history_lists_the_audit_log() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    assert_eq!(app.update(key('3')), vec![Effect::LoadAudit]);
+    insta::assert_snapshot!(
+        "history_loading_80x24",
+        render(&app, 80, 24, &plain()).backend()
+    );
+    let rec = |seq: u64, to: &str, outcome: &str| AuditRecord {
+        seq,
+        at: chrono::DateTime::from_timestamp(NOW - 3600 * seq as i64, 0)
+            .unwrap()
+            .to_rfc3339(),
+        who: "maya@example.com".into(),
+        action: "back-promote".into(),
+        from: Some("uat".into()),
+        to: Some(to.into()),
+        stories: vec!["US-0105".into()],
+        components: vec![
+            "CustomField:Invoice__c.VAT_Number__c".into(),
+            "Profile:Admin".into(),
+        ],
+        deploy_ids: vec![format!("0Af00000000000{seq}")],
+        tests: Some("RunLocalTests 41/41".into()),
+        outcome: outcome.into(),
+        job: Some(format!("j{seq}")),
+        hash: format!("{seq}f3a9c2e1b7d4a6f0c8e2"),
+        prev: format!("{}e1b7d4a6f0c8e2f3a9c2", seq - 1),
+    };
+
+    app.update(Msg::AuditLoaded(Ok(vec![
+        rec(1, "qa", "deployed"),
+        rec(2, "dev1", "deployed"),
+        rec(3, "dev2", "validation_failed"),
+    ])));
+    insta::assert_snapshot!("history_80x24", render(&app, 80, 24, &plain()).backend());
+    app.update(key('j'));
+    assert_eq!(app.audit_cursor, 1);
+    app.update(Msg::AuditLoaded(Ok(vec![])));
+    assert!(screen_text(&render(&app, 80, 24, &plain())).contains("No promotions recorded"));
+}
+
+#[test]
+fn orgs_screen_shows_logins_and_logs_in() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    assert_eq!(app.update(key('4')), vec![Effect::LoadOrgs]);
+    // What the board knows, before (or without) the engine's answer.
+    app.update(Msg::OrgsLoaded(Err("login state is not reported".into())));
+    insta::assert_snapshot!("orgs_board_80x24", render(&app, 80, 24, &plain()).backend());
+    let org = |env: &str, login| OrgInfo {
+        env: env.into(),
+        org: Some(format!("{env}-org")),
+        login,
+        username: Some(format!("admin@{env}.example.com")),
+        instance_url: None,
+        release: Some("Spring '26".into()),
+        api_version: Some("66.0".into()),
+        limits: vec![OrgLimit {
+            name: "API requests".into(),
+            used: 1200,
+            max: 15000,
+        }],
+    };
+    app.update(Msg::OrgsLoaded(Ok(vec![
+        org("dev1", LoginState::LoggedIn),
+        org("qa", LoginState::Expired),
+        org("prod", LoginState::LoggedOut),
+    ])));
+    insta::assert_snapshot!("orgs_80x24", render(&app, 80, 24, &plain()).backend());
+    app.update(key('j'));
+    // `l` logs in on this screen (it moves between envs on the board).
+    assert_eq!(app.update(key('l')), vec![Effect::Login("qa".into())]);
+    app.update(Msg::External(Ok("Logged in to qa.".into())));
+    assert!(matches!(app.modals.last(), Some(Modal::Notice(_))));
+}
+
+#[test]
+fn engine_views_answer_for_the_demo() {
+    let fx = fixture();
+    let caches = Caches::default();
+    let d = views::story_detail(&fx.engine.ws, &caches, "US-0105")
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.story.commits.len(), 1);
+    assert!(d.files.iter().any(|f| f.component.type_name == "Profile"));
+    assert!(
+        views::story_detail(&fx.engine.ws, &caches, "US-9999")
+            .unwrap()
+            .is_none()
+    );
+    assert!(views::file_diff(&fx.engine.ws, &caches, "US-0105", "nope.txt", None).is_err());
+    // Against an env: dev1 lacks the new field, uat has it as the story left it.
+    let path = d.files[0].paths[0].clone();
+    let vs = views::file_diff(&fx.engine.ws, &caches, "US-0105", &path, Some("dev1")).unwrap();
+    assert!(vs.added);
+    let same = views::file_diff(&fx.engine.ws, &caches, "US-0105", &path, Some("uat")).unwrap();
+    assert!(same.lines.is_empty(), "{same:?}");
+    assert!(fx.engine.audit().unwrap().is_empty());
+    let idx = views::component_index(&fx.engine.ws, &caches).unwrap();
+    assert!(idx["US-0105"].iter().any(|c| c == "Profile:Admin"));
+}
+
+#[test]
+fn resize_keeps_the_focused_column_visible() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    app.update(Msg::Resize(80, 24));
+    focus_col(&mut app, "prod");
+    assert_eq!(app.col_offset, 3);
+    app.update(Msg::Resize(200, 50));
+    assert_eq!(app.col_offset, 0, "everything fits");
+    app.update(Msg::Resize(40, 20));
+    assert_eq!(app.col_offset, app.col);
+    let t = render(&app, 40, 20, &plain());
+    assert!(screen_text(&t).contains("prod"));
+}
+
+#[test]
+fn a_job_asking_for_a_typed_env_name_gets_it() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    let mut a = job("j1", "uat");
+    a.pending = vec![PendingDecision {
+        id: "d1".into(),
+        summary: "confirm uat".into(),
+        kind: DecisionKind::Confirm { env: "uat".into() },
+    }];
+    app.update(Msg::JobSynced(Box::new(a)));
+    assert!(matches!(app.modals.last(), Some(Modal::TypedAnswer { .. })));
+    insta::assert_snapshot!(
+        "typed_answer_80x24",
+        render(&app, 80, 24, &plain()).backend()
+    );
+    keys(&mut app, "uat");
+    assert_eq!(
+        app.update(code(KeyCode::Enter)),
+        vec![Effect::Answer {
+            decision: "d1".into(),
+            answer: Answer::Confirm {
+                typed: "uat".into()
+            }
+        }]
+    );
+    assert!(app.modals.is_empty());
+}
+
+#[test]
+fn submitted_jobs_get_the_focus_in_the_jobs_pane() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    app.update(Msg::JobSynced(Box::new(job("j1", "qa"))));
+    app.update(Msg::JobSynced(Box::new(job("j2", "dev1"))));
+    app.update(Msg::Submitted(Ok(("b2".into(), vec!["j2".into()]))));
+    assert_eq!(app.screen, Screen::Jobs);
+    assert_eq!(app.job_cursor, 1);
+    // Failing to start says why.
+    app.update(Msg::Submitted(Err("no target".into())));
+    assert!(matches!(app.modals.last(), Some(Modal::Notice(t)) if t.contains("no target")));
+}
+
+#[test]
+fn a_board_that_cannot_load_says_why_and_retries() {
+    let mut app = App::new(Keymap::default_map(), "demo".into(), false, NOW);
+    app.update(Msg::BoardLoaded(Err(
+        "env 'qa' uses branch 'qa', which does not exist".into(),
+    )));
+    insta::assert_snapshot!(
+        "board_error_80x24",
+        render(&app, 80, 24, &plain()).backend()
+    );
+    assert_eq!(app.update(key('r')), vec![Effect::LoadBoard]);
+    assert!(app.busy(), "loading again");
+    app.update(Msg::Tick(NOW + 1));
+    assert_eq!(app.now, NOW + 1);
+}
+
+#[test]
+fn plan_offers_the_stories_that_bring_missing_dependencies() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    let idx = views::component_index(&fx.engine.ws, &Caches::default()).unwrap();
+    app.update(Msg::IndexLoaded(idx));
+    focus_col(&mut app, "uat");
+    app.update(key('j')); // US-0104
+    assert_eq!(app.focused_story().unwrap().id, "US-0104");
+    app.update(key('b'));
+    let eff = app.update(code(KeyCode::Enter));
+    let mut plan = plan_for(&fx, &eff);
+    // As if US-0104 referenced the field US-0105 adds.
+    for t in &mut plan.targets {
+        t.missing_dependencies = vec!["CustomField:Invoice__c.VAT_Number__c".into()];
+    }
+    app.update(Msg::PlanLoaded(Ok(plan)));
+    let t = render(&app, 80, 24, &plain());
+    insta::assert_snapshot!("plan_missing_dependency_80x24", t.backend());
+    assert!(screen_text(&t).contains("brought by US-0105"));
+    let eff = app.update(key('i'));
+    let [Effect::Plan(req)] = &eff[..] else {
+        panic!("no replan: {eff:?}");
+    };
+    assert_eq!(req.stories, ["US-0104", "US-0105"]);
+}
+
+#[test]
+fn the_same_drift_in_several_targets_takes_one_answer() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    let drift = |id: &str| PendingDecision {
+        id: id.into(),
+        summary: "drift".into(),
+        kind: DecisionKind::Drift {
+            components: vec!["Profile:Admin".into()],
+            details: vec![],
+        },
+    };
+    let mut b = job("j2", "dev1");
+    b.pending = vec![drift("d2")];
+    let mut c = job("j3", "dev2");
+    c.pending = vec![drift("d3")];
+    app.update(Msg::JobSynced(Box::new(b)));
+    app.update(Msg::JobSynced(Box::new(c)));
+    assert!(screen_text(&render(&app, 80, 24, &plain())).contains("same answer for all 2"));
+    app.update(key('A'));
+    assert_eq!(
+        app.update(key('o')),
+        vec![
+            Effect::Answer {
+                decision: "d2".into(),
+                answer: Answer::Overwrite
+            },
+            Effect::Answer {
+                decision: "d3".into(),
+                answer: Answer::Overwrite
+            },
+        ]
+    );
+    assert!(app.modals.is_empty());
+}
+
+#[test]
+fn a_deploy_refreshes_the_board_and_the_history() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    let mut j = job("j1", "qa");
+    j.seq = 1;
+    app.update(Msg::JobSynced(Box::new(j)));
+    app.audit = Some(Ok(vec![]));
+    let eff = app.update(ev(
+        "j1",
+        2,
+        EventKind::Finished(Outcome::Deployed {
+            deploy_id: "0Af1".into(),
+            commit: "abc".into(),
+        }),
+    ));
+    assert_eq!(eff, vec![Effect::LoadBoard]);
+    assert!(
+        app.audit.is_none(),
+        "history reads the log again when shown"
+    );
+    assert_eq!(app.update(key('3')), vec![Effect::LoadAudit]);
+    // Nothing deployed: nothing to refresh.
+    let mut j = job("j2", "dev1");
+    j.seq = 1;
+    app.update(Msg::JobSynced(Box::new(j)));
+    app.update(Msg::BoardLoaded(Ok(fx.board.clone())));
+    let eff = app.update(ev("j2", 2, EventKind::Finished(Outcome::NothingToDo)));
+    assert!(eff.is_empty());
 }

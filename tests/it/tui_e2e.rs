@@ -1,0 +1,272 @@
+//! The real console in a terminal: tmux runs the binary on a demo workspace, the test polls the
+//! screen with a deadline, presses keys and checks the terminal comes back intact. Skipped (with
+//! a note) where tmux is not installed.
+
+use crate::common::backflow;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket, "-f", "/dev/null"]);
+        c
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let ok = self
+                .cmd()
+                .args(["send-keys", "-t", "e2e", k])
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "send-keys {k}");
+            // Keep Esc apart from the next key, or it reads as Alt+key.
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    fn screen(&self) -> String {
+        self.cmd()
+            .args(["capture-pane", "-p", "-t", "e2e"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    fn wait_for(&self, what: &str, deadline: Duration) -> String {
+        self.wait_for_any(&[what], deadline)
+    }
+
+    fn wait_for_any(&self, what: &[&str], deadline: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if what.iter().any(|w| s.contains(w)) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "{what:?} not on screen after {deadline:?}:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").status();
+    }
+}
+
+fn sh_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+}
+
+/// A demo workspace and the console running on it in a detached 80×24 tmux session.
+struct Console {
+    state: tempfile::TempDir,
+    ws: std::path::PathBuf,
+    exit_file: std::path::PathBuf,
+    tmux: Tmux,
+}
+
+fn launch(tag: &str) -> Option<Console> {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("tmux is not installed: skipping the terminal end-to-end test");
+        return None;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let ws = state.path().join("ws");
+    let out = backflow(state.path())
+        .args(["demo", "--headless", "--dir"])
+        .arg(&ws)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exit_file = state.path().join("exit");
+    let s = state.path();
+    let script = format!(
+        "cd {ws} && BACKFLOW_STATE_DIR={st} XDG_DATA_HOME={st}/data XDG_STATE_HOME={st}/state \
+         XDG_CONFIG_HOME={st}/config GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 NO_COLOR=1 \
+         BACKFLOW_USER=e2e {bin}; echo $? > {exit}; echo CONSOLE-EXITED; sleep 30",
+        ws = sh_quote(&ws),
+        st = sh_quote(s),
+        bin = sh_quote(Path::new(env!("CARGO_BIN_EXE_backflow"))),
+        exit = sh_quote(&exit_file),
+    );
+    let tmux = Tmux {
+        socket: format!("backflow-e2e-{tag}-{}", std::process::id()),
+    };
+    let ok = tmux
+        .cmd()
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            "e2e",
+            "-x",
+            "80",
+            "-y",
+            "24",
+            &script,
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "tmux did not start");
+    Some(Console {
+        state,
+        ws,
+        exit_file,
+        tmux,
+    })
+}
+
+#[test]
+fn console_back_promotes_a_hotfix_to_two_sandboxes_and_restores_the_terminal() {
+    let Some(Console {
+        state,
+        ws,
+        exit_file,
+        tmux,
+    }) = launch("hotfix")
+    else {
+        return;
+    };
+    let deadline = Duration::from_secs(30);
+    tmux.wait_for("US-0", deadline);
+    tmux.keys(&["?"]);
+    tmux.wait_for("keys (j/k scroll", deadline);
+    tmux.keys(&["Escape"]);
+    // The hotfix in uat, back to every env below that lacks it.
+    tmux.keys(&["l", "l", "l", "b"]);
+    let s = tmux.wait_for("targets", deadline);
+    assert!(
+        s.contains("[x] qa") && s.contains("[x] dev1") && s.contains("[x] dev2"),
+        "{s}"
+    );
+    // Two sandboxes: leave qa out.
+    tmux.keys(&["Space", "Enter"]);
+    tmux.wait_for("enter run on 2 target(s)", deadline);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Jobs(2)", deadline);
+    // Both jobs run to the end on the simulated orgs (answering nothing: no conflict here).
+    let start = Instant::now();
+    loop {
+        let s = tmux.screen();
+        if s.matches("deployed · ").count() == 2 {
+            break;
+        }
+        assert!(start.elapsed() < deadline, "the jobs did not deploy:\n{s}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Whatever the jobs ask, esc leaves it for later.
+    tmux.keys(&["Escape", "Escape"]);
+    // Log in from Orgs: the console steps aside for `backflow login`, then repaints in full.
+    tmux.keys(&["4"]);
+    tmux.wait_for("dev2", deadline);
+    tmux.keys(&["l"]);
+    // Simulated orgs log in at once; a failing login waits for enter first.
+    let s = tmux.wait_for_any(&["press enter to return", "Logged in to dev1"], deadline);
+    if s.contains("press enter to return") {
+        tmux.keys(&["Enter"]);
+    }
+    let s = tmux.wait_for_any(&["Logged in to dev1", "login dev1"], deadline);
+    assert!(
+        s.contains("1 Board") && s.contains("orgs"),
+        "not repainted:\n{s}"
+    );
+    tmux.keys(&["Escape", "1", "q"]);
+    let s = tmux.wait_for("CONSOLE-EXITED", deadline);
+    let code = std::fs::read_to_string(&exit_file).unwrap_or_default();
+    assert_eq!(code.trim(), "0", "exit code; screen:\n{s}");
+    // Back on the normal screen: the board is gone, the alternate screen is off.
+    assert!(!s.contains("1 Board"), "the console is still drawn:\n{s}");
+    let alt = tmux
+        .cmd()
+        .args(["display-message", "-p", "-t", "e2e", "#{alternate_on}"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
+    // The deploys the simulated orgs accepted, as the audit log recorded them.
+    let out = backflow(state.path())
+        .current_dir(&ws)
+        .args(["audit", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("audit JSON");
+    let recs = v["records"].as_array().expect("records");
+    let mut to: Vec<&str> = recs.iter().filter_map(|r| r["to"].as_str()).collect();
+    to.sort();
+    assert_eq!(to, ["dev1", "dev2"], "{v}");
+    for r in recs {
+        assert_eq!(r["outcome"], "deployed");
+        assert_eq!(r["stories"][0], "US-0105");
+        assert!(!r["deploy_ids"].as_array().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn console_resolves_conflicts_of_a_back_promotion() {
+    let Some(Console {
+        state,
+        ws,
+        exit_file,
+        tmux,
+    }) = launch("conflict")
+    else {
+        return;
+    };
+    let deadline = Duration::from_secs(60);
+    tmux.wait_for("US-0", deadline);
+    // Everything qa has that dev1 lacks: the Apex class, the layout and the LWC conflict.
+    tmux.keys(&["l", "l", "a", "b"]);
+    tmux.wait_for("targets", deadline);
+    tmux.keys(&["j", "Space", "Enter"]);
+    tmux.wait_for("enter run on 1 target(s)", deadline);
+    tmux.keys(&["Enter"]);
+    // Keep the target's version of each conflict as it comes.
+    let start = Instant::now();
+    let mut answered = 0;
+    loop {
+        let s = tmux.screen();
+        if s.contains("deployed · ") {
+            break;
+        }
+        if s.contains("conflict · ") && s.contains(" s source") {
+            tmux.keys(&["t"]);
+            answered += 1;
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "the job did not deploy ({answered} answers):\n{s}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(answered >= 1, "no conflict was asked");
+    tmux.keys(&["q"]);
+    tmux.wait_for("CONSOLE-EXITED", deadline);
+    let code = std::fs::read_to_string(&exit_file).unwrap_or_default();
+    assert_eq!(code.trim(), "0");
+    let out = backflow(state.path())
+        .current_dir(&ws)
+        .args(["audit", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("audit JSON");
+    let recs = v["records"].as_array().expect("records");
+    assert_eq!(recs.len(), 1, "{v}");
+    assert_eq!(recs[0]["to"], "dev1");
+    assert_eq!(recs[0]["outcome"], "deployed");
+}
