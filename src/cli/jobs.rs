@@ -135,7 +135,7 @@ async fn follow(
             continue;
         }
         if json {
-            println!("{}", serde_json::to_string(&ev).unwrap_or_default());
+            super::out_line(&serde_json::to_string(&ev).unwrap_or_default());
         }
         match &ev.kind {
             EventKind::Started { .. } if !json => {

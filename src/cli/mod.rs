@@ -123,6 +123,18 @@ fn command_name(c: &Command) -> String {
 pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| CliError::input(format!("cannot encode JSON: {e}")))?;
-    println!("{text}");
+    out_line(&text);
     Ok(())
+}
+
+/// Writes one line to stdout; a reader that went away (`… | head`) ends the command quietly
+/// instead of a panic.
+pub(crate) fn out_line(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{text}").and_then(|_| out.flush())
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
+    }
 }

@@ -40,8 +40,13 @@ pub fn component_of(path: &str) -> Option<(String, String)> {
         .or_else(|| candidates.iter().find(|t| t.is_bundle()))
         .or_else(|| candidates.first())?;
     if t.is_bundle() {
-        let first = rest.split('/').next()?;
-        return Some((t.name.clone(), first.to_string()));
+        // A folder (`lwc/card/…`) or, for mixed-content types such as static resources, one
+        // file beside its meta file (`staticresources/logo.resource`).
+        if let Some((first, _)) = rest.split_once('/') {
+            return Some((t.name.clone(), first.to_string()));
+        }
+        let member = base.rsplit_once('.').map(|(m, _)| m).unwrap_or(base);
+        return Some((t.name.clone(), member.to_string()));
     }
     let rest = rest.strip_suffix("-meta.xml").unwrap_or(rest);
     let member = if !t.suffix.is_empty() {
@@ -1108,6 +1113,14 @@ mod tests {
         assert_eq!(
             c("reports/Sales/Pipeline.report").as_deref(),
             Some("Report:Sales/Pipeline")
+        );
+        assert_eq!(
+            c("staticresources/logo.resource").as_deref(),
+            Some("StaticResource:logo")
+        );
+        assert_eq!(
+            c("staticresources/logo.resource-meta.xml").as_deref(),
+            Some("StaticResource:logo")
         );
         assert_eq!(c("package.xml"), None);
     }
