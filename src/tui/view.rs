@@ -439,12 +439,16 @@ fn draw_column(
         let author = s.author.split_whitespace().next().unwrap_or("");
         lines.push(Line::styled(
             clip(
+                // Commit counts only when a story has several: the line must fit narrow columns.
                 &format!(
-                    "    {author} · {} · {} comp · {} commit{}",
+                    "   {author} · {} · {} comp{}",
                     age(app.now, s.time),
                     s.components,
-                    s.commits,
-                    if s.commits == 1 { "" } else { "s" }
+                    if s.commits > 1 {
+                        format!(" · {} commits", s.commits)
+                    } else {
+                        String::new()
+                    }
                 ),
                 w,
             ),
