@@ -294,6 +294,7 @@ async fn run_steps(
                 Decided::Abort(reason) => return Ok(Outcome::Aborted { reason }),
                 Decided::Resolutions(r) => r,
             };
+            let kind = spec.kind;
             let (ws2, job, user, from, target, stories, commits) = (
                 ws.clone(),
                 ctx.job.clone(),
@@ -305,13 +306,18 @@ async fn run_steps(
             );
             let commit = blocking(move || {
                 let repo = ws2.open_repo()?;
+                let verb = if kind == JobKind::Promote {
+                    "Promote"
+                } else {
+                    "Back-promote"
+                };
                 // `cherry picked from` lines keep presence exact, commit by commit.
                 let picked: String = commits
                     .iter()
                     .map(|c| format!("(cherry picked from commit {c})\n"))
                     .collect();
                 let msg = format!(
-                    "Back-promote {} from {from} to {target}\n\nStory: {}\nBackflow-Job: {job}\n{picked}",
+                    "{verb} {} from {from} to {target}\n\nStory: {}\nBackflow-Job: {job}\n{picked}",
                     if stories.is_empty() {
                         "components".to_string()
                     } else {

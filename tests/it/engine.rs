@@ -676,3 +676,37 @@ fn releases_reads_each_orgs_api_version() {
         assert_eq!(e["project_api_version"], "66.0");
     }
 }
+
+#[test]
+fn promote_moves_a_story_up_with_the_same_engine() {
+    let ws = Ws::new();
+    let o = ws.run(&[
+        "promote",
+        "--from",
+        "dev1",
+        "--to",
+        "qa",
+        "--story",
+        "US-0033",
+        "--yes",
+        "--on-conflict",
+        "source",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(status_has(&ws, "qa", "US-0033"));
+    let repo = git2::Repository::open(&ws.dir).unwrap();
+    let head = repo
+        .revparse_single("qa")
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    let subject = String::from_utf8_lossy(head.summary_bytes().unwrap_or(b"")).to_string();
+    assert!(subject.starts_with("Promote US-0033"), "{subject}");
+    let o = ws.run(&["promote", "--from", "dev1", "--to", "qa", "--yes"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "promote needs stories: {}",
+        text(&o)
+    );
+}
