@@ -710,3 +710,75 @@ fn promote_moves_a_story_up_with_the_same_engine() {
         text(&o)
     );
 }
+
+#[test]
+fn cancel_mid_deploy_reports_the_orgs_outcome() {
+    use std::io::BufRead;
+    let ws = Ws::new();
+    // Start the simulator, then make status polls slow so the deploy is still running when the
+    // cancel arrives.
+    let o = ws.run(&[
+        "back-promote",
+        "--from",
+        "uat",
+        "--to",
+        "dev2",
+        "--story",
+        "US-0105",
+        "--yes",
+        "--validate-only",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    ws.sim(async |a| {
+        a.add_fault(&backflow::sim::Fault {
+            matches: "checkDeployStatus".into(),
+            kind: backflow::sim::FaultKind::Slow { ms: 400 },
+            times: 0,
+        })
+        .await
+        .unwrap()
+    });
+    let mut child = backflow(ws._state.path())
+        .current_dir(&ws.dir)
+        .env("BACKFLOW_USER", "rm@acme.example")
+        .args([
+            "back-promote",
+            "--from",
+            "uat",
+            "--to",
+            "dev2",
+            "--story",
+            "US-0105",
+            "--yes",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut last = serde_json::Value::Null;
+    let mut cancelled = false;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let ev: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if !cancelled && ev["kind"] == "Deploy" {
+            let job = ev["job"].as_str().unwrap().to_string();
+            let o = ws.run(&["cancel", &job]);
+            assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+            cancelled = true;
+        }
+        last = ev;
+    }
+    let status = child.wait().unwrap();
+    assert!(cancelled, "the deploy never started");
+    assert_eq!(last["kind"], "Finished", "{last}");
+    assert_eq!(last["outcome"], "canceled", "{last}");
+    assert_eq!(status.code(), Some(1));
+    assert!(!status_has(&ws, "dev2", "US-0105"), "nothing recorded");
+    let log = ws.deploys();
+    assert!(
+        log.iter()
+            .any(|d| d.org == "dev2" && !d.check_only && d.status == "Canceled"),
+        "{log:?}"
+    );
+}
