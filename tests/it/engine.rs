@@ -782,3 +782,82 @@ fn cancel_mid_deploy_reports_the_orgs_outcome() {
         "{log:?}"
     );
 }
+
+#[test]
+fn a_second_process_is_refused_while_an_env_is_locked() {
+    use std::io::BufRead;
+    let ws = Ws::new();
+    let o = ws.run(&[
+        "back-promote",
+        "--from",
+        "uat",
+        "--to",
+        "dev2",
+        "--story",
+        "US-0105",
+        "--yes",
+        "--validate-only",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    ws.sim(async |a| {
+        a.add_fault(&backflow::sim::Fault {
+            matches: "checkDeployStatus".into(),
+            kind: backflow::sim::FaultKind::Slow { ms: 300 },
+            times: 0,
+        })
+        .await
+        .unwrap()
+    });
+    let mut child = backflow(ws._state.path())
+        .current_dir(&ws.dir)
+        .env("BACKFLOW_USER", "rm@acme.example")
+        .args([
+            "back-promote",
+            "--from",
+            "uat",
+            "--to",
+            "dev2",
+            "--story",
+            "US-0105",
+            "--yes",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut refused = None;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let ev: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if refused.is_none() && ev["kind"] == "Deploy" {
+            refused = Some(
+                backflow(ws._state.path())
+                    .current_dir(&ws.dir)
+                    .env("BACKFLOW_USER", "oncall@acme.example")
+                    .args([
+                        "back-promote",
+                        "--from",
+                        "uat",
+                        "--to",
+                        "dev2",
+                        "--story",
+                        "US-0104",
+                        "--yes",
+                        "--on-conflict",
+                        "source",
+                    ])
+                    .output()
+                    .unwrap(),
+            );
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    let o = refused.expect("the first deploy never started");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("locked by rm@acme.example"),
+        "names the holder: {}",
+        text(&o)
+    );
+}
