@@ -509,3 +509,28 @@ pub fn releases(cli: &Cli, a: &args::JsonArg) -> CliResult {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+pub fn validate(cli: &Cli, a: &args::EnvArg) -> CliResult {
+    let engine = engine(cli)?;
+    let r = runtime()?.block_on(engine.validate_env(&a.env))?;
+    if a.json {
+        print_json(&r)?;
+    } else {
+        println!(
+            "{}: {} component(s) compared with the org",
+            r.env, r.checked
+        );
+        for d in &r.drifted {
+            println!("  drift    {d} (changed directly in the org)");
+        }
+        for m in &r.missing_in_org {
+            println!("  missing  {m} (on the branch, not in the org)");
+        }
+        if r.drifted.is_empty() && r.missing_in_org.is_empty() {
+            println!("  the org matches the branch");
+        }
+    }
+    Ok(ExitCode::from(u8::from(
+        !(r.drifted.is_empty() && r.missing_in_org.is_empty()),
+    )))
+}

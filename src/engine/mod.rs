@@ -426,3 +426,58 @@ impl Engine {
         rows
     }
 }
+
+/// What `validate ENV` found: components whose org copy differs from the env branch.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ValidateReport {
+    pub env: String,
+    pub checked: usize,
+    pub drifted: Vec<String>,
+    pub missing_in_org: Vec<String>,
+}
+
+impl Engine {
+    /// Compares everything the env branch holds with the org (semantically: formatting and
+    /// section order are not drift; profiles and objects on what the org returned).
+    pub async fn validate_env(&self, env: &str) -> Result<ValidateReport, EngineError> {
+        let e = self
+            .ws
+            .config
+            .pipeline
+            .env(env)
+            .cloned()
+            .ok_or_else(|| EngineError::Input(format!("unknown env '{env}'")))?;
+        let ws = self.ws.clone();
+        let branch = e.branch.clone();
+        let tree = tokio::task::spawn_blocking(move || {
+            let repo = ws.open_repo()?;
+            connect::mdapi_of(&ws, &repo, &branch)
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("background task: {e}")))??;
+        let client = connect::client_for(&self.ws, env).await?;
+        let token = tokio_util::sync::CancellationToken::new();
+        let r = client.retrieve(&tree.manifest.render(), &token).await?;
+        let org = pipeline::unzip(&r.zip)?;
+        let mut drifted = std::collections::BTreeSet::new();
+        let mut missing = std::collections::BTreeSet::new();
+        for (path, bytes) in &tree.files {
+            let name = pipeline::component_label(path);
+            match org.get(path) {
+                Some(o) if pipeline::differs(path, o, bytes) => {
+                    drifted.insert(name);
+                }
+                Some(_) => {}
+                None => {
+                    missing.insert(name);
+                }
+            }
+        }
+        Ok(ValidateReport {
+            env: env.to_string(),
+            checked: tree.manifest.len(),
+            drifted: drifted.into_iter().collect(),
+            missing_in_org: missing.into_iter().collect(),
+        })
+    }
+}

@@ -812,7 +812,7 @@ fn canonical(bytes: &[u8]) -> String {
 /// Whether the org's copy differs from the branch's. Profiles, permission sets, objects and
 /// translations come back from a retrieve holding only the entries about the retrieved
 /// components, so only the sections the org returned are compared.
-fn differs(path: &str, org: &[u8], branch: &[u8]) -> bool {
+pub(crate) fn differs(path: &str, org: &[u8], branch: &[u8]) -> bool {
     let partial = [
         "profiles/",
         "permissionsets/",
@@ -952,6 +952,13 @@ async fn drift_step(
             components.join(", ")
         ))),
     }
+}
+
+/// `Type:Member` of a Metadata API path, or the path itself.
+pub(crate) fn component_label(path: &str) -> String {
+    mdapi_component(path)
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| path.to_string())
 }
 
 /// The component of a Metadata API path (`classes/A.cls` → ApexClass:A).

@@ -326,6 +326,14 @@ fn drift_is_detected_and_adopted_or_aborted() {
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("drift"), "{}", text(&o));
+    // `validate` sees the same drift over the whole env.
+    let o = ws.run(&["validate", "qa"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("drift    CustomLabels:CustomLabels"),
+        "{}",
+        text(&o)
+    );
     let o = ws.run(&[
         "back-promote",
         "--from",
