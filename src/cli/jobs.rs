@@ -534,3 +534,39 @@ pub fn validate(cli: &Cli, a: &args::EnvArg) -> CliResult {
         !(r.drifted.is_empty() && r.missing_in_org.is_empty()),
     )))
 }
+
+pub fn refresh(cli: &Cli, a: &args::RefreshArgs) -> CliResult {
+    if cli.readonly {
+        return Err(CliError::input("--readonly: refreshes are disabled"));
+    }
+    let engine = engine(cli)?;
+    if !a.yes {
+        if !interactive() {
+            return Err(CliError::act(format!(
+                "a refresh replaces everything in {} with production: pass --yes to run it without a terminal",
+                a.env
+            )));
+        }
+        if !matches!(
+            ask(&format!(
+                "Replace everything in {} with production? [y/N]",
+                a.env
+            ))
+            .as_str(),
+            "y" | "Y" | "yes"
+        ) {
+            return Err(CliError::act("not confirmed; nothing was changed"));
+        }
+    }
+    let confirmed = a.confirm_env.contains(&a.env);
+    let json = a.json;
+    let r = runtime()?.block_on(engine.refresh(&a.env, a.wait, confirmed, &move |line| {
+        if !json {
+            println!("{line}");
+        }
+    }))?;
+    if a.json {
+        print_json(&r)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

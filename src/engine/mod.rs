@@ -43,6 +43,7 @@ impl EngineError {
 }
 
 pub mod query;
+pub mod refresh;
 pub mod rollback;
 pub mod views;
 pub mod workspace;

@@ -88,6 +88,44 @@ pub fn push(workdir: &Path, branch: &str) -> Result<Pushed, GitError> {
     }
 }
 
+/// Pushes a branch that was reset (a sandbox refresh), only if the remote still has `old`.
+pub fn push_reset(workdir: &Path, branch: &str, old: Oid) -> Result<Pushed, GitError> {
+    let remotes = Command::new("git")
+        .current_dir(workdir)
+        .args(["remote"])
+        .output()
+        .map_err(|e| GitError::Other(format!("cannot run git: {e}")))?;
+    let list = String::from_utf8_lossy(&remotes.stdout);
+    let Some(remote) = list
+        .lines()
+        .find(|r| *r == "origin")
+        .or_else(|| list.lines().next())
+        .map(str::to_string)
+    else {
+        return Ok(Pushed::NoRemote);
+    };
+    let out = Command::new("git")
+        .current_dir(workdir)
+        .args([
+            "push",
+            "--porcelain",
+            &format!("--force-with-lease=refs/heads/{branch}:{old}"),
+            &remote,
+            &format!("refs/heads/{branch}:refs/heads/{branch}"),
+        ])
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .map_err(|e| GitError::Other(format!("cannot run git push: {e}")))?;
+    Ok(if out.status.success() {
+        Pushed::Yes { remote }
+    } else {
+        Pushed::Rejected {
+            remote,
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

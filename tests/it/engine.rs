@@ -869,3 +869,44 @@ fn a_second_process_is_refused_while_an_env_is_locked() {
         text(&o)
     );
 }
+
+#[test]
+fn refresh_copies_production_and_resets_the_branch() {
+    let ws = Ws::new();
+    let o = ws.run(&["refresh", "prod", "--yes"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let old = git2::Repository::open(&ws.dir)
+        .unwrap()
+        .revparse_single("dev1")
+        .unwrap()
+        .id();
+    let o = ws.run(&["refresh", "dev1", "--wait", "--yes", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["completed"], true);
+    assert_eq!(v["previous_tip"], old.to_string());
+    assert!(
+        status_has(&ws, "dev1", "US-0101"),
+        "production's hotfix came with the refresh"
+    );
+    assert!(
+        !status_has(&ws, "dev1", "US-0037"),
+        "sandbox-only work is gone from the branch too"
+    );
+    let repo = git2::Repository::open(&ws.dir).unwrap();
+    let kept = repo
+        .references_glob("refs/backflow/refresh/dev1/*")
+        .unwrap()
+        .count();
+    assert_eq!(kept, 1, "the old tip is kept");
+    let o = ws.run(&["validate", "dev1"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "org and branch agree: {}",
+        text(&o)
+    );
+    let o = ws.run(&["audit", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["records"][0]["action"], "refresh");
+}
