@@ -50,80 +50,57 @@ pub fn fast_forward(
     Ok(())
 }
 
-/// Pushes `branch` with the system git (the user's credentials and hooks apply).
-pub fn push(workdir: &Path, branch: &str) -> Result<Pushed, GitError> {
-    let remotes = Command::new("git")
+/// The remote to push to: `origin`, else the first one; `None` for a local-only repository.
+fn remote_of(workdir: &Path) -> Result<Option<String>, GitError> {
+    let out = Command::new("git")
         .current_dir(workdir)
         .args(["remote"])
         .output()
         .map_err(|e| GitError::Other(format!("cannot run git: {e}")))?;
-    let list = String::from_utf8_lossy(&remotes.stdout);
-    let Some(remote) = list
+    let list = String::from_utf8_lossy(&out.stdout);
+    Ok(list
         .lines()
         .find(|r| *r == "origin")
         .or_else(|| list.lines().next())
-        .map(str::to_string)
-    else {
+        .map(str::to_string))
+}
+
+fn push_with(workdir: &Path, branch: &str, extra: &[String]) -> Result<Pushed, GitError> {
+    let Some(remote) = remote_of(workdir)? else {
         return Ok(Pushed::NoRemote);
     };
+    let mut args: Vec<String> = vec!["push".into(), "--porcelain".into()];
+    args.extend(extra.iter().cloned());
+    args.push(remote.clone());
+    args.push(format!("refs/heads/{branch}:refs/heads/{branch}"));
     let out = Command::new("git")
         .current_dir(workdir)
-        .args([
-            "push",
-            "--porcelain",
-            &remote,
-            &format!("refs/heads/{branch}:refs/heads/{branch}"),
-        ])
+        .args(&args)
         .env("GIT_TERMINAL_PROMPT", "0")
         .output()
         .map_err(|e| GitError::Other(format!("cannot run git push: {e}")))?;
     if out.status.success() {
-        Ok(Pushed::Yes { remote })
-    } else {
-        let mut message = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        if message.is_empty() {
-            message = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        }
-        Ok(Pushed::Rejected { remote, message })
+        return Ok(Pushed::Yes { remote });
     }
+    let mut message = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    if message.is_empty() {
+        message = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    }
+    Ok(Pushed::Rejected { remote, message })
+}
+
+/// Pushes `branch` with the system git (the user's credentials and hooks apply).
+pub fn push(workdir: &Path, branch: &str) -> Result<Pushed, GitError> {
+    push_with(workdir, branch, &[])
 }
 
 /// Pushes a branch that was reset (a sandbox refresh), only if the remote still has `old`.
 pub fn push_reset(workdir: &Path, branch: &str, old: Oid) -> Result<Pushed, GitError> {
-    let remotes = Command::new("git")
-        .current_dir(workdir)
-        .args(["remote"])
-        .output()
-        .map_err(|e| GitError::Other(format!("cannot run git: {e}")))?;
-    let list = String::from_utf8_lossy(&remotes.stdout);
-    let Some(remote) = list
-        .lines()
-        .find(|r| *r == "origin")
-        .or_else(|| list.lines().next())
-        .map(str::to_string)
-    else {
-        return Ok(Pushed::NoRemote);
-    };
-    let out = Command::new("git")
-        .current_dir(workdir)
-        .args([
-            "push",
-            "--porcelain",
-            &format!("--force-with-lease=refs/heads/{branch}:{old}"),
-            &remote,
-            &format!("refs/heads/{branch}:refs/heads/{branch}"),
-        ])
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .map_err(|e| GitError::Other(format!("cannot run git push: {e}")))?;
-    Ok(if out.status.success() {
-        Pushed::Yes { remote }
-    } else {
-        Pushed::Rejected {
-            remote,
-            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        }
-    })
+    push_with(
+        workdir,
+        branch,
+        &[format!("--force-with-lease=refs/heads/{branch}:{old}")],
+    )
 }
 
 #[cfg(test)]

@@ -719,20 +719,17 @@ fn promote_moves_a_story_up_with_the_same_engine() {
     );
 }
 
-#[test]
-fn cancel_mid_deploy_reports_the_orgs_outcome() {
-    use std::io::BufRead;
-    let ws = Ws::new();
-    // Start the simulator, then make status polls slow so the deploy is still running when the
-    // cancel arrives.
+/// Starts the simulator (a validate-only run) and makes deploy status polls slow, so a deploy
+/// is still running when the test acts; then spawns a back promotion streaming JSON events.
+fn slow_back_promotion(ws: &Ws, story: &str, target: &str) -> std::process::Child {
     let o = ws.run(&[
         "back-promote",
         "--from",
         "uat",
         "--to",
-        "dev2",
+        target,
         "--story",
-        "US-0105",
+        story,
         "--yes",
         "--validate-only",
     ]);
@@ -740,13 +737,13 @@ fn cancel_mid_deploy_reports_the_orgs_outcome() {
     ws.sim(async |a| {
         a.add_fault(&backflow::sim::Fault {
             matches: "checkDeployStatus".into(),
-            kind: backflow::sim::FaultKind::Slow { ms: 400 },
+            kind: backflow::sim::FaultKind::Slow { ms: 350 },
             times: 0,
         })
         .await
         .unwrap()
     });
-    let mut child = backflow(ws._state.path())
+    backflow(ws._state.path())
         .current_dir(&ws.dir)
         .env("BACKFLOW_USER", "rm@acme.example")
         .args([
@@ -754,16 +751,23 @@ fn cancel_mid_deploy_reports_the_orgs_outcome() {
             "--from",
             "uat",
             "--to",
-            "dev2",
+            target,
             "--story",
-            "US-0105",
+            story,
             "--yes",
             "--json",
         ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn cancel_mid_deploy_reports_the_orgs_outcome() {
+    use std::io::BufRead;
+    let ws = Ws::new();
+    let mut child = slow_back_promotion(&ws, "US-0105", "dev2");
     let stdout = child.stdout.take().unwrap();
     let mut last = serde_json::Value::Null;
     let mut cancelled = false;
@@ -795,45 +799,7 @@ fn cancel_mid_deploy_reports_the_orgs_outcome() {
 fn a_second_process_is_refused_while_an_env_is_locked() {
     use std::io::BufRead;
     let ws = Ws::new();
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
-        "uat",
-        "--to",
-        "dev2",
-        "--story",
-        "US-0105",
-        "--yes",
-        "--validate-only",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    ws.sim(async |a| {
-        a.add_fault(&backflow::sim::Fault {
-            matches: "checkDeployStatus".into(),
-            kind: backflow::sim::FaultKind::Slow { ms: 300 },
-            times: 0,
-        })
-        .await
-        .unwrap()
-    });
-    let mut child = backflow(ws._state.path())
-        .current_dir(&ws.dir)
-        .env("BACKFLOW_USER", "rm@acme.example")
-        .args([
-            "back-promote",
-            "--from",
-            "uat",
-            "--to",
-            "dev2",
-            "--story",
-            "US-0105",
-            "--yes",
-            "--json",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = slow_back_promotion(&ws, "US-0105", "dev2");
     let stdout = child.stdout.take().unwrap();
     let mut refused = None;
     for line in std::io::BufReader::new(stdout).lines() {
