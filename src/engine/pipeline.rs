@@ -460,7 +460,37 @@ async fn run_steps(
             }
         })
         .await?;
+    if result.status == DeployStatus::Succeeded {
+        record_high_water(ctx, &client, &journal).await;
+    }
     finish_deploy(&ws, ctx, &journal, &env, target_tip, promotion, result).await
+}
+
+/// After backflow's own deploy: the org's newest source-tracking revision. Changes up to it are
+/// backflow's, so the next drift check only looks past it. Orgs without source tracking
+/// (production, Partial/Full sandboxes) have none; that is not an error.
+async fn record_high_water(ctx: &JobCtx, client: &SalesforceClient, journal: &Arc<Journal>) {
+    if let Ok(rows) = client.source_members_since(0).await
+        && let Some(max) = rows.iter().map(|r| r.revision).max()
+    {
+        let _ = journal.append(&Record::RevisionHighWater {
+            counter: max as i64,
+        });
+        ctx.log(format!(
+            "source tracking: revision {max} is backflow's own deploy"
+        ));
+    }
+}
+
+/// The newest high-water mark any earlier job journaled for `env`.
+fn last_high_water(ws: &Workspace, env: &str) -> Option<i64> {
+    let root = state_root(ws);
+    Journal::list(&root).into_iter().find_map(|id| {
+        let r = Replay::from(&Journal::open(&root, &id).ok()?.read().ok()?);
+        (r.spec.as_ref()?.target == env)
+            .then_some(r.revision_high_water)
+            .flatten()
+    })
 }
 
 /// After a deploy: record it, or report the org's outcome truthfully.
@@ -882,6 +912,21 @@ async fn drift_step(
     })?;
     ctx.set_restore_package();
     let org_files = unzip(&r.zip)?;
+    // Source tracking names what changed in the org since backflow's last deploy there; the
+    // content comparison below decides what is drift.
+    if let Some(hw) = last_high_water(ws, &ctx.target)
+        && let Ok(rows) = client.source_members_since(hw.max(0) as u64).await
+        && !rows.is_empty()
+    {
+        let names: BTreeSet<String> = rows
+            .iter()
+            .map(|r| format!("{}:{}", r.member_type, r.member_name))
+            .collect();
+        ctx.log(format!(
+            "changed in the org since backflow's last deploy (revision {hw}): {}",
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
     let mut drifted = BTreeSet::new();
     let mut details = Vec::new();
     for (path, bytes) in &branch_files {

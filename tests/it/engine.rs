@@ -876,3 +876,72 @@ fn refresh_copies_production_and_resets_the_branch() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["records"][0]["action"], "refresh");
 }
+
+#[test]
+fn own_deploys_are_not_drift_and_org_edits_are_named() {
+    let ws = Ws::new();
+    let o = ws.run(&[
+        "back-promote",
+        "--from",
+        "uat",
+        "--to",
+        "qa",
+        "--story",
+        "US-0105",
+        "--yes",
+        "--on-drift",
+        "abort",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // The second job into the same env does not take the first one's deploy for drift.
+    let o = ws.run(&[
+        "back-promote",
+        "--from",
+        "uat",
+        "--to",
+        "qa",
+        "--story",
+        "US-0104",
+        "--yes",
+        "--on-drift",
+        "abort",
+        "--validate-only",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        !text(&o).contains("changed in the org since"),
+        "{}",
+        text(&o)
+    );
+    // An edit made directly in the org is named from source tracking.
+    ws.sim(async |a| {
+        let files = a.files("qa").await.unwrap();
+        let labels = String::from_utf8_lossy(&files["labels/CustomLabels.labels"])
+            .replace("Acme Billing", "Acme");
+        a.edit_org(
+            "qa",
+            &[("labels/CustomLabels.labels", labels.as_bytes())],
+            &[],
+        )
+        .await
+        .unwrap();
+    });
+    let o = ws.run(&[
+        "back-promote",
+        "--from",
+        "uat",
+        "--to",
+        "qa",
+        "--story",
+        "US-0104",
+        "--yes",
+        "--on-drift",
+        "abort",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("changed in the org since backflow's last deploy"),
+        "{}",
+        text(&o)
+    );
+}
