@@ -482,3 +482,20 @@ impl Engine {
         })
     }
 }
+
+impl Engine {
+    /// The automations' pending back promotions as `from → target: stories` lines, off the
+    /// async workers (the console shows them).
+    pub async fn auto_pending(&self) -> Result<Vec<String>, EngineError> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            Ok(me
+                .auto_plan()?
+                .into_iter()
+                .map(|s| format!("{} → {}: {}", s.from, s.target, s.stories.join(" ")))
+                .collect())
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("background task: {e}")))?
+    }
+}

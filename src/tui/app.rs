@@ -21,6 +21,8 @@ pub enum Msg {
     BoardLoaded(Result<Board, String>),
     /// Component names per story, for the filter.
     IndexLoaded(BTreeMap<String, Vec<String>>),
+    /// What the `[[rule]]` automations would back-promote now (`from → target: stories`).
+    AutoPending(Vec<String>),
     DetailLoaded(String, Result<Option<StoryDetail>, String>),
     DiffLoaded(Result<FileDiff, String>),
     PlanLoaded(Result<Plan, String>),
@@ -48,6 +50,7 @@ pub enum Msg {
 pub enum Effect {
     LoadBoard,
     LoadIndex,
+    LoadAuto,
     LoadDetail(String),
     LoadDiff {
         story: String,
@@ -202,6 +205,8 @@ impl Modal {
 }
 
 pub struct App {
+    /// Automatic back promotions the rules would run now (shown in the status line).
+    pub auto_pending: Vec<String>,
     pub keymap: Keymap,
     pub board: Option<Board>,
     pub loading: bool,
@@ -251,6 +256,7 @@ pub struct App {
 impl App {
     pub fn new(keymap: Keymap, workspace: String, readonly: bool, now: i64) -> App {
         App {
+            auto_pending: Vec::new(),
             keymap,
             board: None,
             loading: true,
@@ -418,7 +424,11 @@ impl App {
                 self.error = None;
                 self.rebuild_haystacks();
                 self.rebuild();
-                vec![Effect::LoadIndex]
+                vec![Effect::LoadIndex, Effect::LoadAuto]
+            }
+            Msg::AutoPending(v) => {
+                self.auto_pending = v;
+                vec![]
             }
             Msg::BoardLoaded(Err(e)) => {
                 self.loading = false;

@@ -86,6 +86,9 @@ fn run_effect(
         Effect::LoadIndex => spawn(tx, async move {
             Msg::IndexLoaded(e.component_index().await.unwrap_or_default())
         }),
+        Effect::LoadAuto => spawn(tx, async move {
+            Msg::AutoPending(e.auto_pending().await.unwrap_or_default())
+        }),
         Effect::LoadDetail(id) => spawn(tx, async move {
             let r = e.story_detail(id.clone()).await.map_err(|e| e.to_string());
             Msg::DetailLoaded(id, r)

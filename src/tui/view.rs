@@ -157,6 +157,16 @@ fn draw_status(f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
             theme.role("warning").add_modifier(Modifier::BOLD),
         ));
     }
+    if !app.auto_pending.is_empty() {
+        let n = app.auto_pending.len();
+        spans.push(Span::styled(
+            format!(
+                " ⚙ {n} automatic back promotion{} pending (backflow auto) ",
+                if n == 1 { "" } else { "s" }
+            ),
+            theme.role("warning"),
+        ));
+    }
     if app.loading && app.board.is_some() {
         spans.push(Span::styled(" refreshing… ", theme.role("muted")));
     }

@@ -44,7 +44,7 @@ fn app_on(fx: &Fixture, readonly: bool) -> App {
     let mut app = App::new(Keymap::default_map(), "demo".into(), readonly, NOW);
     app.user = "tester".into();
     let eff = app.update(Msg::BoardLoaded(Ok(fx.board.clone())));
-    assert_eq!(eff, vec![Effect::LoadIndex]);
+    assert_eq!(eff, vec![Effect::LoadIndex, Effect::LoadAuto]);
     app
 }
 
@@ -1122,4 +1122,31 @@ fn a_deploy_refreshes_the_board_and_the_history() {
     app.update(Msg::BoardLoaded(Ok(fx.board.clone())));
     let eff = app.update(ev("j2", 2, EventKind::Finished(Outcome::NothingToDo)));
     assert!(eff.is_empty());
+}
+
+#[test]
+fn pending_automatic_back_promotions_show_in_the_status_line() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    // The demo's rule: when a story reaches prod, back-promote it to every env below.
+    let pending = fx.engine.auto_plan().unwrap();
+    assert!(
+        pending
+            .iter()
+            .any(|s| s.stories.contains(&"US-0101".to_string()))
+    );
+    let lines: Vec<String> = pending
+        .iter()
+        .map(|s| format!("{} → {}: {}", s.from, s.target, s.stories.join(" ")))
+        .collect();
+    app.update(Msg::AutoPending(lines));
+    let t = render(&app, 120, 30, &plain());
+    let screen = format!("{:?}", t.backend());
+    assert!(
+        screen.contains(&format!(
+            "{} automatic back promotions pending",
+            pending.len()
+        )),
+        "{screen}"
+    );
 }
