@@ -2,9 +2,7 @@
 //! (board arrives → first draw), update + draw per engine event while a job streams, a cursor
 //! move, and a filter keystroke. Draws on TestBackend at 160×48.
 
-use backflow::domain::job::{
-    EventKind, JobEvent, JobKind, JobSpec, JobState, Step, StepState, StepStatus,
-};
+use backflow::domain::job::{EventKind, JobEvent, JobKind, JobSpec, JobState, Step, StepStatus};
 use backflow::domain::{Board, BoardEnv, BoardStory, ConnectionStatus, EnvKind, Presence};
 use backflow::tui::app::{App, Msg};
 use backflow::tui::keymap::Keymap;
@@ -81,54 +79,29 @@ fn board(n: usize) -> Board {
 }
 
 fn job() -> JobState {
-    JobState {
-        job: "j1".into(),
-        batch: "b1".into(),
+    let spec = JobSpec {
+        kind: JobKind::BackPromote,
+        from: "uat".into(),
         target: "qa".into(),
-        spec: JobSpec {
-            kind: JobKind::BackPromote,
-            from: "uat".into(),
-            target: "qa".into(),
-            stories: vec!["US-00001".into()],
-            components: vec![],
-            validate_only: false,
-            test_level: None,
-            tests: vec![],
-            on_conflict: Default::default(),
-            on_drift: Default::default(),
-            destructive_pre: false,
-            confirmed: false,
-            user: "bench".into(),
-            rollback_of: None,
-        },
-        steps: Step::ALL
-            .iter()
-            .map(|s| StepState {
-                step: *s,
-                status: if *s == Step::Deploy {
-                    StepStatus::Running
-                } else {
-                    StepStatus::Pending
-                },
-                done: 0,
-                total: 0,
-                label: String::new(),
-            })
-            .collect(),
-        pending: vec![],
-        outcome: None,
-        error: None,
-        log: vec![],
-        seq: 1,
-        started: NOW - 10,
-        finished: None,
-        deploy_id: None,
-        components_deployed: 0,
-        components_total: 0,
-        tests_completed: 0,
-        tests_total: 0,
-        has_restore_package: false,
+        stories: vec!["US-00001".into()],
+        components: vec![],
+        validate_only: false,
+        test_level: None,
+        tests: vec![],
+        on_conflict: Default::default(),
+        on_drift: Default::default(),
+        destructive_pre: false,
+        confirmed: false,
+        user: "bench".into(),
+        rollback_of: None,
+    };
+    let mut j = JobState::new("j1".into(), "b1".into(), spec, &Step::ALL, NOW - 10);
+    // Mid-deploy: the deploy step runs.
+    if let Some(s) = j.steps.iter_mut().find(|s| s.step == Step::Deploy) {
+        s.status = StepStatus::Running;
     }
+    j.seq = 1;
+    j
 }
 
 fn key(c: KeyCode) -> Msg {

@@ -2,6 +2,7 @@
 //! Events print as text, or as JSON Lines with `--json`; decisions follow the `--on-*` policies
 //! or are asked on stdin (with no terminal, the safe choice: abort).
 
+use super::orgcfg::runtime;
 use super::{Cli, CliError, CliResult, args, print_json, status::engine};
 use crate::domain::job::{
     Answer, ConflictPolicy, DecisionKind, DriftPolicy, EventKind, JobKind, JobSpec, Outcome,
@@ -10,14 +11,6 @@ use crate::engine::Engine;
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
-
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::remote(format!("cannot start the async runtime: {e}")))
-}
 
 fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::env::var_os("CI").is_none()

@@ -282,6 +282,45 @@ pub struct JobState {
 }
 
 impl JobState {
+    /// A job that has not run yet: every step pending, no counters.
+    pub fn new(
+        job: JobId,
+        batch: BatchId,
+        spec: JobSpec,
+        steps: &[Step],
+        started: i64,
+    ) -> JobState {
+        JobState {
+            job,
+            batch,
+            target: spec.target.clone(),
+            spec,
+            steps: steps
+                .iter()
+                .map(|s| StepState {
+                    step: *s,
+                    status: StepStatus::Pending,
+                    done: 0,
+                    total: 0,
+                    label: String::new(),
+                })
+                .collect(),
+            pending: vec![],
+            outcome: None,
+            error: None,
+            log: vec![],
+            seq: 0,
+            started,
+            finished: None,
+            deploy_id: None,
+            components_deployed: 0,
+            components_total: 0,
+            tests_completed: 0,
+            tests_total: 0,
+            has_restore_package: false,
+        }
+    }
+
     pub fn is_done(&self) -> bool {
         self.outcome.is_some() || self.error.is_some()
     }

@@ -6,7 +6,7 @@
 use super::EngineError;
 use crate::domain::job::{
     Answer, BatchId, DecisionId, DecisionKind, EventKind, JobEvent, JobId, JobSpec, JobState,
-    Outcome, PendingDecision, Step, StepState, StepStatus,
+    Outcome, PendingDecision, Step, StepStatus,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -117,35 +117,7 @@ impl Jobs {
         F: FnOnce(JobCtx) -> JobFuture + Send + 'static,
     {
         let cancel = CancellationToken::new();
-        let state = JobState {
-            job: job.clone(),
-            batch: batch.clone(),
-            target: spec.target.clone(),
-            spec: spec.clone(),
-            steps: steps
-                .iter()
-                .map(|s| StepState {
-                    step: *s,
-                    status: StepStatus::Pending,
-                    done: 0,
-                    total: 0,
-                    label: String::new(),
-                })
-                .collect(),
-            pending: vec![],
-            outcome: None,
-            error: None,
-            log: vec![],
-            seq: 0,
-            started: now(),
-            finished: None,
-            deploy_id: None,
-            components_deployed: 0,
-            components_total: 0,
-            tests_completed: 0,
-            tests_total: 0,
-            has_restore_package: false,
-        };
+        let state = JobState::new(job.clone(), batch.clone(), spec.clone(), &steps, now());
         if let Ok(mut i) = self.inner.lock() {
             i.jobs.insert(
                 job.clone(),

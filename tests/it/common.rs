@@ -44,3 +44,21 @@ pub fn engine(dir: &Path) -> backflow::engine::Engine {
         backflow::engine::Workspace::load(&dir.join("backflow.toml")).expect("workspace loads");
     backflow::engine::Engine::new(ws)
 }
+
+/// A demo workspace built by the real binary (`demo --headless`): the state dir and the
+/// workspace inside it.
+pub fn demo_workspace() -> (tempfile::TempDir, std::path::PathBuf) {
+    let state = tempfile::tempdir().expect("temp dir");
+    let ws = state.path().join("ws");
+    let out = backflow(state.path())
+        .args(["demo", "--headless", "--dir"])
+        .arg(&ws)
+        .output()
+        .expect("backflow runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (state, ws)
+}

@@ -4,18 +4,7 @@ use crate::common::backflow;
 
 #[test]
 fn demo_headless_then_status_json() {
-    let state = tempfile::tempdir().unwrap();
-    let ws = state.path().join("ws");
-    let out = backflow(state.path())
-        .args(["demo", "--headless", "--dir"])
-        .arg(&ws)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (state, ws) = crate::common::demo_workspace();
     let out = backflow(state.path())
         .current_dir(&ws)
         .args(["status", "--json"])

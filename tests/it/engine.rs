@@ -12,18 +12,7 @@ struct Ws {
 
 impl Ws {
     fn new() -> Ws {
-        let state = tempfile::tempdir().unwrap();
-        let dir = state.path().join("ws");
-        let out = backflow(state.path())
-            .args(["demo", "--headless", "--dir"])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (state, dir) = crate::common::demo_workspace();
         Ws { _state: state, dir }
     }
 

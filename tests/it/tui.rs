@@ -4,7 +4,7 @@
 use crate::common::{demo, engine};
 use backflow::domain::job::{
     Answer, DecisionKind, DeployError, EventKind, JobEvent, JobKind, JobSpec, JobState, Outcome,
-    PendingDecision, Step, StepState, StepStatus,
+    PendingDecision, Step, StepStatus,
 };
 use backflow::domain::org::{LoginState, OrgInfo, OrgLimit};
 use backflow::domain::{Board, Plan};
@@ -465,35 +465,9 @@ fn spec(target: &str) -> JobSpec {
 }
 
 fn job(id: &str, target: &str) -> JobState {
-    JobState {
-        job: id.into(),
-        batch: "b1".into(),
-        target: target.into(),
-        spec: spec(target),
-        steps: Step::ALL
-            .iter()
-            .map(|s| StepState {
-                step: *s,
-                status: StepStatus::Pending,
-                done: 0,
-                total: 0,
-                label: String::new(),
-            })
-            .collect(),
-        pending: vec![],
-        outcome: None,
-        error: None,
-        log: vec![],
-        seq: 1,
-        started: NOW - 75,
-        finished: None,
-        deploy_id: None,
-        components_deployed: 0,
-        components_total: 0,
-        tests_completed: 0,
-        tests_total: 0,
-        has_restore_package: false,
-    }
+    let mut j = JobState::new(id.into(), "b1".into(), spec(target), &Step::ALL, NOW - 75);
+    j.seq = 1;
+    j
 }
 
 fn ev(job: &str, seq: u64, kind: EventKind) -> Msg {

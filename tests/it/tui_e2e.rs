@@ -82,18 +82,7 @@ fn launch(tag: &str) -> Option<Console> {
         eprintln!("tmux is not installed: skipping the terminal end-to-end test");
         return None;
     }
-    let state = tempfile::tempdir().unwrap();
-    let ws = state.path().join("ws");
-    let out = backflow(state.path())
-        .args(["demo", "--headless", "--dir"])
-        .arg(&ws)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (state, ws) = crate::common::demo_workspace();
     let exit_file = state.path().join("exit");
     let s = state.path();
     let script = format!(
