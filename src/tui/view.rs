@@ -1814,21 +1814,7 @@ fn draw_decision(f: &mut Frame<'_>, app: &App, theme: &Theme, d: &DecisionView, 
                     theme.role("muted"),
                 )
             } else {
-                Line::from(vec![
-                    Span::styled(format!(" {} ", k(Action::AllTargets)), theme.role("focus")),
-                    Span::styled(
-                        format!(
-                            "same answer for all {} targets: {}",
-                            others + 1,
-                            if d.all_targets { "ON" } else { "off" }
-                        ),
-                        if d.all_targets {
-                            theme.role("warning").add_modifier(Modifier::BOLD)
-                        } else {
-                            theme.role("muted")
-                        },
-                    ),
-                ])
+                all_targets_line(&k(Action::AllTargets), others, d.all_targets, theme)
             };
             f.render_widget(Paragraph::new(vec![Line::from(keys), all]), foot);
         }
@@ -1873,21 +1859,12 @@ fn draw_decision(f: &mut Frame<'_>, app: &App, theme: &Theme, d: &DecisionView, 
                 Span::raw("later"),
             ]));
             if others > 0 {
-                l.push(Line::from(vec![
-                    Span::styled(format!(" {} ", k(Action::AllTargets)), theme.role("focus")),
-                    Span::styled(
-                        format!(
-                            "same answer for all {} targets: {}",
-                            others + 1,
-                            if d.all_targets { "ON" } else { "off" }
-                        ),
-                        if d.all_targets {
-                            theme.role("warning").add_modifier(Modifier::BOLD)
-                        } else {
-                            theme.role("muted")
-                        },
-                    ),
-                ]));
+                l.push(all_targets_line(
+                    &k(Action::AllTargets),
+                    others,
+                    d.all_targets,
+                    theme,
+                ));
             }
             f.render_widget(
                 Paragraph::new(l)
@@ -1907,6 +1884,25 @@ fn draw_decision(f: &mut Frame<'_>, app: &App, theme: &Theme, d: &DecisionView, 
             );
         }
     }
+}
+
+/// The "same answer for all targets" toggle of the conflict and drift modals.
+fn all_targets_line(key: &str, others: usize, on: bool, theme: &Theme) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(format!(" {key} "), theme.role("focus")),
+        Span::styled(
+            format!(
+                "same answer for all {} targets: {}",
+                others + 1,
+                if on { "ON" } else { "off" }
+            ),
+            if on {
+                theme.role("warning").add_modifier(Modifier::BOLD)
+            } else {
+                theme.role("muted")
+            },
+        ),
+    ])
 }
 
 #[cfg(test)]
