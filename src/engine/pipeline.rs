@@ -350,7 +350,7 @@ async fn run_steps(
     };
 
     // 6–7. Delta and convert
-    let (zip, summary) = {
+    let zip = {
         let (ws2, env2, pre) = (ws.clone(), env.clone(), spec.destructive_pre);
         let d = ctx
             .step(
@@ -373,22 +373,15 @@ async fn run_steps(
             .await
             .map(|_| Outcome::NothingToDo);
         }
-        let summary = format!(
+        ctx.log(format!(
             "{} to deploy, {} to delete",
             d.package.len(),
             d.destructive.len()
-        );
-        ctx.log(summary.clone());
+        ));
         let ws2 = ws.clone();
-        let zip = ctx
-            .step(
-                Step::Convert,
-                blocking(move || convert_step(&ws2, promotion, d, pre)),
-            )
-            .await?;
-        (zip, summary)
+        ctx.step(Step::Convert, blocking(move || convert_step(&ws2, d, pre)))
+            .await?
     };
-    let _ = summary;
 
     // 8. Validate
     let validate = spec.validate_only || env.is_protected();
@@ -607,9 +600,8 @@ async fn resume_sent_deploy(
     else {
         return Ok(None);
     };
-    if let Some((commit, false)) = &replay.recorded {
+    if let Some((_, false)) = &replay.recorded {
         // Deployed and the branch moved locally; only the push is missing.
-        let _ = commit;
         return record(
             ws,
             ctx,
@@ -1266,12 +1258,7 @@ fn delta_step(
     })
 }
 
-fn convert_step(
-    ws: &Workspace,
-    _promotion: Oid,
-    d: DeltaOut,
-    pre: bool,
-) -> Result<Vec<u8>, EngineError> {
+fn convert_step(ws: &Workspace, d: DeltaOut, pre: bool) -> Result<Vec<u8>, EngineError> {
     let mut tree = convert(
         &d.files,
         &ConvertOptions {

@@ -102,7 +102,7 @@ pub fn plan(ws: &Workspace, job: &str) -> Result<(RollbackPlan, Replay, Vec<u8>)
 /// Runs the rollback as a job.
 pub fn run(ws: Arc<Workspace>, ctx: JobCtx, of: String) -> JobFuture {
     Box::pin(async move {
-        let (rp, replay, zip) = {
+        let (rp, _, zip) = {
             let (ws2, of2) = (ws.clone(), of.clone());
             ctx.step(Step::Plan, async move { plan(&ws2, &of2) })
                 .await?
@@ -238,7 +238,6 @@ pub fn run(ws: Arc<Workspace>, ctx: JobCtx, of: String) -> JobFuture {
         ctx.emit(EventKind::Log {
             message: format!("{} reverted on {}", &rp.revert_commit[..10], env.branch),
         });
-        let _ = replay;
         if let Ok(repo) = ws.open_repo() {
             let _ = audit::append(
                 &repo,
