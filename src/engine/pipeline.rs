@@ -17,6 +17,7 @@ use crate::git::apply::{self, ApplyOutcome, ApplyRequest, Identity, Pick};
 use crate::metadata::convert::{ConvertOptions, SourceFile, convert, to_zip};
 use crate::metadata::delta::{self, DeltaOptions};
 use crate::metadata::merge::{Resolved, resolve};
+use crate::metadata::registry::mdapi_component;
 use crate::salesforce::SalesforceClient;
 use crate::salesforce::metadata::{DeployOptions, DeployResult, DeployStatus, TestLevel};
 use git2::Oid;
@@ -996,33 +997,6 @@ pub(crate) fn component_label(path: &str) -> String {
     mdapi_component(path)
         .map(|c| c.to_string())
         .unwrap_or_else(|| path.to_string())
-}
-
-/// The component of a Metadata API path (`classes/A.cls` → ApexClass:A).
-fn mdapi_component(path: &str) -> Option<ComponentRef> {
-    let p = path.strip_prefix("unpackaged/").unwrap_or(path);
-    let (dir, rest) = p.split_once('/')?;
-    let reg = crate::metadata::registry();
-    let t = reg.types().iter().find(|t| t.directory == dir)?;
-    let file = rest.strip_suffix("-meta.xml").unwrap_or(rest);
-    let name = if t.in_folder {
-        file.rsplit_once('.')
-            .map(|(n, _)| n)
-            .unwrap_or(file)
-            .to_string()
-    } else {
-        let first = file.split('/').next().unwrap_or(file);
-        if t.is_bundle() {
-            first.split('.').next().unwrap_or(first).to_string()
-        } else {
-            first
-                .rsplit_once('.')
-                .map(|(n, _)| n)
-                .unwrap_or(first)
-                .to_string()
-        }
-    };
-    Some(ComponentRef::new(&t.name, name))
 }
 
 /// A zip's files by path, without the `unpackaged/` folder a retrieve puts them in.

@@ -398,6 +398,40 @@ impl Registry {
     }
 }
 
+/// The component of a Metadata API path (as in a deploy or retrieve zip, with or without the
+/// `unpackaged/` folder): `classes/Foo.cls` → `ApexClass:Foo`; bundles by folder, a static
+/// resource by its file; in-folder items as `Folder/Item`.
+pub fn mdapi_component(path: &str) -> Option<ComponentRef> {
+    let path = path.strip_prefix("unpackaged/").unwrap_or(path);
+    let (dir, rest) = path.split_once('/')?;
+    let reg = registry();
+    let candidates: Vec<_> = reg.types().iter().filter(|t| t.directory == dir).collect();
+    let file = rest.rsplit('/').next().unwrap_or(rest);
+    let base = file.strip_suffix("-meta.xml").unwrap_or(file);
+    let ext = base.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    let t = candidates
+        .iter()
+        .find(|t| !t.suffix.is_empty() && t.suffix == ext)
+        .or_else(|| candidates.iter().find(|t| t.is_bundle()))
+        .or_else(|| candidates.first())?;
+    if t.is_bundle() {
+        // A folder (`lwc/card/…`) or, for mixed-content types such as static resources, one
+        // file beside its meta file (`staticresources/logo.resource`).
+        if let Some((first, _)) = rest.split_once('/') {
+            return Some(ComponentRef::new(&t.name, first));
+        }
+        let member = base.rsplit_once('.').map(|(m, _)| m).unwrap_or(base);
+        return Some(ComponentRef::new(&t.name, member));
+    }
+    let rest = rest.strip_suffix("-meta.xml").unwrap_or(rest);
+    let member = if !t.suffix.is_empty() {
+        rest.strip_suffix(&format!(".{}", t.suffix)).unwrap_or(rest)
+    } else {
+        rest.rsplit_once('.').map(|(m, _)| m).unwrap_or(rest)
+    };
+    Some(ComponentRef::new(&t.name, member))
+}
+
 /// `Foo.cls-meta.xml` → (`Foo`, `cls`); `Type__mdt.Rec.md-meta.xml` → (`Type__mdt.Rec`, `md`).
 pub fn split_name(file: &str) -> Option<(&str, &str)> {
     let base = file.strip_suffix("-meta.xml").unwrap_or(file);

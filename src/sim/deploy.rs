@@ -26,35 +26,9 @@ fn refuse(code: &str, msg: impl Into<String>) -> Refusal {
     (code.to_string(), msg.into())
 }
 
-/// `classes/Foo.cls` → (`ApexClass`, `Foo`); bundles by folder; folders as `Folder/Item`.
+/// `classes/Foo.cls` → (`ApexClass`, `Foo`) (see [`crate::metadata::registry::mdapi_component`]).
 pub fn component_of(path: &str) -> Option<(String, String)> {
-    let (dir, rest) = path.split_once('/')?;
-    let reg = registry();
-    let candidates: Vec<_> = reg.types().iter().filter(|t| t.directory == dir).collect();
-    let file = rest.rsplit('/').next().unwrap_or(rest);
-    let base = file.strip_suffix("-meta.xml").unwrap_or(file);
-    let ext = base.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
-    let t = candidates
-        .iter()
-        .find(|t| !t.suffix.is_empty() && t.suffix == ext)
-        .or_else(|| candidates.iter().find(|t| t.is_bundle()))
-        .or_else(|| candidates.first())?;
-    if t.is_bundle() {
-        // A folder (`lwc/card/…`) or, for mixed-content types such as static resources, one
-        // file beside its meta file (`staticresources/logo.resource`).
-        if let Some((first, _)) = rest.split_once('/') {
-            return Some((t.name.clone(), first.to_string()));
-        }
-        let member = base.rsplit_once('.').map(|(m, _)| m).unwrap_or(base);
-        return Some((t.name.clone(), member.to_string()));
-    }
-    let rest = rest.strip_suffix("-meta.xml").unwrap_or(rest);
-    let member = if !t.suffix.is_empty() {
-        rest.strip_suffix(&format!(".{}", t.suffix)).unwrap_or(rest)
-    } else {
-        rest.rsplit_once('.').map(|(m, _)| m).unwrap_or(rest)
-    };
-    Some((t.name.clone(), member.to_string()))
+    crate::metadata::registry::mdapi_component(path).map(|c| (c.type_name, c.member))
 }
 
 /// Salesforce's cap on what a deploy zip unpacks to.
