@@ -1,8 +1,9 @@
 //! Merge benchmarks: a 2 MB Profile merged semantically (target: well under 50 ms), and 50 story
 //! commits applied in memory onto a branch of a 20,000-file repository (target: under 1 s).
 //! Each bench also prints the process CPU time per run, which on a shared machine is a steadier
-//! figure than wall time. `BENCH_FAST_GIT=1` turns off libgit2's hash verification on read and
-//! object checks on write (process-wide options) to show what they cost.
+//! figure than wall time. libgit2 is configured as the binary configures it
+//! (`git::configure_process`); `BENCH_STRICT_GIT=1` keeps libgit2's hash verification on read to
+//! show what it costs.
 
 use backflow::git::apply::{ApplyRequest, Identity, apply, finish};
 use backflow::metadata::merge::{MergeOptions, merge};
@@ -266,9 +267,8 @@ fn apply_fixture() -> ApplyFixture {
         assert!(out.conflicts.is_empty());
         drop(tree);
         drop(empty);
-        if std::env::var_os("BENCH_FAST_GIT").is_some() {
-            git2::opts::strict_hash_verification(false);
-            git2::opts::strict_object_creation(false);
+        if std::env::var_os("BENCH_STRICT_GIT").is_none() {
+            backflow::git::configure_process();
         }
         let cpu0 = cpu_ms();
         for _ in 0..5 {

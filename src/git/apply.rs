@@ -568,7 +568,7 @@ impl<'r> Ctx<'r> {
                     let src = self.repo.find_blob(*oid)?.content().to_vec();
                     let has = merge::xml::parse(&src).is_ok_and(|d| {
                         String::from_utf8_lossy(&src).contains(&cp.key)
-                            && d.root.elements().any(|e| e.name == cp.element)
+                            && d.root().elements().any(|e| e.name() == cp.element)
                     });
                     if !has && src_files.len() > 1 {
                         continue;

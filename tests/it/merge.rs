@@ -38,7 +38,7 @@ fn scenarios_merge_as_expected() {
         let name = d.file_name().unwrap().to_string_lossy().into_owned();
         let read = |f: &str| std::fs::read(d.join(f)).unwrap();
         let (b, o, t) = (read("base.xml"), read("ours.xml"), read("theirs.xml"));
-        let root = xml::parse(&o).unwrap().root.name.clone();
+        let root = xml::parse(&o).unwrap().root().name().to_string();
         let opts = MergeOptions {
             path: Some(repo_path(&root)),
             ..Default::default()
@@ -78,19 +78,20 @@ fn scenarios_merge_as_expected() {
 /// A canonical text of a document: elements with their children sorted, for order-insensitive
 /// comparison of keyed content.
 fn canon(bytes: &[u8]) -> String {
-    fn walk(e: &xml::Element, src: &[u8]) -> String {
-        if !e.has_elements {
-            return format!("<{}>{}</{}>", e.name, e.text(src), e.name);
+    fn walk(e: xml::El<'_>) -> String {
+        let name = e.name();
+        if !e.has_elements() {
+            return format!("<{name}>{}</{name}>", e.text());
         }
-        let mut kids: Vec<String> = e.elements().map(|c| walk(c, src)).collect();
+        let mut kids: Vec<String> = e.elements().map(walk).collect();
         // ordered lists (picklist values, layout items) keep their order
-        if !matches!(e.name.as_str(), "valueSetDefinition" | "layoutColumns") {
+        if !matches!(name, "valueSetDefinition" | "layoutColumns") {
             kids.sort();
         }
-        format!("<{}>{}</{}>", e.name, kids.concat(), e.name)
+        format!("<{name}>{}</{name}>", kids.concat())
     }
     let d = xml::parse(bytes).unwrap();
-    walk(&d.root, bytes)
+    walk(d.root())
 }
 
 // ---------- property tests ----------
@@ -150,10 +151,14 @@ fn edit(base: &Model, ops: &[Op], adds: &[(u8, bool)], mine: impl Fn(u8) -> bool
 fn parse_model(bytes: &[u8]) -> Model {
     let d = xml::parse(bytes).unwrap();
     let mut m = Model::new();
-    for e in d.root.elements().filter(|e| e.name == "fieldPermissions") {
-        let f = e.child("field").unwrap().text(bytes);
+    for e in d
+        .root()
+        .elements()
+        .filter(|e| e.name() == "fieldPermissions")
+    {
+        let f = e.child("field").unwrap().text();
         let k: u8 = f["Account.F".len()..f.len() - 3].parse().unwrap();
-        let b = |n: &str| e.child(n).unwrap().text(bytes) == "true";
+        let b = |n: &str| e.child(n).unwrap().text() == "true";
         m.insert(k, (b("editable"), b("readable")));
     }
     m

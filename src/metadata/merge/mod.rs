@@ -289,13 +289,13 @@ pub(crate) fn merge_xml(
         b: b.as_ref(),
         o: &o,
         t: &t,
-        root_type: o.root.name.to_string(),
+        root_type: o.root().name().to_string(),
         on: opts.on_conflict,
         markers: &opts.markers,
         out: Vec::with_capacity(ours.len() + ours.len() / 8),
         conflicts: Vec::new(),
         pick,
-        label: label(opts, Some(&o.root.name)),
+        label: label(opts, Some(o.root().name())),
     };
     m.run();
     Ok(MergeOutcome {

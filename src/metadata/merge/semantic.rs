@@ -7,10 +7,13 @@
 //! group sorted) or after their predecessor on the source side.
 
 use super::keys::{self, KeySpec};
-use super::xml::{Doc, Element, FastMap, line_col, sem_eq};
+use super::xml::{Doc, El, FastHasher, FastMap, line_col, sem_eq};
 use super::{ConflictMarkers, OnConflict};
 use crate::domain::conflict::{ConflictKind, ElementConflict, join_path};
+use hashbrown::HashTable;
+use smallvec::{SmallVec, smallvec};
 use std::borrow::Cow;
+use std::hash::{Hash, Hasher};
 use std::ops::Range;
 
 pub(super) struct Xm<'a> {
@@ -41,15 +44,19 @@ enum Class {
     Group,
 }
 
+/// Children (both sides together) above which the versions are indexed in parallel: below it
+/// a thread costs more than it saves.
+const PARALLEL_UNITS: usize = 4096;
+
 /// Identity of a child: element name and key (borrowed from the source where possible).
 type Id<'e> = (&'e str, Cow<'e, str>);
 
 struct Unit<'e> {
     id: Id<'e>,
+    /// Hash of `id`, computed once: looking a unit up in another version reuses it.
+    h: u64,
     class: Class,
-    elems: Vec<&'e Element>,
-    /// Leading whitespace of the first element (indentation to reuse when inserting it).
-    ws: Range<usize>,
+    elems: SmallVec<[El<'e>; 1]>,
     /// Index among the parent's element children of the first and last element.
     first: usize,
     last: usize,
@@ -57,7 +64,71 @@ struct Unit<'e> {
 
 struct Units<'e> {
     list: Vec<Unit<'e>>,
-    by_id: FastMap<Id<'e>, usize>,
+    /// Indexes into `list`, found by identity.
+    index: HashTable<u32>,
+}
+
+impl<'e> Units<'e> {
+    fn find(&self, id: &Id<'_>, h: u64) -> Option<usize> {
+        self.index
+            .find(h, |&i| same_id(&self.list[i as usize].id, id))
+            .map(|&i| i as usize)
+    }
+
+    /// The index of the unit with the identity of another version's unit.
+    fn matching(&self, u: &Unit<'_>) -> Option<usize> {
+        self.find(&u.id, u.h)
+    }
+
+    fn get(&self, u: &Unit<'_>) -> Option<&Unit<'e>> {
+        self.matching(u).map(|i| &self.list[i])
+    }
+
+    fn insert(&mut self, h: u64, i: usize) {
+        let list = &self.list;
+        self.index
+            .insert_unique(h, i as u32, |&j| list[j as usize].h);
+    }
+}
+
+/// Looks units up in document order: most entries sit in the same order in every version, so
+/// the unit after the last one found is tried before the hash table.
+struct InOrder<'u, 'e> {
+    units: &'u Units<'e>,
+    next: usize,
+}
+
+impl<'u, 'e> InOrder<'u, 'e> {
+    fn new(units: &'u Units<'e>) -> Self {
+        Self { units, next: 0 }
+    }
+
+    fn matching(&mut self, u: &Unit<'_>) -> Option<usize> {
+        let next = self.units.list.get(self.next);
+        let found = match next {
+            Some(c) if c.h == u.h && same_id(&c.id, &u.id) => Some(self.next),
+            _ => self.units.matching(u),
+        };
+        if let Some(i) = found {
+            self.next = i + 1;
+        }
+        found
+    }
+
+    fn get(&mut self, u: &Unit<'_>) -> Option<&'u Unit<'e>> {
+        self.matching(u).map(|i| &self.units.list[i])
+    }
+}
+
+fn same_id(a: &Id<'_>, b: &Id<'_>) -> bool {
+    a.0 == b.0 && a.1 == b.1
+}
+
+fn id_hash(id: &Id<'_>) -> u64 {
+    let mut h = FastHasher::default();
+    id.0.hash(&mut h);
+    id.1.hash(&mut h);
+    h.finish()
 }
 
 enum Insert {
@@ -67,16 +138,12 @@ enum Insert {
 }
 
 impl<'a> Xm<'a> {
-    fn bsrc(&self) -> &'a [u8] {
-        self.b.map_or(&[][..], |d| d.src)
-    }
-
     pub fn run(&mut self) {
         let o = self.o;
         self.out.extend_from_slice(&o.src[o.prolog.clone()]);
         let path = self.root_label();
-        let b_root = self.b.map(|d| &d.root);
-        self.elem(b_root, &o.root, &self.t.root, "", &path, 0);
+        let b_root = self.b.map(|d| d.root());
+        self.elem(b_root, o.root(), self.t.root(), "", &path, 0);
         self.out.extend_from_slice(&o.src[o.epilog.clone()]);
     }
 
@@ -87,48 +154,39 @@ impl<'a> Xm<'a> {
     /// Merges one matched element into `out`.
     fn elem(
         &mut self,
-        b: Option<&Element>,
-        o: &Element,
-        t: &Element,
+        b: Option<El<'_>>,
+        o: El<'_>,
+        t: El<'_>,
         kpath: &str,
         spath: &str,
         depth: usize,
     ) {
-        let (osrc, tsrc, bsrc) = (self.o.src, self.t.src, self.bsrc());
-        let os = &osrc[o.span.clone()];
-        let ts = &tsrc[t.span.clone()];
+        let (osrc, tsrc) = (self.o.src, self.t.src);
+        let os = o.bytes();
+        let ts = t.bytes();
         if self.pick.is_some() && depth == 0 {
             // splice: only the picked child changes, whatever else differs
-            self.out.extend_from_slice(&osrc[o.start_tag.clone()]);
-            if o.has_elements || t.has_elements {
+            self.out.extend_from_slice(&osrc[o.start_tag()]);
+            if o.has_elements() || t.has_elements() {
                 self.children(b, o, t, kpath, spath, depth);
             }
             self.out
-                .extend_from_slice(&osrc[end_tag_start(o, osrc)..o.span.end]);
+                .extend_from_slice(&osrc[end_tag_start(o)..o.span().end]);
             return;
         }
-        if os == ts {
+        if let Some(bytes) = trivial(b, o, t) {
+            return self.out.extend_from_slice(bytes);
+        }
+        if sem_eq(o, t) || b.is_some_and(|b| sem_eq(b, t)) {
             return self.out.extend_from_slice(os);
         }
-        if let Some(b) = b {
-            let bs = &bsrc[b.span.clone()];
-            if bs == os {
-                return self.out.extend_from_slice(ts);
-            }
-            if bs == ts {
-                return self.out.extend_from_slice(os);
-            }
-        }
-        if sem_eq(o, osrc, t, tsrc) || b.is_some_and(|b| sem_eq(b, bsrc, t, tsrc)) {
-            return self.out.extend_from_slice(os);
-        }
-        let b_eq_o = b.is_some_and(|b| sem_eq(b, bsrc, o, osrc));
-        let recurse = o.has_elements && t.has_elements && o.name == t.name && depth < 64;
+        let b_eq_o = b.is_some_and(|b| sem_eq(b, o));
+        let recurse = o.has_elements() && t.has_elements() && o.name() == t.name() && depth < 64;
         if recurse {
-            let tag = if o.attrs == t.attrs || b.is_some_and(|b| b.attrs == t.attrs) {
-                Some(&osrc[o.start_tag.clone()])
-            } else if b.is_some_and(|b| b.attrs == o.attrs) {
-                Some(&tsrc[t.start_tag.clone()])
+            let tag = if o.attrs() == t.attrs() || b.is_some_and(|b| b.attrs() == t.attrs()) {
+                Some(&osrc[o.start_tag()])
+            } else if b.is_some_and(|b| b.attrs() == o.attrs()) {
+                Some(&tsrc[t.start_tag()])
             } else {
                 None
             };
@@ -136,7 +194,7 @@ impl<'a> Xm<'a> {
                 self.out.extend_from_slice(tag);
                 self.children(b, o, t, kpath, spath, depth);
                 self.out
-                    .extend_from_slice(&osrc[end_tag_start(o, osrc)..o.span.end]);
+                    .extend_from_slice(&osrc[end_tag_start(o)..o.span().end]);
                 return;
             }
         }
@@ -148,11 +206,11 @@ impl<'a> Xm<'a> {
         } else {
             ConflictKind::BothAdded
         };
-        let line = line_col(osrc, o.span.start).0;
+        let line = line_col(osrc, o.span().start).0;
         self.conflict(
             kind,
             spath,
-            b.map(|b| &bsrc[b.span.clone()]),
+            b.map(|b| b.bytes()),
             Some(os),
             Some(ts),
             Some(line),
@@ -162,72 +220,83 @@ impl<'a> Xm<'a> {
     /// Merges the children of three matched container elements.
     fn children(
         &mut self,
-        b: Option<&Element>,
-        o: &Element,
-        t: &Element,
+        b: Option<El<'_>>,
+        o: El<'_>,
+        t: El<'_>,
         kpath: &str,
         spath: &str,
         depth: usize,
     ) {
-        let (osrc, tsrc, bsrc) = (self.o.src, self.t.src, self.bsrc());
-        let classes = classify(
-            &self.root_type,
-            kpath,
-            [b, Some(o), Some(t)],
-            [bsrc, osrc, tsrc],
-        );
-        let bu = b.map(|b| units(b, bsrc, &classes));
-        let ou = units(o, osrc, &classes);
-        let tu = units(t, tsrc, &classes);
+        let osrc = self.o.src;
+        let classes = classify(&self.root_type, kpath, [b, Some(o), Some(t)]);
+        // Big parents (the root of a Profile): index the three versions on three threads.
+        let (bu, ou, tu) = if o.kid_count() + t.kid_count() > PARALLEL_UNITS {
+            std::thread::scope(|s| {
+                let classes = &classes;
+                let bh = s.spawn(move || b.map(|b| units(b, classes)));
+                let th = s.spawn(move || units(t, classes));
+                let ou = units(o, classes);
+                let tu = th.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                let bu = bh.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                (bu, ou, tu)
+            })
+        } else {
+            (
+                b.map(|b| units(b, &classes)),
+                units(o, &classes),
+                units(t, &classes),
+            )
+        };
         let pick = if depth == 0 { self.pick.clone() } else { None };
 
         // Where source-only units go: slot i = before the target's i-th child element.
         let n_o = o.elements().count();
         // `slots` go right after the previous element; `before` right before the element, after
-        // the comments that precede it (a sorted insertion sits next to its neighbour).
-        let mut slots: Vec<Vec<Insert>> = (0..=n_o).map(|_| Vec::new()).collect();
-        let mut before: Vec<Vec<Insert>> = (0..=n_o).map(|_| Vec::new()).collect();
+        // the comments that precede it (a sorted insertion sits next to its neighbour). Most
+        // slots stay empty: only the ones used are stored.
+        let mut slots: FastMap<usize, Vec<Insert>> = FastMap::default();
+        let mut before: FastMap<usize, Vec<Insert>> = FastMap::default();
         let mut after: Option<usize> = None;
         let mut sort_cache: FastMap<&str, Option<Vec<(usize, usize)>>> = FastMap::default();
+        let mut in_o = InOrder::new(&ou);
         for (ti, tunit) in tu.list.iter().enumerate() {
-            if let Some(&oi) = ou.by_id.get(&tunit.id) {
+            if let Some(oi) = in_o.matching(tunit) {
                 after = Some(ou.list[oi].last);
                 continue;
             }
             if pick.as_ref().is_some_and(|p| !is_pick(p, &tunit.id)) {
                 continue;
             }
-            let in_base = bu
-                .as_ref()
-                .and_then(|u| u.by_id.get(&tunit.id).map(|&i| &u.list[i]));
+            let in_base = bu.as_ref().and_then(|u| u.get(tunit));
             let ins = match in_base {
                 Some(bunit) if pick.is_none() => {
-                    if units_eq(&bunit.elems, bsrc, &tunit.elems, tsrc) {
+                    if units_eq(&bunit.elems, &tunit.elems) {
                         continue; // the target deleted it and the source did not touch it
                     }
                     Insert::Conflict(ti)
                 }
                 _ => Insert::Theirs(ti),
             };
-            match sorted_slot(&ou, &tu, tunit, &mut sort_cache) {
-                Some((slot, true)) => before[slot.min(n_o)].push(ins),
-                Some((slot, false)) => slots[slot.min(n_o)].push(ins),
+            let (map, slot) = match sorted_slot(&ou, &tu, tunit, &mut sort_cache) {
+                Some((slot, true)) => (&mut before, slot),
+                Some((slot, false)) => (&mut slots, slot),
                 None => match after {
-                    Some(a) => slots[(a + 1).min(n_o)].push(ins),
+                    Some(a) => (&mut slots, a + 1),
                     // Nothing before it in the source exists here: go right before the next
                     // source element that does, after the comments that precede it, so the
                     // result does not depend on which side is "ours".
-                    None => match tu.list[ti + 1..].iter().find_map(|u| ou.by_id.get(&u.id)) {
-                        Some(&oi) => before[ou.list[oi].first.min(n_o)].push(ins),
-                        None => slots[0].push(ins),
+                    None => match tu.list[ti + 1..].iter().find_map(|u| ou.matching(u)) {
+                        Some(oi) => (&mut before, ou.list[oi].first),
+                        None => (&mut slots, 0),
                     },
                 },
-            }
+            };
+            map.entry(slot.min(n_o)).or_default().push(ins);
         }
 
         // What lies between two child elements (indentation, comments, text) is copied from the
         // target's bytes: `pend` is that range, `ws` its trailing indentation.
-        let mut prev_end = o.start_tag.end;
+        let mut prev_end = o.start_tag().end;
         let mut ei = 0usize;
         let mut skip_group: FastMap<&str, bool> = FastMap::default();
         let mut unit_of_elem: Vec<usize> = vec![0; n_o];
@@ -244,40 +313,37 @@ impl<'a> Xm<'a> {
                 }
             }
         }
+        let mut in_t = InOrder::new(&tu);
+        let mut in_b = bu.as_ref().map(InOrder::new);
         for e in o.elements() {
-            let ins = std::mem::take(&mut slots[ei]);
-            self.write_inserts(&ins, &tu, bu.as_ref(), kpath, spath);
-            let ws_start = ws_before(e, osrc).start.max(prev_end);
-            let ins = std::mem::take(&mut before[ei]);
-            if !ins.is_empty() {
+            if let Some(ins) = slots.remove(&ei) {
+                self.write_inserts(&ins, &tu, bu.as_ref(), spath);
+            }
+            let espan = e.span();
+            let ws_start = ws_before(e).start.max(prev_end);
+            if let Some(ins) = before.remove(&ei) {
                 self.out.extend_from_slice(&osrc[prev_end..ws_start]);
-                self.write_inserts(&ins, &tu, bu.as_ref(), kpath, spath);
+                self.write_inserts(&ins, &tu, bu.as_ref(), spath);
                 prev_end = ws_start;
             }
             let pend_start = prev_end;
             let write_pending = |this: &mut Self, keep_ws: bool| {
-                let end = if keep_ws { e.span.start } else { ws_start };
+                let end = if keep_ws { espan.start } else { ws_start };
                 this.out.extend_from_slice(&osrc[pend_start..end]);
             };
-            prev_end = e.span.end;
+            prev_end = espan.end;
             let ui = unit_of_elem[ei];
             let unit = &ou.list[ui];
             ei += 1;
-            let tunit = tu.by_id.get(&unit.id).map(|&i| &tu.list[i]);
-            let bunit = bu
-                .as_ref()
-                .and_then(|u| u.by_id.get(&unit.id).map(|&i| &u.list[i]));
+            let tunit = in_t.get(unit);
+            let bunit = in_b.as_mut().and_then(|u| u.get(unit));
             let picked = pick.as_ref().is_none_or(|p| is_pick(p, &unit.id));
-            let seg = segment(&unit.id, unit.class);
-            let child_spath = join_path(spath, &seg);
-            let child_kpath = if kpath.is_empty() {
-                e.name.to_string()
-            } else {
-                format!("{kpath}/{}", e.name)
-            };
+            // Paths are only built where they are used (recursion, conflicts): most entries
+            // of a big file are unchanged and copied.
+            let child_spath = || join_path(spath, &segment(&unit.id, unit.class));
             if !picked {
                 write_pending(self, true);
-                self.out.extend_from_slice(&osrc[e.span.clone()]);
+                self.out.extend_from_slice(e.bytes());
             } else if unit.class == Class::Group {
                 let first = unit.first + 1 == ei;
                 if first {
@@ -285,31 +351,39 @@ impl<'a> Xm<'a> {
                         unit,
                         tunit,
                         bunit,
-                        &child_spath,
+                        &child_spath(),
                         pick.is_some(),
                         &mut |this, keep_ws| write_pending(this, keep_ws),
                     );
-                    skip_group.insert(e.name.as_str(), !keep);
-                } else if skip_group.get(e.name.as_str()).copied().unwrap_or(false) {
+                    skip_group.insert(e.name(), !keep);
+                } else if skip_group.get(e.name()).copied().unwrap_or(false) {
                     write_pending(self, false);
                 } else {
                     write_pending(self, true);
-                    self.out.extend_from_slice(&osrc[e.span.clone()]);
+                    self.out.extend_from_slice(e.bytes());
                 }
             } else {
                 match (tunit, bunit) {
                     (Some(tun), _) => {
                         write_pending(self, true);
+                        let te = tun.elems[0];
                         if pick.is_some() {
                             // splice: the source's version wins
-                            self.out.extend_from_slice(&tsrc[tun.elems[0].span.clone()]);
+                            self.out.extend_from_slice(te.bytes());
+                        } else if let Some(bytes) = trivial(bunit.map(|b| b.elems[0]), e, te) {
+                            self.out.extend_from_slice(bytes);
                         } else {
+                            let child_kpath = if kpath.is_empty() {
+                                e.name().to_string()
+                            } else {
+                                format!("{kpath}/{}", e.name())
+                            };
                             self.elem(
                                 bunit.map(|b| b.elems[0]),
                                 e,
-                                tun.elems[0],
+                                te,
                                 &child_kpath,
-                                &child_spath,
+                                &child_spath(),
                                 depth + 1,
                             );
                         }
@@ -317,19 +391,19 @@ impl<'a> Xm<'a> {
                     (None, None) if pick.is_none() => {
                         // added by the target only
                         write_pending(self, true);
-                        self.out.extend_from_slice(&osrc[e.span.clone()]);
+                        self.out.extend_from_slice(e.bytes());
                     }
                     (None, Some(bun)) if pick.is_none() => {
-                        if sem_eq(bun.elems[0], bsrc, e, osrc) {
+                        if sem_eq(bun.elems[0], e) {
                             write_pending(self, false); // deleted by the source
                         } else {
                             write_pending(self, true);
-                            let line = line_col(osrc, e.span.start).0;
+                            let line = line_col(osrc, espan.start).0;
                             self.conflict(
                                 ConflictKind::DeletedInSource,
-                                &child_spath,
-                                Some(&bsrc[bun.elems[0].span.clone()]),
-                                Some(&osrc[e.span.clone()]),
+                                &child_spath(),
+                                Some(bun.elems[0].bytes()),
+                                Some(e.bytes()),
                                 None,
                                 Some(line),
                             );
@@ -340,11 +414,12 @@ impl<'a> Xm<'a> {
                 }
             }
         }
-        let mut ins = std::mem::take(&mut slots[n_o]);
-        ins.append(&mut before[n_o]);
-        self.write_inserts(&ins, &tu, bu.as_ref(), kpath, spath);
+        let mut ins = slots.remove(&n_o).unwrap_or_default();
+        ins.extend(before.remove(&n_o).unwrap_or_default());
+        self.write_inserts(&ins, &tu, bu.as_ref(), spath);
+        let end_tag = end_tag_start(o);
         self.out
-            .extend_from_slice(&osrc[prev_end.min(end_tag_start(o, osrc))..end_tag_start(o, osrc)]);
+            .extend_from_slice(&osrc[prev_end.min(end_tag)..end_tag]);
     }
 
     /// A whole unkeyed group whose length changed. Returns whether the target's elements stay.
@@ -357,32 +432,28 @@ impl<'a> Xm<'a> {
         splice: bool,
         write_pending: &mut dyn FnMut(&mut Self, bool),
     ) -> bool {
-        let (osrc, tsrc, bsrc) = (self.o.src, self.t.src, self.bsrc());
-        let empty: Vec<&Element> = Vec::new();
-        let te = t.map_or(&empty, |u| &u.elems);
-        let be = b.map_or(&empty, |u| &u.elems);
-        let keep_ours = !splice
-            && (units_eq(&o.elems, osrc, te, tsrc)
-                || (t.is_none() && b.is_none())
-                || units_eq(be, bsrc, te, tsrc));
+        let te: &[El<'_>] = t.map_or(&[], |u| &u.elems);
+        let be: &[El<'_>] = b.map_or(&[], |u| &u.elems);
+        let keep_ours =
+            !splice && (units_eq(&o.elems, te) || (t.is_none() && b.is_none()) || units_eq(be, te));
         if keep_ours {
             write_pending(self, true);
-            self.out.extend_from_slice(&osrc[o.elems[0].span.clone()]);
+            self.out.extend_from_slice(o.elems[0].bytes());
             return true;
         }
-        let take_theirs = splice || units_eq(be, bsrc, &o.elems, osrc);
+        let take_theirs = splice || units_eq(be, &o.elems);
         if take_theirs {
             write_pending(self, !te.is_empty());
             if let Some(t) = t {
-                self.write_unit(t, tsrc, true);
+                self.write_unit(t, true);
             }
             return false;
         }
         write_pending(self, true);
-        let line = line_col(osrc, o.elems[0].span.start).0;
-        let ot = joined(&o.elems, osrc);
-        let tt = t.map(|t| joined(&t.elems, tsrc));
-        let bt = b.map(|b| joined(&b.elems, bsrc));
+        let line = line_col(self.o.src, o.elems[0].span().start).0;
+        let ot = joined(&o.elems);
+        let tt = t.map(|t| joined(&t.elems));
+        let bt = b.map(|b| joined(&b.elems));
         self.conflict(
             if b.is_some() {
                 ConflictKind::BothModified
@@ -398,12 +469,12 @@ impl<'a> Xm<'a> {
         false
     }
 
-    fn write_unit(&mut self, u: &Unit<'_>, src: &[u8], skip_first_ws: bool) {
+    fn write_unit(&mut self, u: &Unit<'_>, skip_first_ws: bool) {
         for (i, e) in u.elems.iter().enumerate() {
             if i > 0 || !skip_first_ws {
-                self.out.extend_from_slice(&src[ws_before(e, src)]);
+                self.out.extend_from_slice(&e.src()[ws_before(*e)]);
             }
-            self.out.extend_from_slice(&src[e.span.clone()]);
+            self.out.extend_from_slice(e.bytes());
         }
     }
 
@@ -412,25 +483,24 @@ impl<'a> Xm<'a> {
         ins: &[Insert],
         tu: &Units<'_>,
         bu: Option<&Units<'_>>,
-        _kpath: &str,
         spath: &str,
     ) {
-        let (tsrc, bsrc) = (self.t.src, self.bsrc());
+        let tsrc = self.t.src;
         for i in ins {
             match i {
                 Insert::Theirs(ti) => {
                     let u = &tu.list[*ti];
-                    let ws = &tsrc[u.ws.clone()];
+                    let ws = &tsrc[ws_before(u.elems[0])];
                     self.out
                         .extend_from_slice(if ws.is_empty() { b"\n" } else { ws });
-                    self.write_unit(u, tsrc, true);
+                    self.write_unit(u, true);
                 }
                 Insert::Conflict(ti) => {
                     let u = &tu.list[*ti];
-                    self.out.extend_from_slice(&tsrc[u.ws.clone()]);
-                    let b = bu.and_then(|bu| bu.by_id.get(&u.id).map(|&i| &bu.list[i]));
-                    let tt = joined(&u.elems, tsrc);
-                    let bt = b.map(|b| joined(&b.elems, bsrc));
+                    self.out.extend_from_slice(&tsrc[ws_before(u.elems[0])]);
+                    let b = bu.and_then(|bu| bu.get(u));
+                    let tt = joined(&u.elems);
+                    let bt = b.map(|b| joined(&b.elems));
                     let path = join_path(spath, &segment(&u.id, u.class));
                     self.conflict(
                         ConflictKind::DeletedInTarget,
@@ -521,50 +591,68 @@ impl<'a> Xm<'a> {
     }
 }
 
-/// Where the end tag starts (the element's end for `<x/>`).
-fn end_tag_start(o: &Element, src: &[u8]) -> usize {
-    if o.start_tag == o.span {
-        return o.span.end;
+/// The merge of three versions of an element when one side left it byte for byte as another
+/// had it: the other side's bytes.
+fn trivial<'x>(b: Option<El<'_>>, o: El<'x>, t: El<'x>) -> Option<&'x [u8]> {
+    let (os, ts) = (o.bytes(), t.bytes());
+    if os == ts {
+        return Some(os);
     }
-    src[o.span.clone()]
+    let bs = b?.bytes();
+    if bs == os {
+        Some(ts)
+    } else if bs == ts {
+        Some(os)
+    } else {
+        None
+    }
+}
+
+/// Where the end tag starts (the element's end for `<x/>`).
+fn end_tag_start(o: El<'_>) -> usize {
+    let span = o.span();
+    if o.start_tag() == span {
+        return span.end;
+    }
+    o.bytes()
         .iter()
         .rposition(|c| *c == b'<')
-        .map_or(o.span.end, |p| o.span.start + p)
+        .map_or(span.end, |p| span.start + p)
 }
 
 /// Element indexes (among the parent's element children) covered by a unit.
-fn unit_elem_indexes(u: &Unit<'_>, parent: &Element) -> Vec<usize> {
+fn unit_elem_indexes(u: &Unit<'_>, parent: El<'_>) -> Vec<usize> {
     parent
         .elements()
         .enumerate()
-        .filter(|(_, e)| u.elems.iter().any(|x| std::ptr::eq(*x, *e)))
+        .filter(|(_, e)| u.elems.contains(e))
         .map(|(i, _)| i)
         .collect()
 }
 
-fn joined(elems: &[&Element], src: &[u8]) -> Vec<u8> {
+fn joined(elems: &[El<'_>]) -> Vec<u8> {
     let mut v = Vec::new();
     for (i, e) in elems.iter().enumerate() {
         if i > 0 {
-            v.extend_from_slice(&src[ws_before(e, src)]);
+            v.extend_from_slice(&e.src()[ws_before(*e)]);
         }
-        v.extend_from_slice(&src[e.span.clone()]);
+        v.extend_from_slice(e.bytes());
     }
     v
 }
 
 /// The indentation run just before an element (spaces, tabs and newlines).
-fn ws_before(e: &Element, src: &[u8]) -> Range<usize> {
-    let end = e.span.start;
-    let start = src[..end]
+fn ws_before(e: El<'_>) -> Range<usize> {
+    let end = e.span().start;
+    let start = e.src()[..end]
         .iter()
         .rposition(|c| !c.is_ascii_whitespace())
         .map_or(0, |p| p + 1);
     start..end
 }
 
-fn units_eq(a: &[&Element], asrc: &[u8], b: &[&Element], bsrc: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| sem_eq(x, asrc, y, bsrc))
+fn units_eq(a: &[El<'_>], b: &[El<'_>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| sem_eq(*x, *y))
 }
 
 fn is_pick(p: &(String, String), id: &Id<'_>) -> bool {
@@ -579,12 +667,7 @@ fn segment(id: &Id<'_>, class: Class) -> String {
 }
 
 /// Decides, per child element name, how entries are identified, looking at all three versions.
-fn classify(
-    root_type: &str,
-    kpath: &str,
-    parents: [Option<&Element>; 3],
-    srcs: [&[u8]; 3],
-) -> FastMap<String, Class> {
+fn classify(root_type: &str, kpath: &str, parents: [Option<El<'_>>; 3]) -> FastMap<String, Class> {
     let path_of = |name: &str| {
         if kpath.is_empty() {
             name.to_string()
@@ -595,12 +678,18 @@ fn classify(
     // Unordered keyed groups (most of a Profile) are decided by the table alone; the others
     // need to see their elements in all three versions.
     let mut decided: FastMap<String, Class> = FastMap::default();
-    let mut by_name: FastMap<&str, [Vec<&Element>; 3]> = FastMap::default();
+    let mut by_name: FastMap<&str, [Vec<El<'_>>; 3]> = FastMap::default();
     for (i, p) in parents.iter().enumerate() {
         if let Some(p) = p {
+            // Same-named siblings come in runs: a run of a decided name is skipped at once.
+            let mut skip: Option<&str> = None;
             for e in p.elements() {
-                let name = e.name.as_str();
+                let name = e.name();
+                if skip == Some(name) {
+                    continue;
+                }
                 if decided.contains_key(name) {
+                    skip = Some(name);
                     continue;
                 }
                 if !by_name.contains_key(name)
@@ -608,6 +697,7 @@ fn classify(
                     && !spec.ordered
                 {
                     decided.insert(name.to_string(), Class::Keyed(spec));
+                    skip = Some(name);
                     continue;
                 }
                 by_name.entry(name).or_default()[i].push(e);
@@ -621,14 +711,14 @@ fn classify(
             let class = if let Some(spec) = keys::lookup(root_type, &path) {
                 // A reordered ordered list (picklist values) is merged as one unit, so a new
                 // order is taken when only one side changed the list, and never lost silently.
-                if spec.ordered && parents[0].is_some() && reordered(spec, &lists, srcs) {
+                if spec.ordered && parents[0].is_some() && reordered(spec, &lists) {
                     Class::Group
                 } else {
                     Class::Keyed(spec)
                 }
             } else if lists.iter().all(|l| l.len() <= 1) {
                 Class::Singleton
-            } else if lists.iter().flatten().all(|e| !e.has_elements) {
+            } else if lists.iter().flatten().all(|e| !e.has_elements()) {
                 Class::Set
             } else if lists
                 .iter()
@@ -660,14 +750,14 @@ fn classify(
 }
 
 /// Whether either side changed the relative order of the entries it shares with the base.
-fn reordered(spec: KeySpec, lists: &[Vec<&Element>; 3], srcs: [&[u8]; 3]) -> bool {
+fn reordered(spec: KeySpec, lists: &[Vec<El<'_>>; 3]) -> bool {
     let keys = |i: usize| -> Vec<String> {
         lists[i]
             .iter()
             .map(|e| {
                 spec.fields
                     .iter()
-                    .filter_map(|f| e.child(f).map(|c| c.text(srcs[i])))
+                    .filter_map(|f| e.child(f).map(|c| c.text()))
                     .collect::<Vec<_>>()
                     .join("|")
             })
@@ -683,24 +773,38 @@ fn reordered(spec: KeySpec, lists: &[Vec<&Element>; 3], srcs: [&[u8]; 3]) -> boo
     })
 }
 
-fn units<'e>(parent: &'e Element, src: &'e [u8], classes: &FastMap<String, Class>) -> Units<'e> {
-    let n = parent.children.len();
-    let mut list: Vec<Unit<'e>> = Vec::with_capacity(n / 2 + 1);
-    let mut by_id: FastMap<Id<'e>, usize> =
-        FastMap::with_capacity_and_hasher(n / 2 + 1, Default::default());
+fn units<'e>(parent: El<'e>, classes: &FastMap<String, Class>) -> Units<'e> {
+    let n = parent.elements().count();
+    let mut us = Units {
+        list: Vec::with_capacity(n),
+        index: HashTable::with_capacity(n),
+    };
     let mut positions: FastMap<&str, usize> = FastMap::default();
+    // Runs of same-named siblings are the rule: look the class up once per run.
+    let mut last: Option<(&str, Class)> = None;
     for (idx, e) in parent.elements().enumerate() {
-        let name = e.name.as_str();
-        let class = classes.get(name).copied().unwrap_or(Class::Singleton);
-        let pos = positions.entry(name).or_insert(0);
+        let name = e.name();
+        let class = match last {
+            Some((n, c)) if n == name => c,
+            _ => {
+                let c = classes.get(name).copied().unwrap_or(Class::Singleton);
+                last = Some((name, c));
+                c
+            }
+        };
+        let mut pos = || {
+            let p = positions.entry(name).or_insert(0);
+            *p += 1;
+            *p - 1
+        };
         let key: Cow<'e, str> = match class {
             Class::Keyed(spec) => {
                 let mut parts = spec
                     .fields
                     .iter()
-                    .filter_map(|f| e.child(f).map(|c| c.text_cow(src)));
+                    .filter_map(|f| e.child(f).map(|c| c.text_cow()));
                 match (parts.next(), parts.next()) {
-                    (None, _) => Cow::Owned(format!("#{pos}")),
+                    (None, _) => Cow::Owned(format!("#{}", pos())),
                     (Some(one), None) => one,
                     (Some(a), Some(b)) => {
                         let mut k = format!("{a}|{b}");
@@ -712,38 +816,42 @@ fn units<'e>(parent: &'e Element, src: &'e [u8], classes: &FastMap<String, Class
                     }
                 }
             }
-            Class::Set => e.text_cow(src),
-            Class::Positional => Cow::Owned(format!("#{pos}")),
+            Class::Set => e.text_cow(),
+            Class::Positional => Cow::Owned(format!("#{}", pos())),
             Class::Singleton | Class::Group => Cow::Borrowed(""),
         };
-        *pos += 1;
-        if class == Class::Group
-            && let Some(&ui) = by_id.get(&(name, Cow::Borrowed("")))
-        {
-            list[ui].elems.push(e);
-            list[ui].last = idx;
-            continue;
-        }
-        // Duplicate keys (malformed, or a weak key): number the repeats.
         let mut id = (name, key);
-        if by_id.contains_key(&id) {
+        let mut h = id_hash(&id);
+        if let Some(ui) = us.find(&id, h) {
+            if class == Class::Group {
+                let u = &mut us.list[ui];
+                u.elems.push(e);
+                u.last = idx;
+                continue;
+            }
+            // Duplicate keys (malformed, or a weak key): number the repeats.
+            let key = id.1;
             let mut n = 1;
-            while by_id.contains_key(&(name, Cow::Owned(format!("{}#{n}", id.1)))) {
+            loop {
+                id = (name, Cow::Owned(format!("{key}#{n}")));
+                h = id_hash(&id);
+                if us.find(&id, h).is_none() {
+                    break;
+                }
                 n += 1;
             }
-            id = (name, Cow::Owned(format!("{}#{n}", id.1)));
         }
-        by_id.insert(id.clone(), list.len());
-        list.push(Unit {
+        us.insert(h, us.list.len());
+        us.list.push(Unit {
             id,
+            h,
             class,
-            elems: vec![e],
-            ws: ws_before(e, src),
+            elems: smallvec![e],
             first: idx,
             last: idx,
         });
     }
-    Units { list, by_id }
+    us
 }
 
 /// For unordered keyed entries in a group the target keeps sorted: the slot that keeps it sorted.

@@ -79,12 +79,13 @@ fn empty_like(source: &[u8], opts: &MergeOptions) -> Result<Vec<u8>, MergeError>
         error,
     })?;
     let mut out = source[doc.prolog.clone()].to_vec();
-    let tag = &source[doc.root.start_tag.clone()];
-    if doc.root.start_tag == doc.root.span {
+    let root = doc.root();
+    let tag = &source[root.start_tag()];
+    if root.start_tag() == root.span() {
         out.extend_from_slice(tag);
     } else {
         out.extend_from_slice(tag);
-        out.extend_from_slice(format!("\n</{}>", doc.root.name).as_bytes());
+        out.extend_from_slice(format!("\n</{}>", root.name()).as_bytes());
     }
     out.extend_from_slice(&source[doc.epilog.clone()]);
     Ok(out)

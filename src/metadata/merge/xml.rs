@@ -5,10 +5,10 @@
 use quick_xml::Reader;
 use quick_xml::events::Event;
 use std::borrow::Cow;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 
-/// A small, fast, deterministic hasher (FxHash-style) for element hashes and identity maps; the
+/// A small, fast, deterministic hasher (FxHash-style) for the merge's identity maps; the
 /// inputs are the user's own files, so flooding resistance is not needed.
 #[derive(Default, Clone, Copy)]
 pub struct FastHasher(u64);
@@ -58,76 +58,6 @@ impl Hasher for FastHasher {
 
 pub type FastMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
-/// An element name; names up to 23 bytes (nearly all Salesforce ones) are stored inline, which
-/// saves an allocation per element on big files.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Name(NameRepr);
-
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum NameRepr {
-    Inline(u8, [u8; 23]),
-    Heap(Box<str>),
-}
-
-impl Name {
-    pub fn new(s: &str) -> Self {
-        if s.len() <= 23 {
-            let mut buf = [0u8; 23];
-            buf[..s.len()].copy_from_slice(s.as_bytes());
-            Self(NameRepr::Inline(s.len() as u8, buf))
-        } else {
-            Self(NameRepr::Heap(s.into()))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        match &self.0 {
-            // Built from a `&str`, so the inline bytes are valid UTF-8.
-            NameRepr::Inline(len, buf) => {
-                std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default()
-            }
-            NameRepr::Heap(s) => s,
-        }
-    }
-}
-
-impl std::ops::Deref for Name {
-    type Target = str;
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl PartialEq<str> for Name {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
-impl PartialEq<&str> for Name {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-impl PartialEq<String> for Name {
-    fn eq(&self, other: &String) -> bool {
-        self.as_str() == other
-    }
-}
-
-impl std::fmt::Display for Name {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::fmt::Debug for Name {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", self.as_str())
-    }
-}
-
 /// A parse failure, with the 1-based line and column of the offending byte.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}, column {column}: {message}")]
@@ -137,25 +67,30 @@ pub struct ParseError {
     pub message: String,
 }
 
-/// A parsed document; spans index into `src`.
+/// A parsed document. Nodes live in one arena (`recs`) and child lists in another (`kids`), so
+/// parsing a big file costs no allocation per element; spans index into `src`.
 #[derive(Debug)]
 pub struct Doc<'a> {
     pub src: &'a [u8],
-    pub root: Element,
+    /// `src` as text (checked once), so names and values are sliced without re-checking.
+    text: &'a str,
+    recs: Vec<Rec>,
+    kids: Vec<u32>,
+    attrs: Vec<(String, String)>,
+    root: u32,
     /// Bytes before the root element (declaration, comments).
     pub prolog: Range<usize>,
     /// Bytes after the root element (usually the final newline).
     pub epilog: Range<usize>,
 }
 
-#[derive(Debug, Clone)]
-pub enum Node {
-    Elem(Element),
-    /// Text (whitespace or not, entities included), CDATA, comments, processing instructions.
-    Other {
-        span: Range<usize>,
-        kind: OtherKind,
-    },
+impl<'a> Doc<'a> {
+    pub fn root(&self) -> El<'_> {
+        El {
+            doc: self,
+            id: self.root,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,66 +102,229 @@ pub enum OtherKind {
     Pi,
 }
 
-#[derive(Debug, Clone)]
-pub struct Element {
-    pub name: Name,
-    /// The whole element, start tag to end tag.
-    pub span: Range<usize>,
-    /// The start tag (or the whole empty-element tag).
-    pub start_tag: Range<usize>,
-    /// Child nodes: elements, comments, CDATA, significant text. Whitespace between child
-    /// elements is not kept as nodes: it is the source bytes between their spans.
-    pub children: Vec<Node>,
-    /// The text of a leaf holding a single text run (most leaves): kept here, not in `children`.
-    pub leaf_text: Option<Range<usize>>,
-    /// Attributes, unescaped, in document order.
-    pub attrs: Vec<(String, String)>,
-    /// Semantic hash: name, attributes, child elements and significant text (unescaped);
-    /// comments and whitespace between elements do not count.
-    pub hash: u64,
-    pub has_elements: bool,
+/// One node of the arena: an element, or a text/CDATA/comment/PI run. Kept to 28 bytes: a
+/// 2 MB Profile has some 60,000 of them per version.
+#[derive(Debug, Clone, Copy)]
+struct Rec {
+    start: u32,
+    end: u32,
+    /// End of the start tag (the whole tag for `<x/>`).
+    tag_end: u32,
+    /// Child node ids: `kids[k0..k1]`. Whitespace between child elements is not kept as nodes:
+    /// it is the source bytes between their spans. For a leaf holding a single text run (most
+    /// leaves, flag `LEAF_TEXT`), the span of that text instead.
+    k0: u32,
+    k1: u32,
+    /// Attributes (unescaped, document order): `attrs[a0..a0 + n_attrs]`.
+    a0: u32,
+    name_len: u16,
+    n_attrs: u8,
+    /// Node kind (`KIND_MASK`: 0 = element, else an `OtherKind`), `HAS_ELEMENTS`, `LEAF_TEXT`.
+    flags: u8,
 }
 
-impl Element {
-    pub fn elements(&self) -> impl Iterator<Item = &Element> {
-        self.children.iter().filter_map(|n| match n {
-            Node::Elem(e) => Some(e),
-            _ => None,
+const _: () = assert!(std::mem::size_of::<Rec>() == 28);
+
+const KIND_MASK: u8 = 0b111;
+const HAS_ELEMENTS: u8 = 1 << 3;
+const LEAF_TEXT: u8 = 1 << 4;
+const OTHER_KINDS: [OtherKind; 5] = [
+    OtherKind::Whitespace,
+    OtherKind::Text,
+    OtherKind::CData,
+    OtherKind::Comment,
+    OtherKind::Pi,
+];
+
+impl Rec {
+    #[inline]
+    fn other(&self) -> Option<OtherKind> {
+        match self.flags & KIND_MASK {
+            0 => None,
+            k => OTHER_KINDS.get(usize::from(k - 1)).copied(),
+        }
+    }
+
+    #[inline]
+    fn is_elem(&self) -> bool {
+        self.flags & KIND_MASK == 0
+    }
+
+    #[inline]
+    fn has_elements(&self) -> bool {
+        self.flags & HAS_ELEMENTS != 0
+    }
+
+    #[inline]
+    fn leaf(&self) -> Option<(u32, u32)> {
+        (self.flags & LEAF_TEXT != 0).then_some((self.k0, self.k1))
+    }
+
+    /// The range of `kids` holding the children (empty for a text leaf).
+    #[inline]
+    fn kids(&self) -> Range<usize> {
+        if self.flags & LEAF_TEXT != 0 {
+            0..0
+        } else {
+            self.k0 as usize..self.k1 as usize
+        }
+    }
+}
+
+fn kind_flag(kind: OtherKind) -> u8 {
+    OTHER_KINDS.iter().position(|k| *k == kind).unwrap_or(0) as u8 + 1
+}
+
+/// An element of a [`Doc`]: a copyable handle (document and node id).
+#[derive(Clone, Copy)]
+pub struct El<'d> {
+    doc: &'d Doc<'d>,
+    id: u32,
+}
+
+impl PartialEq for El<'_> {
+    /// The same node of the same document.
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && std::ptr::eq(self.doc, other.doc)
+    }
+}
+
+impl std::fmt::Debug for El<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{}>@{:?}", self.name(), self.span())
+    }
+}
+
+/// A child node: an element, or the span and kind of anything else.
+#[derive(Debug, Clone)]
+pub enum Child<'d> {
+    Elem(El<'d>),
+    Other { span: Range<usize>, kind: OtherKind },
+}
+
+impl<'d> El<'d> {
+    #[inline]
+    fn rec(&self) -> &'d Rec {
+        &self.doc.recs[self.id as usize]
+    }
+
+    /// The document's bytes (all spans index into them).
+    #[inline]
+    pub fn src(&self) -> &'d [u8] {
+        self.doc.src
+    }
+
+    #[inline]
+    pub fn name(&self) -> &'d str {
+        let r = self.rec();
+        let s = r.start as usize + 1;
+        self.doc
+            .text
+            .get(s..s + r.name_len as usize)
+            .unwrap_or_default()
+    }
+
+    /// The whole element, start tag to end tag.
+    #[inline]
+    pub fn span(&self) -> Range<usize> {
+        let r = self.rec();
+        r.start as usize..r.end as usize
+    }
+
+    /// The element's bytes.
+    #[inline]
+    pub fn bytes(&self) -> &'d [u8] {
+        &self.doc.src[self.span()]
+    }
+
+    /// The start tag (or the whole empty-element tag).
+    #[inline]
+    pub fn start_tag(&self) -> Range<usize> {
+        let r = self.rec();
+        r.start as usize..r.tag_end as usize
+    }
+
+    #[inline]
+    pub fn has_elements(&self) -> bool {
+        self.rec().has_elements()
+    }
+
+    pub fn attrs(&self) -> &'d [(String, String)] {
+        let r = self.rec();
+        &self.doc.attrs[r.a0 as usize..r.a0 as usize + usize::from(r.n_attrs)]
+    }
+
+    /// How many child nodes (elements, comments, text runs) the element has.
+    pub fn kid_count(&self) -> usize {
+        self.rec().kids().len()
+    }
+
+    fn kid_ids(&self) -> &'d [u32] {
+        &self.doc.kids[self.rec().kids()]
+    }
+
+    /// Child nodes: elements, comments, CDATA, significant text.
+    pub fn children(&self) -> impl Iterator<Item = Child<'d>> + 'd {
+        let doc = self.doc;
+        self.kid_ids().iter().map(move |&id| {
+            let r = &doc.recs[id as usize];
+            match r.other() {
+                None => Child::Elem(El { doc, id }),
+                Some(kind) => Child::Other {
+                    span: r.start as usize..r.end as usize,
+                    kind,
+                },
+            }
         })
     }
 
+    pub fn elements(&self) -> impl Iterator<Item = El<'d>> + 'd {
+        let doc = self.doc;
+        self.kid_ids()
+            .iter()
+            .filter(move |&&id| doc.recs[id as usize].is_elem())
+            .map(move |&id| El { doc, id })
+    }
+
     /// The first child element called `name`.
-    pub fn child(&self, name: &str) -> Option<&Element> {
-        self.elements().find(|e| e.name == name)
+    pub fn child(&self, name: &str) -> Option<El<'d>> {
+        self.elements().find(|e| e.name() == name)
     }
 
     /// Unescaped text content (text and CDATA, entities resolved), direct children only.
-    pub fn text(&self, src: &[u8]) -> String {
-        self.text_cow(src).into_owned()
+    pub fn text(&self) -> String {
+        self.text_cow().into_owned()
     }
 
-    /// Like [`Element::text`], borrowing from the source in the common case (one text node, no
+    /// Like [`El::text`], borrowing from the source in the common case (one text run, no
     /// entity), which saves an allocation per leaf on big files.
-    pub fn text_cow<'s>(&self, src: &'s [u8]) -> Cow<'s, str> {
-        if let Some(span) = &self.leaf_text {
-            let raw = &src[span.clone()];
-            return match std::str::from_utf8(raw) {
-                Ok(s) if !raw.contains(&b'&') => Cow::Borrowed(s),
-                _ => Cow::Owned(unescape(raw)),
+    pub fn text_cow(&self) -> Cow<'d, str> {
+        let r = self.rec();
+        if let Some((s, e)) = r.leaf() {
+            let raw = self
+                .doc
+                .text
+                .get(s as usize..e as usize)
+                .unwrap_or_default();
+            return if raw.as_bytes().contains(&b'&') {
+                Cow::Owned(unescape(raw.as_bytes()))
+            } else {
+                Cow::Borrowed(raw)
             };
         }
-        if self.children.is_empty() {
+        if r.kids().is_empty() {
             return Cow::Borrowed("");
         }
+        let src = self.doc.src;
         let mut s = String::new();
-        for n in &self.children {
-            if let Node::Other { span, kind } = n {
+        for n in self.children() {
+            if let Child::Other { span, kind } = n {
                 match kind {
                     OtherKind::Whitespace | OtherKind::Text => {
-                        s.push_str(&unescape(&src[span.clone()]));
+                        s.push_str(&unescape(&src[span]));
                     }
                     OtherKind::CData => {
-                        let raw = &src[span.clone()];
+                        let raw = &src[span];
                         // `<![CDATA[` … `]]>`
                         let inner = raw.get(9..raw.len().saturating_sub(3)).unwrap_or_default();
                         s.push_str(&String::from_utf8_lossy(inner));
@@ -274,85 +372,127 @@ fn err_at(src: &[u8], offset: usize, message: impl Into<String>) -> ParseError {
 }
 
 struct Open {
-    name: Name,
-    start: usize,
-    start_tag: Range<usize>,
-    attrs: Vec<(String, String)>,
-    children: Vec<Node>,
+    start: u32,
+    tag_end: u32,
+    name_len: u16,
+    a0: u32,
+    n_attrs: u8,
+    /// Where this element's children start in the pending-children stack.
+    kids_from: usize,
     /// The current text run, not yet a node (a leaf's only run never becomes one).
-    text: Option<(Range<usize>, OtherKind)>,
+    text: Option<(u32, u32, OtherKind)>,
     has_elements: bool,
 }
 
-impl Open {
-    fn add_text(&mut self, span: Range<usize>, kind: OtherKind) {
-        if let Some((r, k)) = &mut self.text
-            && r.end == span.start
+/// The parser's state: the arenas being filled and the children of the open elements.
+struct Builder {
+    recs: Vec<Rec>,
+    kids: Vec<u32>,
+    attrs: Vec<(String, String)>,
+    pending: Vec<u32>,
+}
+
+impl Builder {
+    fn other(&mut self, start: u32, end: u32, kind: OtherKind) -> u32 {
+        self.recs.push(Rec {
+            start,
+            end,
+            tag_end: start,
+            k0: 0,
+            k1: 0,
+            a0: 0,
+            name_len: 0,
+            n_attrs: 0,
+            flags: kind_flag(kind),
+        });
+        (self.recs.len() - 1) as u32
+    }
+
+    fn add_text(&mut self, open: &mut Open, start: u32, end: u32, kind: OtherKind) {
+        if let Some((_, e, k)) = &mut open.text
+            && *e == start
         {
-            r.end = span.end;
+            *e = end;
             if kind == OtherKind::Text {
                 *k = OtherKind::Text;
             }
             return;
         }
-        self.flush(false);
-        self.text = Some((span, kind));
+        self.flush(open, false);
+        open.text = Some((start, end, kind));
     }
 
     /// Turns the pending text run into a node; whitespace next to elements is dropped.
-    fn flush(&mut self, before_element: bool) {
-        if let Some((span, kind)) = self.text.take()
-            && !(kind == OtherKind::Whitespace && (before_element || self.has_elements))
+    fn flush(&mut self, open: &mut Open, before_element: bool) {
+        if let Some((s, e, kind)) = open.text.take()
+            && !(kind == OtherKind::Whitespace && (before_element || open.has_elements))
         {
-            self.children.push(Node::Other { span, kind });
+            let id = self.other(s, e, kind);
+            self.pending.push(id);
         }
     }
 
-    fn push(&mut self, node: Node) {
-        let is_elem = matches!(node, Node::Elem(_));
-        self.flush(is_elem);
-        self.has_elements |= is_elem;
-        self.children.push(node);
+    fn push(&mut self, open: &mut Open, id: u32, is_elem: bool) {
+        self.flush(open, is_elem);
+        open.has_elements |= is_elem;
+        self.pending.push(id);
     }
 
-    fn close(mut self, src: &[u8], end: usize) -> Element {
-        let leaf_text = if self.children.is_empty() {
-            self.text.take().map(|(r, _)| r)
+    /// Closes an element whose bytes end at `end`: moves its children to the arena, hashes it.
+    fn close(&mut self, mut open: Open, end: u32) -> u32 {
+        let leaf = if self.pending.len() == open.kids_from {
+            open.text.take().map(|(s, e, _)| (s, e))
         } else {
-            self.flush(false);
-            if self.has_elements {
-                self.children.retain(|n| {
-                    !matches!(
-                        n,
-                        Node::Other {
-                            kind: OtherKind::Whitespace,
-                            ..
-                        }
-                    )
-                });
+            self.flush(&mut open, false);
+            if open.has_elements {
+                let recs = &self.recs;
+                let mut w = open.kids_from;
+                for r in open.kids_from..self.pending.len() {
+                    let id = self.pending[r];
+                    if recs[id as usize].other() != Some(OtherKind::Whitespace) {
+                        self.pending[w] = id;
+                        w += 1;
+                    }
+                }
+                self.pending.truncate(w);
             }
             None
         };
-        finish(
-            src,
-            self.name,
-            self.start..end,
-            self.start_tag,
-            self.attrs,
-            self.children,
-            leaf_text,
-        )
+        let mut flags = if open.has_elements { HAS_ELEMENTS } else { 0 };
+        let (k0, k1) = match leaf {
+            Some(span) => {
+                flags |= LEAF_TEXT;
+                span
+            }
+            None => {
+                let k0 = self.kids.len() as u32;
+                self.kids.extend(self.pending.drain(open.kids_from..));
+                (k0, self.kids.len() as u32)
+            }
+        };
+        self.recs.push(Rec {
+            start: open.start,
+            end,
+            tag_end: open.tag_end,
+            k0,
+            k1,
+            a0: open.a0,
+            name_len: open.name_len,
+            n_attrs: open.n_attrs,
+            flags,
+        });
+        (self.recs.len() - 1) as u32
     }
 }
 
 /// Parses a document. Fails on anything that is not well-formed, naming line and column.
 pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
-    if std::str::from_utf8(src).is_err() {
-        let valid = match std::str::from_utf8(src) {
-            Err(e) => e.valid_up_to(),
-            Ok(_) => 0,
-        };
-        return Err(err_at(src, valid, "not valid UTF-8"));
+    let text = match std::str::from_utf8(src) {
+        Ok(t) => t,
+        Err(e) => return Err(err_at(src, e.valid_up_to(), "not valid UTF-8")),
+    };
+    if u32::try_from(src.len()).is_err() {
+        return Err(err_at(src, 0, "the file is larger than 4 GB"));
     }
     let mut reader = Reader::from_reader(src);
     let cfg = reader.config_mut();
@@ -360,8 +500,16 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
     cfg.check_end_names = true;
     cfg.expand_empty_elements = false;
 
-    let mut stack: Vec<Open> = Vec::new();
-    let mut root: Option<Element> = None;
+    // At most about one node per 24 bytes in Salesforce XML: reserve once instead of growing.
+    let guess = src.len() / 24 + 8;
+    let mut b = Builder {
+        recs: Vec::with_capacity(guess),
+        kids: Vec::with_capacity(guess),
+        attrs: Vec::new(),
+        pending: Vec::with_capacity(64),
+    };
+    let mut stack: Vec<Open> = Vec::with_capacity(16);
+    let mut root: Option<u32> = None;
     let mut prolog_end = 0usize;
     let mut epilog_start = src.len();
     loop {
@@ -371,89 +519,115 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
             err_at(src, at, e.to_string())
         })?;
         let after = usize::try_from(reader.buffer_position()).unwrap_or(src.len());
-        let span = before..after;
-        let other = |kind| Node::Other {
-            span: span.clone(),
-            kind,
-        };
+        // `src` is under 4 GB (checked above), so every offset fits.
+        let (bs, af) = (before as u32, after as u32);
         match ev {
-            Event::Start(s) | Event::Empty(s) if root.is_some() => {
-                let _ = s;
+            Event::Start(_) | Event::Empty(_) if root.is_some() => {
                 return Err(err_at(src, before, "content after the root element"));
             }
-            Event::Start(s) => {
+            Event::Start(ref s) | Event::Empty(ref s) => {
+                let empty = matches!(ev, Event::Empty(_));
                 if stack.is_empty() {
                     prolog_end = before;
                 }
-                let (name, attrs) = name_attrs(src, before, &s)?;
-                stack.push(Open {
-                    name,
-                    start: before,
-                    start_tag: span,
-                    attrs,
-                    children: Vec::new(),
+                let name = s.name();
+                let Ok(name_len) = u16::try_from(name.as_ref().len()) else {
+                    return Err(err_at(
+                        src,
+                        before,
+                        "an element name longer than 65,535 bytes",
+                    ));
+                };
+                let a0 = b.attrs.len() as u32;
+                // Most elements have no attribute: skip the attribute parser for them.
+                if s.attributes_raw().contains(&b'=') {
+                    for a in s.attributes() {
+                        let a = a.map_err(|e| {
+                            let name = String::from_utf8_lossy(s.name().as_ref()).into_owned();
+                            err_at(src, before, format!("bad attribute in <{name}>: {e}"))
+                        })?;
+                        b.attrs.push((
+                            String::from_utf8_lossy(a.key.as_ref()).into_owned(),
+                            unescape(&a.value),
+                        ));
+                    }
+                }
+                let Ok(n_attrs) = u8::try_from(b.attrs.len() - a0 as usize) else {
+                    let name = String::from_utf8_lossy(name.as_ref()).into_owned();
+                    return Err(err_at(
+                        src,
+                        before,
+                        format!("more than 255 attributes in <{name}>"),
+                    ));
+                };
+                let open = Open {
+                    start: bs,
+                    tag_end: af,
+                    name_len,
+                    a0,
+                    n_attrs,
+                    kids_from: b.pending.len(),
                     text: None,
                     has_elements: false,
-                });
-            }
-            Event::Empty(s) => {
-                if stack.is_empty() {
-                    prolog_end = before;
-                }
-                let (name, attrs) = name_attrs(src, before, &s)?;
-                let el = finish(src, name, span.clone(), span, attrs, Vec::new(), None);
-                match stack.last_mut() {
-                    Some(p) => p.push(Node::Elem(el)),
-                    None => {
-                        epilog_start = after;
-                        root = Some(el);
+                };
+                if empty {
+                    let id = b.close(open, af);
+                    match stack.last_mut() {
+                        Some(p) => b.push(p, id, true),
+                        None => {
+                            epilog_start = after;
+                            root = Some(id);
+                        }
                     }
+                } else {
+                    stack.push(open);
                 }
             }
             Event::End(_) => {
                 let Some(open) = stack.pop() else {
                     return Err(err_at(src, before, "closing tag without an opening tag"));
                 };
-                let el = open.close(src, after);
+                let id = b.close(open, af);
                 match stack.last_mut() {
-                    Some(p) => p.push(Node::Elem(el)),
+                    Some(p) => b.push(p, id, true),
                     None => {
                         epilog_start = after;
-                        root = Some(el);
+                        root = Some(id);
                     }
                 }
             }
             Event::Text(t) => {
+                let ws = t.iter().all(u8::is_ascii_whitespace);
                 if let Some(p) = stack.last_mut() {
-                    let ws = t.iter().all(u8::is_ascii_whitespace);
-                    p.add_text(
-                        span,
-                        if ws {
-                            OtherKind::Whitespace
-                        } else {
-                            OtherKind::Text
-                        },
-                    );
-                } else if !t.iter().all(u8::is_ascii_whitespace) {
+                    let kind = if ws {
+                        OtherKind::Whitespace
+                    } else {
+                        OtherKind::Text
+                    };
+                    b.add_text(p, bs, af, kind);
+                } else if !ws {
                     return Err(err_at(src, before, "text outside the root element"));
                 }
             }
             Event::GeneralRef(_) => match stack.last_mut() {
-                Some(p) => p.add_text(span, OtherKind::Text),
+                Some(p) => b.add_text(p, bs, af, OtherKind::Text),
                 None => return Err(err_at(src, before, "entity outside the root element")),
             },
-            Event::CData(_) => match stack.last_mut() {
-                Some(p) => p.push(other(OtherKind::CData)),
-                None => return Err(err_at(src, before, "CDATA outside the root element")),
-            },
-            Event::Comment(_) => {
-                if let Some(p) = stack.last_mut() {
-                    p.push(other(OtherKind::Comment));
-                }
-            }
-            Event::PI(_) => {
-                if let Some(p) = stack.last_mut() {
-                    p.push(other(OtherKind::Pi));
+            Event::CData(_) | Event::Comment(_) | Event::PI(_) => {
+                let kind = match ev {
+                    Event::CData(_) => OtherKind::CData,
+                    Event::Comment(_) => OtherKind::Comment,
+                    _ => OtherKind::Pi,
+                };
+                match stack.last_mut() {
+                    Some(p) => {
+                        let id = b.other(bs, af, kind);
+                        b.push(p, id, false);
+                    }
+                    None if kind == OtherKind::CData => {
+                        return Err(err_at(src, before, "CDATA outside the root element"));
+                    }
+                    None => {}
                 }
             }
             Event::Decl(_) | Event::DocType(_) => {}
@@ -461,13 +635,16 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
         }
     }
     if let Some(open) = stack.last() {
+        let at = open.start as usize + 1;
+        let name = text
+            .get(at..at + open.name_len as usize)
+            .unwrap_or_default();
         return Err(err_at(
             src,
             src.len(),
             format!(
-                "the file ends before <{}> (opened on line {}) is closed",
-                open.name,
-                line_col(src, open.start).0
+                "the file ends before <{name}> (opened on line {}) is closed",
+                line_col(src, open.start as usize).0
             ),
         ));
     }
@@ -476,82 +653,26 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
     };
     Ok(Doc {
         src,
+        text,
+        recs: b.recs,
+        kids: b.kids,
+        attrs: b.attrs,
         root,
         prolog: 0..prolog_end,
         epilog: epilog_start..src.len(),
     })
 }
 
-fn name_attrs(
-    src: &[u8],
-    at: usize,
-    s: &quick_xml::events::BytesStart<'_>,
-) -> Result<(Name, Vec<(String, String)>), ParseError> {
-    let name = Name::new(&String::from_utf8_lossy(s.name().as_ref()));
-    let mut attrs = Vec::new();
-    for a in s.attributes() {
-        let a = a.map_err(|e| err_at(src, at, format!("bad attribute in <{name}>: {e}")))?;
-        attrs.push((
-            String::from_utf8_lossy(a.key.as_ref()).into_owned(),
-            unescape(&a.value),
-        ));
-    }
-    Ok((name, attrs))
-}
-
-fn finish(
-    src: &[u8],
-    name: Name,
-    span: Range<usize>,
-    start_tag: Range<usize>,
-    attrs: Vec<(String, String)>,
-    children: Vec<Node>,
-    leaf_text: Option<Range<usize>>,
-) -> Element {
-    let has_elements = children.iter().any(|c| matches!(c, Node::Elem(_)));
-    let mut h = FastHasher::default();
-    name.hash(&mut h);
-    attrs.hash(&mut h);
-    let mut el = Element {
-        name,
-        span,
-        start_tag,
-        children,
-        leaf_text,
-        attrs,
-        hash: 0,
-        has_elements,
-    };
-    if has_elements {
-        for c in &el.children {
-            match c {
-                Node::Elem(e) => e.hash.hash(&mut h),
-                // mixed content: significant text counts, indentation does not
-                Node::Other {
-                    span,
-                    kind: OtherKind::Text | OtherKind::CData,
-                } => unescape(&src[span.clone()]).trim().hash(&mut h),
-                Node::Other { .. } => {}
-            }
-        }
-    } else {
-        1u8.hash(&mut h);
-        el.text_cow(src).hash(&mut h);
-    }
-    el.hash = h.finish();
-    el
-}
-
 /// Semantic equality of two elements from (possibly) different documents.
-pub fn sem_eq(a: &Element, asrc: &[u8], b: &Element, bsrc: &[u8]) -> bool {
-    if a.hash != b.hash || a.name != b.name || a.attrs != b.attrs {
+pub fn sem_eq(a: El<'_>, b: El<'_>) -> bool {
+    if a.name() != b.name() || a.attrs() != b.attrs() {
         return false;
     }
-    if a.has_elements != b.has_elements {
+    if a.has_elements() != b.has_elements() {
         return false;
     }
-    if !a.has_elements {
-        return a.text_cow(asrc) == b.text_cow(bsrc);
+    if !a.has_elements() {
+        return a.text_cow() == b.text_cow();
     }
     let mut ea = a.elements();
     let mut eb = b.elements();
@@ -559,11 +680,91 @@ pub fn sem_eq(a: &Element, asrc: &[u8], b: &Element, bsrc: &[u8]) -> bool {
         match (ea.next(), eb.next()) {
             (None, None) => return true,
             (Some(x), Some(y)) => {
-                if !sem_eq(x, asrc, y, bsrc) {
+                if !sem_eq(x, y) {
                     return false;
                 }
             }
             _ => return false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_arena_keeps_spans_text_and_trivia() {
+        let src = br#"<?xml version="1.0"?>
+<!-- lead -->
+<Root xmlns="urn:x" a="1 &amp; 2">
+    <!-- note -->
+    <leaf>a &lt; b</leaf>
+    <cdata><![CDATA[<raw>]]></cdata>
+    <empty/>
+    <mixed>one<b>two</b>three</mixed>
+</Root>
+"#;
+        let d = parse(src).unwrap();
+        let root = d.root();
+        assert_eq!(root.name(), "Root");
+        assert_eq!(
+            &src[d.prolog.clone()],
+            &src[..src.len() - root.bytes().len() - 1]
+        );
+        assert_eq!(&src[d.epilog.clone()], b"\n");
+        assert_eq!(
+            root.attrs(),
+            [
+                ("xmlns".to_string(), "urn:x".to_string()),
+                ("a".to_string(), "1 & 2".to_string())
+            ]
+        );
+        // the comment is a child node; whitespace between elements is not
+        let kinds: Vec<String> = root
+            .children()
+            .map(|c| match c {
+                Child::Elem(e) => e.name().to_string(),
+                Child::Other { kind, .. } => format!("{kind:?}"),
+            })
+            .collect();
+        assert_eq!(kinds, ["Comment", "leaf", "cdata", "empty", "mixed"]);
+        assert_eq!(root.child("leaf").unwrap().text(), "a < b");
+        assert_eq!(root.child("cdata").unwrap().text(), "<raw>");
+        let empty = root.child("empty").unwrap();
+        assert_eq!(empty.start_tag(), empty.span());
+        assert_eq!(empty.text(), "");
+        let mixed = root.child("mixed").unwrap();
+        assert!(mixed.has_elements());
+        assert_eq!(mixed.kid_count(), 3);
+        assert_eq!(mixed.bytes(), b"<mixed>one<b>two</b>three</mixed>");
+    }
+
+    #[test]
+    fn semantic_equality_ignores_layout_and_comments_only() {
+        let a = parse(b"<R><x>1</x>\n  <!-- c --><y>&#50;</y></R>").unwrap();
+        let b = parse(b"<R>\n<x>1</x><y>2</y>\n</R>").unwrap();
+        let c = parse(b"<R><x>1</x><y>3</y></R>").unwrap();
+        let d = parse(b"<R><y>2</y><x>1</x></R>").unwrap();
+        assert!(sem_eq(a.root(), b.root()));
+        assert!(!sem_eq(a.root(), c.root()));
+        assert!(!sem_eq(a.root(), d.root()), "order counts at this level");
+    }
+
+    #[test]
+    fn limits_and_malformed_input_are_named() {
+        let long = format!("<R><{0}>x</{0}></R>", "n".repeat(70_000));
+        let e = parse(long.as_bytes()).unwrap_err();
+        assert!(e.message.contains("longer than 65,535"), "{e}");
+        let attrs: String = (0..300).map(|i| format!(" a{i}=\"v\"")).collect();
+        let many = format!("<R><x{attrs}/></R>");
+        let e = parse(many.as_bytes()).unwrap_err();
+        assert!(e.message.contains("more than 255 attributes in <x>"), "{e}");
+        let e = parse(b"<R>\n  <a>\n</R>").unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        let e = parse(b"<R><a>").unwrap_err();
+        assert!(e.message.contains("<a> (opened on line 1)"), "{e}");
+        let e = parse(b"<R/><S/>").unwrap_err();
+        assert!(e.message.contains("after the root"), "{e}");
     }
 }
