@@ -66,6 +66,8 @@ struct Units<'e> {
     list: Vec<Unit<'e>>,
     /// Indexes into `list`, found by identity.
     index: HashTable<u32>,
+    /// The unit of each child element, by element index.
+    of_elem: Vec<u32>,
 }
 
 impl<'e> Units<'e> {
@@ -250,7 +252,7 @@ impl<'a> Xm<'a> {
         let pick = if depth == 0 { self.pick.clone() } else { None };
 
         // Where source-only units go: slot i = before the target's i-th child element.
-        let n_o = o.elements().count();
+        let n_o = ou.of_elem.len();
         // `slots` go right after the previous element; `before` right before the element, after
         // the comments that precede it (a sorted insertion sits next to its neighbour). Most
         // slots stay empty: only the ones used are stored.
@@ -299,20 +301,6 @@ impl<'a> Xm<'a> {
         let mut prev_end = o.start_tag().end;
         let mut ei = 0usize;
         let mut skip_group: FastMap<&str, bool> = FastMap::default();
-        let mut unit_of_elem: Vec<usize> = vec![0; n_o];
-        for (ui, u) in ou.list.iter().enumerate() {
-            if u.elems.len() == 1 {
-                if let Some(slot) = unit_of_elem.get_mut(u.first) {
-                    *slot = ui;
-                }
-                continue;
-            }
-            for idx in unit_elem_indexes(u, o) {
-                if let Some(slot) = unit_of_elem.get_mut(idx) {
-                    *slot = ui;
-                }
-            }
-        }
         let mut in_t = InOrder::new(&tu);
         let mut in_b = bu.as_ref().map(InOrder::new);
         for e in o.elements() {
@@ -332,7 +320,7 @@ impl<'a> Xm<'a> {
                 this.out.extend_from_slice(&osrc[pend_start..end]);
             };
             prev_end = espan.end;
-            let ui = unit_of_elem[ei];
+            let ui = ou.of_elem[ei] as usize;
             let unit = &ou.list[ui];
             ei += 1;
             let tunit = in_t.get(unit);
@@ -620,16 +608,6 @@ fn end_tag_start(o: El<'_>) -> usize {
         .map_or(span.end, |p| span.start + p)
 }
 
-/// Element indexes (among the parent's element children) covered by a unit.
-fn unit_elem_indexes(u: &Unit<'_>, parent: El<'_>) -> Vec<usize> {
-    parent
-        .elements()
-        .enumerate()
-        .filter(|(_, e)| u.elems.contains(e))
-        .map(|(i, _)| i)
-        .collect()
-}
-
 fn joined(elems: &[El<'_>]) -> Vec<u8> {
     let mut v = Vec::new();
     for (i, e) in elems.iter().enumerate() {
@@ -778,6 +756,7 @@ fn units<'e>(parent: El<'e>, classes: &FastMap<String, Class>) -> Units<'e> {
     let mut us = Units {
         list: Vec::with_capacity(n),
         index: HashTable::with_capacity(n),
+        of_elem: Vec::with_capacity(n),
     };
     let mut positions: FastMap<&str, usize> = FastMap::default();
     // Runs of same-named siblings are the rule: look the class up once per run.
@@ -827,6 +806,7 @@ fn units<'e>(parent: El<'e>, classes: &FastMap<String, Class>) -> Units<'e> {
                 let u = &mut us.list[ui];
                 u.elems.push(e);
                 u.last = idx;
+                us.of_elem.push(ui as u32);
                 continue;
             }
             // Duplicate keys (malformed, or a weak key): number the repeats.
@@ -842,6 +822,7 @@ fn units<'e>(parent: El<'e>, classes: &FastMap<String, Class>) -> Units<'e> {
             }
         }
         us.insert(h, us.list.len());
+        us.of_elem.push(us.list.len() as u32);
         us.list.push(Unit {
             id,
             h,
