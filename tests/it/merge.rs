@@ -225,6 +225,94 @@ proptest! {
     }
 }
 
+/// Big files take other paths (parsed on several threads, indexed in parallel): the same merge
+/// rules must hold there, whichever side is "ours".
+#[test]
+fn big_profiles_merge_like_small_ones() {
+    type Big = BTreeMap<u16, (bool, bool)>;
+    let render = |m: &Big| {
+        let mut s = String::from(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Profile xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n",
+        );
+        for (k, (e, r)) in m {
+            s.push_str(&format!("    <fieldPermissions>\n        <editable>{e}</editable>\n        <field>Account.F{k:05}__c</field>\n        <readable>{r}</readable>\n    </fieldPermissions>\n"));
+        }
+        s.push_str("    <userLicense>Salesforce</userLicense>\n</Profile>\n");
+        s.into_bytes()
+    };
+    let base: Big = (0..3_000).map(|k| (k, (false, true))).collect();
+    // ours edits and deletes entries k ≡ 0 (mod 3); theirs edits the others, deletes some, adds
+    let mut ours = base.clone();
+    let mut theirs = base.clone();
+    for k in 0..3_000u16 {
+        match (k % 3, k % 7) {
+            (0, 0) => {
+                ours.remove(&k);
+            }
+            (0, 1) => {
+                ours.insert(k, (true, true));
+            }
+            (1, 2) => {
+                theirs.insert(k, (false, false));
+            }
+            (2, 3) => {
+                theirs.remove(&k);
+            }
+            _ => {}
+        }
+    }
+    for k in (3_001..3_300).step_by(3) {
+        theirs.insert(k, (true, false));
+    }
+    let (b, o, t) = (render(&base), render(&ours), render(&theirs));
+    assert!(
+        o.len() + t.len() > 256 * 1024,
+        "big enough for the threaded paths"
+    );
+    let mut want = ours.clone();
+    for k in base.keys().chain(theirs.keys()) {
+        if k % 3 != 0 {
+            match theirs.get(k) {
+                Some(v) => want.insert(*k, *v),
+                None => want.remove(k),
+            };
+        }
+    }
+    let m1 = merge(Some(&b), &o, &t, &opts()).unwrap();
+    let m2 = merge(Some(&b), &t, &o, &opts()).unwrap();
+    assert!(m1.is_clean() && m2.is_clean(), "{:?}", m1.conflicts.first());
+    let first_difference = |a: &[u8], b: &[u8]| {
+        let (a, b) = (String::from_utf8_lossy(a), String::from_utf8_lossy(b));
+        a.lines()
+            .zip(b.lines())
+            .enumerate()
+            .find(|(_, (x, y))| x != y)
+            .map(|(i, (x, y))| format!("line {}: {x:?} vs {y:?}", i + 1))
+            .or_else(|| (a.len() != b.len()).then(|| "lengths differ".to_string()))
+    };
+    assert_eq!(
+        first_difference(&m1.bytes, &render(&want)),
+        None,
+        "sorted in, byte for byte"
+    );
+    assert_eq!(
+        first_difference(&m2.bytes, &m1.bytes),
+        None,
+        "same bytes whichever side is ours"
+    );
+    // deleted on one side and changed on the other: a conflict at that entry only
+    let mut o2 = ours.clone();
+    o2.remove(&1);
+    let mut t2 = theirs.clone();
+    t2.insert(1, (false, false));
+    let m = merge(Some(&b), &render(&o2), &render(&t2), &opts()).unwrap();
+    let paths: Vec<&str> = m.conflicts.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["Profile:Admin › fieldPermissions[Account.F00001__c]"]
+    );
+}
+
 // ---------- merge-file ----------
 
 fn tmp_files(b: &[u8], o: &[u8], t: &[u8]) -> tempfile::TempDir {
