@@ -521,7 +521,8 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
         let after = usize::try_from(reader.buffer_position()).unwrap_or(src.len());
         // `src` is under 4 GB (checked above), so every offset fits.
         let (bs, af) = (before as u32, after as u32);
-        match ev {
+        // An element that ends here (an end tag, or an empty-element tag).
+        let closed = match ev {
             Event::Start(_) | Event::Empty(_) if root.is_some() => {
                 return Err(err_at(src, before, "content after the root element"));
             }
@@ -571,30 +572,17 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
                     has_elements: false,
                 };
                 if empty {
-                    let id = b.close(open, af);
-                    match stack.last_mut() {
-                        Some(p) => b.push(p, id, true),
-                        None => {
-                            epilog_start = after;
-                            root = Some(id);
-                        }
-                    }
+                    Some(open)
                 } else {
                     stack.push(open);
+                    None
                 }
             }
             Event::End(_) => {
                 let Some(open) = stack.pop() else {
                     return Err(err_at(src, before, "closing tag without an opening tag"));
                 };
-                let id = b.close(open, af);
-                match stack.last_mut() {
-                    Some(p) => b.push(p, id, true),
-                    None => {
-                        epilog_start = after;
-                        root = Some(id);
-                    }
-                }
+                Some(open)
             }
             Event::Text(t) => {
                 let ws = t.iter().all(u8::is_ascii_whitespace);
@@ -608,9 +596,13 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
                 } else if !ws {
                     return Err(err_at(src, before, "text outside the root element"));
                 }
+                None
             }
             Event::GeneralRef(_) => match stack.last_mut() {
-                Some(p) => b.add_text(p, bs, af, OtherKind::Text),
+                Some(p) => {
+                    b.add_text(p, bs, af, OtherKind::Text);
+                    None
+                }
                 None => return Err(err_at(src, before, "entity outside the root element")),
             },
             Event::CData(_) | Event::Comment(_) | Event::PI(_) => {
@@ -629,9 +621,20 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
                     }
                     None => {}
                 }
+                None
             }
-            Event::Decl(_) | Event::DocType(_) => {}
+            Event::Decl(_) | Event::DocType(_) => None,
             Event::Eof => break,
+        };
+        if let Some(open) = closed {
+            let id = b.close(open, af);
+            match stack.last_mut() {
+                Some(p) => b.push(p, id, true),
+                None => {
+                    epilog_start = after;
+                    root = Some(id);
+                }
+            }
         }
     }
     if let Some(open) = stack.last() {
