@@ -528,6 +528,48 @@ pub fn validate(cli: &Cli, a: &args::EnvArg) -> CliResult {
     )))
 }
 
+pub fn review(cli: &Cli, a: &args::ReviewArgs) -> CliResult {
+    use crate::metadata::review::Severity;
+    let Some(fail_on) = Severity::parse(&a.fail_on) else {
+        return Err(CliError::input(format!(
+            "--fail-on '{}': use error, warning or info",
+            a.fail_on
+        )));
+    };
+    let engine = engine(cli)?;
+    let r = runtime()?.block_on(engine.review_env(&a.env))?;
+    if a.json {
+        print_json(&r)?;
+    } else {
+        let n = |s: &str| r.counts.get(s).copied().unwrap_or(0);
+        println!(
+            "{} ({} @ {}): {} file(s) reviewed — {} error(s), {} warning(s), {} info",
+            r.env,
+            r.branch,
+            r.revision.get(..10).unwrap_or(&r.revision),
+            r.files,
+            n("error"),
+            n("warning"),
+            n("info")
+        );
+        for f in &r.findings {
+            let at = match f.line {
+                Some(l) => format!("{}:{l}", f.path),
+                None => f.path.clone(),
+            };
+            println!(
+                "  {:<8} {:<21} {}  {at}",
+                f.severity.label(),
+                f.rule,
+                f.component
+            );
+            println!("  {:<8} {}", "", f.message);
+        }
+    }
+    let failing = r.findings.iter().any(|f| f.severity >= fail_on);
+    Ok(ExitCode::from(u8::from(failing)))
+}
+
 pub fn refresh(cli: &Cli, a: &args::RefreshArgs) -> CliResult {
     if cli.readonly {
         return Err(CliError::input("--readonly: refreshes are disabled"));

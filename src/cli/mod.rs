@@ -85,6 +85,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Auto(a)) => jobs::auto(&cli, a),
         Some(Command::Releases(a)) => jobs::releases(&cli, a),
         Some(Command::Validate(a)) => jobs::validate(&cli, a),
+        Some(Command::Review(a)) => jobs::review(&cli, a),
         Some(Command::Refresh(a)) => jobs::refresh(&cli, a),
         Some(Command::Delta(a)) => delta::run(a),
         Some(Command::Convert(a)) => convert::run(a),

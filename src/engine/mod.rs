@@ -438,16 +438,20 @@ pub struct ValidateReport {
 }
 
 impl Engine {
+    /// The configured env called `name`; the error lists the envs there are.
+    pub fn env_named(&self, name: &str) -> Result<crate::domain::Env, EngineError> {
+        self.ws
+            .config
+            .pipeline
+            .env(name)
+            .cloned()
+            .ok_or_else(|| query::unknown_env(&self.ws, name))
+    }
+
     /// Compares everything the env branch holds with the org (semantically: formatting and
     /// section order are not drift; profiles and objects on what the org returned).
     pub async fn validate_env(&self, env: &str) -> Result<ValidateReport, EngineError> {
-        let e = self
-            .ws
-            .config
-            .pipeline
-            .env(env)
-            .cloned()
-            .ok_or_else(|| EngineError::Input(format!("unknown env '{env}'")))?;
+        let e = self.env_named(env)?;
         let ws = self.ws.clone();
         let branch = e.branch.clone();
         let tree = tokio::task::spawn_blocking(move || {
@@ -480,6 +484,61 @@ impl Engine {
             drifted: drifted.into_iter().collect(),
             missing_in_org: missing.into_iter().collect(),
         })
+    }
+}
+
+/// What `review ENV` found on the env's branch.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReviewReport {
+    pub env: String,
+    pub branch: String,
+    pub revision: String,
+    pub files: usize,
+    pub findings: Vec<crate::metadata::review::Finding>,
+    /// Findings per severity (`error`, `warning`, `info`).
+    pub counts: std::collections::BTreeMap<&'static str, usize>,
+}
+
+impl Engine {
+    /// Reviews the metadata an env's branch holds (git only: the org is not contacted).
+    pub async fn review_env(&self, env: &str) -> Result<ReviewReport, EngineError> {
+        let e = self.env_named(env)?;
+        let ws = self.ws.clone();
+        tokio::task::spawn_blocking(move || {
+            let repo = ws.open_repo()?;
+            let revision = repo
+                .revparse_single(&e.branch)
+                .map_err(|err| {
+                    EngineError::Input(format!(
+                        "env '{}': branch '{}' not found ({})",
+                        e.name,
+                        e.branch,
+                        err.message()
+                    ))
+                })?
+                .id()
+                .to_string();
+            let files = connect::source_files(&repo, &e.branch, &ws.package_dirs)?;
+            let api = ws.api_version.as_deref().and_then(|v| v.parse().ok());
+            let findings = crate::metadata::review::review(&files, &ws.package_dirs, api);
+            let mut counts = std::collections::BTreeMap::new();
+            for sev in ["error", "warning", "info"] {
+                counts.insert(sev, 0);
+            }
+            for f in &findings {
+                *counts.entry(f.severity.label()).or_insert(0) += 1;
+            }
+            Ok(ReviewReport {
+                env: e.name.clone(),
+                branch: e.branch.clone(),
+                revision,
+                files: files.len(),
+                findings,
+                counts,
+            })
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("background task: {e}")))?
     }
 }
 

@@ -485,7 +485,7 @@ pub fn plan(ws: &Workspace, caches: &Caches, req: &PlanRequest) -> Result<Plan, 
     })
 }
 
-fn unknown_env(ws: &Workspace, name: &str) -> EngineError {
+pub(crate) fn unknown_env(ws: &Workspace, name: &str) -> EngineError {
     let names: Vec<&str> = ws
         .config
         .pipeline

@@ -30,11 +30,7 @@ impl Engine {
         progress: &(dyn Fn(String) + Send + Sync),
     ) -> Result<RefreshReport, EngineError> {
         let cfg = &self.ws.config;
-        let e = cfg
-            .pipeline
-            .env(env)
-            .cloned()
-            .ok_or_else(|| EngineError::Input(format!("unknown env '{env}'")))?;
+        let e = self.env_named(env)?;
         if e.kind == EnvKind::Prod {
             return Err(EngineError::Input(format!(
                 "'{env}' is production: only sandboxes are refreshed"

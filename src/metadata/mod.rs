@@ -9,6 +9,7 @@ pub mod merge;
 pub mod package_xml;
 pub mod project;
 pub mod registry;
+pub mod review;
 
 pub use package_xml::Manifest;
 pub use project::SfdxProject;

@@ -83,3 +83,75 @@ fn config_errors_exit_2_with_file_and_line() {
     assert!(err.contains("backflow.toml:8"), "{err}");
     assert!(err.contains("'b'"), "{err}");
 }
+
+#[test]
+fn review_names_risks_and_sets_the_exit_code() {
+    let (state, ws) = crate::common::demo_workspace();
+    let review = |args: &[&str]| {
+        backflow(state.path())
+            .current_dir(&ws)
+            .arg("review")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // the demo's qa has untested classes (warnings) and nothing at error level
+    let out = review(&["qa"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("untested-class"));
+    assert_eq!(
+        review(&["qa", "--fail-on", "warning"]).status.code(),
+        Some(1)
+    );
+    assert_eq!(review(&["qa", "--fail-on", "fatal"]).status.code(), Some(2));
+    assert_eq!(review(&["nowhere"]).status.code(), Some(2));
+
+    // a hardcoded record id committed to dev1 is an error, with its file and line
+    let repo = git2::Repository::open(&ws).unwrap();
+    let parent = repo
+        .revparse_single("dev1")
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    let blob = repo
+        .blob(b"public with sharing class Hardcoded {\n    static Id owner = '005000000000001AAA';\n}\n")
+        .unwrap();
+    let mut b = git2::build::TreeUpdateBuilder::new();
+    b.upsert(
+        "force-app/main/default/classes/Hardcoded.cls",
+        blob,
+        git2::FileMode::Blob,
+    );
+    let tree = repo
+        .find_tree(b.create_updated(&repo, &parent.tree().unwrap()).unwrap())
+        .unwrap();
+    let sig = git2::Signature::now("Dev", "dev@example.com").unwrap();
+    repo.commit(
+        Some("refs/heads/dev1"),
+        &sig,
+        &sig,
+        "US-0999 owner shortcut",
+        &tree,
+        &[&parent],
+    )
+    .unwrap();
+    let out = review(&["dev1", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let hit = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "hardcoded-id")
+        .expect("the hardcoded id is found");
+    assert_eq!(hit["severity"], "error");
+    assert_eq!(hit["component"], "ApexClass:Hardcoded");
+    assert_eq!(hit["path"], "force-app/main/default/classes/Hardcoded.cls");
+    assert_eq!(hit["line"], 2);
+    assert!(v["counts"]["error"].as_u64().unwrap() >= 1);
+}
