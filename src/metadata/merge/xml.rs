@@ -171,6 +171,12 @@ impl Rec {
     }
 }
 
+/// The name of the element whose start tag opens at `start` (right after its `<`).
+fn name_at(text: &str, start: u32, len: u16) -> &str {
+    let s = start as usize + 1;
+    text.get(s..s + usize::from(len)).unwrap_or_default()
+}
+
 fn kind_flag(kind: OtherKind) -> u8 {
     OTHER_KINDS.iter().position(|k| *k == kind).unwrap_or(0) as u8 + 1
 }
@@ -217,11 +223,7 @@ impl<'d> El<'d> {
     #[inline]
     pub fn name(&self) -> &'d str {
         let r = self.rec();
-        let s = r.start as usize + 1;
-        self.doc
-            .text
-            .get(s..s + r.name_len as usize)
-            .unwrap_or_default()
+        name_at(self.doc.text, r.start, r.name_len)
     }
 
     /// The whole element, start tag to end tag.
@@ -438,7 +440,7 @@ impl Builder {
         self.pending.push(id);
     }
 
-    /// Closes an element whose bytes end at `end`: moves its children to the arena, hashes it.
+    /// Closes an element whose bytes end at `end`: moves its children to the arena.
     fn close(&mut self, mut open: Open, end: u32) -> u32 {
         let leaf = if self.pending.len() == open.kids_from {
             open.text.take().map(|(s, e, _)| (s, e))
@@ -544,7 +546,7 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
                 if s.attributes_raw().contains(&b'=') {
                     for a in s.attributes() {
                         let a = a.map_err(|e| {
-                            let name = String::from_utf8_lossy(s.name().as_ref()).into_owned();
+                            let name = String::from_utf8_lossy(name.as_ref()).into_owned();
                             err_at(src, before, format!("bad attribute in <{name}>: {e}"))
                         })?;
                         b.attrs.push((
@@ -638,10 +640,7 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
         }
     }
     if let Some(open) = stack.last() {
-        let at = open.start as usize + 1;
-        let name = text
-            .get(at..at + open.name_len as usize)
-            .unwrap_or_default();
+        let name = name_at(text, open.start, open.name_len);
         return Err(err_at(
             src,
             src.len(),
@@ -677,17 +676,25 @@ pub fn sem_eq(a: El<'_>, b: El<'_>) -> bool {
     if !a.has_elements() {
         return a.text_cow() == b.text_cow();
     }
-    let mut ea = a.elements();
-    let mut eb = b.elements();
+    // Mixed content: child elements and significant text (text and CDATA, unescaped and
+    // trimmed) in order; comments, processing instructions and indentation do not count.
+    let significant = |c: &Child<'_>| match c {
+        Child::Elem(_) => true,
+        Child::Other { kind, .. } => matches!(kind, OtherKind::Text | OtherKind::CData),
+    };
+    let mut ca = a.children().filter(significant);
+    let mut cb = b.children().filter(significant);
     loop {
-        match (ea.next(), eb.next()) {
+        let same = match (ca.next(), cb.next()) {
             (None, None) => return true,
-            (Some(x), Some(y)) => {
-                if !sem_eq(x, y) {
-                    return false;
-                }
+            (Some(Child::Elem(x)), Some(Child::Elem(y))) => sem_eq(x, y),
+            (Some(Child::Other { span: x, .. }), Some(Child::Other { span: y, .. })) => {
+                unescape(&a.src()[x]).trim() == unescape(&b.src()[y]).trim()
             }
-            _ => return false,
+            _ => false,
+        };
+        if !same {
+            return false;
         }
     }
 }
@@ -752,6 +759,12 @@ mod tests {
         assert!(sem_eq(a.root(), b.root()));
         assert!(!sem_eq(a.root(), c.root()));
         assert!(!sem_eq(a.root(), d.root()), "order counts at this level");
+        // mixed content: the text between child elements counts, its indentation does not
+        let m1 = parse(b"<R>one <b>x</b> two</R>").unwrap();
+        let m2 = parse(b"<R>one<!-- c --><b>x</b>\n two\n</R>").unwrap();
+        let m3 = parse(b"<R>one <b>x</b> three</R>").unwrap();
+        assert!(sem_eq(m1.root(), m2.root()));
+        assert!(!sem_eq(m1.root(), m3.root()));
     }
 
     #[test]
