@@ -163,9 +163,7 @@ impl<'a> Xm<'a> {
         spath: &str,
         depth: usize,
     ) {
-        let (osrc, tsrc) = (self.o.src, self.t.src);
-        let os = o.bytes();
-        let ts = t.bytes();
+        let osrc = self.o.src;
         if self.pick.is_some() && depth == 0 {
             // splice: only the picked child changes, whatever else differs
             self.out.extend_from_slice(&osrc[o.start_tag()]);
@@ -176,9 +174,24 @@ impl<'a> Xm<'a> {
                 .extend_from_slice(&osrc[end_tag_start(o)..o.span().end]);
             return;
         }
-        if let Some(bytes) = trivial(b, o, t) {
-            return self.out.extend_from_slice(bytes);
+        match trivial(b, o, t) {
+            Some(bytes) => self.out.extend_from_slice(bytes),
+            None => self.changed(b, o, t, kpath, spath, depth),
         }
+    }
+
+    /// Merges one matched element that both sides changed (byte-wise) from the base.
+    fn changed(
+        &mut self,
+        b: Option<El<'_>>,
+        o: El<'_>,
+        t: El<'_>,
+        kpath: &str,
+        spath: &str,
+        depth: usize,
+    ) {
+        let (osrc, tsrc) = (self.o.src, self.t.src);
+        let (os, ts) = (o.bytes(), t.bytes());
         if sem_eq(o, t) || b.is_some_and(|b| sem_eq(b, t)) {
             return self.out.extend_from_slice(os);
         }
@@ -366,7 +379,7 @@ impl<'a> Xm<'a> {
                             } else {
                                 format!("{kpath}/{}", e.name())
                             };
-                            self.elem(
+                            self.changed(
                                 bunit.map(|b| b.elems[0]),
                                 e,
                                 te,
@@ -758,24 +771,26 @@ fn units<'e>(parent: El<'e>, classes: &FastMap<String, Class>) -> Units<'e> {
         index: HashTable::with_capacity(n),
         of_elem: Vec::with_capacity(n),
     };
+    // Position of each element among its same-named siblings (the identity of keyless ones).
     let mut positions: FastMap<&str, usize> = FastMap::default();
-    // Runs of same-named siblings are the rule: look the class up once per run.
-    let mut last: Option<(&str, Class)> = None;
+    // Runs of same-named siblings are the rule: the class and the position are looked up once
+    // per run, and the position is kept in the map only between runs.
+    let mut run: Option<(&str, Class, usize)> = None;
     for (idx, e) in parent.elements().enumerate() {
         let name = e.name();
-        let class = match last {
-            Some((n, c)) if n == name => c,
-            _ => {
-                let c = classes.get(name).copied().unwrap_or(Class::Singleton);
-                last = Some((name, c));
-                c
+        let (class, pos) = match run {
+            Some((n, c, p)) if n == name => (c, p),
+            prev => {
+                if let Some((n, _, p)) = prev {
+                    positions.insert(n, p);
+                }
+                (
+                    classes.get(name).copied().unwrap_or(Class::Singleton),
+                    positions.get(name).copied().unwrap_or(0),
+                )
             }
         };
-        let mut pos = || {
-            let p = positions.entry(name).or_insert(0);
-            *p += 1;
-            *p - 1
-        };
+        run = Some((name, class, pos + 1));
         let key: Cow<'e, str> = match class {
             Class::Keyed(spec) => {
                 let mut parts = spec
@@ -783,7 +798,7 @@ fn units<'e>(parent: El<'e>, classes: &FastMap<String, Class>) -> Units<'e> {
                     .iter()
                     .filter_map(|f| e.child(f).map(|c| c.text_cow()));
                 match (parts.next(), parts.next()) {
-                    (None, _) => Cow::Owned(format!("#{}", pos())),
+                    (None, _) => Cow::Owned(format!("#{pos}")),
                     (Some(one), None) => one,
                     (Some(a), Some(b)) => {
                         let mut k = format!("{a}|{b}");
@@ -796,7 +811,7 @@ fn units<'e>(parent: El<'e>, classes: &FastMap<String, Class>) -> Units<'e> {
                 }
             }
             Class::Set => e.text_cow(),
-            Class::Positional => Cow::Owned(format!("#{}", pos())),
+            Class::Positional => Cow::Owned(format!("#{pos}")),
             Class::Singleton | Class::Group => Cow::Borrowed(""),
         };
         let mut id = (name, key);
