@@ -17,6 +17,15 @@ pub struct SourceFile {
     pub bytes: Vec<u8>,
 }
 
+/// A source file under `force-app/main/default/` for unit tests.
+#[cfg(test)]
+pub(crate) fn test_source(path: &str, text: &str) -> SourceFile {
+    SourceFile {
+        path: format!("force-app/main/default/{path}"),
+        bytes: text.as_bytes().to_vec(),
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ConvertOptions {
     /// Package directories to convert, relative to the project root (empty = every path).
@@ -520,12 +529,7 @@ pub fn to_zip(tree: &MdapiTree) -> Result<Vec<u8>, ConvertError> {
 mod tests {
     use super::*;
 
-    fn sf(path: &str, text: &str) -> SourceFile {
-        SourceFile {
-            path: format!("force-app/main/default/{path}"),
-            bytes: text.as_bytes().to_vec(),
-        }
-    }
+    use super::test_source as sf;
 
     fn opts() -> ConvertOptions {
         ConvertOptions {

@@ -62,3 +62,31 @@ pub fn demo_workspace() -> (tempfile::TempDir, std::path::PathBuf) {
     );
     (state, ws)
 }
+
+/// Commits `files` onto `branch` of the repository at `dir` (as a hotfix made there).
+pub fn commit_on(dir: &Path, branch: &str, subject: &str, files: &[(&str, &str)]) {
+    let repo = git2::Repository::open(dir).unwrap();
+    let parent = repo
+        .revparse_single(branch)
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    let mut up = git2::build::TreeUpdateBuilder::new();
+    for (p, t) in files {
+        up.upsert(*p, repo.blob(t.as_bytes()).unwrap(), git2::FileMode::Blob);
+    }
+    let tree = repo
+        .find_tree(up.create_updated(&repo, &parent.tree().unwrap()).unwrap())
+        .unwrap();
+    let sig = git2::Signature::new(
+        "Dev",
+        "dev@acme.example",
+        &git2::Time::new(1_790_000_000, 0),
+    )
+    .unwrap();
+    let oid = repo
+        .commit(None, &sig, &sig, subject, &tree, &[&parent])
+        .unwrap();
+    repo.reference(&format!("refs/heads/{branch}"), oid, true, "test")
+        .unwrap();
+}

@@ -112,34 +112,15 @@ fn review_names_risks_and_sets_the_exit_code() {
     assert_eq!(review(&["nowhere"]).status.code(), Some(2));
 
     // a hardcoded record id committed to dev1 is an error, with its file and line
-    let repo = git2::Repository::open(&ws).unwrap();
-    let parent = repo
-        .revparse_single("dev1")
-        .unwrap()
-        .peel_to_commit()
-        .unwrap();
-    let blob = repo
-        .blob(b"public with sharing class Hardcoded {\n    static Id owner = '005000000000001AAA';\n}\n")
-        .unwrap();
-    let mut b = git2::build::TreeUpdateBuilder::new();
-    b.upsert(
-        "force-app/main/default/classes/Hardcoded.cls",
-        blob,
-        git2::FileMode::Blob,
-    );
-    let tree = repo
-        .find_tree(b.create_updated(&repo, &parent.tree().unwrap()).unwrap())
-        .unwrap();
-    let sig = git2::Signature::now("Dev", "dev@example.com").unwrap();
-    repo.commit(
-        Some("refs/heads/dev1"),
-        &sig,
-        &sig,
+    crate::common::commit_on(
+        &ws,
+        "dev1",
         "US-0999 owner shortcut",
-        &tree,
-        &[&parent],
-    )
-    .unwrap();
+        &[(
+            "force-app/main/default/classes/Hardcoded.cls",
+            "public with sharing class Hardcoded {\n    static Id owner = '005000000000001AAA';\n}\n",
+        )],
+    );
     let out = review(&["dev1", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");

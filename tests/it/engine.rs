@@ -1,7 +1,7 @@
 //! The back-promotion engine end to end: the real binary on a demo workspace whose orgs are
 //! simulated on loopback (a real HTTP server hosted by the first command that needs it).
 
-use crate::common::backflow;
+use crate::common::{backflow, commit_on};
 use std::path::Path;
 use std::process::Output;
 
@@ -549,34 +549,6 @@ fn automation_back_promotes_once_and_a_second_run_is_a_no_op() {
     );
 }
 
-/// Commits `files` onto `branch` of the workspace (as a hotfix made there).
-fn commit_on(ws: &Ws, branch: &str, subject: &str, files: &[(&str, &str)]) {
-    let repo = git2::Repository::open(&ws.dir).unwrap();
-    let parent = repo
-        .revparse_single(branch)
-        .unwrap()
-        .peel_to_commit()
-        .unwrap();
-    let mut up = git2::build::TreeUpdateBuilder::new();
-    for (p, t) in files {
-        up.upsert(*p, repo.blob(t.as_bytes()).unwrap(), git2::FileMode::Blob);
-    }
-    let tree = repo
-        .find_tree(up.create_updated(&repo, &parent.tree().unwrap()).unwrap())
-        .unwrap();
-    let sig = git2::Signature::new(
-        "Dev",
-        "dev@acme.example",
-        &git2::Time::new(1_790_000_000, 0),
-    )
-    .unwrap();
-    let oid = repo
-        .commit(None, &sig, &sig, subject, &tree, &[&parent])
-        .unwrap();
-    repo.reference(&format!("refs/heads/{branch}"), oid, true, "test")
-        .unwrap();
-}
-
 #[test]
 fn validation_and_test_failures_change_nothing_and_point_at_the_source() {
     let ws = Ws::new();
@@ -584,7 +556,7 @@ fn validation_and_test_failures_change_nothing_and_point_at_the_source() {
     let meta = "force-app/main/default/classes/Broken.cls-meta.xml";
     let meta_xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ApexClass xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n    <apiVersion>66.0</apiVersion>\n    <status>Active</status>\n</ApexClass>\n";
     commit_on(
-        &ws,
+        &ws.dir,
         "uat",
         "US-0900: broken class",
         &[
@@ -626,7 +598,7 @@ fn validation_and_test_failures_change_nothing_and_point_at_the_source() {
     // A failing Apex test in a run with tests: the deploy is refused, nothing changes.
     let test_cls = "force-app/main/default/classes/FailingTest.cls";
     commit_on(
-        &ws,
+        &ws.dir,
         "uat",
         "US-0901: failing test",
         &[
