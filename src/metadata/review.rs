@@ -152,12 +152,12 @@ pub fn review(files: &[SourceFile], dirs: &[String], project_api: Option<f64>) -
                         .into(),
                 );
             }
-            let debugs = lower.matches("system.debug(").count();
-            if debugs > 0 {
+            if let Some(first) = lower.find("system.debug(") {
+                let debugs = lower.matches("system.debug(").count();
                 add(
                     "debug-statements",
                     Severity::Info,
-                    Some(line_of(text, lower.find("system.debug(").unwrap_or(0))),
+                    Some(line_of(text, first)),
                     format!("{debugs} System.debug call(s) left in"),
                 );
             }
@@ -346,12 +346,7 @@ fn mentions(test: &str, name: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn file(path: &str, text: &str) -> SourceFile {
-        SourceFile {
-            path: format!("force-app/main/default/{path}"),
-            bytes: text.as_bytes().to_vec(),
-        }
-    }
+    use crate::metadata::convert::test_source as file;
 
     fn rules(files: &[SourceFile]) -> Vec<(String, &'static str, Option<usize>)> {
         review(files, &["force-app".into()], Some(66.0))
