@@ -119,7 +119,8 @@ struct Rec {
     a0: u32,
     name_len: u16,
     n_attrs: u8,
-    /// Node kind (`KIND_MASK`: 0 = element, else an `OtherKind`), `HAS_ELEMENTS`, `LEAF_TEXT`.
+    /// Node kind (`KIND_MASK`: 0 = element, else an `OtherKind`), `HAS_ELEMENTS`, `LEAF_TEXT`,
+    /// `MIXED`.
     flags: u8,
 }
 
@@ -128,6 +129,8 @@ const _: () = assert!(std::mem::size_of::<Rec>() == 28);
 const KIND_MASK: u8 = 0b111;
 const HAS_ELEMENTS: u8 = 1 << 3;
 const LEAF_TEXT: u8 = 1 << 4;
+/// Child elements with significant text (or CDATA) between them.
+const MIXED: u8 = 1 << 5;
 const OTHER_KINDS: [OtherKind; 5] = [
     OtherKind::Whitespace,
     OtherKind::Text,
@@ -153,6 +156,11 @@ impl Rec {
     #[inline]
     fn has_elements(&self) -> bool {
         self.flags & HAS_ELEMENTS != 0
+    }
+
+    #[inline]
+    fn mixed(&self) -> bool {
+        self.flags & MIXED != 0
     }
 
     #[inline]
@@ -442,6 +450,7 @@ impl Builder {
 
     /// Closes an element whose bytes end at `end`: moves its children to the arena.
     fn close(&mut self, mut open: Open, end: u32) -> u32 {
+        let mut mixed = false;
         let leaf = if self.pending.len() == open.kids_from {
             open.text.take().map(|(s, e, _)| (s, e))
         } else {
@@ -451,7 +460,9 @@ impl Builder {
                 let mut w = open.kids_from;
                 for r in open.kids_from..self.pending.len() {
                     let id = self.pending[r];
-                    if recs[id as usize].other() != Some(OtherKind::Whitespace) {
+                    let other = recs[id as usize].other();
+                    mixed |= matches!(other, Some(OtherKind::Text | OtherKind::CData));
+                    if other != Some(OtherKind::Whitespace) {
                         self.pending[w] = id;
                         w += 1;
                     }
@@ -461,6 +472,9 @@ impl Builder {
             None
         };
         let mut flags = if open.has_elements { HAS_ELEMENTS } else { 0 };
+        if mixed {
+            flags |= MIXED;
+        }
         let (k0, k1) = match leaf {
             Some(span) => {
                 flags |= LEAF_TEXT;
@@ -676,8 +690,28 @@ pub fn sem_eq(a: El<'_>, b: El<'_>) -> bool {
     if !a.has_elements() {
         return a.text_cow() == b.text_cow();
     }
-    // Mixed content: child elements and significant text (text and CDATA, unescaped and
-    // trimmed) in order; comments, processing instructions and indentation do not count.
+    if a.rec().mixed() || b.rec().mixed() {
+        return mixed_eq(a, b);
+    }
+    let mut ea = a.elements();
+    let mut eb = b.elements();
+    loop {
+        match (ea.next(), eb.next()) {
+            (None, None) => return true,
+            (Some(x), Some(y)) => {
+                if !sem_eq(x, y) {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// Semantic equality of elements with mixed content: child elements and significant text
+/// (text and CDATA, unescaped and trimmed) in order; comments, processing instructions and
+/// indentation do not count.
+fn mixed_eq(a: El<'_>, b: El<'_>) -> bool {
     let significant = |c: &Child<'_>| match c {
         Child::Elem(_) => true,
         Child::Other { kind, .. } => matches!(kind, OtherKind::Text | OtherKind::CData),
