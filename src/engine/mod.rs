@@ -113,7 +113,7 @@ impl Engine {
 
     /// Continues an interrupted job from its journal (same job id). Returns its id.
     pub fn resume(&self, job: &str) -> Result<crate::domain::job::JobId, EngineError> {
-        let root = pipeline::state_root(&self.ws);
+        let root = self.ws.state_root();
         let journal = journal::Journal::open(&root, job)?;
         let replay = journal::Replay::from(&journal.read()?);
         if let Some(o) = &replay.outcome {
@@ -180,7 +180,7 @@ impl Engine {
 
     /// Jobs with a journal in this workspace (any process), newest first.
     pub fn journaled_jobs(&self) -> Vec<(String, journal::Replay)> {
-        let root = pipeline::state_root(&self.ws);
+        let root = self.ws.state_root();
         journal::Journal::list(&root)
             .into_iter()
             .filter_map(|id| {
@@ -205,7 +205,7 @@ impl Engine {
         if self.jobs.cancel(job).is_ok() {
             return Ok(());
         }
-        let root = pipeline::state_root(&self.ws);
+        let root = self.ws.state_root();
         journal::Journal::open(&root, job)?;
         std::fs::write(journal::Journal::dir(&root, job).join("cancel"), b"")
             .map_err(|e| EngineError::Internal(format!("cannot request the cancel: {e}")))
@@ -463,13 +463,13 @@ impl Engine {
         let client = connect::client_for(&self.ws, env).await?;
         let token = tokio_util::sync::CancellationToken::new();
         let r = client.retrieve(&tree.manifest.render(), &token).await?;
-        let org = pipeline::unzip(&r.zip)?;
+        let org = pipeline::package::unzip(&r.zip)?;
         let mut drifted = std::collections::BTreeSet::new();
         let mut missing = std::collections::BTreeSet::new();
         for (path, bytes) in &tree.files {
-            let name = pipeline::component_label(path);
+            let name = pipeline::drift::component_label(path);
             match org.get(path) {
-                Some(o) if pipeline::differs(path, o, bytes) => {
+                Some(o) if pipeline::drift::differs(path, o, bytes) => {
                     drifted.insert(name);
                 }
                 Some(_) => {}

@@ -4,7 +4,8 @@
 
 use super::jobs::{JobCtx, JobFuture};
 use super::journal::{Journal, Record, Replay};
-use super::pipeline::{poll_deploy, state_root};
+use super::pipeline::deploy::poll_deploy;
+use super::pipeline::package::unzip;
 use super::{EngineError, Workspace, audit, connect, lock};
 use crate::domain::job::{EventKind, Outcome, Step};
 use crate::metadata::Manifest;
@@ -25,7 +26,7 @@ pub struct RollbackPlan {
 
 /// Reads the job's journal and works out the rollback.
 pub fn plan(ws: &Workspace, job: &str) -> Result<(RollbackPlan, Replay, Vec<u8>), EngineError> {
-    let root = state_root(ws);
+    let root = ws.state_root();
     let replay = Replay::from(&Journal::open(&root, job)?.read()?);
     let spec = replay.spec.clone().ok_or_else(|| {
         EngineError::Input(format!("the journal of {job} has no job description"))
@@ -47,7 +48,7 @@ pub fn plan(ws: &Workspace, job: &str) -> Result<(RollbackPlan, Replay, Vec<u8>)
     })?;
     let zip = std::fs::read(&path)
         .map_err(|e| EngineError::Input(format!("cannot read the restore package {path}: {e}")))?;
-    let files = super::pipeline::unzip(&zip)?;
+    let files = unzip(&zip)?;
     let restore_manifest = files
         .get("package.xml")
         .map(|b| Manifest::parse(b))
@@ -115,12 +116,12 @@ pub fn run(ws: Arc<Workspace>, ctx: JobCtx, of: String) -> JobFuture {
             .ok_or_else(|| EngineError::Input(format!("unknown env '{}'", rp.env)))?;
         super::pipeline::preflight(&ws, &ctx.spec)?;
         let _lock = lock::acquire(
-            &state_root(&ws).join("locks"),
+            &ws.state_root().join("locks"),
             &env.name,
             &ctx.spec.user,
             &ctx.job,
         )?;
-        let journal = Journal::create(&state_root(&ws), &ctx.job)?;
+        let journal = Journal::create(&ws.state_root(), &ctx.job)?;
         journal.append(&Record::Created {
             job: ctx.job.clone(),
             batch: ctx.batch.clone(),
@@ -139,7 +140,7 @@ pub fn run(ws: Arc<Workspace>, ctx: JobCtx, of: String) -> JobFuture {
         // Restore package + destructive changes for what the job added.
         let zip = ctx
             .step(Step::Convert, async {
-                let mut files = super::pipeline::unzip(&zip)?;
+                let mut files = unzip(&zip)?;
                 let manifest = files
                     .remove("package.xml")
                     .map(|b| Manifest::parse(&b))

@@ -109,6 +109,16 @@ impl Workspace {
         })
     }
 
+    /// Where this workspace keeps job journals, restore packages and env locks: under the
+    /// user's state directory, one folder per repository path.
+    pub fn state_root(&self) -> PathBuf {
+        use sha2::{Digest, Sha256};
+        let h = hex::encode(Sha256::digest(self.root.display().to_string().as_bytes()));
+        super::logging::state_dir()
+            .join("workspaces")
+            .join(&h[..16])
+    }
+
     pub fn open_repo(&self) -> Result<git2::Repository, EngineError> {
         git2::Repository::open(&self.root).map_err(|e| {
             EngineError::Input(format!(

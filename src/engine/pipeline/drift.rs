@@ -1,0 +1,402 @@
+//! Step 2, drift check: retrieve the target org's copies of the planned components (kept as the
+//! job's restore package) and compare them with the target branch. Changes made directly in the
+//! org are adopted onto the branch, overwritten, or abort the job, as the user chooses.
+
+use super::package::unzip;
+use super::plan::Planned;
+use super::{Flow, Job, Journaled, blocking, git_err, now};
+use crate::domain::job::{Answer, DecisionKind, DriftPolicy, Outcome, Step};
+use crate::engine::jobs::JobCtx;
+use crate::engine::journal::{Journal, Record, Replay};
+use crate::engine::{EngineError, Workspace, connect, query};
+use crate::metadata::registry::mdapi_component;
+use crate::salesforce::SalesforceClient;
+use git2::Oid;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// Done when journaled; the target tip then comes from the journal (drift adopted onto the
+/// branch moved it).
+pub(super) fn journaled(job: &mut Job, resume_deploy: bool) -> Result<Journaled, EngineError> {
+    if resume_deploy {
+        return Ok(Journaled::Done);
+    }
+    if !job.replay.is_done(Step::DriftCheck) {
+        return Ok(Journaled::No);
+    }
+    if let Some(t) = &job.replay.target_tip {
+        job.target_tip = Some(Oid::from_str(t).map_err(git_err)?);
+    }
+    Ok(Journaled::Done)
+}
+
+pub(super) async fn run(job: &mut Job) -> Result<Flow, EngineError> {
+    let (ctx, planned) = (&job.ctx, job.planned()?);
+    let adopted = ctx
+        .step(
+            Step::DriftCheck,
+            drift_step(&job.ws, ctx, job.client()?, &job.journal, planned),
+        )
+        .await?;
+    match adopted {
+        DriftResult::Abort(reason) => return Ok(Flow::Stop(Outcome::Aborted { reason })),
+        DriftResult::Clean => {}
+        DriftResult::Adopted(new_tip) => {
+            job.target_tip = Some(new_tip);
+            job.results.push(Record::TargetTip {
+                commit: new_tip.to_string(),
+            });
+        }
+    }
+    Ok(Flow::Next)
+}
+
+/// The newest high-water mark any earlier job journaled for `env`.
+fn last_high_water(ws: &Workspace, env: &str) -> Option<i64> {
+    let root = ws.state_root();
+    Journal::list(&root).into_iter().find_map(|id| {
+        let r = Replay::from(&Journal::open(&root, &id).ok()?.read().ok()?);
+        (r.spec.as_ref()?.target == env)
+            .then_some(r.revision_high_water)
+            .flatten()
+    })
+}
+
+enum DriftResult {
+    Clean,
+    Adopted(Oid),
+    Abort(String),
+}
+
+/// Top-level sections of an XML document, whitespace between tags removed (for drift
+/// comparison: formatting and section order are not drift). Non-XML: the whole text.
+fn sections(bytes: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    if !text.trim_start().starts_with('<') {
+        return vec![text.replace("\r\n", "\n").trim_end().to_string()];
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let mut depth = 0i32;
+    let mut cur = String::new();
+    for piece in text.split('<').skip(1) {
+        let t = format!("<{}", piece.trim_end()).trim().to_string();
+        let closing = t.starts_with("</");
+        let self_closing = t.ends_with("/>") || t.starts_with("<?") || t.starts_with("<!--");
+        if t.starts_with("<?") {
+            continue;
+        }
+        if closing {
+            depth -= 1;
+        }
+        if depth >= 1 {
+            cur.push_str(&t);
+        }
+        if !closing && !self_closing {
+            depth += 1;
+        }
+        if depth == 1 && (closing || self_closing) && !cur.is_empty() {
+            parts.push(std::mem::take(&mut cur));
+        }
+    }
+    parts.sort();
+    parts
+}
+
+fn canonical(bytes: &[u8]) -> String {
+    sections(bytes).join("")
+}
+
+/// Whether the org's copy differs from the branch's. Profiles, permission sets, objects and
+/// translations come back from a retrieve holding only the entries about the retrieved
+/// components, so only the sections the org returned are compared.
+///
+/// The one comparison every drift check goes through (jobs and `validate`): a metadata-aware
+/// comparison replaces this function alone.
+pub(crate) fn differs(path: &str, org: &[u8], branch: &[u8]) -> bool {
+    let partial = [
+        "profiles/",
+        "permissionsets/",
+        "objects/",
+        "translations/",
+        "objectTranslations/",
+    ]
+    .iter()
+    .any(|d| path.starts_with(d));
+    if !partial {
+        return canonical(org) != canonical(branch);
+    }
+    let ours: std::collections::HashSet<String> = sections(branch).into_iter().collect();
+    sections(org).iter().any(|s| !ours.contains(s))
+}
+
+async fn drift_step(
+    ws: &Arc<Workspace>,
+    ctx: &JobCtx,
+    client: &SalesforceClient,
+    journal: &Arc<Journal>,
+    planned: &Planned,
+) -> Result<DriftResult, EngineError> {
+    // The branch's versions of the planned components, in Metadata API form.
+    let (ws2, tip, comps) = (ws.clone(), planned.target_tip, planned.components.clone());
+    let (branch_files, manifest) = blocking(move || {
+        let repo = ws2.open_repo()?;
+        let tree = connect::mdapi_of(&ws2, &repo, &tip.to_string())?;
+        let mut manifest = crate::metadata::Manifest::new(ws2.api_version.clone());
+        let mut files = BTreeMap::new();
+        for c in &comps {
+            let key = query::container_of(c);
+            if tree
+                .manifest
+                .types
+                .get(&key.type_name)
+                .is_some_and(|m| m.contains(&key.member))
+            {
+                manifest.add_ref(&key);
+                for (p, b) in &tree.files {
+                    if mdapi_component(p).as_ref() == Some(&key) {
+                        files.insert(p.clone(), b.clone());
+                    }
+                }
+            }
+        }
+        Ok((files, manifest))
+    })
+    .await?;
+    if manifest.is_empty() {
+        ctx.log("drift check: none of the planned components exist in the target yet".to_string());
+        return Ok(DriftResult::Clean);
+    }
+    let r = client.retrieve(&manifest.render(), &ctx.cancel).await?;
+    // The retrieve is the job's restore package.
+    let dir = Journal::dir(&ws.state_root(), &ctx.job);
+    let restore = dir.join("restore.zip");
+    std::fs::write(&restore, &r.zip)
+        .map_err(|e| EngineError::Internal(format!("cannot keep the restore package: {e}")))?;
+    journal.append(&Record::RestorePackage {
+        path: restore.display().to_string(),
+        components: manifest
+            .types
+            .iter()
+            .flat_map(|(t, ms)| ms.iter().map(move |m| format!("{t}:{m}")))
+            .collect(),
+    })?;
+    ctx.set_restore_package();
+    let org_files = unzip(&r.zip)?;
+    // Source tracking names what changed in the org since backflow's last deploy there; the
+    // content comparison below decides what is drift.
+    if let Some(hw) = last_high_water(ws, &ctx.target)
+        && let Ok(rows) = client.source_members_since(hw.max(0) as u64).await
+        && !rows.is_empty()
+    {
+        let names: BTreeSet<String> = rows
+            .iter()
+            .map(|r| format!("{}:{}", r.member_type, r.member_name))
+            .collect();
+        ctx.log(format!(
+            "changed in the org since backflow's last deploy (revision {hw}): {}",
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let mut drifted = BTreeSet::new();
+    let mut details = Vec::new();
+    for (path, bytes) in &branch_files {
+        match org_files.get(path) {
+            Some(o) if !differs(path, o, bytes) => {}
+            Some(_) => {
+                if let Some(c) = mdapi_component(path) {
+                    drifted.insert(c.to_string());
+                }
+                details.push(format!("{path} differs in the org"));
+            }
+            None => {}
+        }
+    }
+    if drifted.is_empty() {
+        ctx.log(format!(
+            "drift check: {} component(s) match the org",
+            manifest.len()
+        ));
+        return Ok(DriftResult::Clean);
+    }
+    let components: Vec<String> = drifted.into_iter().collect();
+    let summary = format!(
+        "{} has changes made directly in the org: {}",
+        ctx.target,
+        components.join(", ")
+    );
+    ctx.log(summary.clone());
+    let answer = match ctx.spec.on_drift {
+        DriftPolicy::Abort => Answer::Abort,
+        DriftPolicy::Adopt => Answer::Adopt,
+        DriftPolicy::Overwrite => Answer::Overwrite,
+        DriftPolicy::Prompt => {
+            ctx.decide(
+                summary,
+                DecisionKind::Drift {
+                    components: components.clone(),
+                    details,
+                },
+            )
+            .await
+        }
+    };
+    match answer {
+        Answer::Overwrite => {
+            ctx.log("drift: overwriting the org's changes, as chosen".to_string());
+            Ok(DriftResult::Clean)
+        }
+        Answer::Adopt => {
+            let (ws2, branch, tip, job) = (
+                ws.clone(),
+                planned.target_branch.clone(),
+                planned.target_tip,
+                ctx.job.clone(),
+            );
+            let new = blocking(move || adopt(&ws2, &branch, tip, &org_files, &branch_files, &job))
+                .await?;
+            ctx.log(format!(
+                "drift adopted onto {} as {}",
+                planned.target_branch,
+                &new.to_string()[..10]
+            ));
+            Ok(DriftResult::Adopted(new))
+        }
+        _ => Ok(DriftResult::Abort(format!(
+            "drift in {}: {}",
+            ctx.target,
+            components.join(", ")
+        ))),
+    }
+}
+
+/// `Type:Member` of a Metadata API path, or the path itself.
+pub(crate) fn component_label(path: &str) -> String {
+    mdapi_component(path)
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| path.to_string())
+}
+
+/// Commits the org's versions of drifted single-file components onto the env branch.
+fn adopt(
+    ws: &Workspace,
+    branch: &str,
+    tip: Oid,
+    org: &BTreeMap<String, Vec<u8>>,
+    branch_files: &BTreeMap<String, Vec<u8>>,
+    job: &str,
+) -> Result<Oid, EngineError> {
+    let repo = ws.open_repo()?;
+    let tree = repo
+        .find_commit(tip)
+        .and_then(|c| c.tree())
+        .map_err(git_err)?;
+    let index = query::component_index(&tree, &ws.package_dirs);
+    let mut up = git2::build::TreeUpdateBuilder::new();
+    let mut changed = 0;
+    for (path, bytes) in branch_files {
+        let Some(org_bytes) = org.get(path) else {
+            continue;
+        };
+        if !differs(path, org_bytes, bytes) {
+            continue;
+        }
+        let c = mdapi_component(path).ok_or_else(|| {
+            EngineError::NeedsAction(format!("cannot adopt {path} automatically"))
+        })?;
+        let sources = index.get(&c).cloned().unwrap_or_default();
+        // The source file with the same name (`A.cls`, or `A.layout-meta.xml` for `A.layout`).
+        let file = path.rsplit('/').next().unwrap_or(path);
+        let target = sources.iter().find(|s| {
+            let sf = s.rsplit('/').next().unwrap_or(s);
+            sf == file || sf == format!("{file}-meta.xml")
+        });
+        let Some(target) = target else {
+            return Err(EngineError::NeedsAction(format!(
+                "drift in {c} cannot be adopted automatically (its source files are split); retrieve it with `sf project retrieve start -m {}:{}` and commit it, or overwrite",
+                c.type_name, c.member
+            )));
+        };
+        let blob = repo.blob(org_bytes).map_err(git_err)?;
+        up.upsert(target.as_str(), blob, git2::FileMode::Blob);
+        changed += 1;
+    }
+    if changed == 0 {
+        return Ok(tip);
+    }
+    let new_tree = repo
+        .find_tree(up.create_updated(&repo, &tree).map_err(git_err)?)
+        .map_err(git_err)?;
+    let sig = git2::Signature::new(
+        "backflow",
+        "drift@backflow.local",
+        &git2::Time::new(now(), 0),
+    )
+    .map_err(git_err)?;
+    let parent = repo.find_commit(tip).map_err(git_err)?;
+    let oid = repo
+        .commit(
+            None,
+            &sig,
+            &sig,
+            &format!("Adopt changes made directly in the org\n\nBackflow-Job: {job}\n"),
+            &new_tree,
+            &[&parent],
+        )
+        .map_err(git_err)?;
+    crate::git::record::fast_forward(&repo, branch, tip, oid)
+        .map_err(|e| EngineError::NeedsAction(e.to_string()))?;
+    Ok(oid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_ignores_whitespace_and_section_order() {
+        let a = b"<?xml version=\"1.0\"?>\n<Profile>\n  <b>1</b>\n  <a>2</a>\n</Profile>\n";
+        let b = b"<?xml version=\"1.0\"?><Profile><a>2</a><b>1</b></Profile>";
+        assert_eq!(canonical(a), canonical(b));
+        let c = b"<?xml version=\"1.0\"?><Profile><a>3</a><b>1</b></Profile>";
+        assert_ne!(canonical(a), canonical(c));
+        // A retrieved profile holds a subset of the branch's entries: not drift.
+        let org = b"<Profile><a>2</a></Profile>";
+        assert!(!differs("profiles/Admin.profile", org, a));
+        assert!(differs(
+            "profiles/Admin.profile",
+            b"<Profile><a>9</a></Profile>",
+            a
+        ));
+        assert!(differs("classes/A.cls", b"x", b"y"));
+    }
+
+    #[test]
+    fn mdapi_paths_name_components() {
+        assert_eq!(
+            mdapi_component("classes/A.cls").unwrap().to_string(),
+            "ApexClass:A"
+        );
+        assert_eq!(
+            mdapi_component("unpackaged/classes/A.cls-meta.xml")
+                .unwrap()
+                .to_string(),
+            "ApexClass:A"
+        );
+        assert_eq!(
+            mdapi_component("labels/CustomLabels.labels")
+                .unwrap()
+                .to_string(),
+            "CustomLabels:CustomLabels"
+        );
+        assert_eq!(
+            mdapi_component("objects/Account.object")
+                .unwrap()
+                .to_string(),
+            "CustomObject:Account"
+        );
+        assert_eq!(
+            mdapi_component("lwc/card/card.js").unwrap().to_string(),
+            "LightningComponentBundle:card"
+        );
+    }
+}

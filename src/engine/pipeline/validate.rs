@@ -1,0 +1,66 @@
+//! Step 8, validate: a check-only deploy of the package, for protected targets and
+//! `--validate-only` runs. A validate-only job ends here.
+
+use super::deploy::{map_errors, send_and_poll};
+use super::{Flow, Job};
+use crate::domain::job::{Outcome, Step};
+use crate::engine::EngineError;
+use crate::salesforce::metadata::{DeployOptions, TestLevel};
+
+/// The deploy options of this job: the asked test level, else the env's, else what the target
+/// requires (local tests for protected envs).
+pub(super) fn deploy_options(job: &Job, check_only: bool) -> DeployOptions {
+    let (spec, env) = (&job.ctx.spec, &job.env);
+    let level = spec
+        .test_level
+        .clone()
+        .or(env.test_level.clone())
+        .and_then(|t| TestLevel::parse(&t))
+        .unwrap_or(if env.is_protected() {
+            TestLevel::RunLocalTests
+        } else {
+            TestLevel::NoTestRun
+        });
+    DeployOptions {
+        check_only,
+        test_level: level,
+        run_tests: spec.tests.clone(),
+        ignore_warnings: true,
+    }
+}
+
+pub(super) async fn run(job: &mut Job) -> Result<Flow, EngineError> {
+    let (ctx, spec) = (&job.ctx, &job.ctx.spec);
+    if !(spec.validate_only || job.env.is_protected()) {
+        ctx.skip(Step::Validate);
+        return Ok(Flow::Next);
+    }
+    let zip = job
+        .zip
+        .as_deref()
+        .ok_or_else(|| super::missing("package"))?;
+    let opts = deploy_options(job, true);
+    let r = ctx
+        .step(
+            Step::Validate,
+            send_and_poll(ctx, job.client()?, &job.journal, zip, &opts),
+        )
+        .await?;
+    if !r.success {
+        return Ok(Flow::Stop(Outcome::ValidationFailed {
+            deploy_id: r.id.clone(),
+            errors: map_errors(&job.ws, job.promotion()?, &r),
+        }));
+    }
+    ctx.log(format!(
+        "validation {} passed ({} tests)",
+        r.id, r.tests_total
+    ));
+    if spec.validate_only {
+        ctx.skip(Step::Deploy);
+        ctx.skip(Step::Record);
+        return Ok(Flow::Stop(Outcome::Validated { deploy_id: r.id }));
+    }
+    job.validation = Some(r);
+    Ok(Flow::Next)
+}
