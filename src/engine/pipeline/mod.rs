@@ -427,7 +427,8 @@ impl PipelineStep<Job> for Stage {
             return Ok(Journaled::Passed);
         }
         Ok(match self {
-            // The plan is not kept whole; a resume plans again on the journaled tip.
+            // The plan is not kept whole: a resume plans again on the journaled tip, unless it
+            // only polls a sent deploy.
             Stage::Plan if resume_deploy => Journaled::Passed,
             Stage::Plan => Journaled::No,
             Stage::Drift => drift::journaled(job, resume_deploy)?,
@@ -439,8 +440,9 @@ impl PipelineStep<Job> for Stage {
     }
 
     fn honours_cancel(&self, job: &Job) -> bool {
-        // Once a deploy is in the org, cancelling is the org's business: the poll cancels it
-        // and reports what the org did.
+        // Checked after the plan, after the drift check and once validated, where stopping
+        // leaves nothing half done. Once a deploy is in the org, cancelling is the org's
+        // business: the poll cancels it and reports what the org did.
         matches!(self, Stage::Drift | Stage::Apply | Stage::Deploy) && !job.resuming_sent_deploy()
     }
 

@@ -3,6 +3,7 @@
 use super::*;
 use crate::domain::job::{ConflictPolicy, DriftPolicy, EventKind, StepStatus};
 use crate::engine::jobs::Jobs;
+use crate::git::Caches;
 
 /// A stand-in step: its output is a `TargetTip` record naming the step.
 struct Fake {
@@ -202,4 +203,111 @@ async fn a_journaled_step_is_skipped_and_reused_and_a_failed_one_is_not_journale
         }
     }
     assert_eq!(plan, vec![StepStatus::Done, StepStatus::Skipped]);
+}
+
+const CFG: &str = r#"
+[[env]]
+name = "qa"
+branch = "qa"
+kind = "qa"
+[[env]]
+name = "prod"
+branch = "main"
+kind = "prod"
+[[connection]]
+from = "qa"
+to = "prod"
+"#;
+
+/// The records a back promotion to qa journals up to its promotion commit, as written on disk;
+/// the drift check adopted the org's changes, moving the tip from `a…` to `b…`.
+const UP_TO_PROMOTION: &str = r#"{"record":"target_tip","commit":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}
+{"record":"step_done","step":"plan","at":1}
+{"record":"restore_package","path":"/x/restore.zip","components":["ApexClass:A"]}
+{"record":"target_tip","commit":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}
+{"record":"step_done","step":"drift_check","at":2}
+{"record":"promotion_commit","commit":"cccccccccccccccccccccccccccccccccccccccc"}"#;
+
+/// Where the real steps resume from `journal`: each step's verdict, the tip and promotion commit
+/// they reuse, and the deploy id left to record.
+async fn resume_from(journal: &str) -> (Vec<Journaled>, Option<Oid>, Option<Oid>, Option<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let records: Vec<Record> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let config = crate::domain::Config::parse(CFG, "backflow.toml").unwrap();
+    let env = config.pipeline.env("qa").cloned().unwrap();
+    let ws = Workspace {
+        root: dir.path().to_path_buf(),
+        config,
+        project: Default::default(),
+        package_dirs: vec!["force-app".into()],
+        api_version: None,
+        notices: vec![],
+    };
+    let journal = Arc::new(Journal::create(dir.path(), "j1").unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    Jobs::default().start("j1".into(), "b1".into(), spec(), steps(), move |ctx| {
+        Box::pin(async move {
+            let mut job = Job {
+                ws: Arc::new(ws),
+                caches: Arc::new(Caches::default()),
+                ctx,
+                journal,
+                replay: Replay::from(&records),
+                env,
+                resume: Resume::FromStart,
+                client: None,
+                planned: None,
+                target_tip: None,
+                applied: None,
+                promotion: None,
+                zip: None,
+                validation: None,
+                deploy_id: None,
+                results: vec![],
+            };
+            job.resume = deploy::find_sent(&mut job).await?;
+            let verdicts = Stage::ALL
+                .iter()
+                .map(|s| s.journaled(&mut job))
+                .collect::<Result<Vec<_>, _>>()?;
+            let _ = tx.send((verdicts, job.target_tip, job.promotion, job.deploy_id));
+            Ok(Outcome::NothingToDo)
+        })
+    });
+    rx.await.unwrap()
+}
+
+fn oid(c: char) -> Option<Oid> {
+    Oid::from_str(&c.to_string().repeat(40)).ok()
+}
+
+#[tokio::test]
+async fn a_journal_on_disk_resumes_after_its_promotion_commit() {
+    use Journaled::*;
+    let (verdicts, tip, promotion, _) = resume_from(UP_TO_PROMOTION).await;
+    // Plan runs again (on the pinned tip); drift, apply, merge and decisions are reused; the
+    // package is built again.
+    assert_eq!(verdicts, vec![No, Done, Done, Done, No, No, No, No]);
+    assert_eq!(tip, oid('b'), "the adopted tip");
+    assert_eq!(promotion, oid('c'));
+}
+
+#[tokio::test]
+async fn a_journal_on_disk_with_an_unpushed_record_only_records_again() {
+    let journal = format!(
+        "{UP_TO_PROMOTION}\n{}",
+        r#"{"record":"deploy_sending","check_only":false,"at":3}
+{"record":"deploy_id","id":"0Af000000000001AAA","check_only":false}
+{"record":"revision_high_water","counter":2}
+{"record":"recorded","commit":"cccccccccccccccccccccccccccccccccccccccc","pushed":false}"#
+    );
+    let (verdicts, tip, promotion, deploy) = resume_from(&journal).await;
+    let mut expected = vec![Journaled::Passed; 7];
+    expected.push(Journaled::No);
+    assert_eq!(verdicts, expected);
+    assert_eq!((tip, promotion), (oid('b'), oid('c')));
+    assert_eq!(deploy.as_deref(), Some("0Af000000000001AAA"));
 }
