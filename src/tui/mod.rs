@@ -2,6 +2,10 @@
 //! messages to one `update`; rendering is pure and happens only when something changed.
 //! Bursts of engine events are folded into one frame. The terminal is restored on exit and on
 //! panic (`ratatui::init` installs a hook that restores before the panic message prints).
+//!
+//! Layout: `app` routes messages and keys to the top modal or the current screen; `screens/`
+//! and `modals/` each own their state, keys and drawing; `widgets/` holds what they draw with;
+//! `view` draws the frame around them; `decisions` follows jobs and the questions they ask.
 
 pub mod app;
 pub mod decisions;

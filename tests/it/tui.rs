@@ -1219,3 +1219,57 @@ fn pending_automatic_back_promotions_show_in_the_status_line() {
         "{screen}"
     );
 }
+
+#[test]
+fn wide_titles_are_clipped_by_display_width_on_the_board() {
+    use backflow::domain::{BoardEnv, BoardStory, ConnectionStatus, EnvKind, Presence};
+    let env = |name: &str, kind, level| BoardEnv {
+        name: name.into(),
+        branch: name.into(),
+        kind,
+        protected: false,
+        org: None,
+        release: None,
+        api_version: None,
+        level,
+    };
+    let story = |id: &str, title: &str| BoardStory {
+        id: id.into(),
+        title: title.into(),
+        author: "Aiko Sato".into(),
+        time: NOW - 3600,
+        components: 1,
+        commits: 1,
+        presence: vec![Presence::Absent, Presence::Present],
+    };
+    let board = Board {
+        envs: vec![env("dev", EnvKind::Dev, 0), env("qa", EnvKind::Qa, 1)],
+        stories: vec![
+            // CJK: two columns per char, so far wider than its char count.
+            story("US-0001", "請求書の検証ルールを追加して重複した請求を防ぐ"),
+            story(
+                "US-0002",
+                "🔒🔒 Lock the invoice record after approval for good",
+            ),
+        ],
+        connections: vec![ConnectionStatus {
+            from: "dev".into(),
+            to: "qa".into(),
+            ahead: vec![],
+            behind: vec![],
+        }],
+    };
+    let mut app = App::new(Keymap::default_map(), "demo".into(), false, NOW);
+    app.update(Msg::BoardLoaded(Ok(board)));
+    app.update(key('l'));
+    let t = render(&app, 80, 24, &plain());
+    let buf = t.backend().buffer();
+    // Both rows keep their missing-below badge right against the column's border.
+    for id in ["US-0001", "US-0002"] {
+        let (_, y) = find(buf, id).unwrap_or_else(|| panic!("{id} not on screen"));
+        assert_eq!(buf[(77, y)].symbol(), "▼", "{id}:\n{}", screen_text(&t));
+        assert_eq!(buf[(78, y)].symbol(), "1");
+        assert_eq!(buf[(79, y)].symbol(), "│");
+    }
+    assert!(find(buf, "請").is_some(), "the CJK title is shown");
+}

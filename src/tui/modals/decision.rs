@@ -143,24 +143,7 @@ impl ModalView for DecisionView {
         let r = big(area);
         f.render_widget(Clear, r);
         match &d.decision.kind {
-            DecisionKind::Conflict {
-                component,
-                path,
-                elements,
-                base,
-                source,
-                target,
-                both_allowed,
-            } => {
-                let c = Conflict {
-                    component,
-                    path,
-                    elements,
-                    texts: [base, source, target],
-                    both_allowed: *both_allowed,
-                };
-                c.draw(f, app, theme, d, r);
-            }
+            DecisionKind::Conflict { .. } => draw_conflict(f, app, theme, d, r),
             DecisionKind::Drift { .. } => super::drift::draw_drift(f, app, theme, d, r),
             DecisionKind::Confirm { env } => {
                 popup(
@@ -176,100 +159,98 @@ impl ModalView for DecisionView {
     }
 }
 
-/// The parts of a conflict the modal shows.
-struct Conflict<'a> {
-    component: &'a str,
-    path: &'a str,
-    elements: &'a [String],
-    /// Base, source and target versions.
-    texts: [&'a Option<String>; 3],
-    both_allowed: bool,
-}
-
-impl Conflict<'_> {
-    fn draw(&self, f: &mut Frame<'_>, app: &App, theme: &Theme, d: &DecisionView, r: Rect) {
-        let (component, path, elements, both_allowed) =
-            (self.component, self.path, self.elements, &self.both_allowed);
-        let [base, source, target] = self.texts;
-        let others = app.same_elsewhere(&d.decision.id).len();
-        let waiting: usize = app.jobs.iter().map(|j| j.pending.len()).sum();
-        let block = frame(
-            theme,
-            format!(
-                " conflict · {component} · into {} · {waiting} waiting ",
-                d.target
-            ),
-            theme.danger,
-        );
-        let inner = block.inner(r);
-        f.render_widget(block, r);
-        let [head, cols, foot] = Layout::vertical([
-            Constraint::Length(2 + elements.len().min(3) as u16),
-            Constraint::Min(3),
-            Constraint::Length(2),
-        ])
-        .areas(inner);
-        let mut h = vec![
-            Line::styled(tail(path, head.width as usize), theme.muted),
-            Line::raw(clip(&d.decision.summary, head.width as usize)),
-        ];
-        for e in elements.iter().take(3) {
-            h.push(Line::styled(format!("  ≠ {e}"), theme.warning));
-        }
-        f.render_widget(Paragraph::new(h), head);
-        let parts = Layout::horizontal([Constraint::Ratio(1, 3); 3]).split(cols);
-        for (i, (title, text)) in [("base", base), ("source", source), ("target", target)]
-            .into_iter()
-            .enumerate()
-        {
-            let style = match i {
-                1 => theme.ok,
-                2 => theme.focus,
-                _ => theme.muted,
-            };
-            let body: Vec<Line<'_>> = match text {
-                Some(t) => t
-                    .lines()
-                    .map(|line| Line::from(syntax(theme, line, false, false, Style::default())))
-                    .collect(),
-                None => vec![Line::styled("(absent)", theme.muted)],
-            };
-            f.render_widget(
-                Paragraph::new(body).scroll((d.scroll, 0)).block(
-                    Block::default()
-                        .borders(Borders::ALL)
-                        .border_style(style)
-                        .title(Span::styled(format!(" {title} "), style)),
-                ),
-                parts[i],
-            );
-        }
-        let k = |a: Action| app.keymap.first_key(a);
-        let mut keys = vec![
-            Span::styled(format!(" {} ", k(Action::TakeSource)), theme.focus),
-            Span::raw("source "),
-            Span::styled(format!(" {} ", k(Action::KeepTarget)), theme.focus),
-            Span::raw("target "),
-        ];
-        if *both_allowed {
-            keys.push(Span::styled(format!(" {} ", k(Action::Both)), theme.focus));
-            keys.push(Span::raw("both "));
-        }
-        keys.extend([
-            Span::styled(format!(" {} ", k(Action::Edit)), theme.focus),
-            Span::raw("edit "),
-            Span::styled(format!(" {} ", k(Action::SkipComponent)), theme.focus),
-            Span::raw("skip "),
-            Span::styled(format!(" {} ", k(Action::Abort)), theme.danger),
-            Span::raw("abort "),
-        ]);
-        let all = if others == 0 {
-            Line::styled("this conflict appears in no other target", theme.muted)
-        } else {
-            all_targets_line(&k(Action::AllTargets), others, d.all_targets, theme)
-        };
-        f.render_widget(Paragraph::new(vec![Line::from(keys), all]), foot);
+/// The conflict question inside `r` (already cleared): the three versions side by side.
+fn draw_conflict(f: &mut Frame<'_>, app: &App, theme: &Theme, d: &DecisionView, r: Rect) {
+    let DecisionKind::Conflict {
+        component,
+        path,
+        elements,
+        base,
+        source,
+        target,
+        both_allowed,
+    } = &d.decision.kind
+    else {
+        return;
+    };
+    let others = app.same_elsewhere(&d.decision.id).len();
+    let waiting: usize = app.jobs.iter().map(|j| j.pending.len()).sum();
+    let block = frame(
+        theme,
+        format!(
+            " conflict · {component} · into {} · {waiting} waiting ",
+            d.target
+        ),
+        theme.danger,
+    );
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let [head, cols, foot] = Layout::vertical([
+        Constraint::Length(2 + elements.len().min(3) as u16),
+        Constraint::Min(3),
+        Constraint::Length(2),
+    ])
+    .areas(inner);
+    let mut h = vec![
+        Line::styled(tail(path, head.width as usize), theme.muted),
+        Line::raw(clip(&d.decision.summary, head.width as usize)),
+    ];
+    for e in elements.iter().take(3) {
+        h.push(Line::styled(format!("  ≠ {e}"), theme.warning));
     }
+    f.render_widget(Paragraph::new(h), head);
+    let parts = Layout::horizontal([Constraint::Ratio(1, 3); 3]).split(cols);
+    for (i, (title, text)) in [("base", base), ("source", source), ("target", target)]
+        .into_iter()
+        .enumerate()
+    {
+        let style = match i {
+            1 => theme.ok,
+            2 => theme.focus,
+            _ => theme.muted,
+        };
+        let body: Vec<Line<'_>> = match text {
+            Some(t) => t
+                .lines()
+                .map(|line| Line::from(syntax(theme, line, false, false, Style::default())))
+                .collect(),
+            None => vec![Line::styled("(absent)", theme.muted)],
+        };
+        f.render_widget(
+            Paragraph::new(body).scroll((d.scroll, 0)).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .border_style(style)
+                    .title(Span::styled(format!(" {title} "), style)),
+            ),
+            parts[i],
+        );
+    }
+    let k = |a: Action| app.keymap.first_key(a);
+    let mut keys = vec![
+        Span::styled(format!(" {} ", k(Action::TakeSource)), theme.focus),
+        Span::raw("source "),
+        Span::styled(format!(" {} ", k(Action::KeepTarget)), theme.focus),
+        Span::raw("target "),
+    ];
+    if *both_allowed {
+        keys.push(Span::styled(format!(" {} ", k(Action::Both)), theme.focus));
+        keys.push(Span::raw("both "));
+    }
+    keys.extend([
+        Span::styled(format!(" {} ", k(Action::Edit)), theme.focus),
+        Span::raw("edit "),
+        Span::styled(format!(" {} ", k(Action::SkipComponent)), theme.focus),
+        Span::raw("skip "),
+        Span::styled(format!(" {} ", k(Action::Abort)), theme.danger),
+        Span::raw("abort "),
+    ]);
+    let all = if others == 0 {
+        Line::styled("this conflict appears in no other target", theme.muted)
+    } else {
+        all_targets_line(&k(Action::AllTargets), others, d.all_targets, theme)
+    };
+    f.render_widget(Paragraph::new(vec![Line::from(keys), all]), foot);
 }
 
 /// The "same answer for all targets" toggle of the conflict and drift modals.
