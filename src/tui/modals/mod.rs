@@ -1,5 +1,6 @@
 //! Modals: each file owns one modal's state, keys and drawing behind `ModalView`. The stack in
-//! `App::modals` holds them as `Modal`; adding one is a file here and a line in `modals!`.
+//! `App::modals` holds them as `Modal`; adding one is a file here (with its `mod` line) and
+//! its line in `modals!`.
 //!
 //! While a modal handles a key it is taken off the stack, so it can change `App` freely (open
 //! another modal, answer a decision); it goes back to its place unless it says it is done.

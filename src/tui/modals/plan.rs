@@ -181,12 +181,11 @@ impl ModalView for PlanView {
     }
 
     fn draw(&self, f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
-        let v = self;
         let r = big(area);
         f.render_widget(Clear, r);
         let block = frame(
             theme,
-            format!(" plan: back-promote from {} ", v.req.from),
+            format!(" plan: back-promote from {} ", self.req.from),
             theme.focus,
         );
         let inner = block.inner(r);
@@ -197,7 +196,7 @@ impl ModalView for PlanView {
             Constraint::Length(1),
         ])
         .areas(inner);
-        let plan = match &v.plan {
+        let plan = match &self.plan {
             None => {
                 f.render_widget(Paragraph::new("Planning…").style(theme.muted), body);
                 return;
@@ -216,12 +215,12 @@ impl ModalView for PlanView {
         let mut ts = Vec::new();
         for (i, t) in plan.targets.iter().enumerate() {
             let n = t.apply.len() + t.component_picks.len();
-            let mut st = if i == v.tab {
+            let mut st = if i == self.tab {
                 theme.cursor()
             } else {
                 theme.muted
             };
-            if t.protected && i != v.tab {
+            if t.protected && i != self.tab {
                 st = theme.danger;
             }
             let lock = if t.protected { "🔒" } else { "" };
@@ -230,7 +229,7 @@ impl ModalView for PlanView {
         f.render_widget(Paragraph::new(Line::from(ts)), tabs);
         let w = body.width as usize;
         let mut l = Vec::new();
-        if let Some(t) = plan.targets.get(v.tab) {
+        if let Some(t) = plan.targets.get(self.tab) {
             let kind = app
                 .board
                 .as_ref()
@@ -405,7 +404,7 @@ impl ModalView for PlanView {
         }
         f.render_widget(
             Paragraph::new(l)
-                .scroll((v.scroll, 0))
+                .scroll((self.scroll, 0))
                 .wrap(Wrap { trim: false }),
             body,
         );

@@ -151,22 +151,24 @@ impl ModalView for StoryView {
     }
 
     fn act(&mut self, app: &mut App, a: Action) -> Step {
-        let v = self;
-        let comp_rows: Vec<usize> = v
+        let comp_rows: Vec<usize> = self
             .rows
             .iter()
             .enumerate()
             .filter(|(_, r)| matches!(r, TreeRow::Component(_)))
             .map(|(i, _)| i)
             .collect();
-        let pos = comp_rows.iter().position(|r| *r == v.cursor).unwrap_or(0);
-        let before = (v.cursor, v.file, v.against.clone());
+        let pos = comp_rows
+            .iter()
+            .position(|r| *r == self.cursor)
+            .unwrap_or(0);
+        let before = (self.cursor, self.file, self.against.clone());
         match a {
-            Action::NextScreen => v.file += 1,
+            Action::NextScreen => self.file += 1,
             Action::CompareEnv => {
                 // None → each env in pipeline order → None.
                 let envs = app.board.as_ref().map(|b| &b.envs[..]).unwrap_or(&[]);
-                v.against = match &v.against {
+                self.against = match &self.against {
                     None => envs.first().map(|e| e.name.clone()),
                     Some(cur) => envs
                         .iter()
@@ -175,20 +177,22 @@ impl ModalView for StoryView {
                         .map(|e| e.name.clone()),
                 };
             }
-            Action::Up => v.cursor = comp_rows.get(pos.saturating_sub(1)).copied().unwrap_or(0),
+            Action::Up => self.cursor = comp_rows.get(pos.saturating_sub(1)).copied().unwrap_or(0),
             Action::Down => {
-                v.cursor = comp_rows
+                self.cursor = comp_rows
                     .get((pos + 1).min(comp_rows.len().saturating_sub(1)))
                     .copied()
                     .unwrap_or(0)
             }
-            Action::Top => v.cursor = comp_rows.first().copied().unwrap_or(0),
-            Action::Bottom => v.cursor = comp_rows.last().copied().unwrap_or(0),
-            Action::PageDown | Action::Right => v.diff_scroll = v.diff_scroll.saturating_add(10),
-            Action::PageUp | Action::Left => v.diff_scroll = v.diff_scroll.saturating_sub(10),
+            Action::Top => self.cursor = comp_rows.first().copied().unwrap_or(0),
+            Action::Bottom => self.cursor = comp_rows.last().copied().unwrap_or(0),
+            Action::PageDown | Action::Right => {
+                self.diff_scroll = self.diff_scroll.saturating_add(10)
+            }
+            Action::PageUp | Action::Left => self.diff_scroll = self.diff_scroll.saturating_sub(10),
             Action::Select => {
                 if let (Some(TreeRow::Component(i)), Some(Ok(d))) =
-                    (v.rows.get(v.cursor), &v.detail)
+                    (self.rows.get(self.cursor), &self.detail)
                     && let Some(f) = d.files.get(*i)
                 {
                     let name = f.component.to_string();
@@ -199,26 +203,25 @@ impl ModalView for StoryView {
             }
             _ => {}
         }
-        if v.cursor != before.0 {
-            v.file = 0;
+        if self.cursor != before.0 {
+            self.file = 0;
         }
-        if (v.cursor, v.file, v.against.clone()) != before {
-            return Step::keep_with(v.load_diff(app));
+        if (self.cursor, self.file, self.against.clone()) != before {
+            return Step::keep_with(self.load_diff(app));
         }
         Step::keep()
     }
 
     fn draw(&self, f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
-        let v = self;
         let r = big(area);
         f.render_widget(Clear, r);
-        let block = frame(theme, format!(" {} ", v.id), theme.focus);
+        let block = frame(theme, format!(" {} ", self.id), theme.focus);
         let inner = block.inner(r);
         f.render_widget(block, r);
         let story = app
             .board
             .as_ref()
-            .and_then(|b| b.stories.iter().find(|s| s.id == v.id));
+            .and_then(|b| b.stories.iter().find(|s| s.id == self.id));
         let [left, right] =
             Layout::horizontal([Constraint::Percentage(42), Constraint::Percentage(58)])
                 .areas(inner);
@@ -243,7 +246,7 @@ impl ModalView for StoryView {
                 l.push(Line::from(spans));
             }
         }
-        match &v.detail {
+        match &self.detail {
             None => l.push(Line::styled("Reading the story…", theme.muted)),
             Some(Err(e)) => l.push(Line::styled(e.clone(), theme.danger)),
             Some(Ok(d)) => {
@@ -269,15 +272,15 @@ impl ModalView for StoryView {
                 ));
                 let header = l.len();
                 let room = (left.height as usize).saturating_sub(header).max(1);
-                let first = first_visible(v.cursor, room);
-                for (i, row) in v.rows.iter().enumerate().skip(first).take(room) {
+                let first = first_visible(self.cursor, room);
+                for (i, row) in self.rows.iter().enumerate().skip(first).take(room) {
                     match row {
                         TreeRow::Type(t) => l.push(Line::styled(format!("▾ {t}"), theme.muted)),
                         TreeRow::Component(ci) => {
                             let Some(fc) = d.files.get(*ci) else { continue };
                             let name = fc.component.to_string();
                             let marked = app.marked_components.contains(&name);
-                            let st = if i == v.cursor {
+                            let st = if i == self.cursor {
                                 theme.cursor()
                             } else {
                                 Style::default()
@@ -299,8 +302,8 @@ impl ModalView for StoryView {
         let dinner = dblock.inner(right);
         f.render_widget(dblock, right);
         let mut dl = Vec::new();
-        match &v.diff {
-            None if matches!(v.detail, Some(Ok(_))) => {
+        match &self.diff {
+            None if matches!(self.detail, Some(Ok(_))) => {
                 dl.push(Line::styled("Reading the diff…", theme.muted))
             }
             None => {}
@@ -317,18 +320,18 @@ impl ModalView for StoryView {
                     tail(&format!("{}{tag}", d.path), dinner.width as usize),
                     Style::default().add_modifier(Modifier::BOLD),
                 ));
-                let files = match (&v.detail, v.rows.get(v.cursor)) {
+                let files = match (&self.detail, self.rows.get(self.cursor)) {
                     (Some(Ok(det)), Some(TreeRow::Component(i))) => {
                         det.files.get(*i).map(|f| f.paths.len()).unwrap_or(1)
                     }
                     _ => 1,
                 };
-                let what = match &v.against {
+                let what = match &self.against {
                     Some(env) => format!("{env} → story (what bringing it would change)"),
                     None => "the story's change".to_string(),
                 };
                 let more = if files > 1 {
-                    format!(" · file {}/{files} (tab)", v.file + 1)
+                    format!(" · file {}/{files} (tab)", self.file + 1)
                 } else {
                     String::new()
                 };
@@ -340,7 +343,7 @@ impl ModalView for StoryView {
                 for line in d
                     .lines
                     .iter()
-                    .skip(v.diff_scroll as usize)
+                    .skip(self.diff_scroll as usize)
                     .take(dinner.height as usize)
                 {
                     dl.push(diff_line(theme, line.kind, &line.text, apex));
