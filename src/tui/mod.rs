@@ -2,11 +2,20 @@
 //! messages to one `update`; rendering is pure and happens only when something changed.
 //! Bursts of engine events are folded into one frame. The terminal is restored on exit and on
 //! panic (`ratatui::init` installs a hook that restores before the panic message prints).
+//!
+//! Layout: `app` routes messages and keys to the top modal or the current screen; `screens/`
+//! and `modals/` each own their state, keys and drawing; `widgets/` holds what they draw with;
+//! `view` draws the frame around them; `decisions` follows jobs and the questions they ask.
 
 pub mod app;
+pub mod decisions;
 pub mod keymap;
+pub mod modals;
+pub mod nav;
+pub mod screens;
 pub mod theme;
 pub mod view;
+pub mod widgets;
 
 use crate::domain::org::{LoginState, OrgInfo, OrgLimit};
 use crate::engine::{Engine, EngineError, Workspace};
@@ -94,18 +103,16 @@ fn run_effect(
             Msg::DetailLoaded(id, r)
         }),
         Effect::LoadDiff {
+            request,
             story,
             path,
             against,
         } => spawn(tx, async move {
-            Msg::DiffLoaded(
-                e.file_diff(story, path, against)
-                    .await
-                    .map_err(|e| e.to_string()),
-            )
+            let r = e.file_diff(story, path, against).await;
+            Msg::DiffLoaded(request, r.map_err(|e| e.to_string()))
         }),
-        Effect::Plan(req) => spawn(tx, async move {
-            Msg::PlanLoaded(e.plan(req).await.map_err(|e| e.to_string()))
+        Effect::Plan(request, req) => spawn(tx, async move {
+            Msg::PlanLoaded(request, e.plan(req).await.map_err(|e| e.to_string()))
         }),
         Effect::LoadAudit => spawn(tx, async move {
             let r = tokio::task::spawn_blocking(move || e.audit())

@@ -11,7 +11,7 @@ use backflow::domain::{Board, Plan};
 use backflow::engine::audit::AuditRecord;
 use backflow::engine::views;
 use backflow::git::Caches;
-use backflow::tui::app::{App, Effect, Modal, Msg, Screen};
+use backflow::tui::app::{App, Effect, Modal, Msg, RequestId, Screen};
 use backflow::tui::keymap::Keymap;
 use backflow::tui::theme::Theme;
 use backflow::tui::view;
@@ -104,10 +104,10 @@ fn screen_text(t: &Terminal<TestBackend>) -> String {
 
 fn focus_col(app: &mut App, name: &str) {
     let idx = app.board.as_ref().and_then(|b| b.env_index(name)).unwrap();
-    while app.col > idx {
+    while app.board_view.col > idx {
         app.update(key('h'));
     }
-    while app.col < idx {
+    while app.board_view.col < idx {
         app.update(key('l'));
     }
 }
@@ -158,15 +158,15 @@ fn board_snapshots_and_prod_is_unmistakable() {
 fn navigation_help_and_quit() {
     let fx = fixture();
     let mut app = app_on(&fx, false);
-    assert_eq!(app.col, 0);
+    assert_eq!(app.board_view.col, 0);
     keys(&mut app, "ll");
-    assert_eq!(app.col, 2);
+    assert_eq!(app.board_view.col, 2);
     app.update(key('j'));
-    assert_eq!(app.rows[2], 1);
+    assert_eq!(app.board_view.rows[2], 1);
     keys(&mut app, "kk");
-    assert_eq!(app.rows[2], 0, "stops at the top");
+    assert_eq!(app.board_view.rows[2], 0, "stops at the top");
     app.update(key('G'));
-    assert_eq!(app.rows[2], app.column_len(2) - 1);
+    assert_eq!(app.board_view.rows[2], app.column_len(2) - 1);
     app.update(key('g'));
     app.update(key('?'));
     let t = render(&app, 80, 24, &plain());
@@ -184,7 +184,10 @@ fn selection_marks_ranges_and_everything_missing_below() {
     focus_col(&mut app, "qa");
     app.update(key(' '));
     assert_eq!(app.marked.len(), 1);
-    assert_eq!(app.rows[app.col], 1, "space moves down");
+    assert_eq!(
+        app.board_view.rows[app.board_view.col], 1,
+        "space moves down"
+    );
     // v … v marks a range.
     app.update(key('v'));
     keys(&mut app, "jj");
@@ -196,7 +199,7 @@ fn selection_marks_ranges_and_everything_missing_below() {
     assert!(app.marked.is_empty());
     // a: every story of the column some env below lacks.
     app.update(key('a'));
-    let col = app.col;
+    let col = app.board_view.col;
     let expect = app
         .column(col)
         .iter()
@@ -215,10 +218,10 @@ fn fuzzy_filter_matches_ids_titles_authors_and_components() {
     let idx = views::component_index(&fx.engine.ws, &Caches::default()).unwrap();
     app.update(Msg::IndexLoaded(idx));
     focus_col(&mut app, "uat");
-    let all = app.column_len(app.col);
+    let all = app.column_len(app.board_view.col);
     app.update(key('/'));
     keys(&mut app, "hotfix");
-    let n = app.column_len(app.col);
+    let n = app.column_len(app.board_view.col);
     assert!(n >= 2 && n < all, "{n} of {all}");
     let t = render(&app, 80, 24, &plain());
     insta::assert_snapshot!("filter_80x24", t.backend());
@@ -227,20 +230,24 @@ fn fuzzy_filter_matches_ids_titles_authors_and_components() {
         app.modals.is_empty(),
         "enter keeps the filter and closes the input"
     );
-    assert_eq!(app.filter, "hotfix");
+    assert_eq!(app.board_view.filter, "hotfix");
     // Esc while typing clears the filter.
     app.update(key('/'));
     app.update(code(KeyCode::Esc));
-    assert!(app.filter.is_empty());
-    assert_eq!(app.column_len(app.col), all);
+    assert!(app.board_view.filter.is_empty());
+    assert_eq!(app.column_len(app.board_view.col), all);
     // A component name only in the index.
     app.update(key('/'));
     keys(&mut app, "VAT_Number");
-    assert!(app.column(app.col).iter().any(|s| s.id == "US-0105"));
+    assert!(
+        app.column(app.board_view.col)
+            .iter()
+            .any(|s| s.id == "US-0105")
+    );
     app.update(key('/'));
     // Nothing matches: the column says so.
     keys(&mut app, "zzzzqqq");
-    assert_eq!(app.column_len(app.col), 0);
+    assert_eq!(app.column_len(app.board_view.col), 0);
     assert!(screen_text(&render(&app, 80, 24, &plain())).contains("no match"));
 }
 
@@ -258,6 +265,7 @@ fn story_detail_tree_diff_and_component_marks() {
     let detail = views::story_detail(&fx.engine.ws, &Caches::default(), &id).unwrap();
     let eff = app.update(Msg::DetailLoaded(id.clone(), Ok(detail)));
     let Some(Effect::LoadDiff {
+        request,
         story,
         path,
         against: None,
@@ -268,7 +276,7 @@ fn story_detail_tree_diff_and_component_marks() {
     assert!(path.ends_with("VAT_Number__c.field-meta.xml"), "{path}");
     let diff = views::file_diff(&fx.engine.ws, &Caches::default(), &story, &path, None).unwrap();
     assert!(diff.added);
-    app.update(Msg::DiffLoaded(Ok(diff)));
+    app.update(Msg::DiffLoaded(request, Ok(diff)));
     let t = render(&app, 80, 24, &Theme::load(false));
     insta::assert_snapshot!("story_80x24", t.backend());
     // Added lines are green.
@@ -296,11 +304,90 @@ fn story_detail_tree_diff_and_component_marks() {
     assert!(app.modals.is_empty());
 }
 
-fn plan_for(fx: &Fixture, eff: &[Effect]) -> Plan {
-    let Some(Effect::Plan(req)) = eff.first() else {
+#[test]
+fn a_late_diff_for_a_file_left_behind_is_dropped() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    focus_col(&mut app, "uat");
+    let id = app.focused_story().unwrap().id.clone();
+    app.update(code(KeyCode::Enter));
+    let detail = views::story_detail(&fx.engine.ws, &Caches::default(), &id).unwrap();
+    let eff = app.update(Msg::DetailLoaded(id.clone(), Ok(detail)));
+    let [
+        Effect::LoadDiff {
+            request: a,
+            story,
+            path: path_a,
+            against,
+        },
+    ] = &eff[..]
+    else {
+        panic!("no diff requested: {eff:?}");
+    };
+    let diff_a = views::file_diff(
+        &fx.engine.ws,
+        &Caches::default(),
+        story,
+        path_a,
+        against.as_deref(),
+    )
+    .unwrap();
+    // The cursor moves to file B before A's diff arrives.
+    let eff = app.update(key('j'));
+    let [
+        Effect::LoadDiff {
+            request: b,
+            path: path_b,
+            ..
+        },
+    ] = &eff[..]
+    else {
+        panic!("no diff requested for the next file: {eff:?}");
+    };
+    assert_ne!(a, b);
+    assert_ne!(path_a, path_b);
+    app.update(Msg::DiffLoaded(*a, Ok(diff_a)));
+    let Some(Modal::Story(v)) = app.modals.last() else {
+        panic!("story detail closed");
+    };
+    assert!(v.diff.is_none(), "A's diff landed under B's cursor");
+    assert!(screen_text(&render(&app, 80, 24, &plain())).contains("Reading the diff"));
+    // B's own answer is shown.
+    let diff_b = views::file_diff(&fx.engine.ws, &Caches::default(), &id, path_b, None).unwrap();
+    app.update(Msg::DiffLoaded(*b, Ok(diff_b)));
+    let Some(Modal::Story(v)) = app.modals.last() else {
+        panic!("story detail closed");
+    };
+    assert!(matches!(&v.diff, Some(Ok(d)) if &d.path == path_b));
+}
+
+#[test]
+fn a_late_plan_for_a_request_replaced_is_dropped() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    focus_col(&mut app, "uat");
+    app.update(key(' '));
+    app.update(key('b'));
+    let (first, plan) = plan_for(&fx, &app.update(code(KeyCode::Enter)));
+    // Back to the picker, one target less, plan again: the first answer is now stale.
+    app.update(code(KeyCode::Esc));
+    keys(&mut app, "jj ");
+    let (second, _) = plan_for(&fx, &app.update(code(KeyCode::Enter)));
+    assert_ne!(first, second);
+    app.update(Msg::PlanLoaded(first, Ok(plan)));
+    let Some(Modal::Plan(v)) = app.modals.last() else {
+        panic!("no plan view");
+    };
+    assert!(v.plan.is_none(), "a stale plan was shown");
+    assert!(screen_text(&render(&app, 80, 24, &plain())).contains("Planning"));
+}
+
+/// The plan an effect asks for, with the request id its answer carries.
+fn plan_for(fx: &Fixture, eff: &[Effect]) -> (RequestId, Plan) {
+    let Some(Effect::Plan(id, req)) = eff.first() else {
         panic!("no plan requested: {eff:?}");
     };
-    fx.engine.plan_now(req).unwrap()
+    (*id, fx.engine.plan_now(req).unwrap())
 }
 
 #[test]
@@ -326,9 +413,9 @@ fn back_promotion_picks_targets_plans_and_submits() {
     // Uncheck dev2.
     keys(&mut app, "jj ");
     let eff = app.update(code(KeyCode::Enter));
-    let plan = plan_for(&fx, &eff);
+    let (id, plan) = plan_for(&fx, &eff);
     assert_eq!(plan.targets.len(), 2);
-    app.update(Msg::PlanLoaded(Ok(plan)));
+    app.update(Msg::PlanLoaded(id, Ok(plan)));
     let theme = Theme::load(false);
     insta::assert_snapshot!("plan_80x24", render(&app, 80, 24, &theme).backend());
     insta::assert_snapshot!("plan_160x48", render(&app, 160, 48, &theme).backend());
@@ -374,11 +461,11 @@ fn protected_targets_need_the_typed_name() {
     let mut app = app_on(&fx, false);
     focus_col(&mut app, "prod");
     let eff = pick_all(&mut app);
-    let mut plan = plan_for(&fx, &eff);
+    let (id, mut plan) = plan_for(&fx, &eff);
     let uat = plan.targets.iter().position(|t| t.env == "uat").unwrap();
     assert!(plan.targets[uat].protected, "uat is protected in the demo");
     plan.targets.retain(|t| t.env == "uat" || t.env == "qa");
-    app.update(Msg::PlanLoaded(Ok(plan)));
+    app.update(Msg::PlanLoaded(id, Ok(plan)));
     assert!(app.update(code(KeyCode::Enter)).is_empty());
     insta::assert_snapshot!("confirm_80x24", render(&app, 80, 24, &plain()).backend());
     assert!(keys(&mut app, "qa").is_empty());
@@ -395,8 +482,8 @@ fn protected_targets_need_the_typed_name() {
     assert!(uat.confirmed);
     // Esc on the confirmation submits nothing.
     let eff = pick_all(&mut app);
-    let plan = plan_for(&fx, &eff);
-    app.update(Msg::PlanLoaded(Ok(plan)));
+    let (id, plan) = plan_for(&fx, &eff);
+    app.update(Msg::PlanLoaded(id, Ok(plan)));
     app.update(code(KeyCode::Enter));
     assert!(app.update(code(KeyCode::Esc)).is_empty());
     assert!(app.modals.is_empty());
@@ -413,9 +500,17 @@ fn readonly_refuses_changes_and_hides_them() {
     app.update(code(KeyCode::Esc));
     app.update(key(':'));
     assert!(
-        !app.palette_cache.iter().any(|(a, _)| a.is_dangerous()),
+        !palette(&app).iter().any(|(a, _)| a.is_dangerous()),
         "the palette offers no changing action"
     );
+}
+
+/// The actions the open palette offers, ranked.
+fn palette(app: &App) -> &[(backflow::tui::keymap::Action, String)] {
+    let Some(Modal::Palette(p)) = app.modals.last() else {
+        panic!("no palette open");
+    };
+    &p.items
 }
 
 #[test]
@@ -423,7 +518,7 @@ fn palette_reaches_every_action() {
     let fx = fixture();
     let mut app = app_on(&fx, false);
     app.update(key(':'));
-    let n = app.palette_cache.len();
+    let n = palette(&app).len();
     let distinct: std::collections::BTreeSet<_> = app
         .keymap
         .bindings
@@ -595,7 +690,7 @@ fn jobs_pane_streams_steps_counters_and_logs() {
     );
     // c cancels after a confirmation.
     app.update(key('c'));
-    assert!(matches!(app.modals.last(), Some(Modal::Ask { .. })));
+    assert!(matches!(app.modals.last(), Some(Modal::Ask(_))));
     insta::assert_snapshot!("cancel_80x24", render(&app, 80, 24, &plain()).backend());
     assert_eq!(app.update(key('y')), vec![Effect::Cancel("j1".into())]);
     app.update(key('c'));
@@ -864,7 +959,7 @@ fn history_lists_the_audit_log() {
     ])));
     insta::assert_snapshot!("history_80x24", render(&app, 80, 24, &plain()).backend());
     app.update(key('j'));
-    assert_eq!(app.audit_cursor, 1);
+    assert_eq!(app.history.cursor, 1);
     app.update(Msg::AuditLoaded(Ok(vec![])));
     assert!(screen_text(&render(&app, 80, 24, &plain())).contains("No promotions recorded"));
 }
@@ -936,11 +1031,11 @@ fn resize_keeps_the_focused_column_visible() {
     let mut app = app_on(&fx, false);
     app.update(Msg::Resize(80, 24));
     focus_col(&mut app, "prod");
-    assert_eq!(app.col_offset, 3);
+    assert_eq!(app.board_view.col_offset, 3);
     app.update(Msg::Resize(200, 50));
-    assert_eq!(app.col_offset, 0, "everything fits");
+    assert_eq!(app.board_view.col_offset, 0, "everything fits");
     app.update(Msg::Resize(40, 20));
-    assert_eq!(app.col_offset, app.col);
+    assert_eq!(app.board_view.col_offset, app.board_view.col);
     let t = render(&app, 40, 20, &plain());
     assert!(screen_text(&t).contains("prod"));
 }
@@ -956,7 +1051,7 @@ fn a_job_asking_for_a_typed_env_name_gets_it() {
         kind: DecisionKind::Confirm { env: "uat".into() },
     }];
     app.update(Msg::JobSynced(Box::new(a)));
-    assert!(matches!(app.modals.last(), Some(Modal::TypedAnswer { .. })));
+    assert!(matches!(app.modals.last(), Some(Modal::TypedAnswer(_))));
     insta::assert_snapshot!(
         "typed_answer_80x24",
         render(&app, 80, 24, &plain()).backend()
@@ -982,10 +1077,10 @@ fn submitted_jobs_get_the_focus_in_the_jobs_pane() {
     app.update(Msg::JobSynced(Box::new(job("j2", "dev1"))));
     app.update(Msg::Submitted(Ok(("b2".into(), vec!["j2".into()]))));
     assert_eq!(app.screen, Screen::Jobs);
-    assert_eq!(app.job_cursor, 1);
+    assert_eq!(app.jobs_view.cursor, 1);
     // Failing to start says why.
     app.update(Msg::Submitted(Err("no target".into())));
-    assert!(matches!(app.modals.last(), Some(Modal::Notice(t)) if t.contains("no target")));
+    assert!(matches!(app.modals.last(), Some(Modal::Notice(t)) if t.0.contains("no target")));
 }
 
 #[test]
@@ -1015,17 +1110,17 @@ fn plan_offers_the_stories_that_bring_missing_dependencies() {
     assert_eq!(app.focused_story().unwrap().id, "US-0104");
     app.update(key('b'));
     let eff = app.update(code(KeyCode::Enter));
-    let mut plan = plan_for(&fx, &eff);
+    let (id, mut plan) = plan_for(&fx, &eff);
     // As if US-0104 referenced the field US-0105 adds.
     for t in &mut plan.targets {
         t.missing_dependencies = vec!["CustomField:Invoice__c.VAT_Number__c".into()];
     }
-    app.update(Msg::PlanLoaded(Ok(plan)));
+    app.update(Msg::PlanLoaded(id, Ok(plan)));
     let t = render(&app, 80, 24, &plain());
     insta::assert_snapshot!("plan_missing_dependency_80x24", t.backend());
     assert!(screen_text(&t).contains("brought by US-0105"));
     let eff = app.update(key('i'));
-    let [Effect::Plan(req)] = &eff[..] else {
+    let [Effect::Plan(_, req)] = &eff[..] else {
         panic!("no replan: {eff:?}");
     };
     assert_eq!(req.stories, ["US-0104", "US-0105"]);
@@ -1074,7 +1169,7 @@ fn a_deploy_refreshes_the_board_and_the_history() {
     let mut j = job("j1", "qa");
     j.seq = 1;
     app.update(Msg::JobSynced(Box::new(j)));
-    app.audit = Some(Ok(vec![]));
+    app.history.audit = Some(Ok(vec![]));
     let eff = app.update(ev(
         "j1",
         2,
@@ -1085,7 +1180,7 @@ fn a_deploy_refreshes_the_board_and_the_history() {
     ));
     assert_eq!(eff, vec![Effect::LoadBoard]);
     assert!(
-        app.audit.is_none(),
+        app.history.audit.is_none(),
         "history reads the log again when shown"
     );
     assert_eq!(app.update(key('3')), vec![Effect::LoadAudit]);
@@ -1123,4 +1218,58 @@ fn pending_automatic_back_promotions_show_in_the_status_line() {
         )),
         "{screen}"
     );
+}
+
+#[test]
+fn wide_titles_are_clipped_by_display_width_on_the_board() {
+    use backflow::domain::{BoardEnv, BoardStory, ConnectionStatus, EnvKind, Presence};
+    let env = |name: &str, kind, level| BoardEnv {
+        name: name.into(),
+        branch: name.into(),
+        kind,
+        protected: false,
+        org: None,
+        release: None,
+        api_version: None,
+        level,
+    };
+    let story = |id: &str, title: &str| BoardStory {
+        id: id.into(),
+        title: title.into(),
+        author: "Aiko Sato".into(),
+        time: NOW - 3600,
+        components: 1,
+        commits: 1,
+        presence: vec![Presence::Absent, Presence::Present],
+    };
+    let board = Board {
+        envs: vec![env("dev", EnvKind::Dev, 0), env("qa", EnvKind::Qa, 1)],
+        stories: vec![
+            // CJK: two columns per char, so far wider than its char count.
+            story("US-0001", "請求書の検証ルールを追加して重複した請求を防ぐ"),
+            story(
+                "US-0002",
+                "🔒🔒 Lock the invoice record after approval for good",
+            ),
+        ],
+        connections: vec![ConnectionStatus {
+            from: "dev".into(),
+            to: "qa".into(),
+            ahead: vec![],
+            behind: vec![],
+        }],
+    };
+    let mut app = App::new(Keymap::default_map(), "demo".into(), false, NOW);
+    app.update(Msg::BoardLoaded(Ok(board)));
+    app.update(key('l'));
+    let t = render(&app, 80, 24, &plain());
+    let buf = t.backend().buffer();
+    // Both rows keep their missing-below badge right against the column's border.
+    for id in ["US-0001", "US-0002"] {
+        let (_, y) = find(buf, id).unwrap_or_else(|| panic!("{id} not on screen"));
+        assert_eq!(buf[(77, y)].symbol(), "▼", "{id}:\n{}", screen_text(&t));
+        assert_eq!(buf[(78, y)].symbol(), "1");
+        assert_eq!(buf[(79, y)].symbol(), "│");
+    }
+    assert!(find(buf, "請").is_some(), "the CJK title is shown");
 }

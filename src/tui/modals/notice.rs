@@ -1,0 +1,34 @@
+//! A message to acknowledge.
+
+use super::{ModalView, Step};
+use crate::tui::app::App;
+use crate::tui::keymap::Action;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::popup;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+
+#[derive(Debug, Clone)]
+pub struct Notice(pub String);
+
+impl ModalView for Notice {
+    fn act(&mut self, _app: &mut App, a: Action) -> Step {
+        if a == Action::Open {
+            Step::close()
+        } else {
+            Step::keep()
+        }
+    }
+
+    fn draw(&self, f: &mut Frame<'_>, _app: &App, theme: &Theme, area: Rect) {
+        popup(
+            f,
+            theme,
+            " note ",
+            vec![Line::raw(self.0.clone())],
+            theme.focus,
+            area,
+        );
+    }
+}
