@@ -788,6 +788,7 @@ async fn web_login_through_the_loopback_redirect_then_keyring_refresh() {
                 instance_url: tokens.session.instance_url.clone(),
                 client_id: "CONSUMER_KEY".into(),
                 refresh_token: refresh.clone(),
+                client_secret: None,
             },
         )
         .unwrap();
@@ -897,8 +898,10 @@ fn secrets_never_show_in_debug_errors_or_logs() {
         instance_url: "i".into(),
         client_id: "c".into(),
         refresh_token: Secret::new(refresh),
+        client_secret: Some(Secret::new("consumer-secret-value")),
     };
     assert!(!format!("{login:?}").contains(refresh));
+    assert!(!format!("{login:?}").contains("consumer-secret-value"));
     for text in [
         format!("Bearer {token}"),
         format!("{{\"access_token\":\"{token}\",\"refresh_token\":\"{refresh}\"}}"),
