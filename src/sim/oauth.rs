@@ -111,27 +111,36 @@ pub fn check_secret(app: &ClientApp, flow: Flow, given: Option<&str>) -> Result<
     }
 }
 
-/// The scopes granted for an authorize request: all requested ones an app allows, or
-/// `(error, description)` for the redirect when the app refuses unknown scopes.
+/// The scopes granted for an authorize request. Refusals: an unknown consumer key (a 400 page,
+/// as the redirect cannot be trusted then) and, for apps that refuse unknown scopes, a redirect
+/// carrying `error=invalid_scope` and the `state`.
 pub fn granted_scope(
     st: &SimState,
     client_id: &str,
     requested: &str,
-) -> Result<String, (&'static str, String)> {
-    let Ok(Some(app)) = app(st, client_id) else {
-        // Open mode (an unknown key is refused at the token endpoint).
+    redirect_uri: &str,
+    state: Option<&str>,
+) -> Result<String, Response> {
+    let Some(app) = app(st, client_id)? else {
         return Ok(requested.to_string());
     };
     let (ok, refused): (Vec<&str>, Vec<&str>) = requested
         .split_whitespace()
         .partition(|s| app.scopes.iter().any(|a| a == s));
-    if !refused.is_empty() && app.refuse_unknown_scopes {
-        return Err((
-            "invalid_scope",
-            format!("the requested scope is not allowed: {}", refused.join(" ")),
-        ));
+    if refused.is_empty() || !app.refuse_unknown_scopes {
+        return Ok(ok.join(" "));
     }
-    Ok(ok.join(" "))
+    let desc = format!("the requested scope is not allowed: {}", refused.join(" "));
+    let Ok(mut loc) = reqwest::Url::parse(redirect_uri) else {
+        return Err(oauth_error("invalid_scope", &desc));
+    };
+    loc.query_pairs_mut()
+        .append_pair("error", "invalid_scope")
+        .append_pair("error_description", &desc);
+    if let Some(s) = state {
+        loc.query_pairs_mut().append_pair("state", s);
+    }
+    Err((StatusCode::FOUND, [(header::LOCATION, loc.to_string())]).into_response())
 }
 
 fn has_refresh_scope(scope: &str) -> bool {
@@ -260,21 +269,35 @@ mod tests {
             scopes: vec!["api".into(), "web".into()],
             ..Default::default()
         };
+        let redirect = "http://localhost:1717/OauthRedirect";
         let st = state_with(app.clone());
-        let e = granted_scope(&st, "K", "refresh_token api web").unwrap_err();
-        assert_eq!(e.0, "invalid_scope");
-        assert!(e.1.contains("refresh_token"), "{}", e.1);
+        let r = granted_scope(&st, "K", "refresh_token api web", redirect, Some("s1")).unwrap_err();
+        assert_eq!(r.status(), StatusCode::FOUND);
+        let loc = r.headers()[header::LOCATION].to_str().unwrap();
+        assert!(
+            loc.starts_with(redirect)
+                && loc.contains("error=invalid_scope")
+                && loc.contains("refresh_token")
+                && loc.contains("state=s1"),
+            "{loc}"
+        );
         let st = state_with(ClientApp {
             refuse_unknown_scopes: false,
             ..app
         });
         assert_eq!(
-            granted_scope(&st, "K", "refresh_token api web").unwrap(),
+            granted_scope(&st, "K", "refresh_token api web", redirect, None).unwrap(),
             "api web"
+        );
+        assert_eq!(
+            granted_scope(&st, "OTHER", "api", redirect, None)
+                .unwrap_err()
+                .status(),
+            StatusCode::BAD_REQUEST
         );
         // Open mode grants what was asked.
         assert_eq!(
-            granted_scope(&SimState::default(), "any", "api").unwrap(),
+            granted_scope(&SimState::default(), "any", "api", redirect, None).unwrap(),
             "api"
         );
     }

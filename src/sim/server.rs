@@ -476,19 +476,10 @@ fn authorize(st: &mut SimState, org: &str, q: &BTreeMap<String, String>) -> Resp
     let requested = q
         .get("scope")
         .map_or("refresh_token api web", String::as_str);
-    let scope = match super::oauth::granted_scope(st, client_id, requested) {
+    let state = q.get("state").map(String::as_str);
+    let scope = match super::oauth::granted_scope(st, client_id, requested, redirect, state) {
         Ok(s) => s,
-        Err((e, desc)) => {
-            let sep = if redirect.contains('?') { '&' } else { '?' };
-            let mut loc = format!(
-                "{redirect}{sep}error={e}&error_description={}",
-                pct_encode(&desc)
-            );
-            if let Some(s) = q.get("state") {
-                loc.push_str(&format!("&state={}", pct_encode(s)));
-            }
-            return (StatusCode::FOUND, [(header::LOCATION, loc)]).into_response();
-        }
+        Err(refused) => return refused,
     };
     let code = format!("aPrx{}==", random_token(40));
     st.codes.insert(
