@@ -1068,6 +1068,84 @@ async fn missing_scopes_are_named() {
     assert!(r.text().await.unwrap().contains("invalid_client_id"));
 }
 
+/// `data` as a gzip member with one stored (uncompressed) deflate block: enough to check that
+/// the client asks for and decodes gzip, without a compression crate in the tests.
+fn gzip_stored(data: &[u8]) -> Vec<u8> {
+    let crc = data.iter().fold(!0u32, |mut c, &b| {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 == 1 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            };
+        }
+        c
+    }) ^ !0u32;
+    let len = u16::try_from(data.len()).expect("small body");
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 1];
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&(!len).to_le_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
+}
+
+/// Large retrieves arrive gzip-compressed: the client asks for gzip and decodes it.
+#[tokio::test]
+async fn compressed_answers_are_decoded() {
+    use axum::http::{HeaderMap, header};
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let base = format!(
+        "http://127.0.0.1:{}/o/gz",
+        listener.local_addr().unwrap().port()
+    );
+    let instance = base.clone();
+    let token = move || {
+        let instance = instance.clone();
+        async move {
+            axum::Json(
+                serde_json::json!({"access_token": "00D000000000001!AQgz", "instance_url": instance, "token_type": "Bearer"}),
+            )
+        }
+    };
+    let versions = |headers: HeaderMap| async move {
+        let asked = headers
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("gzip"));
+        let body = br#"[{"label":"Spring '26","url":"/services/data/v66.0","version":"66.0"}]"#;
+        if asked {
+            (
+                [
+                    (header::CONTENT_ENCODING, "gzip"),
+                    (header::CONTENT_TYPE, "application/json"),
+                ],
+                gzip_stored(body),
+            )
+                .into_response()
+        } else {
+            (axum::http::StatusCode::NOT_ACCEPTABLE, "gzip expected").into_response()
+        }
+    };
+    use axum::response::IntoResponse;
+    let app = axum::Router::new()
+        .route("/o/gz/services/oauth2/token", axum::routing::post(token))
+        .route("/o/gz/services/data/", axum::routing::get(versions));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let cfg = OrgConfig {
+        auth: "simulated".into(),
+        url: Some(base),
+        ..Default::default()
+    };
+    let c = SalesforceClient::connect("gz", &cfg, &fast(), &TokenStore::unavailable("tests")).await;
+    server.abort();
+    assert_eq!(c.unwrap().api_version(), "66.0");
+}
+
 /// A fake `sf` answering per alias: `current` as sf ≥ 2.136.8 does (`org display` redacts the
 /// token, `org auth show-access-token` gives it), `token-key` the same with the token under
 /// `result.token`, `old` as earlier versions (the token in `org display`), `broken` redacting
@@ -1286,8 +1364,8 @@ async fn login_orgs_logout_commands_with_jwt() {
     std::fs::write(
         ws.path().join("backflow.toml"),
         format!(
-            "[[env]]\nname = \"prod\"\nbranch = \"main\"\nkind = \"prod\"\norg = \"prod\"\n\n[orgs.prod]\nauth = \"jwt\"\nlogin_url = \"{}/o/prod\"\nclient_id = \"CONSUMER_KEY\"\nusername = \"admin@prod.sim\"\njwt_key_file = \"{key}\"\n",
-            sim.url
+            "[[env]]\nname = \"prod\"\nbranch = \"main\"\nkind = \"prod\"\norg = \"prod\"\n\n[orgs.prod]\nauth = \"jwt\"\nlogin_url = \"{}/o/prod\"\nclient_id = \"CONSUMER_KEY\"\nusername = \"admin@prod.sim\"\njwt_key_file = \"{key}\"\n\n[orgs.desk]\nauth = \"web\"\nlogin_url = \"{}/o/dev1\"\nclient_id = \"ECA_KEY\"\nclient_secret_env = \"BACKFLOW_IT_UNSET_SECRET\"\n",
+            sim.url, sim.url
         ),
     )
     .unwrap();
@@ -1319,7 +1397,16 @@ async fn login_orgs_logout_commands_with_jwt() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let prod = &v["orgs"][0];
+    let row = |name: &str| {
+        v["orgs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["org"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no row for {name}: {v}"))
+    };
+    let prod = &row("prod");
     assert_eq!(
         (
             prod["connected"].as_bool(),
@@ -1330,6 +1417,24 @@ async fn login_orgs_logout_commands_with_jwt() {
         "{v}"
     );
     assert_eq!(prod["envs"][0], "prod");
+    // Which store holds each credential, and whether it outlives a reboot.
+    assert_eq!(
+        (prod["store"].as_str(), prod["survives_reboot"].as_bool()),
+        (Some("key-file"), Some(true)),
+        "{v}"
+    );
+    let desk = &row("desk");
+    assert_eq!(desk["token"], "missing", "{desk}");
+    match desk["store"].as_str() {
+        // Kernel memory: gone after a reboot.
+        Some("keyutils") => assert_eq!(desk["survives_reboot"], false, "{desk}"),
+        Some("secret-service") => assert_eq!(desk["survives_reboot"], true, "{desk}"),
+        Some("none") => assert!(desk["survives_reboot"].is_null(), "{desk}"),
+        other => panic!("unexpected store {other:?} on Linux: {desk}"),
+    }
+    let out = run(&["orgs"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("store=key-file (survives reboot)"), "{text}");
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(!text.contains("!AQ"), "no session id in the output");
