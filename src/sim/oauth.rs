@@ -74,18 +74,38 @@ pub enum Flow {
     Refresh,
 }
 
-fn oauth_error(code: &str, desc: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
-        json!({ "error": code, "error_description": desc }).to_string(),
-    )
-        .into_response()
+/// Why the authorize or token endpoint refuses a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A 400 JSON body: `error`, `error_description`.
+    Error(&'static str, String),
+    /// A redirect back to the client (its `Location`) carrying the error.
+    Redirect(String),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Error(code, desc) => (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+                json!({ "error": code, "error_description": desc }).to_string(),
+            )
+                .into_response(),
+            Refusal::Redirect(loc) => {
+                (StatusCode::FOUND, [(header::LOCATION, loc)]).into_response()
+            }
+        }
+    }
+}
+
+fn oauth_error(code: &'static str, desc: &str) -> Refusal {
+    Refusal::Error(code, desc.to_string())
 }
 
 /// The registered app with `client_id`: `Ok(None)` when no app is registered (open mode),
 /// `invalid_client_id` when apps are registered but this key is not one of them.
-pub fn app<'a>(st: &'a SimState, client_id: &str) -> Result<Option<&'a ClientApp>, Response> {
+pub fn app<'a>(st: &'a SimState, client_id: &str) -> Result<Option<&'a ClientApp>, Refusal> {
     let apps = &st.settings.client_apps;
     if apps.is_empty() {
         return Ok(None);
@@ -98,7 +118,7 @@ pub fn app<'a>(st: &'a SimState, client_id: &str) -> Result<Option<&'a ClientApp
 
 /// Refuses a token request that lacks the secret the app requires for `flow`, or carries a
 /// wrong one (Salesforce says `invalid_client` either way).
-pub fn check_secret(app: &ClientApp, flow: Flow, given: Option<&str>) -> Result<(), Response> {
+pub fn check_secret(app: &ClientApp, flow: Flow, given: Option<&str>) -> Result<(), Refusal> {
     let required = match flow {
         Flow::WebServer => app.require_secret_web_server,
         Flow::Refresh => app.require_secret_refresh,
@@ -120,7 +140,7 @@ pub fn granted_scope(
     requested: &str,
     redirect_uri: &str,
     state: Option<&str>,
-) -> Result<String, Response> {
+) -> Result<String, Refusal> {
     let Some(app) = app(st, client_id)? else {
         return Ok(requested.to_string());
     };
@@ -140,7 +160,7 @@ pub fn granted_scope(
     if let Some(s) = state {
         loc.query_pairs_mut().append_pair("state", s);
     }
-    Err((StatusCode::FOUND, [(header::LOCATION, loc.to_string())]).into_response())
+    Err(Refusal::Redirect(loc.to_string()))
 }
 
 fn has_refresh_scope(scope: &str) -> bool {
@@ -159,18 +179,20 @@ pub fn exchange_code(
     base: &str,
 ) -> Response {
     let client_id = form.get("client_id").map(String::as_str).unwrap_or("");
-    if client_id != code.client_id {
-        return oauth_error("invalid_client_id", "client identifier invalid");
-    }
-    match app(st, client_id) {
-        Err(r) => return r,
+    match app(st, &code.client_id) {
+        Err(r) => return r.into_response(),
         Ok(Some(a)) => {
+            // Open mode stays lenient about the key; a registered app wants its own.
+            if client_id != code.client_id {
+                return oauth_error("invalid_client_id", "client identifier invalid")
+                    .into_response();
+            }
             if let Err(r) = check_secret(
                 a,
                 Flow::WebServer,
                 form.get("client_secret").map(String::as_str),
             ) {
-                return r;
+                return r.into_response();
             }
         }
         Ok(None) => {}
@@ -182,7 +204,7 @@ pub fn exchange_code(
         st.refresh_grants.insert(
             rt.to_string(),
             Grant {
-                client_id: client_id.to_string(),
+                client_id: code.client_id.clone(),
                 scope: code.scope.clone(),
             },
         );
@@ -200,22 +222,28 @@ pub fn refresh(
 ) -> Response {
     let token = form.get("refresh_token").map(String::as_str).unwrap_or("");
     if st.refresh_tokens.get(token).map(String::as_str) != Some(org) {
-        return oauth_error("invalid_grant", "expired access/refresh token");
+        return oauth_error("invalid_grant", "expired access/refresh token").into_response();
     }
     let grant = st.refresh_grants.get(token).cloned().unwrap_or_default();
     let client_id = form.get("client_id").map(String::as_str).unwrap_or("");
-    if !grant.client_id.is_empty() && client_id != grant.client_id {
-        return oauth_error("invalid_client_id", "client identifier invalid");
-    }
-    let rotate = match app(st, client_id) {
-        Err(r) => return r,
+    let issued_to = if grant.client_id.is_empty() {
+        client_id
+    } else {
+        grant.client_id.as_str()
+    };
+    let rotate = match app(st, issued_to) {
+        Err(r) => return r.into_response(),
         Ok(Some(a)) => {
+            if client_id != issued_to {
+                return oauth_error("invalid_client_id", "client identifier invalid")
+                    .into_response();
+            }
             if let Err(r) = check_secret(
                 a,
                 Flow::Refresh,
                 form.get("client_secret").map(String::as_str),
             ) {
-                return r;
+                return r.into_response();
             }
             a.rotate_refresh_tokens
         }
@@ -271,9 +299,11 @@ mod tests {
         };
         let redirect = "http://localhost:1717/OauthRedirect";
         let st = state_with(app.clone());
-        let r = granted_scope(&st, "K", "refresh_token api web", redirect, Some("s1")).unwrap_err();
-        assert_eq!(r.status(), StatusCode::FOUND);
-        let loc = r.headers()[header::LOCATION].to_str().unwrap();
+        let Refusal::Redirect(loc) =
+            granted_scope(&st, "K", "refresh_token api web", redirect, Some("s1")).unwrap_err()
+        else {
+            panic!("a redirect expected");
+        };
         assert!(
             loc.starts_with(redirect)
                 && loc.contains("error=invalid_scope")
@@ -289,12 +319,10 @@ mod tests {
             granted_scope(&st, "K", "refresh_token api web", redirect, None).unwrap(),
             "api web"
         );
-        assert_eq!(
-            granted_scope(&st, "OTHER", "api", redirect, None)
-                .unwrap_err()
-                .status(),
-            StatusCode::BAD_REQUEST
-        );
+        assert!(matches!(
+            granted_scope(&st, "OTHER", "api", redirect, None),
+            Err(Refusal::Error("invalid_client_id", _))
+        ));
         // Open mode grants what was asked.
         assert_eq!(
             granted_scope(&SimState::default(), "any", "api", redirect, None).unwrap(),

@@ -479,7 +479,7 @@ fn authorize(st: &mut SimState, org: &str, q: &BTreeMap<String, String>) -> Resp
     let state = q.get("state").map(String::as_str);
     let scope = match super::oauth::granted_scope(st, client_id, requested, redirect, state) {
         Ok(s) => s,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let code = format!("aPrx{}==", random_token(40));
     st.codes.insert(
