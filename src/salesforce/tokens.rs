@@ -225,3 +225,54 @@ impl TokenStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stores_say_what_they_are_and_whether_logins_outlive_a_reboot() {
+        let mock = TokenStore::mock();
+        assert_eq!(
+            mock.kind(),
+            StoreKind {
+                name: "mock",
+                survives_reboot: false
+            }
+        );
+        let none = TokenStore::unavailable("t");
+        assert_eq!(none.kind().name, "none");
+        assert!(!none.is_available());
+        // Rotation replaces only the refresh token; nothing stored means nothing to replace.
+        let login = StoredLogin {
+            username: "u".into(),
+            login_url: "https://login.salesforce.com".into(),
+            instance_url: "https://acme.my.salesforce.com".into(),
+            client_id: "K".into(),
+            refresh_token: Secret::new("old"),
+            client_secret: Some(Secret::new("S")),
+        };
+        assert!(!mock.rotate("rot", &Secret::new("new")).unwrap());
+        mock.save("rot", &login).unwrap();
+        assert!(mock.rotate("rot", &Secret::new("new")).unwrap());
+        let back = mock.load("rot").unwrap().unwrap();
+        assert_eq!(
+            back,
+            StoredLogin {
+                refresh_token: Secret::new("new"),
+                ..login
+            }
+        );
+        #[cfg(target_os = "linux")]
+        {
+            let os = TokenStore::os().kind();
+            assert!(
+                matches!(
+                    (os.name, os.survives_reboot),
+                    ("secret-service", true) | ("keyutils", false) | ("none", false)
+                ),
+                "{os:?}"
+            );
+        }
+    }
+}
