@@ -1,5 +1,5 @@
 //! `backflow orgs [--json]`: each configured org, who is logged in, sandbox or production,
-//! instance, API version, token state.
+//! instance, API version, token state and the credential store holding it.
 
 use super::orgcfg::{load, runtime};
 use super::{Cli, CliResult, args::JsonArg, print_json};
@@ -17,12 +17,18 @@ pub fn run(cli: &Cli, a: &JsonArg) -> CliResult {
                 Some(false) => "production",
                 None => "?",
             };
+            let reboot = match r.survives_reboot {
+                Some(true) => " (survives reboot)",
+                Some(false) => " (lost on reboot)",
+                None => "",
+            };
             println!(
-                "{:<12} auth={:<9} token={:<11} envs={}",
+                "{:<12} auth={:<9} token={:<11} envs={} store={}{reboot}",
                 r.org,
                 r.auth,
                 r.token,
-                r.envs.join(",")
+                r.envs.join(","),
+                r.store,
             );
             if r.connected {
                 println!(

@@ -91,6 +91,9 @@ pub struct OrgConfig {
     /// Base URL of an external simulator or a fixed instance URL.
     pub url: Option<String>,
     pub client_id: Option<String>,
+    /// Name of the environment variable holding the External Client App's consumer secret
+    /// (the secret itself never goes into the config).
+    pub client_secret_env: Option<String>,
     pub callback_port: Option<u16>,
     pub username: Option<String>,
     /// JWT private key file (a path, never the key itself).

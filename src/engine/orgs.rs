@@ -120,6 +120,8 @@ pub async fn login(
                 "no OS keyring is available here, and backflow never writes refresh tokens to disk; use --jwt-key (JWT bearer) or --from-sf-cli ALIAS".into(),
             ));
     }
+    // External Client Apps require the consumer secret for this flow by default.
+    let client_secret = auth::client_secret(&org, &oc, None).map_err(EngineError::from)?;
     let login_url = auth::login_url(&oc);
     let port = a.port.or(oc.callback_port).unwrap_or(DEFAULT_CALLBACK_PORT);
     let http = reqwest::Client::builder()
@@ -129,7 +131,8 @@ pub async fn login(
         .map_err(|e| EngineError::Remote(e.to_string()))?;
     let login = WebLogin::start(&org, &login_url, &client_id, port, http.clone())
         .await
-        .map_err(EngineError::from)?;
+        .map_err(EngineError::from)?
+        .with_client_secret(client_secret.clone());
     say(format!(
         "Open this URL to log in to {} ({org}):\n\n  {}\n",
         env, login.auth_url
@@ -169,12 +172,21 @@ pub async fn login(
                 instance_url: tokens.session.instance_url.clone(),
                 client_id,
                 refresh_token: Secret::new(refresh.expose()),
+                client_secret,
             },
         )
         .map_err(EngineError::from)?;
+    let kind = store.kind();
     say(format!(
-        "Logged in to {} as {user} ({}). The refresh token is in the OS keyring.",
-        env, tokens.session.instance_url
+        "Logged in to {} as {user} ({}). The refresh token is in the OS credential store ({}{}).",
+        env,
+        tokens.session.instance_url,
+        kind.name,
+        if kind.survives_reboot {
+            ""
+        } else {
+            "; it does not survive a reboot: log in again after one"
+        }
     ));
     Ok(())
 }
@@ -221,6 +233,13 @@ pub struct OrgRow {
     pub auth: String,
     /// `stored` (keyring), `missing`, `no-keyring`, `key-file`, `sf-cli`, `per-process`.
     pub token: String,
+    /// What holds the credential: a credential store (`keychain`, `credential-manager`,
+    /// `secret-service`, `keyutils`) for web logins, `key-file` (JWT), `sf-cli` (the Salesforce
+    /// CLI's own store) or `none` (simulated orgs, or no keyring).
+    pub store: String,
+    /// Whether the credential is still there after a reboot (keyutils: no); `None` when
+    /// nothing is kept.
+    pub survives_reboot: Option<bool>,
     pub connected: bool,
     pub username: Option<String>,
     pub org_id: Option<String>,
@@ -255,11 +274,23 @@ pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
             "sf-cli" => "sf-cli",
             _ => "per-process",
         };
+        let kind = store.kind();
+        let (holder, survives) = match oc.auth.as_str() {
+            "web" => (
+                kind.name,
+                (kind.name != "none").then_some(kind.survives_reboot),
+            ),
+            "jwt" => ("key-file", Some(true)),
+            "sf-cli" => ("sf-cli", Some(true)),
+            _ => ("none", None),
+        };
         let mut row = OrgRow {
             org: name.clone(),
             envs,
             auth: oc.auth.clone(),
             token: token.into(),
+            store: holder.into(),
+            survives_reboot: survives,
             connected: false,
             username: None,
             org_id: None,

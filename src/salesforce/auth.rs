@@ -9,11 +9,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
 use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Default loopback port of the OAuth redirect (the Salesforce CLI's too).
 pub const DEFAULT_CALLBACK_PORT: u16 = 1717;
+
+/// Scopes the browser login asks for: API access and a refresh token (the Salesforce CLI's set).
+pub const WEB_SCOPES: &str = "refresh_token api web";
 
 /// How a session is renewed when it expires.
 #[derive(Clone)]
@@ -21,7 +25,13 @@ pub enum Renewal {
     Refresh {
         token_url: String,
         client_id: String,
-        refresh_token: Secret,
+        /// Sent on every refresh when known ("Require secret for Refresh Token Flow").
+        client_secret: Option<Secret>,
+        /// Shared by clones: a rotating app answers each refresh with a new refresh token and
+        /// invalidates the old one.
+        refresh_token: Arc<Mutex<Secret>>,
+        /// Where a rotated refresh token is written back.
+        store: Option<TokenStore>,
     },
     Jwt {
         token_url: String,
@@ -84,6 +94,49 @@ fn token_url(login: &str) -> String {
     format!("{}/services/oauth2/token", login.trim_end_matches('/'))
 }
 
+/// The consumer secret of `org`'s External Client App: the environment variable named by
+/// `client_secret_env` when it is set, else the one stored with the login. `Ok(None)` when
+/// neither exists (an app that does not require it).
+pub fn client_secret(
+    org: &str,
+    cfg: &OrgConfig,
+    stored: Option<&Secret>,
+) -> Result<Option<Secret>, SfError> {
+    if let Some(var) = cfg.client_secret_env.as_deref().filter(|v| !v.is_empty()) {
+        match std::env::var(var) {
+            Ok(v) if !v.trim().is_empty() => return Ok(Some(Secret::new(v.trim()))),
+            _ if stored.is_some() => {}
+            _ => {
+                return Err(SfError::Config {
+                    org: org.into(),
+                    detail: format!(
+                        "client_secret_env = \"{var}\" in [orgs.{org}], but the environment variable {var} is not set; export it with the External Client App's consumer secret"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(stored.cloned())
+}
+
+/// Requested scopes the token response did not grant. `offline_access` and `refresh_token` are
+/// one scope; `full` covers everything but a refresh token.
+pub fn missing_scopes(requested: &str, granted: &str) -> Vec<String> {
+    let granted: Vec<&str> = granted.split_whitespace().collect();
+    let has = |s: &str| granted.contains(&s);
+    requested
+        .split_whitespace()
+        .filter(|r| {
+            let ok = match *r {
+                "refresh_token" | "offline_access" => has("refresh_token") || has("offline_access"),
+                other => has(other) || has("full"),
+            };
+            !ok
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 /// Decides how `org`'s sessions are obtained from its config.
 pub fn renewal_for(org: &str, cfg: &OrgConfig, store: &TokenStore) -> Result<Renewal, SfError> {
     let need = |v: &Option<String>, what: &str| {
@@ -140,7 +193,9 @@ pub fn renewal_for(org: &str, cfg: &OrgConfig, store: &TokenStore) -> Result<Ren
                 Ok(Renewal::Refresh {
                     token_url: token_url(&login),
                     client_id,
-                    refresh_token: l.refresh_token,
+                    client_secret: client_secret(org, cfg, l.client_secret.as_ref())?,
+                    refresh_token: Arc::new(Mutex::new(l.refresh_token)),
+                    store: Some(store.clone()),
                 })
             }
             None => Err(SfError::Auth {
@@ -164,6 +219,8 @@ pub fn renewal_for(org: &str, cfg: &OrgConfig, store: &TokenStore) -> Result<Ren
 pub struct TokenResponse {
     pub session: Session,
     pub refresh_token: Option<Secret>,
+    /// Granted scopes (space-separated), when the endpoint said.
+    pub scope: Option<String>,
 }
 
 /// POSTs a grant to a token endpoint; OAuth errors become [`SfError::Auth`].
@@ -204,6 +261,12 @@ pub async fn token_request(
             "invalid_client_id" => {
                 " (check client_id: it must be your External Client App's consumer key)"
             }
+            "invalid_client" | "invalid_client_credentials" => {
+                " (the External Client App requires its consumer secret for this flow: name the environment variable holding it with client_secret_env, see docs/salesforce.md)"
+            }
+            "invalid_scope" => {
+                " (backflow asks for the scopes refresh_token, api and web: add them to the External Client App's OAuth scopes)"
+            }
             _ => "",
         };
         return Err(SfError::Auth {
@@ -224,6 +287,7 @@ pub async fn token_request(
             identity_url: v["id"].as_str().map(str::to_string),
         },
         refresh_token: v["refresh_token"].as_str().map(Secret::new),
+        scope: v["scope"].as_str().map(str::to_string),
     })
 }
 
@@ -233,20 +297,38 @@ pub async fn renew(http: &reqwest::Client, org: &str, r: &Renewal) -> Result<Ses
         Renewal::Refresh {
             token_url,
             client_id,
+            client_secret,
             refresh_token,
-        } => Ok(token_request(
-            http,
-            org,
-            token_url,
-            &[
+            store,
+        } => {
+            let current = refresh_token
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let mut form = vec![
                 ("grant_type", "refresh_token"),
-                ("refresh_token", refresh_token.expose()),
-                ("client_id", client_id),
+                ("refresh_token", current.expose()),
+                ("client_id", client_id.as_str()),
                 ("format", "json"),
-            ],
-        )
-        .await?
-        .session),
+            ];
+            if let Some(secret) = client_secret {
+                form.push(("client_secret", secret.expose()));
+            }
+            let t = token_request(http, org, token_url, &form).await?;
+            if let Some(rotated) = t.refresh_token.filter(|r| *r != current) {
+                *refresh_token.lock().unwrap_or_else(|p| p.into_inner()) = rotated.clone();
+                // The old token is dead now: losing the new one means logging in again, but
+                // this session still works, so a failed write is only reported.
+                if let Some(store) = store
+                    && let Err(e) = store.rotate(org, &rotated)
+                {
+                    tracing::warn!(
+                        "{org}: the refresh token was rotated but could not be stored ({e}); the next process will need `backflow login`"
+                    );
+                }
+            }
+            Ok(t.session)
+        }
         Renewal::Jwt {
             token_url,
             client_id,
@@ -317,35 +399,82 @@ pub fn jwt_assertion(
     Ok(Secret::new(token))
 }
 
-/// Reuses a Salesforce CLI login: `sf org display --json --target-org ALIAS`. The `sf` program
-/// can be overridden with `BACKFLOW_SF_BIN`. No refresh token comes back; on expiry this runs
-/// again (the CLI renews its own session).
-pub async fn sf_cli_session(org: &str, alias: &str) -> Result<Session, SfError> {
+/// Runs `sf ARGS` (`BACKFLOW_SF_BIN` overrides the program) and parses its `--json` output.
+async fn run_sf(org: &str, args: &[&str]) -> Result<serde_json::Value, SfError> {
     let sf = std::env::var("BACKFLOW_SF_BIN").unwrap_or_else(|_| "sf".into());
+    let shown = format!("{sf} {}", args.join(" "));
     let out = tokio::process::Command::new(&sf)
-        .args(["org", "display", "--json", "--target-org", alias])
+        .args(args)
         .stdin(std::process::Stdio::null())
         .output()
         .await
         .map_err(|e| SfError::Auth {
             org: org.into(),
-            detail: format!("cannot run `{sf} org display` ({e}); install the Salesforce CLI or choose another auth"),
+            detail: format!(
+                "cannot run `{shown}` ({e}); install the Salesforce CLI or choose another auth"
+            ),
         })?;
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|_| SfError::Auth {
+    serde_json::from_slice(&out.stdout).map_err(|_| SfError::Auth {
         org: org.into(),
-        detail: format!("`{sf} org display --target-org {alias}` printed no JSON"),
-    })?;
+        detail: format!("`{shown}` printed no JSON"),
+    })
+}
+
+/// A real access token, not a placeholder: since sf 2.136.8 `org display` prints
+/// `[REDACTED] Use 'sf org auth show-access-token' to view` instead. Tokens never hold spaces
+/// or brackets, so anything that does is never sent as a bearer token.
+pub fn usable_sf_token(token: Option<&str>) -> Option<&str> {
+    token.map(str::trim).filter(|t| {
+        !t.is_empty()
+            && !t.to_ascii_uppercase().contains("REDACTED")
+            && !t.contains(|c: char| c.is_whitespace() || c == '[' || c == ']')
+    })
+}
+
+/// Reuses a Salesforce CLI login: `sf org display --json --target-org ALIAS` for the instance
+/// URL and org id; the access token from there when the CLI still prints it (before 2.136.8),
+/// else from `sf org auth show-access-token --target-org ALIAS --json`. No refresh token comes
+/// back; on expiry this runs again (the CLI renews its own session).
+pub async fn sf_cli_session(org: &str, alias: &str) -> Result<Session, SfError> {
+    let no_login = |msg: &str| SfError::Auth {
+        org: org.into(),
+        detail: redact(&format!(
+            "the Salesforce CLI has no usable login for {alias}: {msg}; run `sf org login web --alias {alias}`"
+        )),
+    };
+    let v = run_sf(org, &["org", "display", "--json", "--target-org", alias]).await?;
     let r = &v["result"];
-    let (Some(token), Some(url)) = (r["accessToken"].as_str(), r["instanceUrl"].as_str()) else {
-        let msg = v["message"]
-            .as_str()
-            .unwrap_or("no accessToken in its output");
-        return Err(SfError::Auth {
-            org: org.into(),
-            detail: redact(&format!(
-                "the Salesforce CLI has no usable login for {alias}: {msg}; run `sf org login web --alias {alias}`"
-            )),
-        });
+    let Some(url) = r["instanceUrl"].as_str() else {
+        return Err(no_login(
+            v["message"]
+                .as_str()
+                .unwrap_or("no instanceUrl in its output"),
+        ));
+    };
+    let token = match usable_sf_token(r["accessToken"].as_str()) {
+        Some(t) => t.to_string(),
+        None => {
+            let shown = run_sf(
+                org,
+                &[
+                    "org",
+                    "auth",
+                    "show-access-token",
+                    "--target-org",
+                    alias,
+                    "--json",
+                ],
+            )
+            .await?;
+            let sr = &shown["result"];
+            usable_sf_token(sr["accessToken"].as_str().or(sr["token"].as_str()))
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    no_login(shown["message"].as_str().unwrap_or(
+                        "`sf org auth show-access-token` printed no access token (update the Salesforce CLI)",
+                    ))
+                })?
+        }
     };
     check_url(org, url)?;
     let identity = match (r["id"].as_str(), r["userId"].as_str()) {
@@ -401,13 +530,15 @@ fn dec(s: &str) -> String {
 }
 
 /// An OAuth web-server login in progress: the browser opens `auth_url`, Salesforce redirects to
-/// the loopback listener, and [`WebLogin::finish`] exchanges the code (with the PKCE verifier).
+/// the loopback listener, and [`WebLogin::finish`] exchanges the code (with the PKCE verifier,
+/// plus the consumer secret when one is set: External Client Apps require it by default).
 pub struct WebLogin {
     pub auth_url: String,
     pub redirect_uri: String,
     org: String,
     login_url: String,
     client_id: String,
+    client_secret: Option<Secret>,
     state: String,
     verifier: Secret,
     listener: tokio::net::TcpListener,
@@ -439,7 +570,7 @@ impl WebLogin {
             login_url.trim_end_matches('/'),
             enc(client_id),
             enc(&redirect_uri),
-            enc("refresh_token api web"),
+            enc(WEB_SCOPES),
             enc(&state),
             challenge
         );
@@ -449,6 +580,7 @@ impl WebLogin {
             org: org.into(),
             login_url: login_url.trim_end_matches('/').into(),
             client_id: client_id.into(),
+            client_secret: None,
             state,
             verifier,
             listener,
@@ -456,7 +588,14 @@ impl WebLogin {
         })
     }
 
-    /// Waits for the redirect (up to `timeout`), checks `state`, exchanges the code.
+    /// Sends `secret` with the code exchange.
+    pub fn with_client_secret(mut self, secret: Option<Secret>) -> WebLogin {
+        self.client_secret = secret;
+        self
+    }
+
+    /// Waits for the redirect (up to `timeout`), checks `state`, exchanges the code and checks
+    /// that every requested scope was granted.
     pub async fn finish(self, timeout: Duration) -> Result<TokenResponse, SfError> {
         let org = self.org.clone();
         let code = tokio::time::timeout(timeout, self.await_code())
@@ -465,19 +604,31 @@ impl WebLogin {
                 org: org.clone(),
                 detail: format!("no browser redirect arrived within {} s", timeout.as_secs()),
             })??;
-        token_request(
-            &self.http,
-            &org,
-            &token_url(&self.login_url),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("client_id", &self.client_id),
-                ("redirect_uri", &self.redirect_uri),
-                ("code_verifier", self.verifier.expose()),
-            ],
-        )
-        .await
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("client_id", self.client_id.as_str()),
+            ("redirect_uri", self.redirect_uri.as_str()),
+            ("code_verifier", self.verifier.expose()),
+        ];
+        if let Some(secret) = &self.client_secret {
+            form.push(("client_secret", secret.expose()));
+        }
+        let t = token_request(&self.http, &org, &token_url(&self.login_url), &form).await?;
+        if let Some(granted) = &t.scope {
+            let missing = missing_scopes(WEB_SCOPES, granted);
+            if !missing.is_empty() {
+                return Err(SfError::Auth {
+                    org,
+                    detail: format!(
+                        "the External Client App granted only `{granted}`; missing: {}. Add {} to the app's OAuth scopes (docs/salesforce.md), then log in again",
+                        missing.join(", "),
+                        if missing.len() == 1 { "it" } else { "them" }
+                    ),
+                });
+            }
+        }
+        Ok(t)
     }
 
     async fn await_code(&self) -> Result<String, SfError> {
@@ -611,6 +762,58 @@ mod tests {
             URL_SAFE_NO_PAD.encode(Sha256::digest(v.expose().as_bytes()))
         );
         assert_eq!(dec("a%3Db+c%2"), "a=b c%2");
+    }
+
+    #[test]
+    fn redacted_sf_tokens_are_never_used() {
+        let placeholder = "[REDACTED] Use 'sf org auth show-access-token' to view";
+        assert_eq!(usable_sf_token(Some(placeholder)), None);
+        assert_eq!(usable_sf_token(Some("REDACTED")), None);
+        assert_eq!(usable_sf_token(Some("  ")), None);
+        assert_eq!(usable_sf_token(None), None);
+        assert_eq!(
+            usable_sf_token(Some("00D000000000001!AQabc.def")),
+            Some("00D000000000001!AQabc.def")
+        );
+    }
+
+    #[test]
+    fn missing_scopes_are_named() {
+        assert!(missing_scopes(WEB_SCOPES, "refresh_token web api").is_empty());
+        assert!(missing_scopes(WEB_SCOPES, "api web offline_access id").is_empty());
+        assert_eq!(missing_scopes(WEB_SCOPES, "api web"), ["refresh_token"]);
+        assert_eq!(missing_scopes(WEB_SCOPES, "full"), ["refresh_token"]);
+        assert_eq!(
+            missing_scopes(WEB_SCOPES, ""),
+            ["refresh_token", "api", "web"]
+        );
+    }
+
+    #[test]
+    fn the_client_secret_comes_from_the_named_variable_or_the_keyring() {
+        let var = "BACKFLOW_TEST_SECRET_FROM_AUTH_RS";
+        let cfg = OrgConfig {
+            client_secret_env: Some(var.into()),
+            ..Default::default()
+        };
+        let stored = Secret::new("from-keyring");
+        // Unset: the stored one, else a clear error naming the variable.
+        assert_eq!(
+            client_secret("o", &cfg, Some(&stored)).unwrap(),
+            Some(stored.clone())
+        );
+        let e = client_secret("o", &cfg, None).unwrap_err().to_string();
+        assert!(e.contains(var) && e.contains("client_secret_env"), "{e}");
+        // Only this test uses this variable.
+        unsafe { std::env::set_var(var, "from-env\n") };
+        assert_eq!(
+            client_secret("o", &cfg, Some(&stored)).unwrap(),
+            Some(Secret::new("from-env"))
+        );
+        unsafe { std::env::remove_var(var) };
+        // Not configured: whatever the login stored, possibly nothing.
+        let none = OrgConfig::default();
+        assert_eq!(client_secret("o", &none, None).unwrap(), None);
     }
 
     #[test]

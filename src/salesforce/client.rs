@@ -74,6 +74,8 @@ struct Inner {
     renewal: Renewal,
     renew_lock: tokio::sync::Mutex<()>,
     api_usage: Mutex<Option<(u64, u64)>>,
+    /// The session user's id once known (identity URL or `userinfo`); renewals keep the user.
+    user_id: Mutex<Option<String>>,
 }
 
 /// A connection to one org. Cheap to clone; clones share the session.
@@ -134,7 +136,8 @@ impl SalesforceClient {
     /// - `simulated`: `cfg.url` is the simulated org's URL (`SimHandle::org_url`); a session is
     ///   minted for this process, nothing touches the keyring;
     /// - `jwt`: `client_id`, `username`, `jwt_key_file`; renewed by minting a new assertion;
-    /// - `sf-cli`: reuses `sf org display --target-org <sf_alias or org name>`;
+    /// - `sf-cli`: reuses the Salesforce CLI login `<sf_alias or org name>`; its user id is read
+    ///   from `userinfo` at once (the CLI does not say it);
     /// - `web`: the refresh token stored in the keyring by `backflow login`.
     ///
     /// The API version is `cfg.api_version` or the highest both sides speak.
@@ -147,7 +150,7 @@ impl SalesforceClient {
         let http = http_client(timing)?;
         let renewal = auth::renewal_for(org_name, cfg, store)?;
         let session = auth::renew(&http, org_name, &renewal).await?;
-        Self::from_session(
+        let client = Self::from_session(
             org_name,
             cfg.api_version.as_deref(),
             timing,
@@ -155,7 +158,14 @@ impl SalesforceClient {
             session,
             renewal,
         )
-        .await
+        .await?;
+        if client.session().ids().is_none() {
+            // Best effort here: `user_id()` asks again when it is needed.
+            if let Err(e) = client.user_id().await {
+                tracing::warn!("{org_name}: cannot read the session's user id: {e}");
+            }
+        }
+        Ok(client)
     }
 
     /// A client over an existing session (e.g. right after an interactive login).
@@ -179,6 +189,7 @@ impl SalesforceClient {
                 renewal,
                 renew_lock: tokio::sync::Mutex::new(()),
                 api_usage: Mutex::new(None),
+                user_id: Mutex::new(None),
             }),
         };
         if api_version.is_none() {
@@ -223,6 +234,36 @@ impl SalesforceClient {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The id (`005…`) of the user the session acts as, e.g. to find a deploy whose answer was
+    /// lost: from the identity URL when the grant returned one, else from
+    /// `/services/oauth2/userinfo` (sf CLI sessions); cached once known.
+    pub async fn user_id(&self) -> Result<String, SfError> {
+        if let Some(u) = self
+            .inner
+            .user_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Ok(u);
+        }
+        let user = match self.session().ids() {
+            Some((_, u)) if !u.is_empty() => u,
+            _ => {
+                let v = self
+                    .get_json("/services/oauth2/userinfo".into(), "userinfo")
+                    .await?;
+                v["user_id"]
+                    .as_str()
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_string)
+                    .ok_or_else(|| self.err_protocol("userinfo", "the answer has no user_id"))?
+            }
+        };
+        *self.inner.user_id.lock().unwrap_or_else(|p| p.into_inner()) = Some(user.clone());
+        Ok(user)
     }
 
     /// Last `Sforce-Limit-Info` api usage seen: (used, max).

@@ -31,5 +31,5 @@ pub use metadata::{
     TestLevel,
 };
 pub use rest::{Limit, OrgInfo};
-pub use tokens::{StoredLogin, TokenStore};
+pub use tokens::{StoreKind, StoredLogin, TokenStore};
 pub use tooling::{DeployRequestInfo, SandboxInfo, SandboxProcess, SourceMember};

@@ -10,6 +10,7 @@
 mod admin;
 pub mod deploy;
 pub mod model;
+pub mod oauth;
 mod rest_deploy;
 mod server;
 mod soap;

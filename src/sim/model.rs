@@ -209,6 +209,8 @@ pub struct Settings {
     pub refresh_polls: u64,
     /// `authorization_pending` answers before a device-flow code is approved.
     pub device_pending: u32,
+    /// Registered External Client Apps; none means any consumer key works without a secret.
+    pub client_apps: Vec<super::oauth::ClientApp>,
 }
 
 impl Default for Settings {
@@ -221,6 +223,7 @@ impl Default for Settings {
             daily_api_limit: 15_000,
             refresh_polls: 3,
             device_pending: 2,
+            client_apps: Vec::new(),
         }
     }
 }
@@ -244,6 +247,7 @@ pub struct Session {
 #[derive(Debug, Clone)]
 pub struct AuthCode {
     pub org: String,
+    pub client_id: String,
     pub redirect_uri: String,
     pub challenge: Option<String>,
     pub scope: String,
@@ -263,6 +267,8 @@ pub struct SimState {
     pub settings: Settings,
     /// refresh token → org.
     pub refresh_tokens: BTreeMap<String, String>,
+    /// refresh token → the app and scopes it was issued for.
+    pub refresh_grants: BTreeMap<String, super::oauth::Grant>,
     pub seq: u64,
     #[serde(skip)]
     pub retrieves: HashMap<String, Retrieve>,

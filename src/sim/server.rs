@@ -470,20 +470,26 @@ fn authorize(st: &mut SimState, org: &str, q: &BTreeMap<String, String>) -> Resp
     if q.get("response_type").map(String::as_str) != Some("code") {
         return oauth_error("unsupported_response_type", "response_type must be code");
     }
-    if q.get("client_id").is_none_or(|c| c.is_empty()) {
+    let Some(client_id) = q.get("client_id").filter(|c| !c.is_empty()) else {
         return oauth_error("invalid_client_id", "client identifier invalid");
-    }
+    };
+    let requested = q
+        .get("scope")
+        .map_or("refresh_token api web", String::as_str);
+    let state = q.get("state").map(String::as_str);
+    let scope = match super::oauth::granted_scope(st, client_id, requested, redirect, state) {
+        Ok(s) => s,
+        Err(refused) => return refused.into_response(),
+    };
     let code = format!("aPrx{}==", random_token(40));
     st.codes.insert(
         code.clone(),
         AuthCode {
             org: org.to_string(),
             redirect_uri: redirect.clone(),
+            client_id: client_id.clone(),
             challenge: q.get("code_challenge").cloned(),
-            scope: q
-                .get("scope")
-                .cloned()
-                .unwrap_or_else(|| "refresh_token api web".into()),
+            scope,
         },
     );
     let sep = if redirect.contains('?') { '&' } else { '?' };
@@ -494,7 +500,7 @@ fn authorize(st: &mut SimState, org: &str, q: &BTreeMap<String, String>) -> Resp
     (StatusCode::FOUND, [(header::LOCATION, loc)]).into_response()
 }
 
-fn mint(st: &mut SimState, org: &str, with_refresh: bool, base: &str) -> Value {
+pub(super) fn mint(st: &mut SimState, org: &str, with_refresh: bool, base: &str) -> Value {
     let o = &st.orgs[org];
     let access = format!("{}!AQ{}", &o.id[..15], random_token(48));
     let issued = chrono::Utc::now().timestamp_millis().to_string();
@@ -585,20 +591,9 @@ fn token(st: &mut SimState, org: &str, headers: &HeaderMap, body: &[u8]) -> Resp
                     return oauth_error("invalid_request", "invalid code verifier");
                 }
             }
-            let refresh = c.scope.contains("refresh_token") || c.scope.contains("offline_access");
-            json_ok(StatusCode::OK, mint(st, org, refresh, &base))
+            super::oauth::exchange_code(st, org, &c, &f, &base)
         }
-        "refresh_token" => {
-            if st
-                .refresh_tokens
-                .get(get("refresh_token"))
-                .map(String::as_str)
-                != Some(org)
-            {
-                return oauth_error("invalid_grant", "expired access/refresh token");
-            }
-            json_ok(StatusCode::OK, mint(st, org, false, &base))
-        }
+        "refresh_token" => super::oauth::refresh(st, org, &f, &base),
         "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
             let Some(pem) = st.settings.jwt_public_key_pem.clone() else {
                 return oauth_error(

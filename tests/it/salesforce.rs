@@ -8,6 +8,7 @@ use backflow::salesforce::{
     DeployOptions, DeployStatus, SalesforceClient, Secret, SfError, StoredLogin, TestLevel,
     TokenStore, redact,
 };
+use backflow::sim::oauth::ClientApp;
 use backflow::sim::{Fault, FaultKind, SimServer};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -788,6 +789,7 @@ async fn web_login_through_the_loopback_redirect_then_keyring_refresh() {
                 instance_url: tokens.session.instance_url.clone(),
                 client_id: "CONSUMER_KEY".into(),
                 refresh_token: refresh.clone(),
+                client_secret: None,
             },
         )
         .unwrap();
@@ -836,8 +838,353 @@ async fn web_login_through_the_loopback_redirect_then_keyring_refresh() {
     );
 }
 
+/// Registers one External Client App (`ECA_KEY` / `ECA_SECRET`) in the simulator.
+async fn register_app(sim: &SimServer, app: ClientApp) {
+    let admin = sim.admin();
+    let mut s = admin.settings().await.unwrap();
+    s.client_apps = vec![ClientApp {
+        consumer_key: "ECA_KEY".into(),
+        consumer_secret: "ECA_SECRET".into(),
+        ..app
+    }];
+    admin.set_settings(&s).await.unwrap();
+}
+
+/// A browser login through the loopback redirect: the user approves at once.
+async fn browser_login(
+    sim: &SimServer,
+    org: &str,
+    secret: Option<&str>,
+) -> Result<backflow::salesforce::auth::TokenResponse, SfError> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = WebLogin::start(org, &format!("{}/o/{org}", sim.url), "ECA_KEY", 0, http)
+        .await
+        .unwrap()
+        .with_client_secret(secret.map(Secret::new));
+    let auth_url = login.auth_url.clone();
+    let browser = tokio::spawn(async move {
+        let b = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = b.get(&auth_url).send().await.unwrap();
+        let loc = r.headers()["location"].to_str().unwrap().to_string();
+        b.get(&loc).send().await.unwrap().text().await.unwrap()
+    });
+    let out = login.finish(Duration::from_secs(10)).await;
+    browser.await.unwrap();
+    out
+}
+
 #[tokio::test]
-async fn sf_cli_login_is_reused() {
+async fn default_external_client_app_needs_the_secret_for_code_and_refresh() {
+    let sim = start_sim().await;
+    register_app(&sim, ClientApp::default()).await;
+    // Without the secret the exchange is refused, and the error says what to configure.
+    let e = browser_login(&sim, "dev1", None).await.unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("invalid_client") && text.contains("client_secret_env"),
+        "{text}"
+    );
+    let tokens = browser_login(&sim, "dev1", Some("ECA_SECRET"))
+        .await
+        .unwrap();
+    assert_eq!(tokens.scope.as_deref(), Some("refresh_token api web"));
+    let refresh = tokens.refresh_token.clone().expect("refresh token");
+    let login_url = format!("{}/o/dev1", sim.url);
+    let stored = StoredLogin {
+        username: "admin@dev1.sim".into(),
+        login_url: login_url.clone(),
+        instance_url: tokens.session.instance_url.clone(),
+        client_id: "ECA_KEY".into(),
+        refresh_token: refresh.clone(),
+        client_secret: None,
+    };
+    let cfg = OrgConfig {
+        auth: "web".into(),
+        login_url: Some(login_url),
+        client_id: Some("ECA_KEY".into()),
+        ..Default::default()
+    };
+    // The refresh needs the secret too: none stored and no variable named → refused.
+    let store = TokenStore::mock();
+    store.save("dev1", &stored).unwrap();
+    let e = SalesforceClient::connect("dev1", &cfg, &fast(), &store)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("invalid_client"), "{e}");
+    // Stored with the login, it is sent on every refresh.
+    store
+        .save(
+            "dev1",
+            &StoredLogin {
+                client_secret: Some(Secret::new("ECA_SECRET")),
+                ..stored
+            },
+        )
+        .unwrap();
+    let c = SalesforceClient::connect("dev1", &cfg, &fast(), &store)
+        .await
+        .unwrap();
+    sim.admin().expire_sessions("dev1").await.unwrap();
+    c.limits().await.unwrap();
+    // A variable named in the config wins over the stored secret (this test's own variable).
+    let var = "BACKFLOW_IT_ECA_SECRET_WRONG";
+    unsafe { std::env::set_var(var, "not-the-secret") };
+    let wrong = OrgConfig {
+        client_secret_env: Some(var.into()),
+        ..cfg
+    };
+    let e = SalesforceClient::connect("dev1", &wrong, &fast(), &store)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("invalid_client"), "{e}");
+}
+
+#[tokio::test]
+async fn rotated_refresh_tokens_replace_the_stored_one() {
+    let sim = start_sim().await;
+    register_app(
+        &sim,
+        ClientApp {
+            rotate_refresh_tokens: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let tokens = browser_login(&sim, "dev1", Some("ECA_SECRET"))
+        .await
+        .unwrap();
+    let first = tokens.refresh_token.clone().expect("refresh token");
+    let login_url = format!("{}/o/dev1", sim.url);
+    let store = TokenStore::mock();
+    store
+        .save(
+            "dev1",
+            &StoredLogin {
+                username: "admin@dev1.sim".into(),
+                login_url: login_url.clone(),
+                instance_url: tokens.session.instance_url.clone(),
+                client_id: "ECA_KEY".into(),
+                refresh_token: first.clone(),
+                client_secret: Some(Secret::new("ECA_SECRET")),
+            },
+        )
+        .unwrap();
+    let cfg = OrgConfig {
+        auth: "web".into(),
+        login_url: Some(login_url.clone()),
+        client_id: Some("ECA_KEY".into()),
+        ..Default::default()
+    };
+    let c = SalesforceClient::connect("dev1", &cfg, &fast(), &store)
+        .await
+        .unwrap();
+    let second = store.load("dev1").unwrap().unwrap().refresh_token;
+    assert_ne!(second, first, "the rotated token is stored");
+    // The old one is dead.
+    let http = reqwest::Client::new();
+    let token_url = format!("{login_url}/services/oauth2/token");
+    let e = token_request(
+        &http,
+        "dev1",
+        &token_url,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", first.expose()),
+            ("client_id", "ECA_KEY"),
+            ("client_secret", "ECA_SECRET"),
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("invalid_grant"), "{e}");
+    // A renewal inside the same client rotates again, using the token it holds.
+    sim.admin().expire_sessions("dev1").await.unwrap();
+    c.limits().await.unwrap();
+    let third = store.load("dev1").unwrap().unwrap().refresh_token;
+    assert!(third != second && third != first);
+    // Revoked: invalid_grant, and the error does not echo the token.
+    http.post(format!("{login_url}/services/oauth2/revoke"))
+        .form(&[("token", third.expose())])
+        .send()
+        .await
+        .unwrap();
+    let e = SalesforceClient::connect("dev1", &cfg, &fast(), &store)
+        .await
+        .unwrap_err();
+    let text = format!("{e} {e:?}");
+    assert!(text.contains("invalid_grant"), "{text}");
+    assert!(!text.contains(third.expose()));
+}
+
+#[tokio::test]
+async fn missing_scopes_are_named() {
+    let sim = start_sim().await;
+    let narrow = ClientApp {
+        scopes: vec!["api".into(), "web".into()],
+        ..Default::default()
+    };
+    // An External Client App refuses the request outright.
+    register_app(&sim, narrow.clone()).await;
+    let e = browser_login(&sim, "dev1", Some("ECA_SECRET"))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("invalid_scope") && e.to_string().contains("refresh_token"),
+        "{e}"
+    );
+    // An app that grants less than asked: the login fails naming what is missing.
+    register_app(
+        &sim,
+        ClientApp {
+            refuse_unknown_scopes: false,
+            ..narrow
+        },
+    )
+    .await;
+    let e = browser_login(&sim, "dev1", Some("ECA_SECRET"))
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("missing: refresh_token") && text.contains("OAuth scopes"),
+        "{text}"
+    );
+    // Registered apps refuse unknown consumer keys before any redirect.
+    let r = reqwest::Client::new()
+        .get(format!(
+            "{}/o/dev1/services/oauth2/authorize?response_type=code&client_id=OTHER&redirect_uri=http%3A%2F%2Flocalhost%3A1717%2FOauthRedirect",
+            sim.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("invalid_client_id"));
+}
+
+/// `data` as a gzip member with one stored (uncompressed) deflate block: enough to check that
+/// the client asks for and decodes gzip, without a compression crate in the tests.
+fn gzip_stored(data: &[u8]) -> Vec<u8> {
+    let crc = data.iter().fold(!0u32, |mut c, &b| {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 == 1 {
+                (c >> 1) ^ 0xEDB8_8320
+            } else {
+                c >> 1
+            };
+        }
+        c
+    }) ^ !0u32;
+    let len = u16::try_from(data.len()).expect("small body");
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 1];
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&(!len).to_le_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
+}
+
+/// Large retrieves arrive gzip-compressed: the client asks for gzip and decodes it.
+#[tokio::test]
+async fn compressed_answers_are_decoded() {
+    use axum::http::{HeaderMap, header};
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let base = format!(
+        "http://127.0.0.1:{}/o/gz",
+        listener.local_addr().unwrap().port()
+    );
+    let instance = base.clone();
+    let token = move || {
+        let instance = instance.clone();
+        async move {
+            axum::Json(
+                serde_json::json!({"access_token": "00D000000000001!AQgz", "instance_url": instance, "token_type": "Bearer"}),
+            )
+        }
+    };
+    let versions = |headers: HeaderMap| async move {
+        let asked = headers
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("gzip"));
+        let body = br#"[{"label":"Spring '26","url":"/services/data/v66.0","version":"66.0"}]"#;
+        if asked {
+            (
+                [
+                    (header::CONTENT_ENCODING, "gzip"),
+                    (header::CONTENT_TYPE, "application/json"),
+                ],
+                gzip_stored(body),
+            )
+                .into_response()
+        } else {
+            (axum::http::StatusCode::NOT_ACCEPTABLE, "gzip expected").into_response()
+        }
+    };
+    use axum::response::IntoResponse;
+    let app = axum::Router::new()
+        .route("/o/gz/services/oauth2/token", axum::routing::post(token))
+        .route("/o/gz/services/data/", axum::routing::get(versions));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let cfg = OrgConfig {
+        auth: "simulated".into(),
+        url: Some(base),
+        ..Default::default()
+    };
+    let c = SalesforceClient::connect("gz", &cfg, &fast(), &TokenStore::unavailable("tests")).await;
+    server.abort();
+    assert_eq!(c.unwrap().api_version(), "66.0");
+}
+
+/// A fake `sf` answering per alias: `current` as sf ≥ 2.136.8 does (`org display` redacts the
+/// token, `org auth show-access-token` gives it), `token-key` the same with the token under
+/// `result.token`, `old` as earlier versions (the token in `org display`), `broken` redacting
+/// everywhere.
+fn fake_sf(dir: &std::path::Path, token: &str, instance: &str) -> std::path::PathBuf {
+    let redacted = "[REDACTED] Use 'sf org auth show-access-token' to view";
+    let display = |t: &str| {
+        serde_json::json!({"status": 0, "result": {"accessToken": t, "instanceUrl": instance,
+            "id": "00D000000000001AAA", "username": "admin@dev1.sim", "connectedStatus": "Connected"}})
+    };
+    let shown = |key: &str, t: &str| {
+        let mut r = serde_json::json!({"instanceUrl": instance, "username": "admin@dev1.sim"});
+        r[key] = t.into();
+        serde_json::json!({"status": 0, "result": r})
+    };
+    let script = dir.join("sf");
+    let body = format!(
+        "#!/bin/sh\nalias=''\nprev=''\nfor a in \"$@\"; do [ \"$prev\" = --target-org ] && alias=$a; prev=$a; done\n\
+         case \"$1 $2 $alias\" in\n\
+         'org display old') echo '{old}' ;;\n\
+         'org display '*) echo '{red}' ;;\n\
+         'org auth current') echo '{cur}' ;;\n\
+         'org auth token-key') echo '{key}' ;;\n\
+         'org auth broken') echo '{broken}' ;;\n\
+         *) echo '{{\"status\":1,\"message\":\"unexpected\"}}' ;;\nesac\n",
+        old = display(token),
+        red = display(redacted),
+        cur = shown("accessToken", token),
+        key = shown("token", token),
+        broken = shown("accessToken", redacted),
+    );
+    std::fs::write(&script, body).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+#[tokio::test]
+async fn sf_cli_login_is_reused_with_redacted_and_old_output() {
     let sim = start_sim().await;
     let http = reqwest::Client::new();
     let t = token_request(
@@ -849,23 +1196,43 @@ async fn sf_cli_login_is_reused() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("sf");
-    let json = serde_json::json!({"status": 0, "result": {"accessToken": t.session.access_token.expose(), "instanceUrl": t.session.instance_url, "username": "admin@dev1.sim"}});
-    std::fs::write(&script, format!("#!/bin/sh\ncat <<'EOF'\n{json}\nEOF\n")).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let script = fake_sf(
+        dir.path(),
+        t.session.access_token.expose(),
+        &t.session.instance_url,
+    );
     // The only test that sets this variable; nothing else reads it concurrently.
     unsafe { std::env::set_var("BACKFLOW_SF_BIN", &script) };
+    let user = client(&sim, "dev1").await.org_info().await.unwrap().user_id;
+    for alias in ["current", "token-key", "old"] {
+        let cfg = OrgConfig {
+            auth: "sf-cli".into(),
+            sf_alias: Some(alias.into()),
+            ..Default::default()
+        };
+        let c = SalesforceClient::connect("dev1", &cfg, &fast(), &TokenStore::unavailable("tests"))
+            .await
+            .unwrap();
+        assert_eq!(c.auth_kind(), "sf-cli");
+        assert_eq!(c.session().access_token, t.session.access_token, "{alias}");
+        c.limits().await.unwrap();
+        // The CLI does not say who the user is; userinfo does (lost deploys are found by it).
+        assert!(c.session().ids().is_none());
+        assert_eq!(c.user_id().await.unwrap(), user, "{alias}");
+    }
+    // A placeholder everywhere is an error naming the fix, never a bearer token.
     let cfg = OrgConfig {
         auth: "sf-cli".into(),
-        sf_alias: Some("my-dev".into()),
+        sf_alias: Some("broken".into()),
         ..Default::default()
     };
-    let c = SalesforceClient::connect("dev1", &cfg, &fast(), &TokenStore::unavailable("tests"))
+    let e = SalesforceClient::connect("dev1", &cfg, &fast(), &TokenStore::unavailable("tests"))
         .await
-        .unwrap();
-    assert_eq!(c.auth_kind(), "sf-cli");
-    assert!(c.limits().await.is_ok());
+        .unwrap_err();
+    assert!(
+        matches!(e, SfError::Auth { .. }) && e.to_string().contains("show-access-token"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -897,8 +1264,10 @@ fn secrets_never_show_in_debug_errors_or_logs() {
         instance_url: "i".into(),
         client_id: "c".into(),
         refresh_token: Secret::new(refresh),
+        client_secret: Some(Secret::new("consumer-secret-value")),
     };
     assert!(!format!("{login:?}").contains(refresh));
+    assert!(!format!("{login:?}").contains("consumer-secret-value"));
     for text in [
         format!("Bearer {token}"),
         format!("{{\"access_token\":\"{token}\",\"refresh_token\":\"{refresh}\"}}"),
@@ -995,8 +1364,8 @@ async fn login_orgs_logout_commands_with_jwt() {
     std::fs::write(
         ws.path().join("backflow.toml"),
         format!(
-            "[[env]]\nname = \"prod\"\nbranch = \"main\"\nkind = \"prod\"\norg = \"prod\"\n\n[orgs.prod]\nauth = \"jwt\"\nlogin_url = \"{}/o/prod\"\nclient_id = \"CONSUMER_KEY\"\nusername = \"admin@prod.sim\"\njwt_key_file = \"{key}\"\n",
-            sim.url
+            "[[env]]\nname = \"prod\"\nbranch = \"main\"\nkind = \"prod\"\norg = \"prod\"\n\n[orgs.prod]\nauth = \"jwt\"\nlogin_url = \"{}/o/prod\"\nclient_id = \"CONSUMER_KEY\"\nusername = \"admin@prod.sim\"\njwt_key_file = \"{key}\"\n\n[orgs.desk]\nauth = \"web\"\nlogin_url = \"{}/o/dev1\"\nclient_id = \"ECA_KEY\"\nclient_secret_env = \"BACKFLOW_IT_UNSET_SECRET\"\n",
+            sim.url, sim.url
         ),
     )
     .unwrap();
@@ -1028,7 +1397,16 @@ async fn login_orgs_logout_commands_with_jwt() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let prod = &v["orgs"][0];
+    let row = |name: &str| {
+        v["orgs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["org"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no row for {name}: {v}"))
+    };
+    let prod = &row("prod");
     assert_eq!(
         (
             prod["connected"].as_bool(),
@@ -1039,6 +1417,24 @@ async fn login_orgs_logout_commands_with_jwt() {
         "{v}"
     );
     assert_eq!(prod["envs"][0], "prod");
+    // Which store holds each credential, and whether it outlives a reboot.
+    assert_eq!(
+        (prod["store"].as_str(), prod["survives_reboot"].as_bool()),
+        (Some("key-file"), Some(true)),
+        "{v}"
+    );
+    let desk = &row("desk");
+    assert_eq!(desk["token"], "missing", "{desk}");
+    match desk["store"].as_str() {
+        // Kernel memory: gone after a reboot.
+        Some("keyutils") => assert_eq!(desk["survives_reboot"], false, "{desk}"),
+        Some("secret-service") => assert_eq!(desk["survives_reboot"], true, "{desk}"),
+        Some("none") => assert!(desk["survives_reboot"].is_null(), "{desk}"),
+        other => panic!("unexpected store {other:?} on Linux: {desk}"),
+    }
+    let out = run(&["orgs"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("store=key-file (survives reboot)"), "{text}");
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(!text.contains("!AQ"), "no session id in the output");
