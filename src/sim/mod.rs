@@ -19,6 +19,7 @@ pub mod workspace;
 pub use admin::{OrgEdit, OrgSpec, OrgSummary, SimAdmin};
 pub use model::{DeployLogEntry, Fault, FaultKind, Settings};
 pub use server::{API_VERSIONS, DRIFT_USER, SimServer};
+pub use workspace::WorkspaceHost;
 
 use std::path::Path;
 
