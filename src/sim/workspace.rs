@@ -36,11 +36,7 @@ impl SimHandle {
     }
 
     /// `base` pointed at this simulator, ready for `SalesforceClient::connect`.
-    pub fn org_config(
-        &self,
-        org: &str,
-        base: &OrgConfig,
-    ) -> OrgConfig {
+    pub fn org_config(&self, org: &str, base: &OrgConfig) -> OrgConfig {
         let mut c = base.clone();
         c.auth = "simulated".into();
         c.url = Some(self.org_url(org));
