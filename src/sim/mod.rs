@@ -4,16 +4,24 @@
 //! injectable faults. Tests and the demo run the real client against it.
 //!
 //! Each org lives under `/o/<org>`: that URL is both its login URL and its instance URL.
+//! `routes/` holds the route table (OAuth, REST and Tooling, Metadata SOAP) and the middleware
+//! every org request passes; `faults` injects configured faults; `deploy`, `validate` and
+//! `retrieve` are the Metadata API semantics; `admin` is the `/_sim/…` control API;
+//! `workspace` hosts one simulator per workspace for the engine (its `OrgHost`).
 //! Environment: `BACKFLOW_SIM_IDLE_SECS` makes `backflow sim` exit after that many idle seconds
 //! (the workspace-hosted simulator uses one hour).
 
 mod admin;
 pub mod deploy;
+mod faults;
 pub mod model;
 mod rest_deploy;
+mod retrieve;
+mod routes;
 mod server;
 mod soap;
 pub mod soql;
+mod validate;
 pub mod workspace;
 
 pub use admin::{OrgEdit, OrgSpec, OrgSummary, SimAdmin};
