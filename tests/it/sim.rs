@@ -643,6 +643,17 @@ async fn routes_answer_like_salesforce_at_their_edges() {
     // A session of prod is no session of dev1.
     assert_eq!(s, 401, "{body}");
     let prod = access.clone();
+    sim.admin()
+        .put_org(
+            "dev2",
+            &OrgSpec {
+                sandbox: true,
+                sandbox_of: Some("prod".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let (s, _, body) = send(
         http.get(url("/o/prod/services/data/v66.0/tooling/query"))
             .query(&[("q", "SELECT Id FROM SandboxInfo")])
