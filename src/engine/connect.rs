@@ -167,3 +167,27 @@ pub async fn client_for(ws: &Workspace, env: &str) -> Result<SalesforceClient, E
     }
     Ok(SalesforceClient::connect(&org, &oc, &cfg.timing, &store).await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This test binary installs no host: a simulated org must fail with a clear error, not hang
+    /// or reach for a simulator the engine does not know.
+    #[tokio::test]
+    async fn a_simulated_org_without_a_host_is_a_clear_input_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("backflow.toml");
+        std::fs::write(
+            &file,
+            "[project]\n\n[[env]]\nname = \"qa\"\nbranch = \"qa\"\nkind = \"qa\"\norg = \"qa\"\n\n\
+             [orgs.qa]\nauth = \"simulated\"\n",
+        )
+        .expect("write config");
+        let ws = Workspace::load(&file).expect("config loads");
+        assert!(org_host().is_none());
+        let err = client_for(&ws, "qa").await.expect_err("no host, no client");
+        assert!(matches!(err, EngineError::Input(_)), "{err:?}");
+        assert!(err.to_string().contains("hosts no simulator"), "{err}");
+    }
+}

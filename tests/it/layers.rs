@@ -874,6 +874,10 @@ fn the_scanner_catches_every_way_of_naming_a_path() {
     );
     // The simulator: only the binary, cli and tests reach it; it meets the engine at its seam.
     caught("engine/connect.rs", "use crate::sim::workspace;");
+    caught(
+        "engine/connect.rs",
+        "fn f(cfg: &Config) { let orgs = crate::sim::workspace::simulated_orgs(&cfg.orgs); }",
+    );
     caught("tui/mod.rs", "use crate::sim;");
     caught("sim/server.rs", "use crate::engine::jobs::JobRunner;");
     caught("sim/server.rs", "use crate::tui::App;");
