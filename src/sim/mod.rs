@@ -9,7 +9,8 @@
 //! `retrieve` are the Metadata API semantics; `admin` is the `/_sim/…` control API;
 //! `workspace` hosts one simulator per workspace for the engine (its `OrgHost`).
 //! Environment: `BACKFLOW_SIM_IDLE_SECS` makes `backflow sim` exit after that many idle seconds
-//! (the workspace-hosted simulator uses one hour).
+//! (the workspace-hosted simulator uses one hour). With `--state DIR`, it also exits once DIR
+//! is deleted.
 
 mod admin;
 pub mod deploy;
@@ -57,6 +58,18 @@ pub async fn serve(port: u16, state: Option<&Path>) -> std::io::Result<()> {
                     break;
                 }
             }
+        });
+    }
+    // A simulator whose state dir was deleted (its workspace removed) has nothing left to
+    // serve or save: it stops instead of lingering until the idle exit.
+    if let Some(dir) = state {
+        let dir = dir.to_path_buf();
+        let app = app.clone();
+        tokio::spawn(async move {
+            while dir.is_dir() {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            app.shutdown.cancel();
         });
     }
     tokio::select! {

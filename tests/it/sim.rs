@@ -352,6 +352,34 @@ async fn sim_command_writes_port_file_and_stops_on_request() {
     assert!(!port_file.exists());
 }
 
+/// A workspace deleted under a running simulator (a test's temp dir, a removed checkout) does
+/// not leave the simulator behind.
+#[tokio::test]
+async fn sim_command_stops_when_its_state_dir_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("sim");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_backflow"))
+        .args(["sim", "--port", "0", "--state"])
+        .arg(&state)
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if state.join("port").exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(state.join("port").exists(), "the simulator never listened");
+    std::fs::remove_dir_all(&state).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the simulator stops within 10 s of losing its state dir")
+        .unwrap();
+    assert!(status.success());
+}
+
 #[tokio::test]
 async fn rest_deploy_requests_share_the_deploy_engine() {
     let sim = start_sim().await;
