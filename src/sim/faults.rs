@@ -1,6 +1,7 @@
-//! Injected faults (`POST /_sim/faults`), applied to org requests before anything else: each
-//! registered fault is matched against `"METHOD /o/org/path soapOperation"` and used up by the
-//! requests it hits.
+//! Injected faults (`POST /_sim/faults`), applied to org requests once the body is read and
+//! before the org, session or limit checks: each registered fault is matched against
+//! `"METHOD /o/org/path soapOperation"` and used up by the requests it hits. The control API
+//! (`/_sim/…`) is never faulted.
 
 use super::model::FaultKind;
 use super::routes::{OrgPath, SoapCall};
