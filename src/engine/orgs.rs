@@ -253,7 +253,10 @@ pub struct OrgRow {
 /// Every configured org: who is logged in, sandbox or production, instance, API version.
 pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
     let store = TokenStore::os();
-    let sim = crate::sim::workspace::connect_existing(dir).await;
+    let sim = match super::connect::org_host() {
+        Some(h) => h.running(dir, &cfg.orgs).await,
+        None => None,
+    };
     let mut rows = Vec::new();
     for (name, oc) in &cfg.orgs {
         let mut oc = oc.clone();
@@ -301,8 +304,8 @@ pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
             error: None,
         };
         if oc.auth == "simulated" && oc.url.is_none() {
-            match &sim {
-                Some(h) => oc.url = Some(h.org_url(name)),
+            match sim.as_ref().and_then(|urls| urls.get(name)) {
+                Some(url) => oc.url = Some(url.clone()),
                 None => {
                     row.error = Some("the workspace simulator is not running (it starts with the first command that needs it)".into());
                     rows.push(row);

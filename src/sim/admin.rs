@@ -3,11 +3,17 @@
 
 use super::model::*;
 use super::server::{App, DRIFT_USER};
-use axum::http::{Method, StatusCode, header};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post, put};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// How to create (or reset) a simulated org.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -72,87 +78,137 @@ fn bad(msg: impl std::fmt::Display) -> Response {
     reply(StatusCode::BAD_REQUEST, json!({"error": msg.to_string()}))
 }
 
-pub(super) fn handle(app: &App, method: &Method, path: &str, body: &[u8]) -> Response {
-    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    let mut st = app.lock();
-    let r = match (method.as_str(), parts.as_slice()) {
-        ("GET", ["ping"]) => reply(
-            StatusCode::OK,
-            json!({"ok": true, "pid": std::process::id(), "state": st.dir.as_ref().map(|d| d.display().to_string())}),
-        ),
-        ("POST", ["shutdown"]) => {
-            app.shutdown.cancel();
-            reply(StatusCode::OK, json!({"ok": true}))
-        }
-        ("GET", ["orgs"]) => {
-            let v: Vec<OrgSummary> = st.orgs.values().map(summary).collect();
-            reply(StatusCode::OK, json!(v))
-        }
-        ("PUT", ["orgs", name]) => {
-            let spec: OrgSpec = match serde_json::from_slice(body) {
-                Ok(s) => s,
-                Err(e) => return bad(e),
-            };
-            put_org(&mut st, name, spec)
-        }
-        ("POST", ["orgs", name, "edit"]) => {
-            let edit: OrgEdit = match serde_json::from_slice(body) {
-                Ok(s) => s,
-                Err(e) => return bad(e),
-            };
-            edit_org(&mut st, name, edit)
-        }
-        ("GET", ["orgs", name, "files"]) => match st.orgs.get(*name) {
-            Some(o) => {
-                let files: BTreeMap<&String, String> =
-                    o.files.iter().map(|(p, b)| (p, b64(b))).collect();
-                reply(StatusCode::OK, json!(files))
-            }
-            None => reply(
-                StatusCode::NOT_FOUND,
-                json!({"error": format!("no org {name}")}),
-            ),
-        },
-        ("POST", ["orgs", name, "expire-sessions"]) => {
-            for s in st.sessions.values_mut().filter(|s| s.org == *name) {
-                s.expired = true;
-            }
-            reply(StatusCode::OK, json!({"ok": true}))
-        }
-        ("POST", ["faults"]) => match serde_json::from_slice::<Fault>(body) {
-            Ok(f) => {
-                st.faults.push(f);
-                reply(StatusCode::OK, json!({"ok": true}))
-            }
-            Err(e) => bad(e),
-        },
-        ("DELETE", ["faults"]) => {
-            st.faults.clear();
-            reply(StatusCode::OK, json!({"ok": true}))
-        }
-        ("GET", ["deploys"]) => reply(StatusCode::OK, json!(st.deploy_log)),
-        ("GET", ["settings"]) => reply(StatusCode::OK, json!(st.settings)),
-        ("PUT", ["settings"]) => match serde_json::from_slice::<Settings>(body) {
-            Ok(s) => {
-                st.settings = s;
-                reply(StatusCode::OK, json!({"ok": true}))
-            }
-            Err(e) => bad(e),
-        },
-        _ => reply(
-            StatusCode::NOT_FOUND,
-            json!({"error": format!("unknown control path /_sim/{path}")}),
-        ),
-    };
-    if method != Method::GET
-        && let Err(e) = st.save()
-    {
+/// The control routes, `/_sim/…`. Requests that change something save the state after.
+pub(super) fn routes(app: Arc<App>) -> Router<Arc<App>> {
+    Router::new()
+        .route("/_sim/ping", get(ping))
+        .route("/_sim/shutdown", post(shutdown))
+        .route("/_sim/orgs", get(orgs))
+        .route("/_sim/orgs/{name}", put(put_org_route))
+        .route("/_sim/orgs/{name}/edit", post(edit_org_route))
+        .route("/_sim/orgs/{name}/files", get(files))
+        .route("/_sim/orgs/{name}/expire-sessions", post(expire_sessions))
+        .route("/_sim/faults", post(add_fault).delete(clear_faults))
+        .route("/_sim/deploys", get(deploys))
+        .route("/_sim/settings", get(settings).put(set_settings))
+        .route("/_sim/", any(unknown))
+        .route("/_sim/{*rest}", any(unknown))
+        .method_not_allowed_fallback(unknown)
+        .route_layer(from_fn_with_state(app, persist))
+        .route_layer(from_fn(super::routes::read_body))
+}
+
+type Shared = State<Arc<App>>;
+
+fn ok() -> Response {
+    reply(StatusCode::OK, json!({"ok": true}))
+}
+
+async fn unknown(uri: Uri) -> Response {
+    let path = uri.path().trim_start_matches("/_sim/");
+    reply(
+        StatusCode::NOT_FOUND,
+        json!({"error": format!("unknown control path /_sim/{path}")}),
+    )
+}
+
+/// Saves the state after every request that may change it.
+async fn persist(State(app): Shared, req: Request, next: Next) -> Response {
+    let changes = req.method() != Method::GET;
+    let resp = next.run(req).await;
+    if changes && let Err(e) = app.lock().save() {
         return reply(
             StatusCode::INTERNAL_SERVER_ERROR,
             json!({"error": format!("cannot save state: {e}")}),
         );
     }
-    r
+    resp
+}
+
+async fn ping(State(app): Shared) -> Response {
+    let st = app.lock();
+    reply(
+        StatusCode::OK,
+        json!({"ok": true, "pid": std::process::id(), "state": st.dir.as_ref().map(|d| d.display().to_string())}),
+    )
+}
+
+async fn shutdown(State(app): Shared) -> Response {
+    app.shutdown.cancel();
+    ok()
+}
+
+async fn orgs(State(app): Shared) -> Response {
+    let v: Vec<OrgSummary> = app.lock().orgs.values().map(summary).collect();
+    reply(StatusCode::OK, json!(v))
+}
+
+async fn put_org_route(State(app): Shared, Path(name): Path<String>, body: Bytes) -> Response {
+    match serde_json::from_slice::<OrgSpec>(&body) {
+        Ok(spec) => put_org(&mut app.lock(), &name, spec),
+        Err(e) => bad(e),
+    }
+}
+
+async fn edit_org_route(State(app): Shared, Path(name): Path<String>, body: Bytes) -> Response {
+    match serde_json::from_slice::<OrgEdit>(&body) {
+        Ok(edit) => edit_org(&mut app.lock(), &name, edit),
+        Err(e) => bad(e),
+    }
+}
+
+async fn files(State(app): Shared, Path(name): Path<String>) -> Response {
+    match app.lock().orgs.get(&name) {
+        Some(o) => {
+            let files: BTreeMap<&String, String> =
+                o.files.iter().map(|(p, b)| (p, b64(b))).collect();
+            reply(StatusCode::OK, json!(files))
+        }
+        None => reply(
+            StatusCode::NOT_FOUND,
+            json!({"error": format!("no org {name}")}),
+        ),
+    }
+}
+
+async fn expire_sessions(State(app): Shared, Path(name): Path<String>) -> Response {
+    for s in app.lock().sessions.values_mut().filter(|s| s.org == name) {
+        s.expired = true;
+    }
+    ok()
+}
+
+async fn add_fault(State(app): Shared, body: Bytes) -> Response {
+    match serde_json::from_slice::<Fault>(&body) {
+        Ok(f) => {
+            app.lock().faults.push(f);
+            ok()
+        }
+        Err(e) => bad(e),
+    }
+}
+
+async fn clear_faults(State(app): Shared) -> Response {
+    app.lock().faults.clear();
+    ok()
+}
+
+async fn deploys(State(app): Shared) -> Response {
+    reply(StatusCode::OK, json!(app.lock().deploy_log))
+}
+
+async fn settings(State(app): Shared) -> Response {
+    reply(StatusCode::OK, json!(app.lock().settings))
+}
+
+async fn set_settings(State(app): Shared, body: Bytes) -> Response {
+    match serde_json::from_slice::<Settings>(&body) {
+        Ok(s) => {
+            app.lock().settings = s;
+            ok()
+        }
+        Err(e) => bad(e),
+    }
 }
 
 fn summary(o: &OrgState) -> OrgSummary {

@@ -4,22 +4,32 @@
 //! injectable faults. Tests and the demo run the real client against it.
 //!
 //! Each org lives under `/o/<org>`: that URL is both its login URL and its instance URL.
+//! `routes/` holds the route table (OAuth, REST and Tooling, Metadata SOAP) and the middleware
+//! every org request passes; `faults` injects configured faults; `deploy`, `validate` and
+//! `retrieve` are the Metadata API semantics; `admin` is the `/_sim/…` control API;
+//! `workspace` hosts one simulator per workspace for the engine (its `OrgHost`).
 //! Environment: `BACKFLOW_SIM_IDLE_SECS` makes `backflow sim` exit after that many idle seconds
-//! (the workspace-hosted simulator uses one hour).
+//! (the workspace-hosted simulator uses one hour). With `--state DIR`, it also exits once DIR
+//! is deleted.
 
 mod admin;
 pub mod deploy;
+mod faults;
 pub mod model;
 pub mod oauth;
 mod rest_deploy;
+mod retrieve;
+mod routes;
 mod server;
 mod soap;
 pub mod soql;
+mod validate;
 pub mod workspace;
 
 pub use admin::{OrgEdit, OrgSpec, OrgSummary, SimAdmin};
 pub use model::{DeployLogEntry, Fault, FaultKind, Settings};
 pub use server::{API_VERSIONS, DRIFT_USER, SimServer};
+pub use workspace::WorkspaceHost;
 
 use std::path::Path;
 
@@ -49,6 +59,18 @@ pub async fn serve(port: u16, state: Option<&Path>) -> std::io::Result<()> {
                     break;
                 }
             }
+        });
+    }
+    // A simulator whose state dir was deleted (its workspace removed) has nothing left to
+    // serve or save: it stops instead of lingering until the idle exit.
+    if let Some(dir) = state {
+        let dir = dir.to_path_buf();
+        let app = app.clone();
+        tokio::spawn(async move {
+            while dir.is_dir() {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            app.shutdown.cancel();
         });
     }
     tokio::select! {

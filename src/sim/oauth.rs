@@ -8,7 +8,8 @@
 //! rotating app answers each refresh with a new refresh token and invalidates the old one.
 
 use super::model::{AuthCode, SimState};
-use super::server::{json_ok, mint};
+use super::routes::oauth::mint;
+use super::server::json_ok;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};

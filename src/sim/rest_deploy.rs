@@ -3,11 +3,15 @@
 
 use super::deploy::{self, DeployOpts};
 use super::model::*;
-use super::server::{json_ok, rest_error};
+use super::server::{App, json_ok, rest_error};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || hay.len() < needle.len() {
@@ -115,21 +119,34 @@ fn doc(d: &Deploy, ver: &str, details: bool) -> Value {
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn handle(
-    st: &mut SimState,
-    method: &Method,
-    org: &str,
-    ver: &str,
-    id: &str,
-    query: &BTreeMap<String, String>,
-    headers: &HeaderMap,
-    body: &[u8],
+#[derive(Deserialize)]
+pub(super) struct DeployRequestPath {
+    org: String,
+    version: String,
+    /// Empty for `deployRequest` itself.
+    #[serde(default)]
+    id: String,
+}
+
+/// `/services/data/vNN.0/metadata/deployRequest[/<id>]`: POST starts a deploy (multipart) or a
+/// quick deploy, GET polls, PATCH cancels.
+pub(super) async fn handle(
+    State(app): State<Arc<App>>,
+    Path(DeployRequestPath { org, version, id }): Path<DeployRequestPath>,
+    method: Method,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
+    let Some(ver) = version.strip_prefix('v') else {
+        return rest_error(404, "NOT_FOUND", "The requested resource does not exist");
+    };
+    let (org, id) = (org.as_str(), id.trim_start_matches('/'));
+    let st = &mut *app.lock();
     let not_found = || rest_error(404, "NOT_FOUND", "The requested resource does not exist");
     match (method.as_str(), id.is_empty()) {
         ("POST", _) => {
-            let json_body: Option<Value> = serde_json::from_slice(body).ok();
+            let json_body: Option<Value> = serde_json::from_slice(&body).ok();
             let validated = if !id.is_empty() {
                 Some(id.to_string())
             } else {
@@ -143,7 +160,7 @@ pub(super) fn handle(
                     Err((_, m)) => return rest_error(404, "NOT_FOUND", &m),
                 }
             } else {
-                let Some(parts) = multipart(headers, body) else {
+                let Some(parts) = multipart(&headers, &body) else {
                     return rest_error(
                         400,
                         "INVALID_MULTIPART_REQUEST",
@@ -198,7 +215,7 @@ pub(super) fn handle(
             json_ok(StatusCode::OK, doc(&st.deploys[id], ver, details))
         }
         ("PATCH", false) => {
-            let wants_cancel = serde_json::from_slice::<Value>(body)
+            let wants_cancel = serde_json::from_slice::<Value>(&body)
                 .ok()
                 .is_some_and(|v| v["deployResult"]["status"] == "Canceling");
             if !wants_cancel {

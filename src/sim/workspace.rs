@@ -11,6 +11,10 @@
 //! state. Stop it with `POST /_sim/shutdown` (`SimAdmin::shutdown`).
 
 use super::admin::{OrgSpec, SimAdmin};
+use crate::domain::config::OrgConfig;
+use crate::engine::connect::{OrgHost, SeedFn};
+use futures_util::future::BoxFuture;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -32,11 +36,7 @@ impl SimHandle {
     }
 
     /// `base` pointed at this simulator, ready for `SalesforceClient::connect`.
-    pub fn org_config(
-        &self,
-        org: &str,
-        base: &crate::domain::config::OrgConfig,
-    ) -> crate::domain::config::OrgConfig {
+    pub fn org_config(&self, org: &str, base: &OrgConfig) -> OrgConfig {
         let mut c = base.clone();
         c.auth = "simulated".into();
         c.url = Some(self.org_url(org));
@@ -54,9 +54,7 @@ pub fn backflow_exe() -> PathBuf {
 
 /// The orgs of a config the workspace simulator must host: `auth = "simulated"` without a
 /// `url` (those with a `url` use an external simulator).
-pub fn simulated_orgs(
-    orgs: &std::collections::BTreeMap<String, crate::domain::config::OrgConfig>,
-) -> Vec<(String, OrgSpec)> {
+pub fn simulated_orgs(orgs: &BTreeMap<String, OrgConfig>) -> Vec<(String, OrgSpec)> {
     orgs.iter()
         .filter(|(_, c)| c.auth == "simulated" && c.url.is_none())
         .map(|(name, c)| (name.clone(), OrgSpec::from_config(c)))
@@ -264,4 +262,53 @@ pub async fn connect_existing(workspace: &Path) -> Option<SimHandle> {
         admin,
         started: false,
     })
+}
+
+/// The engine's host of simulated orgs: the simulator shared by a workspace's processes,
+/// started as `backflow sim` (see [`backflow_exe`]) by the first process that needs it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WorkspaceHost;
+
+impl WorkspaceHost {
+    /// The host as the binary, the tests and the benchmarks install it.
+    pub fn shared() -> std::sync::Arc<dyn OrgHost> {
+        std::sync::Arc::new(WorkspaceHost)
+    }
+}
+
+/// Login URL of every org `orgs` marks simulated without a `url`.
+fn urls_of(handle: &SimHandle, orgs: &BTreeMap<String, OrgConfig>) -> BTreeMap<String, String> {
+    simulated_orgs(orgs)
+        .into_iter()
+        .map(|(name, _)| {
+            let url = handle.org_url(&name);
+            (name, url)
+        })
+        .collect()
+}
+
+impl OrgHost for WorkspaceHost {
+    fn ensure<'a>(
+        &'a self,
+        workspace: &'a Path,
+        orgs: &'a BTreeMap<String, OrgConfig>,
+        seed: &'a SeedFn,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, String>, String>> {
+        Box::pin(async move {
+            let handle =
+                ensure_running(workspace, &backflow_exe(), &simulated_orgs(orgs), seed).await?;
+            Ok(urls_of(&handle, orgs))
+        })
+    }
+
+    fn running<'a>(
+        &'a self,
+        workspace: &'a Path,
+        orgs: &'a BTreeMap<String, OrgConfig>,
+    ) -> BoxFuture<'a, Option<BTreeMap<String, String>>> {
+        Box::pin(async move {
+            let handle = connect_existing(workspace).await?;
+            Some(urls_of(&handle, orgs))
+        })
+    }
 }

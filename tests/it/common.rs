@@ -39,7 +39,9 @@ pub fn demo() -> tempfile::TempDir {
     dir
 }
 
+/// An engine on the workspace at `dir`, with simulated orgs hosted as the binary hosts them.
 pub fn engine(dir: &Path) -> backflow::engine::Engine {
+    backflow::engine::connect::install_org_host(backflow::sim::WorkspaceHost::shared());
     let ws =
         backflow::engine::Workspace::load(&dir.join("backflow.toml")).expect("workspace loads");
     backflow::engine::Engine::new(ws)

@@ -352,6 +352,34 @@ async fn sim_command_writes_port_file_and_stops_on_request() {
     assert!(!port_file.exists());
 }
 
+/// A workspace deleted under a running simulator (a test's temp dir, a removed checkout) does
+/// not leave the simulator behind.
+#[tokio::test]
+async fn sim_command_stops_when_its_state_dir_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("sim");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_backflow"))
+        .args(["sim", "--port", "0", "--state"])
+        .arg(&state)
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if state.join("port").exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(state.join("port").exists(), "the simulator never listened");
+    std::fs::remove_dir_all(&state).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the simulator stops within 10 s of losing its state dir")
+        .unwrap();
+    assert!(status.success());
+}
+
 #[tokio::test]
 async fn rest_deploy_requests_share_the_deploy_engine() {
     let sim = start_sim().await;
@@ -563,4 +591,179 @@ async fn concurrent_starts_host_one_simulator_and_seed_once() {
     assert_eq!(seeds.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert!(!workspace::sim_dir(ws.path()).join("lock").exists());
     a.admin.shutdown().await.unwrap();
+}
+
+/// The answers at the edges of the route table: what needs a session, what is metered, which
+/// shape an error takes, and what faults hit.
+#[tokio::test]
+async fn routes_answer_like_salesforce_at_their_edges() {
+    let sim = start_sim().await;
+    let http = no_redirect();
+    let (status, v) = token(&sim, "prod", &[("grant_type", "client_credentials")]).await;
+    assert_eq!(status, 200, "{v}");
+    let access = v["access_token"].as_str().unwrap().to_string();
+    let url = |p: &str| format!("{}{p}", sim.url);
+    let send = |req: reqwest::RequestBuilder| async move {
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let limit = r
+            .headers()
+            .get("Sforce-Limit-Info")
+            .map(|h| h.to_str().unwrap().to_string());
+        (status, limit, r.text().await.unwrap())
+    };
+
+    // Outside any org, and an org that does not exist.
+    let (s, _, body) = send(http.get(url("/elsewhere"))).await;
+    assert_eq!((s, body.contains("NOT_FOUND")), (404, true), "{body}");
+    let (s, _, body) = send(http.get(url("/o/prod"))).await;
+    assert_eq!((s, body.contains("NOT_FOUND")), (404, true), "{body}");
+    let (s, _, body) = send(http.get(url("/o/nosuch/services/data"))).await;
+    assert_eq!(s, 404);
+    assert!(body.contains("no simulated org named nosuch"), "{body}");
+
+    // The version list is open; an unknown resource needs a session, then is metered.
+    let (s, limit, _) = send(http.get(url("/o/prod/services/data/"))).await;
+    assert_eq!((s, limit), (200, None));
+    let (s, _, body) = send(http.get(url("/o/prod/services/data/v66.0/nothing"))).await;
+    assert_eq!(s, 401);
+    assert!(body.contains("INVALID_SESSION_ID"), "{body}");
+    let (s, limit, body) = send(
+        http.get(url("/o/prod/services/data/v66.0/nothing"))
+            .bearer_auth(&access),
+    )
+    .await;
+    assert_eq!(s, 404, "{body}");
+    assert_eq!(limit.as_deref(), Some("api-usage=1/15000"));
+    // An open endpoint called with another method is such an unknown resource too.
+    let (s, _, _) = send(http.get(url("/o/prod/services/oauth2/token"))).await;
+    assert_eq!(s, 401);
+    let (s, limit, _) = send(
+        http.get(url("/o/prod/services/oauth2/token"))
+            .bearer_auth(&access),
+    )
+    .await;
+    assert_eq!((s, limit.as_deref()), (404, Some("api-usage=2/15000")));
+    // So is a known resource with a method it does not take, and a version without its `v`.
+    let (s, _, _) = send(
+        http.delete(url("/o/prod/services/data/v66.0/limits"))
+            .bearer_auth(&access),
+    )
+    .await;
+    assert_eq!(s, 404);
+    let (s, _, _) = send(
+        http.get(url("/o/prod/services/data/66.0/limits"))
+            .bearer_auth(&access),
+    )
+    .await;
+    assert_eq!(s, 404);
+
+    // Tooling queries page under the Tooling prefix.
+    let mut settings = sim.admin().settings().await.unwrap();
+    settings.query_batch = 1;
+    sim.admin().set_settings(&settings).await.unwrap();
+    let (s, _, body) = send(
+        http.get(url("/o/dev1/services/data/v66.0/tooling/query"))
+            .query(&[("q", "SELECT Id FROM Organization")])
+            .bearer_auth(&access),
+    )
+    .await;
+    // A session of prod is no session of dev1.
+    assert_eq!(s, 401, "{body}");
+    let prod = access.clone();
+    sim.admin()
+        .put_org(
+            "dev2",
+            &OrgSpec {
+                sandbox: true,
+                sandbox_of: Some("prod".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let (s, _, body) = send(
+        http.get(url("/o/prod/services/data/v66.0/tooling/query"))
+            .query(&[("q", "SELECT Id FROM SandboxInfo")])
+            .bearer_auth(&prod),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let next = v["nextRecordsUrl"].as_str().unwrap();
+    assert!(
+        next.starts_with("/services/data/v66.0/tooling/query/"),
+        "{next}"
+    );
+    let (s, _, body) = send(http.get(url(&format!("/o/prod{next}"))).bearer_auth(&prod)).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("\"done\":true"), "{body}");
+
+    // SOAP: a session failure is a SOAP fault; a fault injected for one operation hits only it
+    // and answers in SOAP's shape.
+    let soap = |op: &str, session: &str| {
+        format!(
+            "<?xml version=\"1.0\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns=\"http://soap.sforce.com/2006/04/metadata\"><soapenv:Header><SessionHeader><sessionId>{session}</sessionId></SessionHeader></soapenv:Header><soapenv:Body><{op}><asyncProcessId>0Af000000000000AAA</asyncProcessId></{op}></soapenv:Body></soapenv:Envelope>"
+        )
+    };
+    let soap_url = url("/o/prod/services/Soap/m/66.0");
+    let (s, _, body) = send(http.post(&soap_url).body(soap("checkDeployStatus", "nope"))).await;
+    assert_eq!(s, 500);
+    assert!(body.contains("sf:INVALID_SESSION_ID"), "{body}");
+    sim.admin()
+        .add_fault(&backflow::sim::Fault {
+            matches: "checkRetrieveStatus".into(),
+            kind: backflow::sim::FaultKind::Unavailable,
+            times: 1,
+        })
+        .await
+        .unwrap();
+    let (s, _, body) = send(http.post(&soap_url).body(soap("checkDeployStatus", &prod))).await;
+    assert_eq!(s, 500);
+    assert!(body.contains("sf:INVALID_ID_FIELD"), "{body}");
+    let (s, _, body) = send(
+        http.post(&soap_url)
+            .body(soap("checkRetrieveStatus", &prod)),
+    )
+    .await;
+    assert_eq!(s, 500);
+    assert!(body.contains("sf:SERVER_UNAVAILABLE"), "{body}");
+    let (s, _, body) = send(
+        http.post(&soap_url)
+            .body(soap("checkRetrieveStatus", &prod)),
+    )
+    .await;
+    assert!(
+        body.contains("sf:INVALID_ID_FIELD"),
+        "used up after one hit: {s} {body}"
+    );
+
+    // The control API names an unknown path.
+    let (s, _, body) = send(http.get(url("/_sim/nothing"))).await;
+    assert_eq!(s, 404);
+    assert!(
+        body.contains("unknown control path /_sim/nothing"),
+        "{body}"
+    );
+    let (s, _, body) = send(http.get(url("/_sim/faults"))).await;
+    assert_eq!(s, 404, "{body}");
+}
+
+/// The simulator as the engine's host of simulated orgs: nothing runs for a fresh workspace,
+/// and it never starts one just to answer.
+#[tokio::test]
+async fn the_org_host_reports_no_simulator_for_a_fresh_workspace() {
+    use backflow::engine::connect::OrgHost;
+    let dir = tempfile::tempdir().unwrap();
+    let mut orgs = BTreeMap::new();
+    orgs.insert(
+        "qa".to_string(),
+        backflow::domain::config::OrgConfig {
+            auth: "simulated".into(),
+            ..Default::default()
+        },
+    );
+    let host = backflow::sim::WorkspaceHost;
+    assert!(host.running(dir.path(), &orgs).await.is_none());
+    assert!(!workspace::sim_dir(dir.path()).join("port").exists());
 }
