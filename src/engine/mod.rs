@@ -65,9 +65,9 @@ pub struct Engine {
 impl Engine {
     pub fn new(ws: Workspace) -> Self {
         Self {
+            jobs: jobs::Jobs::with_journal_root(pipeline::state_root(&ws)),
             ws: Arc::new(ws),
             caches: Arc::new(Caches::default()),
-            jobs: jobs::Jobs::default(),
         }
     }
 
@@ -106,9 +106,9 @@ impl Engine {
             ));
         }
         let (ws, caches) = (self.ws.clone(), self.caches.clone());
-        Ok(self.jobs.submit(specs, pipeline::steps(), move |ctx| {
+        self.jobs.submit(specs, pipeline::steps(), move |ctx| {
             pipeline::run(ws.clone(), caches.clone(), ctx, None)
-        }))
+        })
     }
 
     /// Continues an interrupted job from its journal (same job id). Returns its id.
@@ -168,7 +168,7 @@ impl Engine {
         };
         self.preflight(&spec)?;
         let ws = self.ws.clone();
-        let job = self.jobs.new_id("j");
+        let job = self.jobs.new_job_id()?;
         let batch = self.jobs.new_id("b");
         let of = of.to_string();
         Ok(self

@@ -1,0 +1,128 @@
+//! Safe operations end to end: the real binary on demo workspaces (and bare remotes) — the
+//! checked-out branch, job ids used as paths, `--readonly`, the shared audit trail.
+
+use crate::common::backflow;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+struct Ws {
+    state: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl Ws {
+    fn new() -> Ws {
+        let (state, dir) = crate::common::demo_workspace();
+        Ws { state, dir }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        run_in(self.state.path(), &self.dir, args)
+    }
+}
+
+fn run_in(state: &Path, dir: &Path, args: &[&str]) -> Output {
+    backflow(state)
+        .current_dir(dir)
+        .env("BACKFLOW_USER", "rm@acme.example")
+        .env("BACKFLOW_BIN", env!("CARGO_BIN_EXE_backflow"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+impl Drop for Ws {
+    fn drop(&mut self) {
+        stop_sim(&self.dir);
+    }
+}
+
+/// Stops the simulator a command started for the workspace at `dir`, if any.
+fn stop_sim(dir: &Path) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        if let Some(h) = backflow::sim::workspace::connect_existing(dir).await {
+            let _ = h.admin.shutdown().await;
+        }
+    });
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let o = crate::common::git(dir).args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn readonly_refuses_every_changing_command() {
+    let ws = Ws::new();
+    for args in [
+        vec!["--readonly", "resume"],
+        vec!["--readonly", "cancel", "j20260101000000-1"],
+        vec!["--readonly", "login", "dev1"],
+        vec!["--readonly", "logout", "dev1"],
+    ] {
+        let o = ws.run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("--readonly"), "{args:?}: {}", text(&o));
+    }
+}
+
+#[test]
+fn job_ids_never_reach_outside_the_state_directory() {
+    let ws = Ws::new();
+    // A directory that looks like a job, three levels above the journals.
+    let outside = ws.state.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("journal.jsonl"), "").unwrap();
+    for args in [
+        vec!["cancel", "../../../outside"],
+        vec!["resume", "../../../outside"],
+        vec!["rollback", "../../../outside", "--yes"],
+    ] {
+        let o = ws.run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("not a job id"), "{args:?}: {}", text(&o));
+    }
+    assert!(!outside.join("cancel").exists(), "nothing written outside");
+    // Ids of the older shape are still job ids.
+    let o = ws.run(&["cancel", "j20260101000000-1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no job"), "{}", text(&o));
+}
+
+#[test]
+fn two_processes_in_the_same_second_get_different_jobs() {
+    let ws = Ws::new();
+    // Two engines stand for two processes started in the same second.
+    let (a, b) = (
+        crate::common::engine(&ws.dir),
+        crate::common::engine(&ws.dir),
+    );
+    assert_ne!(a.jobs.new_id("j"), b.jobs.new_id("j"), "ids differ");
+    // Their job tables reserve journal directories exclusively.
+    let root = ws.state.path().join("journals");
+    let one = backflow::engine::jobs::Jobs::with_journal_root(root.clone());
+    let two = backflow::engine::jobs::Jobs::with_journal_root(root.clone());
+    let (x, y) = (one.new_job_id().unwrap(), two.new_job_id().unwrap());
+    assert_ne!(x, y);
+    assert!(root.join("jobs").join(&x).is_dir() && root.join("jobs").join(&y).is_dir());
+    // A journal is created once: a second creation under the same id fails.
+    backflow::engine::journal::Journal::create(&root, &x).unwrap();
+    assert!(backflow::engine::journal::Journal::create(&root, &x).is_err());
+}
