@@ -59,6 +59,10 @@ impl Engine {
             .ok_or_else(|| {
                 EngineError::Input(format!("no env uses the production org '{prod_org}'"))
             })?;
+        if wait {
+            // The branch is reset when the refresh completes: refuse now, not after it.
+            super::lock::checkout_ready(&self.ws, env)?;
+        }
         let client = connect::client_for(&self.ws, &prod_env.name).await?;
         let running = client
             .sandbox_process(&org)
@@ -125,14 +129,14 @@ impl Engine {
                 "backflow refresh: tip before the reset",
             )
             .map_err(ge)?;
-            repo.reference_matching(
-                &format!("refs/heads/{branch}"),
-                new,
-                true,
+            crate::git::record::reset_branch(
+                &repo,
+                &branch,
                 old,
+                new,
                 "backflow refresh: reset to production",
             )
-            .map_err(ge)?;
+            .map_err(|e| EngineError::NeedsAction(e.to_string()))?;
             let _ = crate::git::record::push_reset(&ws.root, &branch, old);
             Ok((old, new))
         })

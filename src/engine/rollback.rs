@@ -114,6 +114,7 @@ pub fn run(ws: Arc<Workspace>, ctx: JobCtx, of: String) -> JobFuture {
             .cloned()
             .ok_or_else(|| EngineError::Input(format!("unknown env '{}'", rp.env)))?;
         super::pipeline::preflight(&ws, &ctx.spec)?;
+        lock::checkout_ready(&ws, &env.name)?;
         let _lock = lock::acquire(
             &state_root(&ws).join("locks"),
             &env.name,

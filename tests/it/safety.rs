@@ -126,3 +126,92 @@ fn two_processes_in_the_same_second_get_different_jobs() {
     backflow::engine::journal::Journal::create(&root, &x).unwrap();
     assert!(backflow::engine::journal::Journal::create(&root, &x).is_err());
 }
+
+fn tip(dir: &Path, rev: &str) -> String {
+    git(dir, &["rev-parse", rev]).trim().to_string()
+}
+
+/// Staged or unstaged changes to tracked files (`git status`, untracked files left out).
+fn changes(dir: &Path) -> String {
+    git(dir, &["status", "--porcelain", "--untracked-files=no"])
+}
+
+#[test]
+fn back_promoting_into_the_checked_out_branch_moves_its_files_too() {
+    let ws = Ws::new();
+    git(&ws.dir, &["checkout", "-q", "dev2"]);
+    let before = tip(&ws.dir, "dev2");
+    let promote = [
+        "back-promote",
+        "--from",
+        "uat",
+        "--to",
+        "dev2",
+        "--story",
+        "US-0105",
+        "--yes",
+    ];
+    let o = ws.run(&promote);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let after = tip(&ws.dir, "dev2");
+    assert_ne!(before, after, "the branch moved");
+    assert_eq!(tip(&ws.dir, "HEAD"), after);
+    assert_eq!(changes(&ws.dir), "", "index and files match the new tip");
+    // The hotfix's files are in the working tree, so the next commit keeps them.
+    let changed = git(&ws.dir, &["diff", "--name-only", &before, &after]);
+    let first = changed.lines().next().expect("the hotfix changed files");
+    assert_eq!(
+        std::fs::read(ws.dir.join(first)).unwrap(),
+        git(&ws.dir, &["show", &format!("{after}:{first}")]).into_bytes()
+    );
+}
+
+#[test]
+fn a_dirty_checkout_of_the_target_is_refused_before_the_org_is_touched() {
+    let ws = Ws::new();
+    git(&ws.dir, &["checkout", "-q", "dev2"]);
+    let before = tip(&ws.dir, "dev2");
+    let tracked = git(&ws.dir, &["ls-files", "force-app"]);
+    let file = ws.dir.join(tracked.lines().next().unwrap());
+    std::fs::write(&file, "work in progress\n").unwrap();
+    let o = ws.run(&[
+        "back-promote",
+        "--from",
+        "uat",
+        "--to",
+        "dev2",
+        "--story",
+        "US-0105",
+        "--yes",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("uncommitted changes"), "{}", text(&o));
+    assert_eq!(tip(&ws.dir, "dev2"), before, "the branch did not move");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "work in progress\n",
+        "the work is kept"
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let deploys = rt.block_on(async {
+        match backflow::sim::workspace::connect_existing(&ws.dir).await {
+            Some(h) => h.admin.deploy_log().await.unwrap(),
+            None => vec![],
+        }
+    });
+    assert!(deploys.is_empty(), "nothing sent to an org: {deploys:?}");
+}
+
+#[test]
+fn a_refresh_resets_the_checked_out_branch_with_its_files() {
+    let ws = Ws::new();
+    git(&ws.dir, &["checkout", "-q", "dev1"]);
+    let o = ws.run(&["refresh", "dev1", "--wait", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(tip(&ws.dir, "dev1"), tip(&ws.dir, "main"));
+    assert_eq!(tip(&ws.dir, "HEAD"), tip(&ws.dir, "dev1"));
+    assert_eq!(changes(&ws.dir), "", "no staged reversal of the refresh");
+}
