@@ -623,7 +623,8 @@ pub fn refresh(cli: &Cli, a: &args::RefreshArgs) -> CliResult {
     if a.json {
         print_json(&r)?;
     }
-    Ok(ExitCode::SUCCESS)
+    // The org changed but something after it did not: the user must act (README: 1).
+    Ok(ExitCode::from(u8::from(!r.problems.is_empty())))
 }
 
 #[cfg(test)]

@@ -215,3 +215,97 @@ fn a_refresh_resets_the_checked_out_branch_with_its_files() {
     assert_eq!(tip(&ws.dir, "HEAD"), tip(&ws.dir, "dev1"));
     assert_eq!(changes(&ws.dir), "", "no staged reversal of the refresh");
 }
+
+/// A bare remote `origin` for the workspace holding `branches`, and a hook that rejects every
+/// push while `reject` exists.
+fn remote_with(ws: &Ws, branches: &[&str]) -> (PathBuf, PathBuf) {
+    let remote = ws.state.path().join("remote.git");
+    git(
+        ws.state.path(),
+        &["init", "-q", "--bare", remote.to_str().unwrap()],
+    );
+    git(
+        &ws.dir,
+        &["remote", "add", "origin", remote.to_str().unwrap()],
+    );
+    for b in branches {
+        git(&ws.dir, &["push", "-q", "origin", b]);
+    }
+    let hook = remote.join("hooks/pre-receive");
+    let reject = ws.state.path().join("reject-pushes");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\nif [ -e '{}' ]; then echo 'branch protected' >&2; exit 1; fi\n",
+            reject.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (remote, reject)
+}
+
+#[test]
+fn a_rollback_whose_push_is_rejected_leaves_the_org_ahead_until_resume() {
+    let ws = Ws::new();
+    let (remote, reject) = remote_with(&ws, &["dev1"]);
+    let o = ws.run(&[
+        "back-promote",
+        "--from",
+        "prod",
+        "--to",
+        "dev1",
+        "--story",
+        "US-0101",
+        "--yes",
+        "--on-conflict",
+        "source",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    let job = first["job"].as_str().unwrap().to_string();
+    let promoted = tip(&ws.dir, "dev1");
+    std::fs::write(&reject, "").unwrap();
+    let o = ws.run(&["rollback", &job, "--yes"]);
+    assert_eq!(o.status.code(), Some(1), "you must act: {}", text(&o));
+    assert!(text(&o).contains("could not be pushed"), "{}", text(&o));
+    assert!(text(&o).contains("branch protected"), "{}", text(&o));
+    let reverted = tip(&ws.dir, "dev1");
+    assert_ne!(reverted, promoted, "reverted locally");
+    assert_eq!(
+        tip(&remote, "dev1"),
+        promoted,
+        "the remote still has the change"
+    );
+    let o = ws.run(&["jobs", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["jobs"][0]["state"], "org_ahead_of_branch", "{v}");
+    std::fs::remove_file(&reject).unwrap();
+    let o = ws.run(&["resume"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(tip(&remote, "dev1"), reverted, "resume pushed the revert");
+}
+
+#[test]
+fn a_refresh_whose_push_is_rejected_says_so_and_exits_1() {
+    let ws = Ws::new();
+    let (remote, reject) = remote_with(&ws, &["dev1"]);
+    let old = tip(&ws.dir, "dev1");
+    std::fs::write(&reject, "").unwrap();
+    let o = ws.run(&["refresh", "dev1", "--wait", "--yes", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["completed"], true);
+    let problems = v["problems"].as_array().unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.as_str().unwrap().contains("was rejected")),
+        "{v}"
+    );
+    assert_eq!(tip(&remote, "dev1"), old, "the remote was not moved");
+    assert_eq!(tip(&ws.dir, "dev1"), tip(&ws.dir, "main"), "reset here");
+}
