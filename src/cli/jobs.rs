@@ -377,16 +377,52 @@ pub fn cancel(cli: &Cli, a: &args::JobArg) -> CliResult {
 
 pub fn audit(cli: &Cli, a: &args::AuditArgs) -> CliResult {
     let engine = engine(cli)?;
-    let records = engine.audit()?;
-    if matches!(a.action, Some(args::AuditAction::Verify)) {
-        return match crate::engine::audit::verify(&records) {
-            Ok(n) => {
-                println!("audit log intact: {n} record(s), chain verified");
-                Ok(ExitCode::SUCCESS)
+    match a.action {
+        Some(args::AuditAction::Verify) => {
+            let repo = engine.ws.open_repo()?;
+            return match crate::engine::audit::verify_repo(&repo) {
+                Ok(v) => {
+                    let against = if v.anchors.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", checked against {}", v.anchors.join(" and "))
+                    };
+                    println!(
+                        "audit log intact: {} record(s), chain verified{against}",
+                        v.records
+                    );
+                    for w in &v.warnings {
+                        println!("  ! {w}");
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Err(CliError::act(format!("audit log check failed: {e}"))),
+            };
+        }
+        Some(args::AuditAction::Sync) => {
+            if cli.readonly {
+                return Err(CliError::input("--readonly: audit sync is disabled"));
             }
-            Err(e) => Err(CliError::act(format!("audit log check failed: {e}"))),
-        };
+            let repo = engine.ws.open_repo()?;
+            let arrived = crate::engine::audit::sync(&repo)?;
+            match crate::engine::audit::publish(&repo)? {
+                crate::git::record::Pushed::Yes { remote } => println!(
+                    "audit trail: {arrived} record(s) merged from {remote}, pushed to {remote}"
+                ),
+                crate::git::record::Pushed::NoRemote => {
+                    println!("audit trail: no remote to share it with")
+                }
+                crate::git::record::Pushed::Rejected { remote, message } => {
+                    return Err(CliError::act(format!(
+                        "the audit trail could not be pushed to {remote}: {message}"
+                    )));
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        None => {}
     }
+    let records = engine.audit()?;
     let rows: Vec<_> = records
         .into_iter()
         .filter(|r| {

@@ -107,7 +107,8 @@ impl Engine {
         }
         let (ws, caches) = (self.ws.clone(), self.caches.clone());
         self.jobs.submit(specs, pipeline::steps(), move |ctx| {
-            pipeline::run(ws.clone(), caches.clone(), ctx, None)
+            let run = pipeline::run(ws.clone(), caches.clone(), ctx.clone(), None);
+            audit::then_publish(ws.clone(), ctx, run)
         })
     }
 
@@ -138,7 +139,10 @@ impl Engine {
             batch,
             spec,
             pipeline::steps(),
-            move |ctx| pipeline::run(ws, caches, ctx, Some(replay)),
+            move |ctx| {
+                let run = pipeline::run(ws.clone(), caches, ctx.clone(), Some(replay));
+                audit::then_publish(ws, ctx, run)
+            },
         ))
     }
 
@@ -174,7 +178,8 @@ impl Engine {
         Ok(self
             .jobs
             .start(job, batch, spec, pipeline::steps(), move |ctx| {
-                rollback::run(ws, ctx, of)
+                let run = rollback::run(ws.clone(), ctx.clone(), of);
+                audit::then_publish(ws, ctx, run)
             }))
     }
 

@@ -186,6 +186,26 @@ impl Engine {
             progress(format!("! {problem}"));
             report.problems.push(problem);
         }
+        let ws = self.ws.clone();
+        let shared = tokio::task::spawn_blocking(move || audit::publish(&ws.open_repo()?))
+            .await
+            .map_err(|e| EngineError::Internal(format!("background task: {e}")))
+            .and_then(|r| r);
+        match shared {
+            Ok(crate::git::record::Pushed::Rejected { remote, message }) => {
+                let problem = format!(
+                    "the audit trail was not pushed to {remote} ({message}): `backflow audit sync` pushes it"
+                );
+                progress(format!("! {problem}"));
+                report.problems.push(problem);
+            }
+            Err(err) => {
+                let problem = format!("the audit trail was not shared: {err}");
+                progress(format!("! {problem}"));
+                report.problems.push(problem);
+            }
+            Ok(_) => {}
+        }
         Ok(report)
     }
 }

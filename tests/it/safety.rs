@@ -309,3 +309,125 @@ fn a_refresh_whose_push_is_rejected_says_so_and_exits_1() {
     assert_eq!(tip(&remote, "dev1"), old, "the remote was not moved");
     assert_eq!(tip(&ws.dir, "dev1"), tip(&ws.dir, "main"), "reset here");
 }
+
+/// Replaces the audit log of `repo` by its first `keep` lines, as a commit on top (what someone
+/// cutting records off the end would do).
+fn cut_audit_log(repo: &git2::Repository, keep: usize) {
+    let head = repo
+        .find_reference(backflow::engine::audit::BRANCH)
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    let blob = head
+        .tree()
+        .unwrap()
+        .get_path(Path::new("audit.jsonl"))
+        .unwrap()
+        .to_object(repo)
+        .unwrap()
+        .peel_to_blob()
+        .unwrap();
+    let text: String = String::from_utf8_lossy(blob.content())
+        .lines()
+        .take(keep)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut tb = repo.treebuilder(None).unwrap();
+    tb.insert("audit.jsonl", repo.blob(text.as_bytes()).unwrap(), 0o100644)
+        .unwrap();
+    let tree = repo.find_tree(tb.write().unwrap()).unwrap();
+    let sig = git2::Signature::now("x", "x@x").unwrap();
+    let oid = repo
+        .commit(None, &sig, &sig, "tidy", &tree, &[&head])
+        .unwrap();
+    repo.reference(backflow::engine::audit::BRANCH, oid, true, "t")
+        .unwrap();
+}
+
+fn record(who: &str) -> backflow::engine::audit::NewRecord {
+    backflow::engine::audit::NewRecord {
+        who: who.into(),
+        action: "back-promote".into(),
+        to: Some("qa".into()),
+        outcome: "deployed".into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn two_clones_share_one_audit_chain_and_a_cut_is_detected() {
+    use backflow::engine::audit::{append, publish, read, sync, verify_repo};
+    use backflow::git::record::Pushed;
+    let d = tempfile::tempdir().unwrap();
+    let bare = d.path().join("remote.git");
+    git(d.path(), &["init", "-q", "--bare", bare.to_str().unwrap()]);
+    for c in ["a", "b"] {
+        git(d.path(), &["clone", "-q", bare.to_str().unwrap(), c]);
+    }
+    let a = git2::Repository::open(d.path().join("a")).unwrap();
+    let b = git2::Repository::open(d.path().join("b")).unwrap();
+    append(&a, record("alice")).unwrap();
+    assert!(matches!(publish(&a).unwrap(), Pushed::Yes { .. }));
+    // b appended before it ever saw a's chain: two forks, merged when b publishes.
+    append(&b, record("bob")).unwrap();
+    assert!(matches!(publish(&b).unwrap(), Pushed::Yes { .. }));
+    append(&a, record("alice again")).unwrap();
+    assert!(matches!(publish(&a).unwrap(), Pushed::Yes { .. }));
+    sync(&b).unwrap();
+    let (ra, rb) = (read(&a).unwrap(), read(&b).unwrap());
+    assert_eq!(ra, rb, "one chain in both clones");
+    let who: Vec<&str> = ra.iter().map(|r| r.who.as_str()).collect();
+    for name in ["alice", "bob", "alice again"] {
+        assert_eq!(who.iter().filter(|w| **w == name).count(), 1, "{who:?}");
+    }
+    assert_eq!(ra.last().unwrap().action, "merge");
+    let v = verify_repo(&b).unwrap();
+    assert_eq!(v.records, ra.len());
+    assert!(v.anchors.iter().any(|x| x.contains("origin")), "{v:?}");
+    // Cut the last two records off b's log (what is left is a valid chain on its own).
+    cut_audit_log(&b, ra.len() - 2);
+    let e = verify_repo(&b).unwrap_err().to_string();
+    assert!(e.contains("cut off"), "{e}");
+    // Without this clone's checkpoint, the remote's head still shows the cut.
+    b.find_reference("refs/backflow/audit-checkpoint")
+        .unwrap()
+        .delete()
+        .unwrap();
+    let e = verify_repo(&b).unwrap_err().to_string();
+    assert!(e.contains("origin"), "{e}");
+}
+
+#[test]
+fn a_back_promotion_pushes_the_audit_trail_and_verify_sees_a_cut() {
+    let ws = Ws::new();
+    let (remote, _) = remote_with(&ws, &["dev2"]);
+    let o = ws.run(&[
+        "back-promote",
+        "--from",
+        "uat",
+        "--to",
+        "dev2",
+        "--story",
+        "US-0105",
+        "--yes",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("audit trail pushed to origin"),
+        "{}",
+        text(&o)
+    );
+    let repo = git2::Repository::open(&ws.dir).unwrap();
+    let local = repo
+        .find_reference(backflow::engine::audit::BRANCH)
+        .unwrap()
+        .target()
+        .unwrap();
+    assert_eq!(tip(&remote, "backflow/audit"), local.to_string());
+    let o = ws.run(&["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    cut_audit_log(&repo, 0);
+    let o = ws.run(&["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("cut off"), "{}", text(&o));
+}
