@@ -259,8 +259,8 @@ mod tests {
             Journal::open(d.path(), "../../x"),
             Err(EngineError::Input(_))
         ));
-        assert_eq!(Journal::reserve(d.path(), "j2").unwrap(), true);
-        assert_eq!(Journal::reserve(d.path(), "j2").unwrap(), false);
+        assert!(Journal::reserve(d.path(), "j2").unwrap());
+        assert!(!Journal::reserve(d.path(), "j2").unwrap());
         Journal::create(d.path(), "j2").unwrap();
     }
 }

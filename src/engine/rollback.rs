@@ -269,7 +269,7 @@ async fn run_steps(
         })
         .await?;
     ctx.skip(Step::Validate);
-    let client = connect::client_for(&ws, &env.name).await?;
+    let client = connect::client_for(ws, &env.name).await?;
     let r = ctx
         .step(Step::Deploy, async {
             let opts = DeployOptions {
@@ -292,7 +292,7 @@ async fn run_steps(
                 check_only: false,
             })?;
             ctx.log(format!("rollback deploy {id} sent"));
-            poll_deploy(&ctx, &client, &id).await
+            poll_deploy(ctx, &client, &id).await
         })
         .await?;
     match r.status {
