@@ -10,6 +10,7 @@
 //! same forks write the same record.
 
 use super::EngineError;
+pub use crate::git::record::Pushed;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
