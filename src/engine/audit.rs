@@ -473,6 +473,10 @@ pub fn then_publish(
 ) -> super::jobs::JobFuture {
     Box::pin(async move {
         let result = job.await;
+        // A job that stopped with an error appended nothing.
+        if result.is_err() {
+            return result;
+        }
         let ws2 = ws.clone();
         let shared = tokio::task::spawn_blocking(move || publish(&ws2.open_repo()?))
             .await
