@@ -472,11 +472,8 @@ pub fn then_publish(
     job: super::jobs::JobFuture,
 ) -> super::jobs::JobFuture {
     Box::pin(async move {
-        let result = job.await;
         // A job that stopped with an error appended nothing.
-        if result.is_err() {
-            return result;
-        }
+        let outcome = job.await?;
         let ws2 = ws.clone();
         let shared = tokio::task::spawn_blocking(move || publish(&ws2.open_repo()?))
             .await
@@ -493,7 +490,7 @@ pub fn then_publish(
                 "the audit trail was not shared ({e}): the next job or `backflow audit sync` retries"
             )),
         }
-        result
+        Ok(outcome)
     })
 }
 
