@@ -298,8 +298,10 @@ pub struct AuditArgs {
 
 #[derive(Debug, Subcommand, Clone)]
 pub enum AuditAction {
-    /// Check the hash chain.
+    /// Check the hash chain, against the last checkpoint and the remote's head.
     Verify,
+    /// Merge the remote's audit trail into this clone's and push it.
+    Sync,
 }
 
 #[derive(Debug, Args, Clone)]

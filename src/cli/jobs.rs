@@ -162,8 +162,8 @@ async fn follow(
                     println!("[{}] {}", ev.target, describe(o));
                 }
             }
-            EventKind::Failed { error, exit_code } => {
-                code = code.max((*exit_code).max(2));
+            EventKind::Failed { error, .. } => {
+                code = code.max(exit_code_of(&ev.kind).unwrap_or(3));
                 open.remove(&ev.job);
                 if !json {
                     println!("[{}] failed: {error}", ev.target);
@@ -173,6 +173,18 @@ async fn follow(
         }
     }
     Ok(ExitCode::from(code))
+}
+
+/// The exit code a job's last event stands for (README "Exit codes"): an outcome's own code, or
+/// the code of the error that stopped the job (a held lock or a branch that moved during the
+/// job ask the user to act: 1). `None` while the job runs.
+pub(crate) fn exit_code_of(kind: &EventKind) -> Option<u8> {
+    match kind {
+        EventKind::Finished(o) => Some(o.exit_code()),
+        // A failure is never "done", whatever the error says.
+        EventKind::Failed { exit_code, .. } => Some((*exit_code).max(1)),
+        _ => None,
+    }
 }
 
 fn describe(o: &Outcome) -> String {
@@ -276,6 +288,11 @@ fn decide(engine: &Engine, job: &str, id: &str, summary: &str) -> Answer {
 }
 
 pub fn resume(cli: &Cli, a: &args::ResumeArgs) -> CliResult {
+    if cli.readonly {
+        return Err(CliError::input(
+            "--readonly: resuming a job is disabled (resume deploys and moves branches)",
+        ));
+    }
     let engine = engine(cli)?;
     let job = match &a.job {
         Some(j) => j.clone(),
@@ -333,7 +350,7 @@ pub fn jobs(cli: &Cli, a: &args::JsonArg) -> CliResult {
     } else {
         for r in &rows {
             println!(
-                "{:<24} {:>6} → {:<6} {:<20} {}",
+                "{:<40} {:>6} → {:<6} {:<20} {}",
                 r["job"].as_str().unwrap_or(""),
                 r["from"].as_str().unwrap_or(""),
                 r["target"].as_str().unwrap_or(""),
@@ -346,6 +363,9 @@ pub fn jobs(cli: &Cli, a: &args::JsonArg) -> CliResult {
 }
 
 pub fn cancel(cli: &Cli, a: &args::JobArg) -> CliResult {
+    if cli.readonly {
+        return Err(CliError::input("--readonly: canceling jobs is disabled"));
+    }
     let engine = engine(cli)?;
     engine.request_cancel(&a.job)?;
     println!(
@@ -357,16 +377,52 @@ pub fn cancel(cli: &Cli, a: &args::JobArg) -> CliResult {
 
 pub fn audit(cli: &Cli, a: &args::AuditArgs) -> CliResult {
     let engine = engine(cli)?;
-    let records = engine.audit()?;
-    if matches!(a.action, Some(args::AuditAction::Verify)) {
-        return match crate::engine::audit::verify(&records) {
-            Ok(n) => {
-                println!("audit log intact: {n} record(s), chain verified");
-                Ok(ExitCode::SUCCESS)
+    match a.action {
+        Some(args::AuditAction::Verify) => {
+            let repo = engine.ws.open_repo()?;
+            return match crate::engine::audit::verify_repo(&repo) {
+                Ok(v) => {
+                    let against = if v.anchors.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", checked against {}", v.anchors.join(" and "))
+                    };
+                    println!(
+                        "audit log intact: {} record(s), chain verified{against}",
+                        v.records
+                    );
+                    for w in &v.warnings {
+                        println!("  ! {w}");
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Err(CliError::act(format!("audit log check failed: {e}"))),
+            };
+        }
+        Some(args::AuditAction::Sync) => {
+            if cli.readonly {
+                return Err(CliError::input("--readonly: audit sync is disabled"));
             }
-            Err(e) => Err(CliError::act(format!("audit log check failed: {e}"))),
-        };
+            let repo = engine.ws.open_repo()?;
+            let arrived = crate::engine::audit::sync(&repo)?;
+            match crate::engine::audit::publish(&repo)? {
+                crate::engine::audit::Pushed::Yes { remote } => println!(
+                    "audit trail: {arrived} record(s) merged from {remote}, pushed to {remote}"
+                ),
+                crate::engine::audit::Pushed::NoRemote => {
+                    println!("audit trail: no remote to share it with")
+                }
+                crate::engine::audit::Pushed::Rejected { remote, message } => {
+                    return Err(CliError::act(format!(
+                        "the audit trail could not be pushed to {remote}: {message}"
+                    )));
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        None => {}
     }
+    let records = engine.audit()?;
     let rows: Vec<_> = records
         .into_iter()
         .filter(|r| {
@@ -603,5 +659,124 @@ pub fn refresh(cli: &Cli, a: &args::RefreshArgs) -> CliResult {
     if a.json {
         print_json(&r)?;
     }
-    Ok(ExitCode::SUCCESS)
+    // The org changed but something after it did not: the user must act (README: 1).
+    Ok(ExitCode::from(u8::from(!r.problems.is_empty())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::job::DeployError;
+    use crate::engine::EngineError;
+
+    fn failed(e: &EngineError) -> EventKind {
+        EventKind::Failed {
+            error: e.to_string(),
+            exit_code: e.exit_code(),
+        }
+    }
+
+    /// Every outcome and every kind of failure against the README's exit-code table.
+    #[test]
+    fn every_outcome_maps_to_the_documented_exit_code() {
+        let err = || DeployError {
+            component: "ApexClass:A".into(),
+            file: None,
+            line: None,
+            column: None,
+            problem: "x".into(),
+        };
+        let d = || "0Af".to_string();
+        // A lock held by another process, as the engine reports it.
+        let locks = tempfile::tempdir().unwrap();
+        let _held = crate::engine::lock::acquire(locks.path(), "qa", "a@x", "j1").unwrap();
+        let lock_held = crate::engine::lock::acquire(locks.path(), "qa", "b@x", "j2")
+            .err()
+            .unwrap();
+        // A branch that moved during the job, as the record step reports it.
+        let moved = EngineError::NeedsAction(
+            "branch 'qa' moved during the job (now 1, expected 2): nothing was forced".into(),
+        );
+        let table: Vec<(&str, EventKind, u8)> = vec![
+            (
+                "deployed",
+                EventKind::Finished(Outcome::Deployed {
+                    deploy_id: d(),
+                    commit: "c".into(),
+                }),
+                0,
+            ),
+            (
+                "validated",
+                EventKind::Finished(Outcome::Validated { deploy_id: d() }),
+                0,
+            ),
+            ("nothing", EventKind::Finished(Outcome::NothingToDo), 0),
+            (
+                "aborted",
+                EventKind::Finished(Outcome::Aborted { reason: "r".into() }),
+                1,
+            ),
+            ("canceled", EventKind::Finished(Outcome::Canceled), 1),
+            (
+                "org ahead",
+                EventKind::Finished(Outcome::OrgAheadOfBranch {
+                    deploy_id: d(),
+                    commit: "c".into(),
+                }),
+                1,
+            ),
+            (
+                "partial",
+                EventKind::Finished(Outcome::NeedsReconciliation { deploy_id: d() }),
+                1,
+            ),
+            (
+                "validation failed",
+                EventKind::Finished(Outcome::ValidationFailed {
+                    deploy_id: d(),
+                    errors: vec![err()],
+                }),
+                1,
+            ),
+            (
+                "deploy failed",
+                EventKind::Finished(Outcome::DeployFailed {
+                    deploy_id: d(),
+                    errors: vec![err()],
+                }),
+                1,
+            ),
+            ("lock held", failed(&lock_held), 1),
+            ("branch moved", failed(&moved), 1),
+            (
+                "refused",
+                failed(&EngineError::Input("production".into())),
+                2,
+            ),
+            ("network", failed(&EngineError::Remote("timeout".into())), 3),
+            (
+                "outcome unknown",
+                failed(&EngineError::Internal("x".into())),
+                3,
+            ),
+            (
+                "a failure is never 0",
+                EventKind::Failed {
+                    error: "x".into(),
+                    exit_code: 0,
+                },
+                1,
+            ),
+        ];
+        for (name, kind, code) in table {
+            assert_eq!(exit_code_of(&kind), Some(code), "{name}");
+        }
+        assert_eq!(
+            exit_code_of(&EventKind::Log {
+                message: "m".into()
+            }),
+            None
+        );
+    }
 }

@@ -7,6 +7,11 @@ use crate::engine::orgs::{self, LoginOptions};
 use std::process::ExitCode;
 
 pub fn run(cli: &Cli, a: &LoginArgs) -> CliResult {
+    if cli.readonly {
+        return Err(super::CliError::input(
+            "--readonly: logging in is disabled (it stores credentials)",
+        ));
+    }
     let (cfg, _) = load(cli)?;
     let opts = LoginOptions {
         no_browser: a.no_browser,

@@ -7,6 +7,26 @@ pub type JobId = String;
 pub type BatchId = String;
 pub type DecisionId = String;
 
+/// Checks a job or batch id given by a user before it names anything on disk: ids are a
+/// letter or digit followed by letters, digits, `-` or `_` (both today's
+/// `j20261202T065347123-<random>` and the older `j20261202065347-1`), so `../x` or `a/b`
+/// can never reach outside the state directory.
+pub fn check_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{id}' is not a job id (ids are letters, digits, '-' and '_', like the ones `backflow jobs` lists)"
+        ))
+    }
+}
+
 /// The steps of a back promotion (DESIGN.md), in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -397,6 +417,30 @@ pub struct JobEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_that_could_name_a_path_are_refused() {
+        for ok in [
+            "j20261202065347-1",
+            "j20261202T065347123-0a1b2c3d4e5f60718293",
+            "b1",
+        ] {
+            assert_eq!(check_id(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "..",
+            "../../../tmp/x",
+            "a/b",
+            ".hidden",
+            "-x",
+            "j 1",
+            "a\\b",
+            &"j".repeat(65),
+        ] {
+            assert!(check_id(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn events_serialise_flat_with_kind() {

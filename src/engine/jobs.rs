@@ -11,7 +11,6 @@ use crate::domain::job::{
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -34,7 +33,8 @@ struct Inner {
 #[derive(Clone, Default)]
 pub struct Jobs {
     inner: Arc<Mutex<Inner>>,
-    counter: Arc<AtomicU64>,
+    /// Where job ids are reserved (the journals' root); none in tests of the table alone.
+    journal_root: Option<Arc<std::path::PathBuf>>,
 }
 
 /// What a running job uses to report and to ask.
@@ -55,9 +55,40 @@ fn now() -> i64 {
 }
 
 impl Jobs {
+    /// A job table whose job ids are reserved under `root` (the journals' directory).
+    pub fn with_journal_root(root: std::path::PathBuf) -> Jobs {
+        Jobs {
+            journal_root: Some(Arc::new(root)),
+            ..Jobs::default()
+        }
+    }
+
+    /// A fresh id: the prefix, the time to the millisecond (ids sort by creation time) and 80
+    /// random bits, so ids made in the same millisecond by other processes or machines differ.
     pub fn new_id(&self, prefix: &str) -> String {
-        let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
-        format!("{prefix}{}-{n}", chrono::Utc::now().format("%Y%m%d%H%M%S"))
+        let random: [u8; 10] = rand::random();
+        format!(
+            "{prefix}{}-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S%3f"),
+            hex::encode(random)
+        )
+    }
+
+    /// A fresh job id whose journal directory this process created, exclusively (retried with
+    /// a new id in the unlikely case it exists).
+    pub fn new_job_id(&self) -> Result<JobId, EngineError> {
+        let Some(root) = &self.journal_root else {
+            return Ok(self.new_id("j"));
+        };
+        for _ in 0..8 {
+            let id = self.new_id("j");
+            if super::journal::Journal::reserve(root, &id)? {
+                return Ok(id);
+            }
+        }
+        Err(EngineError::Internal(
+            "could not reserve a new job id: every id tried existed".into(),
+        ))
     }
 
     /// A receiver of every event from now on. Pair it with `states()` to resync.
@@ -87,21 +118,30 @@ impl Jobs {
 
     /// Starts one job per spec (same batch). `body` runs each job; it must be called inside a
     /// tokio runtime. A panic inside a job becomes `Failed`.
-    pub fn submit<F>(&self, specs: Vec<JobSpec>, steps: Vec<Step>, body: F) -> (BatchId, Vec<JobId>)
+    pub fn submit<F>(
+        &self,
+        specs: Vec<JobSpec>,
+        steps: Vec<Step>,
+        body: F,
+    ) -> Result<(BatchId, Vec<JobId>), EngineError>
     where
         F: Fn(JobCtx) -> JobFuture + Send + Sync + 'static,
     {
         let batch = self.new_id("b");
         let body = Arc::new(body);
-        let ids = specs
+        // Every id is reserved before any job starts: a failure starts none.
+        let jobs = specs
             .into_iter()
-            .map(|spec| {
-                let job = self.new_id("j");
+            .map(|spec| Ok((self.new_job_id()?, spec)))
+            .collect::<Result<Vec<_>, EngineError>>()?;
+        let ids = jobs
+            .into_iter()
+            .map(|(job, spec)| {
                 let b = body.clone();
                 self.start(job, batch.clone(), spec, steps.clone(), move |c| b(c))
             })
             .collect();
-        (batch, ids)
+        Ok((batch, ids))
     }
 
     /// Starts (or restarts, for `resume`) one job under a known id.
@@ -405,37 +445,65 @@ mod tests {
         }
     }
 
+    #[test]
+    fn ids_are_unique_time_ordered_and_reserved_exclusively() {
+        let a = Jobs::default();
+        let b = Jobs::default();
+        // Two job tables stand for two processes started in the same second.
+        let x = a.new_id("j");
+        let y = b.new_id("j");
+        assert_ne!(x, y);
+        assert!(
+            x.starts_with('j') && crate::domain::job::check_id(&x).is_ok(),
+            "{x}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(a.new_id("j") > x, "later ids sort after earlier ones");
+        let d = tempfile::tempdir().unwrap();
+        let one = Jobs::with_journal_root(d.path().to_path_buf());
+        let two = Jobs::with_journal_root(d.path().to_path_buf());
+        let ids: std::collections::HashSet<String> = (0..50)
+            .flat_map(|_| [one.new_job_id().unwrap(), two.new_job_id().unwrap()])
+            .collect();
+        assert_eq!(ids.len(), 100);
+        for id in &ids {
+            assert!(d.path().join("jobs").join(id).is_dir(), "{id} reserved");
+        }
+    }
+
     #[tokio::test]
     async fn batch_runs_asks_and_finishes_with_ordered_events() {
         let jobs = Jobs::default();
         let mut rx = jobs.subscribe();
-        let (batch, ids) = jobs.submit(
-            vec![spec("qa"), spec("dev1")],
-            vec![Step::Plan, Step::Decide],
-            |ctx| {
-                Box::pin(async move {
-                    ctx.step(Step::Plan, async { Ok(()) }).await?;
-                    let a = ctx
-                        .step(Step::Decide, async {
-                            Ok(ctx
-                                .decide(
-                                    "take it?".into(),
-                                    DecisionKind::Confirm {
-                                        env: ctx.target.clone(),
-                                    },
-                                )
-                                .await)
+        let (batch, ids) = jobs
+            .submit(
+                vec![spec("qa"), spec("dev1")],
+                vec![Step::Plan, Step::Decide],
+                |ctx| {
+                    Box::pin(async move {
+                        ctx.step(Step::Plan, async { Ok(()) }).await?;
+                        let a = ctx
+                            .step(Step::Decide, async {
+                                Ok(ctx
+                                    .decide(
+                                        "take it?".into(),
+                                        DecisionKind::Confirm {
+                                            env: ctx.target.clone(),
+                                        },
+                                    )
+                                    .await)
+                            })
+                            .await?;
+                        Ok(match a {
+                            Answer::TakeSource => Outcome::NothingToDo,
+                            _ => Outcome::Aborted {
+                                reason: "no".into(),
+                            },
                         })
-                        .await?;
-                    Ok(match a {
-                        Answer::TakeSource => Outcome::NothingToDo,
-                        _ => Outcome::Aborted {
-                            reason: "no".into(),
-                        },
                     })
-                })
-            },
-        );
+                },
+            )
+            .unwrap();
         assert_eq!(ids.len(), 2);
         let mut finished = 0;
         let mut last_seq: HashMap<String, u64> = HashMap::new();
@@ -477,14 +545,16 @@ mod tests {
     async fn a_panicking_job_fails_and_cancel_aborts_a_decision() {
         let jobs = Jobs::default();
         let mut rx = jobs.subscribe();
-        let (_, ids) = jobs.submit(vec![spec("qa")], vec![Step::Plan], |_ctx| {
-            Box::pin(async move {
-                if std::env::var("BACKFLOW_NEVER_SET_X").is_err() {
-                    panic!("boom");
-                }
-                Ok(Outcome::NothingToDo)
+        let (_, ids) = jobs
+            .submit(vec![spec("qa")], vec![Step::Plan], |_ctx| {
+                Box::pin(async move {
+                    if std::env::var("BACKFLOW_NEVER_SET_X").is_err() {
+                        panic!("boom");
+                    }
+                    Ok(Outcome::NothingToDo)
+                })
             })
-        });
+            .unwrap();
         loop {
             let ev = rx.recv().await.unwrap();
             if let EventKind::Failed { error, .. } = ev.kind {
@@ -493,18 +563,20 @@ mod tests {
             }
         }
         assert!(jobs.state(&ids[0]).unwrap().error.is_some());
-        let (_, ids) = jobs.submit(vec![spec("qa")], vec![Step::Decide], |ctx| {
-            Box::pin(async move {
-                let a = ctx
-                    .decide("?".into(), DecisionKind::Confirm { env: "qa".into() })
-                    .await;
-                Ok(if a == Answer::Abort {
-                    Outcome::Canceled
-                } else {
-                    Outcome::NothingToDo
+        let (_, ids) = jobs
+            .submit(vec![spec("qa")], vec![Step::Decide], |ctx| {
+                Box::pin(async move {
+                    let a = ctx
+                        .decide("?".into(), DecisionKind::Confirm { env: "qa".into() })
+                        .await;
+                    Ok(if a == Answer::Abort {
+                        Outcome::Canceled
+                    } else {
+                        Outcome::NothingToDo
+                    })
                 })
             })
-        });
+            .unwrap();
         loop {
             let ev = rx.recv().await.unwrap();
             match ev.kind {

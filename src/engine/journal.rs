@@ -66,7 +66,10 @@ impl Journal {
         state_root.join("jobs").join(job)
     }
 
+    /// Creates the journal of a new job. Exclusive: a journal that already exists (another
+    /// process chose the same id) is an error, never shared.
     pub fn create(state_root: &Path, job: &str) -> Result<Journal, EngineError> {
+        crate::domain::job::check_id(job).map_err(EngineError::Input)?;
         let dir = Self::dir(state_root, job);
         std::fs::create_dir_all(&dir).map_err(|e| {
             EngineError::Internal(format!(
@@ -74,12 +77,35 @@ impl Journal {
                 dir.display()
             ))
         })?;
-        Ok(Journal {
-            path: dir.join("journal.jsonl"),
-        })
+        let path = dir.join("journal.jsonl");
+        std::fs::File::create_new(&path).map_err(|e| {
+            EngineError::Internal(format!(
+                "cannot create the job journal {} ({e}): another job has this id",
+                path.display()
+            ))
+        })?;
+        Ok(Journal { path })
+    }
+
+    /// Reserves the directory of a new job id: created exclusively, so two processes (or
+    /// machines sharing the state directory) never end up with one journal. `false` when the
+    /// id is taken.
+    pub fn reserve(state_root: &Path, job: &str) -> Result<bool, EngineError> {
+        crate::domain::job::check_id(job).map_err(EngineError::Input)?;
+        let jobs = state_root.join("jobs");
+        std::fs::create_dir_all(&jobs)
+            .map_err(|e| EngineError::Internal(format!("cannot create {}: {e}", jobs.display())))?;
+        match std::fs::create_dir(jobs.join(job)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(EngineError::Internal(format!(
+                "cannot create the job directory for {job}: {e}"
+            ))),
+        }
     }
 
     pub fn open(state_root: &Path, job: &str) -> Result<Journal, EngineError> {
+        crate::domain::job::check_id(job).map_err(EngineError::Input)?;
         let path = Self::dir(state_root, job).join("journal.jsonl");
         if !path.is_file() {
             return Err(EngineError::Input(format!(
@@ -228,5 +254,13 @@ mod tests {
         assert_eq!(r.deploy_ids, vec![("0Af1".to_string(), false)]);
         assert_eq!(Journal::list(d.path()), vec!["j1".to_string()]);
         assert!(Journal::open(d.path(), "nope").is_err());
+        assert!(Journal::create(d.path(), "j1").is_err(), "never shared");
+        assert!(matches!(
+            Journal::open(d.path(), "../../x"),
+            Err(EngineError::Input(_))
+        ));
+        assert!(Journal::reserve(d.path(), "j2").unwrap());
+        assert!(!Journal::reserve(d.path(), "j2").unwrap());
+        Journal::create(d.path(), "j2").unwrap();
     }
 }

@@ -71,6 +71,18 @@ pub fn acquire(dir: &Path, env: &str, user: &str, job: &str) -> Result<EnvLock, 
     Ok(EnvLock { _file: file, info })
 }
 
+/// Refuses before anything is sent to an org when the branch of `env` is checked out with
+/// uncommitted changes: recording would have to move the branch under them (refused action,
+/// exit 2). The record step checks again, as the user may edit files meanwhile.
+pub fn checkout_ready(ws: &super::Workspace, env: &str) -> Result<(), EngineError> {
+    let Some(e) = ws.config.pipeline.env(env) else {
+        return Ok(());
+    };
+    let repo = ws.open_repo()?;
+    crate::git::record::ensure_checkout_clean(&repo, &e.branch)
+        .map_err(|e| EngineError::Input(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

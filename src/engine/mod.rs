@@ -65,9 +65,9 @@ pub struct Engine {
 impl Engine {
     pub fn new(ws: Workspace) -> Self {
         Self {
+            jobs: jobs::Jobs::with_journal_root(ws.state_root()),
             ws: Arc::new(ws),
             caches: Arc::new(Caches::default()),
-            jobs: jobs::Jobs::default(),
         }
     }
 
@@ -106,9 +106,10 @@ impl Engine {
             ));
         }
         let (ws, caches) = (self.ws.clone(), self.caches.clone());
-        Ok(self.jobs.submit(specs, pipeline::steps(), move |ctx| {
-            pipeline::run(ws.clone(), caches.clone(), ctx, None)
-        }))
+        self.jobs.submit(specs, pipeline::steps(), move |ctx| {
+            let run = pipeline::run(ws.clone(), caches.clone(), ctx.clone(), None);
+            audit::then_publish(ws.clone(), ctx, run)
+        })
     }
 
     /// Continues an interrupted job from its journal (same job id). Returns its id.
@@ -138,7 +139,10 @@ impl Engine {
             batch,
             spec,
             pipeline::steps(),
-            move |ctx| pipeline::run(ws, caches, ctx, Some(replay)),
+            move |ctx| {
+                let run = pipeline::run(ws.clone(), caches, ctx.clone(), Some(replay));
+                audit::then_publish(ws, ctx, run)
+            },
         ))
     }
 
@@ -168,13 +172,14 @@ impl Engine {
         };
         self.preflight(&spec)?;
         let ws = self.ws.clone();
-        let job = self.jobs.new_id("j");
+        let job = self.jobs.new_job_id()?;
         let batch = self.jobs.new_id("b");
         let of = of.to_string();
         Ok(self
             .jobs
             .start(job, batch, spec, pipeline::steps(), move |ctx| {
-                rollback::run(ws, ctx, of)
+                let run = rollback::run(ws.clone(), ctx.clone(), of);
+                audit::then_publish(ws, ctx, run)
             }))
     }
 
@@ -197,7 +202,8 @@ impl Engine {
 
     /// Refusals that happen before anything runs (prod target, roles, confirmation).
     pub fn preflight(&self, spec: &crate::domain::job::JobSpec) -> Result<(), EngineError> {
-        pipeline::preflight(&self.ws, spec)
+        pipeline::preflight(&self.ws, spec)?;
+        lock::checkout_ready(&self.ws, &spec.target)
     }
 
     /// Cancels a job of this process, or asks the process running it (through its journal).

@@ -17,6 +17,9 @@ pub struct RefreshReport {
     /// The env branch's tip before the reset, kept under `refs/backflow/refresh/…`.
     pub previous_tip: Option<String>,
     pub new_tip: Option<String>,
+    /// What went wrong after the org was refreshed and the user must act on (a rejected push
+    /// of the reset branch, a failed audit append); the command exits 1 when there are any.
+    pub problems: Vec<String>,
 }
 
 impl Engine {
@@ -59,6 +62,10 @@ impl Engine {
             .ok_or_else(|| {
                 EngineError::Input(format!("no env uses the production org '{prod_org}'"))
             })?;
+        if wait {
+            // The branch is reset when the refresh completes: refuse now, not after it.
+            super::lock::checkout_ready(&self.ws, env)?;
+        }
         let client = connect::client_for(&self.ws, &prod_env.name).await?;
         let running = client
             .sandbox_process(&org)
@@ -82,6 +89,7 @@ impl Engine {
             completed: false,
             previous_tip: None,
             new_tip: None,
+            problems: vec![],
         };
         if !wait {
             progress(format!(
@@ -110,7 +118,8 @@ impl Engine {
             prod_env.branch.clone(),
             env.to_string(),
         );
-        let (old, new) = tokio::task::spawn_blocking(move || -> Result<(Oid, Oid), EngineError> {
+        type Pushed = Result<crate::git::record::Pushed, String>;
+        let (old, new, pushed) = tokio::task::spawn_blocking(move || -> Result<(Oid, Oid, Pushed), EngineError> {
             let repo = ws.open_repo()?;
             let ge = |e: git2::Error| EngineError::Internal(format!("git: {}", e.message()));
             let old = crate::git::history::resolve_branch(&repo, &branch)
@@ -125,19 +134,37 @@ impl Engine {
                 "backflow refresh: tip before the reset",
             )
             .map_err(ge)?;
-            repo.reference_matching(
-                &format!("refs/heads/{branch}"),
-                new,
-                true,
+            crate::git::record::reset_branch(
+                &repo,
+                &branch,
                 old,
+                new,
                 "backflow refresh: reset to production",
             )
-            .map_err(ge)?;
-            let _ = crate::git::record::push_reset(&ws.root, &branch, old);
-            Ok((old, new))
+            .map_err(|e| EngineError::NeedsAction(e.to_string()))?;
+            let pushed = match crate::git::record::push_reset(&ws.root, &branch, old) {
+                Ok(crate::git::record::Pushed::Rejected { remote, message }) => Err(format!(
+                    "the org is refreshed and {branch} reset here, but the push to {remote} was rejected ({message}): the remote's {branch} is behind the org; push it with `git push --force-with-lease {remote} {branch}`"
+                )),
+                Ok(p) => Ok(p),
+                Err(e) => Err(format!(
+                    "the org is refreshed and {branch} reset here, but it could not be pushed: {e}"
+                )),
+            };
+            Ok((old, new, pushed))
         })
         .await
         .map_err(|e| EngineError::Internal(format!("background task: {e}")))??;
+        match pushed {
+            Ok(crate::git::record::Pushed::Yes { remote }) => {
+                progress(format!("{} pushed to {remote}", e.branch))
+            }
+            Ok(_) => {}
+            Err(problem) => {
+                progress(format!("! {problem}"));
+                report.problems.push(problem);
+            }
+        }
         report.previous_tip = Some(old.to_string());
         report.new_tip = Some(new.to_string());
         progress(format!(
@@ -146,18 +173,38 @@ impl Engine {
             &new.to_string()[..10],
             &old.to_string()[..10]
         ));
-        if let Ok(repo) = self.ws.open_repo() {
-            let _ = audit::append(
-                &repo,
-                audit::NewRecord {
-                    who: user,
-                    action: "refresh".into(),
-                    from: Some(prod_env.name.clone()),
-                    to: Some(env.to_string()),
-                    outcome: "refreshed".into(),
-                    ..Default::default()
-                },
-            );
+        let rec = audit::NewRecord {
+            who: user,
+            action: "refresh".into(),
+            from: Some(prod_env.name.clone()),
+            to: Some(env.to_string()),
+            outcome: "refreshed".into(),
+            ..Default::default()
+        };
+        if let Err(err) = self.ws.open_repo().and_then(|r| audit::append(&r, rec)) {
+            let problem = format!("could not append to the audit log: {err}");
+            progress(format!("! {problem}"));
+            report.problems.push(problem);
+        }
+        let ws = self.ws.clone();
+        let shared = tokio::task::spawn_blocking(move || audit::publish(&ws.open_repo()?))
+            .await
+            .map_err(|e| EngineError::Internal(format!("background task: {e}")))
+            .and_then(|r| r);
+        match shared {
+            Ok(crate::git::record::Pushed::Rejected { remote, message }) => {
+                let problem = format!(
+                    "the audit trail was not pushed to {remote} ({message}): `backflow audit sync` pushes it"
+                );
+                progress(format!("! {problem}"));
+                report.problems.push(problem);
+            }
+            Err(err) => {
+                let problem = format!("the audit trail was not shared: {err}");
+                progress(format!("! {problem}"));
+                report.problems.push(problem);
+            }
+            Ok(_) => {}
         }
         Ok(report)
     }

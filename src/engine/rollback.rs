@@ -7,10 +7,10 @@ use super::journal::{Journal, Record, Replay};
 use super::pipeline::deploy::poll_deploy;
 use super::pipeline::package::unzip;
 use super::{EngineError, Workspace, audit, connect, lock};
-use crate::domain::job::{EventKind, Outcome, Step};
+use crate::domain::job::{DeployError, EventKind, Outcome, Step};
 use crate::metadata::Manifest;
 use crate::metadata::convert::{MdapiTree, to_zip};
-use crate::salesforce::metadata::{DeployOptions, TestLevel};
+use crate::salesforce::metadata::{DeployOptions, DeployResult, DeployStatus, TestLevel};
 use git2::Oid;
 use std::sync::Arc;
 
@@ -100,27 +100,10 @@ pub fn plan(ws: &Workspace, job: &str) -> Result<(RollbackPlan, Replay, Vec<u8>)
     ))
 }
 
-/// Runs the rollback as a job.
+/// Runs the rollback as a job. Journaled like a back promotion, so a rejected push leaves it
+/// "org ahead of branch" and `backflow resume` finishes the push.
 pub fn run(ws: Arc<Workspace>, ctx: JobCtx, of: String) -> JobFuture {
     Box::pin(async move {
-        let (rp, _, zip) = {
-            let (ws2, of2) = (ws.clone(), of.clone());
-            ctx.step(Step::Plan, async move { plan(&ws2, &of2) })
-                .await?
-        };
-        let env = ws
-            .config
-            .pipeline
-            .env(&rp.env)
-            .cloned()
-            .ok_or_else(|| EngineError::Input(format!("unknown env '{}'", rp.env)))?;
-        super::pipeline::preflight(&ws, &ctx.spec)?;
-        let _lock = lock::acquire(
-            &ws.state_root().join("locks"),
-            &env.name,
-            &ctx.spec.user,
-            &ctx.job,
-        )?;
         let journal = Journal::create(&ws.state_root(), &ctx.job)?;
         journal.append(&Record::Created {
             job: ctx.job.clone(),
@@ -128,88 +111,214 @@ pub fn run(ws: Arc<Workspace>, ctx: JobCtx, of: String) -> JobFuture {
             spec: ctx.spec.clone(),
             at: chrono::Utc::now().timestamp(),
         })?;
-        for s in [
-            Step::DriftCheck,
-            Step::Apply,
-            Step::Merge,
-            Step::Decide,
-            Step::Delta,
-        ] {
-            ctx.skip(s);
+        let mut touched = Vec::new();
+        let result = run_steps(&ws, &ctx, &of, &journal, &mut touched).await;
+        match &result {
+            Ok(o) => journal.append(&Record::Finished {
+                outcome: o.clone(),
+                at: chrono::Utc::now().timestamp(),
+            })?,
+            Err(e) => journal.append(&Record::Failed {
+                error: e.to_string(),
+                at: chrono::Utc::now().timestamp(),
+            })?,
         }
-        // Restore package + destructive changes for what the job added.
-        let zip = ctx
-            .step(Step::Convert, async {
-                let mut files = unzip(&zip)?;
-                let manifest = files
-                    .remove("package.xml")
-                    .map(|b| Manifest::parse(&b))
-                    .transpose()
-                    .map_err(EngineError::Input)?
-                    .unwrap_or_default();
-                let mut destructive = Manifest::new(manifest.version.clone());
-                for c in &rp.delete {
-                    if let Ok(c) = crate::domain::ComponentRef::parse(c) {
-                        destructive.add_ref(&c);
-                    }
+        if let Ok(o) = &result {
+            audit_outcome(&ws, &ctx, o, touched);
+        }
+        result
+    })
+}
+
+/// The audit record of a rollback's outcome; a failed append is reported in the job's log,
+/// as the back-promotion pipeline does.
+fn audit_outcome(ws: &Workspace, ctx: &JobCtx, o: &Outcome, components: Vec<String>) {
+    let (outcome, ids) = match o {
+        Outcome::Deployed { deploy_id, .. } => ("rolled-back", vec![deploy_id.clone()]),
+        Outcome::OrgAheadOfBranch { deploy_id, .. } => {
+            ("org-ahead-of-branch", vec![deploy_id.clone()])
+        }
+        Outcome::NeedsReconciliation { deploy_id } => ("partial", vec![deploy_id.clone()]),
+        Outcome::DeployFailed { deploy_id, .. } | Outcome::ValidationFailed { deploy_id, .. } => {
+            ("deploy-failed", vec![deploy_id.clone()])
+        }
+        Outcome::Canceled => ("canceled", vec![]),
+        Outcome::Aborted { .. } => ("aborted", vec![]),
+        Outcome::Validated { .. } | Outcome::NothingToDo => return,
+    };
+    let rec = audit::NewRecord {
+        who: ctx.spec.user.clone(),
+        action: "rollback".into(),
+        from: Some(ctx.spec.from.clone()),
+        to: Some(ctx.spec.target.clone()),
+        stories: ctx.spec.stories.clone(),
+        components,
+        deploy_ids: ids,
+        tests: None,
+        outcome: outcome.into(),
+        job: Some(ctx.job.clone()),
+    };
+    if let Err(e) = ws.open_repo().and_then(|r| audit::append(&r, rec)) {
+        ctx.log(format!("could not append to the audit log: {e}"));
+    }
+}
+
+/// Why the org refused the restore deploy: component failures (at their path in the restore
+/// package), failed tests, or the deploy's own message.
+pub fn deploy_errors(r: &DeployResult) -> Vec<DeployError> {
+    let mut out: Vec<DeployError> = r
+        .component_failures
+        .iter()
+        .map(|f| DeployError {
+            component: crate::domain::ComponentRef::new(&f.component_type, &f.full_name)
+                .to_string(),
+            file: Some(f.file_name.clone()).filter(|f| !f.is_empty()),
+            line: f.line,
+            column: f.column,
+            problem: f.problem.clone().unwrap_or_default(),
+        })
+        .collect();
+    for t in &r.test_failures {
+        out.push(DeployError {
+            component: format!("ApexClass:{}", t.class),
+            file: None,
+            line: None,
+            column: None,
+            problem: format!("test {}.{} failed: {}", t.class, t.method, t.message),
+        });
+    }
+    if out.is_empty() {
+        out.push(DeployError {
+            component: "deploy".into(),
+            file: None,
+            line: None,
+            column: None,
+            problem: r
+                .error_message
+                .clone()
+                .or_else(|| r.state_detail.clone())
+                .unwrap_or_else(|| format!("the org reports the deploy {:?}", r.status)),
+        });
+    }
+    out
+}
+
+async fn run_steps(
+    ws: &Arc<Workspace>,
+    ctx: &JobCtx,
+    of: &str,
+    journal: &Journal,
+    touched: &mut Vec<String>,
+) -> Result<Outcome, EngineError> {
+    let (rp, _, zip) = {
+        let (ws2, of2) = (ws.clone(), of.to_string());
+        ctx.step(Step::Plan, async move { plan(&ws2, &of2) })
+            .await?
+    };
+    touched.extend(rp.restore.iter().chain(rp.delete.iter()).cloned());
+    let env = ws
+        .config
+        .pipeline
+        .env(&rp.env)
+        .cloned()
+        .ok_or_else(|| EngineError::Input(format!("unknown env '{}'", rp.env)))?;
+    super::pipeline::preflight(ws, &ctx.spec)?;
+    lock::checkout_ready(ws, &env.name)?;
+    let _lock = lock::acquire(
+        &ws.state_root().join("locks"),
+        &env.name,
+        &ctx.spec.user,
+        &ctx.job,
+    )?;
+    for s in [
+        Step::DriftCheck,
+        Step::Apply,
+        Step::Merge,
+        Step::Decide,
+        Step::Delta,
+    ] {
+        ctx.skip(s);
+    }
+    // Restore package + destructive changes for what the job added.
+    let zip = ctx
+        .step(Step::Convert, async {
+            let mut files = unzip(&zip)?;
+            let manifest = files
+                .remove("package.xml")
+                .map(|b| Manifest::parse(&b))
+                .transpose()
+                .map_err(EngineError::Input)?
+                .unwrap_or_default();
+            let mut destructive = Manifest::new(manifest.version.clone());
+            for c in &rp.delete {
+                if let Ok(c) = crate::domain::ComponentRef::parse(c) {
+                    destructive.add_ref(&c);
                 }
-                if !destructive.is_empty() {
-                    files.insert(
-                        "destructiveChangesPost.xml".into(),
-                        destructive.render().into_bytes(),
-                    );
-                }
-                to_zip(&MdapiTree {
-                    files,
-                    manifest,
-                    warnings: vec![],
-                })
-                .map_err(|e| EngineError::Internal(e.to_string()))
+            }
+            if !destructive.is_empty() {
+                files.insert(
+                    "destructiveChangesPost.xml".into(),
+                    destructive.render().into_bytes(),
+                );
+            }
+            to_zip(&MdapiTree {
+                files,
+                manifest,
+                warnings: vec![],
             })
-            .await?;
-        ctx.skip(Step::Validate);
-        let client = connect::client_for(&ws, &env.name).await?;
-        let r = ctx
-            .step(Step::Deploy, async {
-                let opts = DeployOptions {
-                    check_only: false,
-                    test_level: if env.is_protected() {
-                        TestLevel::RunLocalTests
-                    } else {
-                        TestLevel::NoTestRun
-                    },
-                    run_tests: vec![],
-                    ignore_warnings: true,
-                };
-                journal.append(&Record::DeploySending {
-                    check_only: false,
-                    at: chrono::Utc::now().timestamp(),
-                })?;
-                let id = client.deploy(&zip, &opts).await?;
-                journal.append(&Record::DeployId {
-                    id: id.clone(),
-                    check_only: false,
-                })?;
-                ctx.log(format!("rollback deploy {id} sent"));
-                poll_deploy(&ctx, &client, &id).await
-            })
-            .await?;
-        if !r.success {
+            .map_err(|e| EngineError::Internal(e.to_string()))
+        })
+        .await?;
+    ctx.skip(Step::Validate);
+    let client = connect::client_for(ws, &env.name).await?;
+    let r = ctx
+        .step(Step::Deploy, async {
+            let opts = DeployOptions {
+                check_only: false,
+                test_level: if env.is_protected() {
+                    TestLevel::RunLocalTests
+                } else {
+                    TestLevel::NoTestRun
+                },
+                run_tests: vec![],
+                ignore_warnings: true,
+            };
+            journal.append(&Record::DeploySending {
+                check_only: false,
+                at: chrono::Utc::now().timestamp(),
+            })?;
+            let id = client.deploy(&zip, &opts).await?;
+            journal.append(&Record::DeployId {
+                id: id.clone(),
+                check_only: false,
+            })?;
+            ctx.log(format!("rollback deploy {id} sent"));
+            poll_deploy(ctx, &client, &id).await
+        })
+        .await?;
+    match r.status {
+        DeployStatus::Succeeded => {}
+        DeployStatus::SucceededPartial => {
+            return Ok(Outcome::NeedsReconciliation { deploy_id: r.id });
+        }
+        DeployStatus::Canceled => return Ok(Outcome::Canceled),
+        _ => {
             return Ok(Outcome::DeployFailed {
                 deploy_id: r.id.clone(),
-                errors: vec![],
+                errors: deploy_errors(&r),
             });
         }
-        // Revert the job's commit on the env branch.
-        let (ws2, branch, promotion, job) = (
-            ws.clone(),
-            env.branch.clone(),
-            rp.revert_commit.clone(),
-            of.clone(),
-        );
-        let commit = ctx
+    }
+    // Revert the job's commit on the env branch, then push it.
+    let (ws2, branch, promotion, job) = (
+        ws.clone(),
+        env.branch.clone(),
+        rp.revert_commit.clone(),
+        of.to_string(),
+    );
+    let (tip, commit) = ctx
             .step(Step::Record, async move {
-                tokio::task::spawn_blocking(move || -> Result<Oid, EngineError> {
+                tokio::task::spawn_blocking(move || -> Result<(Oid, Oid), EngineError> {
                     let repo = ws2.open_repo()?;
                     let ge = |e: git2::Error| EngineError::Internal(format!("git: {}", e.message()));
                     let tip = crate::git::history::resolve_branch(&repo, &branch)
@@ -229,36 +338,86 @@ pub fn run(ws: Arc<Workspace>, ctx: JobCtx, of: String) -> JobFuture {
                     let new = repo.commit(None, &sig, &sig, &msg, &tree, &[&ours]).map_err(ge)?;
                     crate::git::record::fast_forward(&repo, &branch, tip, new)
                         .map_err(|e| EngineError::NeedsAction(e.to_string()))?;
-                    let _ = crate::git::record::push(&ws2.root, &branch);
-                    Ok(new)
+                    Ok((tip, new))
                 })
                 .await
                 .map_err(|e| EngineError::Internal(format!("background task: {e}")))?
             })
             .await?;
-        ctx.emit(EventKind::Log {
-            message: format!("{} reverted on {}", &rp.revert_commit[..10], env.branch),
-        });
-        if let Ok(repo) = ws.open_repo() {
-            let _ = audit::append(
-                &repo,
-                audit::NewRecord {
-                    who: ctx.spec.user.clone(),
-                    action: "rollback".into(),
-                    from: Some(ctx.spec.from.clone()),
-                    to: Some(env.name.clone()),
-                    stories: ctx.spec.stories.clone(),
-                    components: rp.restore.iter().chain(rp.delete.iter()).cloned().collect(),
-                    deploy_ids: vec![r.id.clone()],
-                    tests: None,
-                    outcome: "rolled-back".into(),
-                    job: Some(ctx.job.clone()),
-                },
-            );
+    // What `resume` needs to finish a rejected push, as for a back promotion.
+    journal.append(&Record::TargetTip {
+        commit: tip.to_string(),
+    })?;
+    journal.append(&Record::PromotionCommit {
+        commit: commit.to_string(),
+    })?;
+    ctx.emit(EventKind::Log {
+        message: format!("{} reverted on {}", &rp.revert_commit[..10], env.branch),
+    });
+    let (root, branch) = (ws.root.clone(), env.branch.clone());
+    let pushed = tokio::task::spawn_blocking(move || crate::git::record::push(&root, &branch))
+        .await
+        .map_err(|e| EngineError::Internal(format!("background task: {e}")))?;
+    let rejected = match pushed {
+        Ok(crate::git::record::Pushed::Yes { remote }) => {
+            ctx.log(format!("{} pushed to {remote}", env.branch));
+            None
         }
-        Ok(Outcome::Deployed {
+        Ok(crate::git::record::Pushed::NoRemote) => None,
+        Ok(crate::git::record::Pushed::Rejected { remote, message }) => {
+            Some(format!("push to {remote} was rejected: {message}"))
+        }
+        Err(e) => Some(format!("push failed: {e}")),
+    };
+    journal.append(&Record::Recorded {
+        commit: commit.to_string(),
+        pushed: rejected.is_none(),
+    })?;
+    if let Some(why) = rejected {
+        ctx.log(why);
+        return Ok(Outcome::OrgAheadOfBranch {
             deploy_id: r.id,
             commit: commit.to_string(),
-        })
+        });
+    }
+    Ok(Outcome::Deployed {
+        deploy_id: r.id,
+        commit: commit.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::salesforce::metadata::{ComponentMessage, TestFailure};
+
+    #[test]
+    fn a_refused_restore_says_why() {
+        let mut r = DeployResult {
+            status: DeployStatus::Failed,
+            error_message: Some("INVALID_CROSS_REFERENCE_KEY".into()),
+            ..Default::default()
+        };
+        assert_eq!(deploy_errors(&r)[0].problem, "INVALID_CROSS_REFERENCE_KEY");
+        r.component_failures.push(ComponentMessage {
+            component_type: "ApexClass".into(),
+            full_name: "AccountService".into(),
+            file_name: "classes/AccountService.cls".into(),
+            line: Some(3),
+            problem: Some("Variable does not exist: x".into()),
+            ..Default::default()
+        });
+        r.test_failures.push(TestFailure {
+            class: "AccountServiceTest".into(),
+            method: "t".into(),
+            message: "boom".into(),
+            stack_trace: String::new(),
+        });
+        let e = deploy_errors(&r);
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].component, "ApexClass:AccountService");
+        assert_eq!(e[0].file.as_deref(), Some("classes/AccountService.cls"));
+        assert_eq!(e[0].line, Some(3));
+        assert!(e[1].problem.contains("AccountServiceTest.t failed: boom"));
+    }
 }

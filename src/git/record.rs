@@ -1,5 +1,8 @@
 //! Recording a deploy: fast-forward the env branch to the promotion commit (only if it has not
-//! moved), then push it with the user's own git.
+//! moved), then push it with the user's own git. When the env branch is checked out (here or in
+//! a linked work tree), its index and working tree move with it, as `git merge --ff-only` would:
+//! moving only the ref would leave the old files staged, and the user's next commit would
+//! silently undo the change. A checkout with uncommitted changes is never touched.
 
 use super::history::{GitError, resolve_branch};
 use git2::{Oid, Repository};
@@ -45,9 +48,139 @@ pub fn fast_forward(
             "the promotion commit does not descend from '{branch}': refusing a non-fast-forward"
         )));
     }
-    let name = format!("refs/heads/{branch}");
-    repo.reference_matching(&name, new, true, expected, "backflow: record deploy")?;
+    move_branch(repo, branch, expected, new, "backflow: record deploy")
+}
+
+/// Resets `branch` from `expected` to `new`, which need not descend from it (a sandbox refresh
+/// replaces the branch). A checkout of the branch follows, under the same rules as a
+/// fast-forward.
+pub fn reset_branch(
+    repo: &Repository,
+    branch: &str,
+    expected: Oid,
+    new: Oid,
+    reason: &str,
+) -> Result<(), GitError> {
+    move_branch(repo, branch, expected, new, reason)
+}
+
+/// Refuses when `branch` is checked out with uncommitted changes to tracked files (staged or
+/// not): moving the branch would either discard them or stage a reversal of the change. Call it
+/// before anything is sent to an org; the move checks again.
+pub fn ensure_checkout_clean(repo: &Repository, branch: &str) -> Result<(), GitError> {
+    for wt in checkouts_of(repo, branch)? {
+        if is_dirty(&wt)? {
+            return Err(dirty(&wt, branch));
+        }
+    }
     Ok(())
+}
+
+fn dirty(wt: &Repository, branch: &str) -> GitError {
+    let at = wt
+        .workdir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    GitError::Other(format!(
+        "branch '{branch}' is checked out in {at} with uncommitted changes: backflow does not \
+         move a branch under them. Commit or stash them and run again (`backflow resume` when \
+         the org already has the change)"
+    ))
+}
+
+fn is_dirty(wt: &Repository) -> Result<bool, GitError> {
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(false)
+        .include_ignored(false)
+        .exclude_submodules(true);
+    Ok(!wt.statuses(Some(&mut opts))?.is_empty())
+}
+
+/// The work trees (the repository's own and its linked ones) whose HEAD is `branch`.
+fn checkouts_of(repo: &Repository, branch: &str) -> Result<Vec<Repository>, GitError> {
+    let full = format!("refs/heads/{branch}");
+    let mut candidates: Vec<Repository> = Vec::new();
+    if !repo.is_bare() {
+        candidates.push(Repository::open(repo.path())?);
+    }
+    if repo.is_worktree()
+        && let Ok(main) = Repository::open(repo.commondir())
+        && !main.is_bare()
+    {
+        candidates.push(main);
+    }
+    for name in repo.worktrees()?.iter().flatten().flatten() {
+        if let Ok(wt) = repo.find_worktree(name)
+            && let Ok(r) = Repository::open_from_worktree(&wt)
+        {
+            candidates.push(r);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    Ok(candidates
+        .into_iter()
+        .filter(|r| {
+            r.find_reference("HEAD")
+                .ok()
+                .and_then(|h| h.symbolic_target().ok().flatten().map(|t| t == full))
+                .unwrap_or(false)
+        })
+        .filter(|r| seen.insert(r.workdir().map(Path::to_path_buf)))
+        .collect())
+}
+
+/// Moves the ref with a compare-and-swap, and every clean checkout of it with it.
+fn move_branch(
+    repo: &Repository,
+    branch: &str,
+    expected: Oid,
+    new: Oid,
+    reason: &str,
+) -> Result<(), GitError> {
+    let checkouts = checkouts_of(repo, branch)?;
+    for wt in &checkouts {
+        if is_dirty(wt)? {
+            return Err(dirty(wt, branch));
+        }
+    }
+    let mut moved: Vec<&Repository> = Vec::new();
+    for wt in &checkouts {
+        // Safe checkout against HEAD's tree (the old tip): only files that still match it
+        // change, and an untracked file in the way stops it instead of being overwritten.
+        let mut cb = git2::build::CheckoutBuilder::new();
+        cb.safe();
+        let checkout = wt
+            .find_commit(new)
+            .and_then(|c| wt.checkout_tree(c.as_object(), Some(&mut cb)));
+        if let Err(e) = checkout {
+            undo(&moved, expected);
+            return Err(GitError::Other(format!(
+                "cannot update the checkout of '{branch}' in {}: {} — nothing was moved",
+                wt.workdir()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                e.message()
+            )));
+        }
+        moved.push(wt);
+    }
+    let name = format!("refs/heads/{branch}");
+    if let Err(e) = repo.reference_matching(&name, new, true, expected, reason) {
+        undo(&moved, expected);
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// Puts checkouts back on the old tip when the ref could not be moved after all.
+fn undo(moved: &[&Repository], old: Oid) {
+    for wt in moved {
+        if let Ok(c) = wt.find_commit(old) {
+            let mut cb = git2::build::CheckoutBuilder::new();
+            cb.force();
+            let _ = wt.checkout_tree(c.as_object(), Some(&mut cb));
+        }
+    }
 }
 
 /// The remote to push to: `origin`, else the first one; `None` for a local-only repository.
@@ -133,5 +266,50 @@ mod tests {
         let e = fast_forward(&repo, "qa", a, c).unwrap_err();
         assert!(e.to_string().contains("moved during the job"), "{e}");
         assert_eq!(push(d.path(), "qa").unwrap(), Pushed::NoRemote);
+    }
+
+    fn commit_file(repo: &Repository, parent: Oid, path: &str, text: &str) -> Oid {
+        let sig = git2::Signature::new("T", "t@x", &git2::Time::new(1, 0)).unwrap();
+        let parent = repo.find_commit(parent).unwrap();
+        let mut tb = repo.treebuilder(Some(&parent.tree().unwrap())).unwrap();
+        tb.insert(path, repo.blob(text.as_bytes()).unwrap(), 0o100644)
+            .unwrap();
+        let tree = repo.find_tree(tb.write().unwrap()).unwrap();
+        repo.commit(None, &sig, &sig, "c", &tree, &[&parent])
+            .unwrap()
+    }
+
+    #[test]
+    fn a_checked_out_branch_moves_with_its_files_or_not_at_all() {
+        let d = tempfile::tempdir().unwrap();
+        let repo = Repository::init(d.path()).unwrap();
+        let a = commit(&repo, None, "a");
+        let a = commit_file(&repo, a, "f.txt", "old\n");
+        repo.reference("refs/heads/qa", a, true, "t").unwrap();
+        repo.set_head("refs/heads/qa").unwrap();
+        repo.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
+            .unwrap();
+        let b = commit_file(&repo, a, "f.txt", "hotfix\n");
+        fast_forward(&repo, "qa", a, b).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("f.txt")).unwrap(),
+            "hotfix\n"
+        );
+        assert!(!is_dirty(&repo).unwrap(), "no staged reversal");
+        // Uncommitted work: refused, nothing moved, the work kept.
+        std::fs::write(d.path().join("f.txt"), "mine\n").unwrap();
+        let c = commit_file(&repo, b, "g.txt", "more\n");
+        assert!(ensure_checkout_clean(&repo, "qa").is_err());
+        let e = fast_forward(&repo, "qa", b, c).unwrap_err();
+        assert!(e.to_string().contains("uncommitted changes"), "{e}");
+        assert_eq!(resolve_branch(&repo, "qa"), Some(b));
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("f.txt")).unwrap(),
+            "mine\n"
+        );
+        // Another branch is free to move.
+        repo.reference("refs/heads/dev", b, true, "t").unwrap();
+        assert!(ensure_checkout_clean(&repo, "dev").is_ok());
+        fast_forward(&repo, "dev", b, c).unwrap();
     }
 }

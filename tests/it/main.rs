@@ -10,6 +10,7 @@ mod engine;
 mod layers;
 mod merge;
 mod pipeline;
+mod safety;
 mod salesforce;
 mod sim;
 mod tui;
