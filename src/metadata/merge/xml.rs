@@ -5,58 +5,11 @@
 use quick_xml::Reader;
 use quick_xml::events::Event;
 use std::borrow::Cow;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 
-/// A small, fast, deterministic hasher (FxHash-style) for the merge's identity maps; the
-/// inputs are the user's own files, so flooding resistance is not needed.
-#[derive(Default, Clone, Copy)]
-pub struct FastHasher(u64);
-
-const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl FastHasher {
-    #[inline]
-    fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
-    }
-}
-
-impl Hasher for FastHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
-        }
-    }
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-pub type FastMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FastHasher>>;
+/// Fast deterministic hashing for the merge's identity maps; the inputs are the user's own
+/// files, so flooding resistance is not needed.
+pub use rustc_hash::{FxHashMap as FastMap, FxHasher as FastHasher};
 
 /// A parse failure, with the 1-based line and column of the offending byte.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
