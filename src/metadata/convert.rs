@@ -339,12 +339,7 @@ fn add_infile_children(
     bytes: &[u8],
 ) -> Result<(), ConvertError> {
     let elements = &tdef.child_elements;
-    let key_of = |e: &str| -> Option<&'static str> {
-        elements
-            .iter()
-            .any(|(_, el, _)| el == e)
-            .then_some("fullName")
-    };
+    let key_of = |e: &str| super::delta::delta_key(&tdef.name, e);
     let doc = infile::parse_children(bytes, &key_of)
         .map_err(|e| file_err(&format!("{path}:{}", e.line), e.message))?;
     for c in &doc.children {
@@ -354,11 +349,8 @@ fn add_infile_children(
         ) else {
             continue;
         };
-        if tdef.name == "CustomLabels" {
-            m.add(t, key);
-        } else {
-            m.add(t, &format!("{}.{key}", res.component.member));
-        }
+        let parent = crate::domain::ComponentRef::new(&tdef.name, &res.component.member);
+        m.add(t, &super::types::child_member(&parent, key));
     }
     Ok(())
 }
@@ -366,7 +358,7 @@ fn add_infile_children(
 /// sf writes CustomLabels sorted by fullName (its recomposition starts empty and adds each
 /// label); we do the same so both trees compare equal.
 fn sorted_labels(path: &str, bytes: &[u8]) -> Result<Vec<u8>, ConvertError> {
-    let doc = infile::parse_children(bytes, &|e| (e == "labels").then_some("fullName"))
+    let doc = infile::parse_children(bytes, &|e| (e == "labels").then_some(&["fullName"]))
         .map_err(|e| file_err(&format!("{path}:{}", e.line), e.message))?;
     let mut kids: Vec<&infile::XmlChild> = doc.children.iter().collect();
     kids.sort_by(|a, b| a.key.cmp(&b.key));
@@ -426,7 +418,7 @@ fn recompose_parent(r: &Recompose) -> Result<(String, Vec<u8>), ConvertError> {
             .any(|c| c.name == "fullName" || c.name == "name");
         if !named && r.tdef_name != "PermissionSet" {
             let (_, leaf) = child.rsplit_once('.').unwrap_or(("", child));
-            let leaf = if r.tdef_name == "CustomLabels" {
+            let leaf = if super::types::behaviour(&r.tdef_name).bare_child_names {
                 child.as_str()
             } else {
                 leaf
@@ -434,7 +426,7 @@ fn recompose_parent(r: &Recompose) -> Result<(String, Vec<u8>), ConvertError> {
             out.extend_from_slice(
                 format!(
                     "        <fullName>{}</fullName>\n",
-                    super::package_xml::escape(leaf)
+                    crate::metadata::xml::escape(leaf)
                 )
                 .as_bytes(),
             );

@@ -6,9 +6,10 @@
 //! (only for paths where [`needs_content`] is true) and a view of the `to` tree.
 
 use super::forceignore::ForceIgnore;
-use super::infile::{self, XmlChild, XmlDoc};
+use super::infile::{self, KeyOf, XmlChild, XmlDoc};
 use super::package_xml::Manifest;
 use super::registry::{Registry, Resolved, TypeDef, registry};
+use super::types::{self, InFile};
 use crate::domain::ComponentRef;
 use std::collections::{BTreeSet, HashSet};
 
@@ -130,14 +131,6 @@ enum Kind {
     Standard,
 }
 
-/// Types whose file is compared section by section but deployed whole.
-const WHOLE_INFILE: &[&str] = &[
-    "Profile",
-    "Translations",
-    "GlobalValueSetTranslation",
-    "StandardValueSetTranslation",
-];
-
 struct Classified {
     res: Resolved,
     kind: Kind,
@@ -173,16 +166,14 @@ fn classify(reg: &'static Registry, rel: &str) -> Option<Classified> {
         .unwrap_or(res.component.type_name.as_str());
     let tdef = reg.get(top).or_else(|| reg.get(&res.component.type_name))?;
     let t = res.component.type_name.as_str();
-    let kind = if WHOLE_INFILE.contains(&t) {
+    let in_file = types::in_file(t);
+    let kind = if in_file == InFile::Whole {
         Kind::InFileWhole
-    } else if res.parent.is_none()
-        && !tdef.child_elements.is_empty()
-        && !tdef.is_decomposed()
-        && t == tdef.name
-    {
+    } else if res.parent.is_none() && in_file == InFile::Packable && t == tdef.name {
         Kind::InFilePackable
     } else if tdef.is_bundle()
-        || t == "CustomObjectTranslation"
+        || types::behaviour(t).deployed_whole
+        // The decomposed PermissionSet layout: every file under the set's folder is part of it.
         || (t == "PermissionSet" && rel.split('/').rev().nth(1) != Some("permissionsets"))
     {
         Kind::Bundle
@@ -216,29 +207,24 @@ fn effective_dirs(opts: &DeltaOptions) -> Vec<String> {
     }
 }
 
-/// Key element of a keyed section in Profile/PermissionSet/Translations files (Metadata API
-/// schema facts); `None` = compare the section as a whole.
-fn section_key(type_name: &str, element: &str) -> Option<&'static str> {
-    Some(match (type_name, element) {
-        (_, "applicationVisibilities") => "application",
-        (_, "classAccesses") => "apexClass",
-        (_, "customMetadataTypeAccesses" | "customPermissions" | "customSettingAccesses") => "name",
-        (_, "externalDataSourceAccesses") => "externalDataSource",
-        (_, "fieldPermissions") => "field",
-        (_, "flowAccesses") => "flow",
-        (_, "objectPermissions") => "object",
-        (_, "pageAccesses") => "apexPage",
-        (_, "recordTypeVisibilities") => "recordType",
-        (_, "tabVisibilities" | "tabSettings") => "tab",
-        ("Profile", "userPermissions") => "name",
-        (_, "categoryGroupVisibilities") => "dataCategoryGroup",
-        (_, "loginFlows") => "friendlyname",
-        (_, "profileActionOverrides") => "actionName",
-        ("Translations", "flowDefinitions" | "flows" | "bots") => "fullName",
-        ("Translations", _) => "name",
-        (_, "valueTranslation") => "masterLabel",
-        _ => return None,
-    })
+/// The key of a direct child `element` of an in-file type's file, from the key table the merge
+/// reads too. Only the registry's child elements of a packable type are keyed: the rest of
+/// its file (scalar settings) belongs to the container.
+pub(crate) fn delta_key(type_name: &str, element: &str) -> Option<&'static [&'static str]> {
+    match types::in_file(type_name) {
+        InFile::Whole => types::section_key(type_name, element),
+        InFile::Packable => {
+            let child = registry()
+                .get(type_name)
+                .is_some_and(|t| t.child_elements.iter().any(|(_, el, _)| el == element));
+            if child {
+                types::section_key(type_name, element)
+            } else {
+                None
+            }
+        }
+        InFile::No => None,
+    }
 }
 
 struct Ctx<'a> {
@@ -554,7 +540,7 @@ fn parse_doc(
     cx: &mut Ctx<'_>,
     path: &str,
     bytes: Option<&Vec<u8>>,
-    key_of: &dyn Fn(&str) -> Option<&'static str>,
+    key_of: KeyOf<'_>,
     side: &str,
 ) -> Result<Option<XmlDoc>, ()> {
     let Some(b) = bytes else { return Ok(None) };
@@ -577,7 +563,7 @@ type Parsed = Result<Option<XmlDoc>, ()>;
 fn parse_docs(
     cx: &mut Ctx<'_>,
     ch: &Change,
-    key_of: &dyn Fn(&str) -> Option<&'static str>,
+    key_of: KeyOf<'_>,
     use_old: bool,
     use_new: bool,
 ) -> (Parsed, Parsed) {
@@ -609,7 +595,7 @@ fn in_file_whole(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef) {
         return;
     }
     let t = comp.type_name.clone();
-    let key_of = move |e: &str| section_key(&t, e);
+    let key_of = move |e: &str| delta_key(&t, e);
     let (old, new) = parse_docs(cx, ch, &key_of, true, true);
     let (Ok(old), Ok(Some(new))) = (old, new) else {
         cx.delta.package.add_ref(comp);
@@ -638,12 +624,7 @@ fn in_file_whole(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef) {
 
 fn in_file_packable(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef, tdef: &TypeDef) {
     let elements: Vec<(String, String, String)> = tdef.child_elements.clone();
-    let key_of = |e: &str| -> Option<&'static str> {
-        elements
-            .iter()
-            .any(|(_, el, _)| el == e)
-            .then_some("fullName")
-    };
+    let key_of = |e: &str| delta_key(&comp.type_name, e);
     let child_type = |el: &str| {
         elements
             .iter()
@@ -651,13 +632,7 @@ fn in_file_packable(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef, tdef: &T
             .map(|(t, _, _)| t.clone())
     };
     // CustomLabel members are bare names; other children are `Parent.Child`.
-    let member = |key: &str| {
-        if comp.type_name == "CustomLabels" {
-            key.to_string()
-        } else {
-            format!("{}.{key}", comp.member)
-        }
-    };
+    let member = |key: &str| types::child_member(comp, key);
     let (old, new) = parse_docs(
         cx,
         ch,
@@ -720,8 +695,8 @@ fn in_file_packable(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef, tdef: &T
     }
     let any_up = !upserted.is_empty() || container_changed;
     // Children are not deployable alone: the container goes with them (sfdx-git-delta does
-    // the same, except for CustomLabels whose container is implicit).
-    if any_up && comp.type_name != "CustomLabels" {
+    // the same, except for CustomLabels whose container is implicit, as its bare child names say).
+    if any_up && !types::behaviour(&comp.type_name).bare_child_names {
         cx.delta.package.add_ref(comp);
     }
     if any_up
@@ -785,6 +760,51 @@ mod tests {
     }
 
     #[test]
+    fn delta_and_merge_key_every_section_alike() {
+        // The merge keys an element by `types::keys::lookup`; the delta must agree wherever it
+        // compares a file section by section.
+        let mut checked = 0;
+        for (parents, pat, spec) in types::keys::entries() {
+            if pat.contains('/') {
+                continue; // nested elements: only the merge looks below the root's children
+            }
+            for t in parents {
+                let merge = types::keys::lookup(t, pat).map(|s| s.fields);
+                assert_eq!(
+                    merge,
+                    Some(spec.fields),
+                    "{t} {pat}: the table shadows itself"
+                );
+                if types::in_file(t) != InFile::No && delta_key(t, pat).is_some() {
+                    assert_eq!(delta_key(t, pat), merge, "{t} {pat}");
+                    checked += 1;
+                }
+            }
+        }
+        // Every in-file child the registry names is keyed, by the registry's key element.
+        for t in registry().types() {
+            for (_, el, key) in &t.child_elements {
+                if types::in_file(&t.name) == InFile::Packable {
+                    assert_eq!(
+                        delta_key(&t.name, el),
+                        Some(&[key.as_str()][..]),
+                        "{}",
+                        t.name
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 40, "{checked}");
+        assert_eq!(delta_key("PermissionSet", "userPermissions"), None); // not in-file
+        assert_eq!(delta_key("Profile", "userPermissions"), Some(&["name"][..]));
+        assert_eq!(
+            types::keys::lookup("PermissionSet", "userPermissions").map(|s| s.fields),
+            Some(&["name"][..])
+        );
+    }
+
+    #[test]
     fn standard_add_modify_delete_and_meta_only() {
         use ChangeStatus::*;
         let to = tree(&[
@@ -831,7 +851,7 @@ mod tests {
         let CopyOut::Pruned { bytes, .. } = &d.copies[0] else {
             panic!("expected a pruned copy")
         };
-        let doc = infile::parse_children(bytes, &|_| Some("fullName")).unwrap();
+        let doc = infile::parse_children(bytes, &|_| Some(&["fullName"])).unwrap();
         let keys: Vec<_> = doc.children.iter().filter_map(|c| c.key.clone()).collect();
         assert_eq!(keys, ["A", "D"]);
     }

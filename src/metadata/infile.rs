@@ -3,6 +3,7 @@
 //! canonical form that ignores formatting, so two revisions can be compared element by element.
 
 use super::package_xml::line_of;
+use crate::metadata::xml::{escape, unescape};
 use quick_xml::events::Event;
 use std::collections::HashMap;
 
@@ -50,16 +51,17 @@ fn trim_ascii(b: &[u8]) -> &[u8] {
     &b[s..e.max(s)]
 }
 
-/// Parses the root's direct children. `key_of(element)` names the key child element of an
-/// element (e.g. `labels` → `fullName`), or `None` when the element has no key.
+/// Names the key child elements of a direct child of the root (`labels` → `fullName`,
+/// `layoutAssignments` → `layout`, `recordType`), or `None` when the element has no key.
+pub type KeyOf<'a> = &'a dyn Fn(&str) -> Option<&'static [&'static str]>;
+
+/// Parses the root's direct children, with each child's key (the texts of its key elements;
+/// missing parts are left out, several are joined by `|`).
 /// Only boundaries and keys are extracted here (a small hand-written scanner: these files are
 /// megabytes of Profiles on every delta); the comparison form is computed lazily
 /// ([`canonical`]) for the few elements whose bytes differ. Well-formedness of the tag
 /// structure is checked (mismatched or unclosed tags are errors with their line).
-pub fn parse_children(
-    bytes: &[u8],
-    key_of: &dyn Fn(&str) -> Option<&'static str>,
-) -> Result<XmlDoc, XmlError> {
+pub fn parse_children(bytes: &[u8], key_of: KeyOf<'_>) -> Result<XmlDoc, XmlError> {
     parse_from(bytes, key_of, None)
 }
 
@@ -70,7 +72,7 @@ pub fn parse_children(
 pub fn parse_pair(
     old: &[u8],
     new: &[u8],
-    key_of: &dyn Fn(&str) -> Option<&'static str>,
+    key_of: KeyOf<'_>,
 ) -> Result<(XmlDoc, XmlDoc), (bool, XmlError)> {
     let dn = parse_children(new, key_of).map_err(|e| (true, e))?;
     let p = common_prefix(old, new);
@@ -102,7 +104,7 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
 /// lie in bytes identical to `bytes`, k): start right after them.
 fn parse_from(
     bytes: &[u8],
-    key_of: &dyn Fn(&str) -> Option<&'static str>,
+    key_of: KeyOf<'_>,
     resume: Option<(&XmlDoc, usize)>,
 ) -> Result<XmlDoc, XmlError> {
     let n = bytes.len();
@@ -132,10 +134,17 @@ fn parse_from(
     let mut root_name = (0, 0);
     let mut head_end = 0;
     let mut children = Vec::new();
-    // The child being read: (name, start, key element, key text, leaf).
-    type Open = (String, usize, Option<&'static str>, Option<String>, bool);
+    // The child being read: (name, start, key elements, key text, leaf).
+    type Open = (
+        String,
+        usize,
+        Option<&'static [&'static str]>,
+        KeyText,
+        bool,
+    );
     let mut cur: Option<Open> = None;
-    let mut in_key = false;
+    // Index of the key element being read, if any.
+    let mut in_key: Option<usize> = None;
     let mut seen_root = false;
     let mut i = 0;
     if let Some((d, k)) = resume {
@@ -160,9 +169,10 @@ fn parse_from(
                 if !text.iter().all(|b| b.is_ascii_whitespace()) {
                     return Err(err(t0, "text outside the root element".into()));
                 }
-            } else if in_key && let Some(c) = cur.as_mut() {
-                let k = c.3.get_or_insert_with(String::new);
-                k.push_str(&decode_text(trim_ascii(text)));
+            } else if let Some(f) = in_key
+                && let Some(c) = cur.as_mut()
+            {
+                c.3.part(f).push_str(&decode_text(trim_ascii(text)));
             }
         }
         if i >= n {
@@ -176,8 +186,10 @@ fn parse_from(
             i = find(i + 4, b"-->").ok_or_else(|| err(pos, "unterminated comment".into()))? + 3;
         } else if rest.starts_with(b"<![CDATA[") {
             let e = find(i + 9, b"]]>").ok_or_else(|| err(pos, "unterminated CDATA".into()))?;
-            if in_key && let Some(c) = cur.as_mut() {
-                c.3.get_or_insert_with(String::new)
+            if let Some(f) = in_key
+                && let Some(c) = cur.as_mut()
+            {
+                c.3.part(f)
                     .push_str(&String::from_utf8_lossy(&bytes[i + 9..e]));
             }
             i = e + 3;
@@ -208,12 +220,12 @@ fn parse_from(
             {
                 children.push(XmlChild {
                     name,
-                    key,
+                    key: key.join(),
                     span: (start, i),
                     leaf,
                 });
             }
-            in_key = false;
+            in_key = None;
         } else {
             // Start or empty tag: the name, then attributes up to an unquoted `>`.
             let s0 = i + 1;
@@ -261,19 +273,21 @@ fn parse_from(
                         });
                     } else {
                         let k = key_of(&name);
-                        cur = Some((name, pos, k, None, true));
+                        cur = Some((name, pos, k, KeyText::default(), true));
                     }
                 }
                 _ => {
                     if let Some(c) = cur.as_mut() {
                         c.4 = false;
-                        in_key = !empty
-                            && depth == 2
-                            && c.2.is_some_and(|k| {
+                        in_key = if !empty && depth == 2 {
+                            c.2.and_then(|fields| {
                                 let nm = &bytes[s0..s1];
                                 let l = nm.rsplit(|b| *b == b':').next().unwrap_or(nm);
-                                k.as_bytes() == l
-                            });
+                                fields.iter().position(|k| k.as_bytes() == l)
+                            })
+                        } else {
+                            None
+                        };
                     }
                 }
             }
@@ -302,29 +316,45 @@ fn parse_from(
     })
 }
 
-/// Text with the XML entities resolved.
-fn decode_text(t: &[u8]) -> String {
-    let s = String::from_utf8_lossy(t);
-    if !s.contains('&') {
-        return s.into_owned();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest: &str = &s;
-    while let Some(a) = rest.find('&') {
-        out.push_str(&rest[..a]);
-        match rest[a..].find(';') {
-            Some(e) => {
-                out.push_str(&super::package_xml::unescape_ref(&rest[a + 1..a + e]));
-                rest = &rest[a + e + 1..];
-            }
-            None => {
-                out.push_str(&rest[a..]);
-                rest = "";
-            }
+/// The key texts of the child being read: the first key element's text (the only one for
+/// most keys, so no extra allocation) and the others' by index.
+#[derive(Default)]
+struct KeyText {
+    first: Option<String>,
+    rest: Vec<(usize, String)>,
+}
+
+impl KeyText {
+    fn part(&mut self, field: usize) -> &mut String {
+        if field == 0 {
+            return self.first.get_or_insert_with(String::new);
         }
+        let at = match self.rest.iter().position(|(f, _)| *f == field) {
+            Some(at) => at,
+            None => {
+                self.rest.push((field, String::new()));
+                self.rest.len() - 1
+            }
+        };
+        &mut self.rest[at].1
     }
-    out.push_str(rest);
-    out
+
+    fn join(mut self) -> Option<String> {
+        if self.rest.is_empty() {
+            return self.first;
+        }
+        self.rest.sort_by_key(|(f, _)| *f);
+        let parts = self
+            .first
+            .into_iter()
+            .chain(self.rest.into_iter().map(|(_, t)| t));
+        Some(parts.collect::<Vec<_>>().join("|"))
+    }
+}
+
+/// Text with the XML entities resolved (unknown entities stay as written).
+fn decode_text(t: &[u8]) -> String {
+    crate::metadata::xml::unescape(t)
 }
 
 /// Formatting-free form of an element's bytes (tags with attributes, trimmed text, entities
@@ -351,14 +381,10 @@ pub fn canonical(raw: &[u8]) -> String {
             }
             Event::Text(t) => out.push_str(&String::from_utf8_lossy(trim_ascii(&t))),
             Event::GeneralRef(r) => {
-                let raw = String::from_utf8_lossy(&r).into_owned();
-                out.push_str(&super::package_xml::escape(
-                    &super::package_xml::unescape_ref(&raw),
-                ));
+                let raw = format!("&{};", String::from_utf8_lossy(&r));
+                out.push_str(&escape(&unescape(raw.as_bytes())));
             }
-            Event::CData(d) => {
-                out.push_str(&super::package_xml::escape(&String::from_utf8_lossy(&d)))
-            }
+            Event::CData(d) => out.push_str(&escape(&String::from_utf8_lossy(&d))),
             Event::Eof => break,
             _ => {}
         }
@@ -400,6 +426,52 @@ fn same_layout_free(a: &[u8], b: &[u8]) -> bool {
                 return (subtle(a) || subtle(b)) && canonical(a) == canonical(b);
             }
         }
+    }
+}
+
+/// The canonical forms of a file's top-level sections, sorted (section order is not a
+/// difference); `None` when the bytes are not well-formed XML.
+fn canonical_sections(bytes: &[u8]) -> Option<Vec<String>> {
+    let doc = parse_children(bytes, &|_| None).ok()?;
+    let mut v: Vec<String> = doc
+        .children
+        .iter()
+        .map(|c| canonical(&bytes[c.span.0..c.span.1]))
+        .collect();
+    v.sort();
+    Some(v)
+}
+
+/// Non-XML content compared as text: line endings and trailing whitespace are not a difference.
+fn plain(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .replace("\r\n", "\n")
+        .trim_end()
+        .to_string()
+}
+
+/// Whether two versions of a metadata file mean the same: the same top-level sections in any
+/// order, each compared in canonical form (formatting, entity spelling and CDATA are not
+/// differences). Files that are not XML are compared as text.
+pub fn semantically_equal(a: &[u8], b: &[u8]) -> bool {
+    if a == b {
+        return true;
+    }
+    match (canonical_sections(a), canonical_sections(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => plain(a) == plain(b),
+    }
+}
+
+/// Whether every top-level section of `part` is, in canonical form, also a section of `all`
+/// (a retrieved Profile holds only the entries about the retrieved components).
+pub fn sections_within(part: &[u8], all: &[u8]) -> bool {
+    match (canonical_sections(part), canonical_sections(all)) {
+        (Some(p), Some(a)) => {
+            let a: std::collections::HashSet<&String> = a.iter().collect();
+            p.iter().all(|s| a.contains(s))
+        }
+        _ => plain(part) == plain(all),
     }
 }
 
@@ -518,8 +590,8 @@ mod tests {
 </CustomLabels>
 "#;
 
-    fn key(e: &str) -> Option<&'static str> {
-        (e == "labels").then_some("fullName")
+    fn key(e: &str) -> Option<&'static [&'static str]> {
+        (e == "labels").then_some(&["fullName"])
     }
 
     #[test]

@@ -6,10 +6,10 @@
 //! formatting survive; new entries are inserted at their sorted place (when the target keeps that
 //! group sorted) or after their predecessor on the source side.
 
-use super::keys::{self, KeySpec};
 use super::xml::{Doc, El, FastHasher, FastMap, line_col, sem_eq};
 use super::{ConflictMarkers, OnConflict};
 use crate::domain::conflict::{ConflictKind, ElementConflict, join_path};
+use crate::metadata::types::keys::{self, KeySpec};
 use hashbrown::HashTable;
 use smallvec::{SmallVec, smallvec};
 use std::borrow::Cow;

@@ -300,14 +300,7 @@ impl<'d> El<'d> {
     }
 }
 
-/// Resolves the predefined entities and character references; unknown entities stay as written.
-pub fn unescape(raw: &[u8]) -> String {
-    let s = String::from_utf8_lossy(raw);
-    match quick_xml::escape::unescape(&s) {
-        Ok(u) => u.into_owned(),
-        Err(_) => s.into_owned(),
-    }
-}
+pub use crate::metadata::xml::unescape;
 
 /// 1-based line and column of a byte offset.
 pub fn line_col(src: &[u8], offset: usize) -> (usize, usize) {

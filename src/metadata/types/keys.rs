@@ -1,4 +1,5 @@
-//! Identity of repeated elements, by (parent metadata type, element path). The same element name
+//! Identity of repeated elements, by (parent metadata type, element path): the one key table
+//! the delta (which sections of a Profile changed), the merge and the component picks read. The same element name
 //! means different things in different types (`picklistValues` in a RecordType vs a
 //! CustomObjectTranslation), so lookups use the path below the root, not the name alone.
 
@@ -117,6 +118,11 @@ const TABLE: &[(&[&str], &str, KeySpec)] = &[
     (&["EscalationRules"], "escalationRule", k(&["fullName"])),
     (&["MatchingRules"], "matchingRules", k(&["fullName"])),
     (
+        &["AIScoringModelDefinition"],
+        "aiScoringModelDefVersions",
+        k(&["fullName"]),
+    ),
+    (
         &["MatchingRules"],
         "matchingRules/matchingRuleItems",
         k(&["fieldName", "matchingMethod"]),
@@ -170,9 +176,21 @@ const TABLE: &[(&[&str], &str, KeySpec)] = &[
     (TRANSL, "reportTypes", k(&["name"])),
     (TRANSL, "scontrols", k(&["name"])),
     (TRANSL, "prompts", k(&["name"])),
+    (TRANSL, "pipelineInspMetricConfigs", k(&["name"])),
+    (TRANSL, "conversationMessageDefinitions", k(&["name"])),
+    (
+        TRANSL,
+        "identityVerificationCustomFieldLabels",
+        k(&["name"]),
+    ),
+    (TRANSL, "desFieldTemplateMessages", k(&["name"])),
     (TRANSL, "flowDefinitions", k(&["fullName"])),
     (TRANSL, "flows", k(&["fullName"])),
     (TRANSL, "bots", k(&["fullName"])),
+    (TRANSL, "botVersions", k(&["fullName"])),
+    (TRANSL, "botTemplates", k(&["fullName"])),
+    (TRANSL, "botBlocks", k(&["fullName"])),
+    (TRANSL, "botBlockVersions", k(&["fullName"])),
     (OBJ_TRANSL, "fields", k(&["name"])),
     (OBJ_TRANSL, "fieldSets", k(&["name"])),
     (OBJ_TRANSL, "recordTypes", k(&["name"])),
@@ -270,6 +288,11 @@ const TABLE: &[(&[&str], &str, KeySpec)] = &[
     // package.xml
     (&["Package"], "types", k(&["name"])),
 ];
+
+/// Every entry of the table: (parent types, element path pattern, key).
+pub fn entries() -> impl Iterator<Item = (&'static [&'static str], &'static str, KeySpec)> {
+    TABLE.iter().copied()
+}
 
 /// The key of `path` (element names below the root joined by `/`) in a file whose root is
 /// `root_type`.
