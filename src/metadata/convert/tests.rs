@@ -1,4 +1,3 @@
-
 use super::*;
 
 use super::test_source as sf;

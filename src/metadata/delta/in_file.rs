@@ -28,6 +28,21 @@ pub(crate) fn delta_key(type_name: &str, element: &str) -> Option<&'static [&'st
     }
 }
 
+/// [`delta_key`] for one type, remembered per element name: a Profile has tens of thousands
+/// of sections but a few dozen element names, and the scanner asks for every section.
+fn key_cache(type_name: &str) -> impl Fn(&str) -> Option<&'static [&'static str]> + '_ {
+    type Seen = Vec<(String, Option<&'static [&'static str]>)>;
+    let seen: std::cell::RefCell<Seen> = Default::default();
+    move |e| {
+        if let Some((_, k)) = seen.borrow().iter().find(|(n, _)| n == e) {
+            return *k;
+        }
+        let k = delta_key(type_name, e);
+        seen.borrow_mut().push((e.to_string(), k));
+        k
+    }
+}
+
 fn parse_doc(
     cx: &mut Ctx<'_>,
     path: &str,
@@ -87,7 +102,7 @@ pub(super) fn in_file_whole(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef) 
         return;
     }
     let t = comp.type_name.clone();
-    let key_of = move |e: &str| delta_key(&t, e);
+    let key_of = key_cache(&t);
     let (old, new) = parse_docs(cx, ch, &key_of, true, true);
     let (Ok(old), Ok(Some(new))) = (old, new) else {
         cx.delta.package.add_ref(comp);
@@ -116,7 +131,7 @@ pub(super) fn in_file_whole(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef) 
 
 pub(super) fn in_file_packable(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef, tdef: &TypeDef) {
     let elements: Vec<(String, String, String)> = tdef.child_elements.clone();
-    let key_of = |e: &str| delta_key(&comp.type_name, e);
+    let key_of = key_cache(&comp.type_name);
     let child_type = |el: &str| {
         elements
             .iter()

@@ -1,4 +1,3 @@
-
 use super::*;
 
 const LABELS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>

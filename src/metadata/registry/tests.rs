@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn r(path: &str) -> Option<String> {

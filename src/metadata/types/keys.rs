@@ -300,7 +300,12 @@ pub fn lookup(root_type: &str, path: &str) -> Option<KeySpec> {
     TABLE.iter().find_map(|(types, pat, spec)| {
         let type_ok = types.is_empty() || types.contains(&root_type);
         let path_ok = match pat.strip_prefix("*/") {
-            Some(tail) => path == tail || path.ends_with(&format!("/{tail}")),
+            Some(tail) => {
+                path == tail
+                    || path
+                        .strip_suffix(tail)
+                        .is_some_and(|head| head.ends_with('/'))
+            }
             None => path == *pat,
         };
         (type_ok && path_ok).then_some(*spec)
