@@ -1,7 +1,7 @@
 //! Formatting-free comparison of metadata XML: the canonical form of an element, and whole
 //! files compared section by section (what the delta and the drift check call "the same").
 
-use super::{parse_children, trim_ascii};
+use super::parse_children;
 use crate::metadata::xml::{escape, unescape};
 use quick_xml::events::Event;
 
@@ -10,33 +10,44 @@ use quick_xml::events::Event;
 pub fn canonical(raw: &[u8]) -> String {
     let mut reader = quick_xml::Reader::from_reader(raw);
     let mut out = String::with_capacity(raw.len());
+    // The text between two tags, unescaped: entities and CDATA split it into several events,
+    // and only the whole run is trimmed and escaped again (so `a &amp; b` keeps its spaces).
+    let mut text = String::new();
+    let flush = |out: &mut String, text: &mut String| {
+        out.push_str(&escape(text.trim()));
+        text.clear();
+    };
     while let Ok(ev) = reader.read_event() {
         match ev {
             Event::Start(s) => {
+                flush(&mut out, &mut text);
                 out.push('<');
                 out.push_str(&String::from_utf8_lossy(&s));
                 out.push('>');
             }
             Event::Empty(s) => {
+                flush(&mut out, &mut text);
                 out.push('<');
                 out.push_str(&String::from_utf8_lossy(&s));
                 out.push_str("/>");
             }
             Event::End(e) => {
+                flush(&mut out, &mut text);
                 out.push_str("</");
                 out.push_str(&String::from_utf8_lossy(e.as_ref()));
                 out.push('>');
             }
-            Event::Text(t) => out.push_str(&String::from_utf8_lossy(trim_ascii(&t))),
+            Event::Text(t) => text.push_str(&String::from_utf8_lossy(&t)),
             Event::GeneralRef(r) => {
                 let raw = format!("&{};", String::from_utf8_lossy(&r));
-                out.push_str(&escape(&unescape(raw.as_bytes())));
+                text.push_str(&unescape(raw.as_bytes()));
             }
-            Event::CData(d) => out.push_str(&escape(&String::from_utf8_lossy(&d))),
+            Event::CData(d) => text.push_str(&String::from_utf8_lossy(&d)),
             Event::Eof => break,
             _ => {}
         }
     }
+    flush(&mut out, &mut text);
     out
 }
 

@@ -136,3 +136,26 @@ fn malformed_xml_names_the_line() {
     assert!(e.line >= 2, "{e}");
     assert!(parse_children(b"<a>\n<b>", &key).is_err());
 }
+
+#[test]
+fn composite_keys_join_their_present_parts_in_key_order() {
+    let x = b"<Profile>\
+        <layoutAssignments><recordType>Account.B</recordType><layout>L</layout></layoutAssignments>\
+        <layoutAssignments><layout>M</layout></layoutAssignments>\
+        <loginHours><mondayStart>0</mondayStart></loginHours>\
+        </Profile>";
+    let key = |e: &str| -> Option<&'static [&'static str]> {
+        (e == "layoutAssignments").then_some(&["layout", "recordType"])
+    };
+    let d = parse_children(x, &key).unwrap();
+    let keys: Vec<_> = d.children.iter().map(|c| c.key.as_deref()).collect();
+    assert_eq!(keys, [Some("L|Account.B"), Some("M"), None]);
+}
+
+#[test]
+fn canonical_trims_whole_text_runs_not_the_pieces_around_entities() {
+    let c = |s: &str| canonical(s.as_bytes());
+    assert_eq!(c("<a> x &amp; y </a>"), c("<a><![CDATA[x & y]]></a>"));
+    assert_eq!(c("<a>1 &gt; 0</a>"), c("<a>1 > 0</a>"));
+    assert_ne!(c("<a>x &amp; y</a>"), c("<a>x&amp;y</a>"));
+}

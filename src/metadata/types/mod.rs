@@ -355,6 +355,12 @@ mod tests {
             b"<Profile><a>9</a></Profile>",
             a
         ));
+        // Entity spelling, CDATA and comments are not drift either.
+        assert!(!org_differs(
+            "layouts/A.layout",
+            b"<Layout><a>x &amp; y</a><!-- note --></Layout>",
+            b"<Layout><a><![CDATA[x & y]]></a></Layout>",
+        ));
         assert!(org_differs("classes/A.cls", b"x", b"y"));
         assert!(!org_differs("classes/A.cls", b"x\r\n", b"x\n"));
     }
