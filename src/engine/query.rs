@@ -8,7 +8,7 @@ use crate::domain::status::{BoardEnv, BoardStory, ConnectionStatus, EnvStatus};
 use crate::domain::{Board, ComponentRef, Plan, PlanRequest, PlanTarget, Presence, StatusReport};
 use crate::git::history::{PresenceCalc, added_lines, changed_paths, commit_components};
 use crate::git::{Caches, GitError, History};
-use crate::metadata::registry;
+use crate::metadata::{registry, types, xml};
 use git2::{Oid, Repository};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -192,14 +192,6 @@ pub fn release_name(api: &str) -> String {
     // Winter releases are named after the following year.
     let year = if season == "Winter" { year + 1 } else { year };
     format!("{season} '{year:02}")
-}
-
-/// Data-loss flags: deleting these destroys data in the org.
-fn destroys_data(c: &ComponentRef) -> bool {
-    matches!(
-        c.type_name.as_str(),
-        "CustomField" | "CustomObject" | "RecordType" | "BigObject" | "CustomMetadata"
-    )
 }
 
 /// What a back promotion (or promotion) of the request would do, per target.
@@ -400,11 +392,12 @@ pub fn plan(ws: &Workspace, caches: &Caches, req: &PlanRequest) -> Result<Plan, 
         let missing_dependencies =
             missing_dependencies(&tgt_tree, &all_paths, &added, &ws.package_dirs);
         let mut warnings = Vec::new();
-        if changed.iter().any(|c| c.type_name == "Profile") {
-            warnings.push("Profiles only overlay on deploy: an entry removed in the source revokes nothing in the target".to_string());
-        }
-        if changed.iter().any(|c| c.type_name == "PermissionSet") {
-            warnings.push("PermissionSets replace the whole set on deploy: entries only the target has are removed".to_string());
+        for b in types::BEHAVIOUR {
+            if let Some(w) = b.deploy_warning
+                && changed.iter().any(|c| c.type_name == b.name)
+            {
+                warnings.push(w.to_string());
+            }
         }
         if env.is_protected() {
             warnings.push(format!(
@@ -413,7 +406,7 @@ pub fn plan(ws: &Workspace, caches: &Caches, req: &PlanRequest) -> Result<Plan, 
         }
         let data_loss: Vec<String> = deletions
             .iter()
-            .filter(|c| destroys_data(c))
+            .filter(|c| types::destroys_data(&c.type_name))
             .map(|c| c.to_string())
             .collect();
         if !data_loss.is_empty() {
@@ -508,20 +501,7 @@ fn blob_at(tree: &git2::Tree<'_>, path: &str) -> Option<Oid> {
 
 /// In-file children (a CustomLabel) live in their parent's file: map them to the container.
 pub(crate) fn container_of(c: &ComponentRef) -> ComponentRef {
-    for t in registry().types() {
-        if t.child_elements
-            .iter()
-            .any(|(child, _, _)| *child == c.type_name)
-        {
-            let member = if t.name == "CustomLabels" {
-                "CustomLabels".to_string()
-            } else {
-                c.member.split('.').next().unwrap_or(&c.member).to_string()
-            };
-            return ComponentRef::new(&t.name, member);
-        }
-    }
-    c.clone()
+    types::container_of(c)
 }
 
 /// Every component of a tree with its paths.
@@ -619,19 +599,64 @@ fn missing_dependencies(
     missing.into_iter().map(|c| c.to_string()).collect()
 }
 
-fn tag_values<'t>(text: &'t str, tag: &str) -> Vec<&'t str> {
-    let open = format!("<{tag}>");
-    let close = format!("</{tag}>");
+/// Texts of the `<tag>…</tag>` elements in `text`. The text is added diff lines and picked
+/// files, not one document, so the reader is lenient: each line is read on its own (an
+/// element may still span lines), unbalanced tags are accepted and what cannot be read (code
+/// between elements) is skipped.
+fn tag_values(text: &str, tag: &str) -> Vec<String> {
+    use quick_xml::errors::IllFormedError;
+    use quick_xml::events::Event;
     let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(i) = rest.find(&open) {
-        let after = &rest[i + open.len()..];
-        match after.find(&close) {
-            Some(j) => {
-                out.push(after[..j].trim());
-                rest = &after[j..];
+    let mut cur: Option<String> = None;
+    for line in text.lines() {
+        let mut r = quick_xml::Reader::from_str(line);
+        r.config_mut().check_end_names = false;
+        loop {
+            let before = r.buffer_position();
+            match r.read_event() {
+                Ok(Event::Start(s)) => {
+                    cur = (s.local_name().as_ref() == tag.as_bytes()).then(String::new);
+                }
+                Ok(Event::Text(t)) => {
+                    if let Some(c) = cur.as_mut() {
+                        c.push_str(&xml::unescape(&t));
+                    }
+                }
+                Ok(Event::GeneralRef(g)) => {
+                    if let Some(c) = cur.as_mut() {
+                        let raw = format!("&{};", String::from_utf8_lossy(&g));
+                        c.push_str(&xml::unescape(raw.as_bytes()));
+                    }
+                }
+                Ok(Event::CData(d)) => {
+                    if let Some(c) = cur.as_mut() {
+                        c.push_str(&String::from_utf8_lossy(&d));
+                    }
+                }
+                Ok(Event::End(e)) => {
+                    if let Some(c) = cur.take()
+                        && e.local_name().as_ref() == tag.as_bytes()
+                    {
+                        out.push(c.trim().to_string());
+                    }
+                }
+                // A closing tag whose opening tag is on an earlier line.
+                Err(quick_xml::Error::IllFormed(IllFormedError::UnmatchedEndTag(name))) => {
+                    if let Some(c) = cur.take()
+                        && name.rsplit(':').next() == Some(tag)
+                    {
+                        out.push(c.trim().to_string());
+                    }
+                }
+                Ok(Event::Eof) => break,
+                Ok(_) => cur = None,
+                Err(_) => {
+                    cur = None;
+                    if r.buffer_position() <= before {
+                        break;
+                    }
+                }
             }
-            None => break,
         }
     }
     out
@@ -654,5 +679,10 @@ mod tests {
     fn tag_values_reads_simple_elements() {
         let t = "<a><field>Account.X__c</field><field> B.Y__c </field></a>";
         assert_eq!(tag_values(t, "field"), ["Account.X__c", "B.Y__c"]);
+        // Added lines: unbalanced tags, code in between, entities.
+        let t = "</fieldPermissions>\nList<Account> a = x < 3 && y;\n<field>A.X__c</field>\n\
+                 <apexClass>R&amp;D</apexClass>\n<field>\n  C.Z__c\n</field>";
+        assert_eq!(tag_values(t, "field"), ["A.X__c", "C.Z__c"]);
+        assert_eq!(tag_values(t, "apexClass"), ["R&D"]);
     }
 }

@@ -10,6 +10,8 @@ pub mod package_xml;
 pub mod project;
 pub mod registry;
 pub mod review;
+pub mod types;
+pub mod xml;
 
 pub use package_xml::Manifest;
 pub use project::SfdxProject;

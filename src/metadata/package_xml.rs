@@ -3,7 +3,7 @@
 //! four-space indentation, `<version>` last).
 
 use crate::domain::ComponentRef;
-use quick_xml::events::Event;
+use crate::metadata::xml::{Element, escape};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub const MD_NS: &str = "http://soap.sforce.com/2006/04/metadata";
@@ -97,89 +97,18 @@ impl Manifest {
 
     /// Parses a package.xml (any formatting). Errors name the line.
     pub fn parse(bytes: &[u8]) -> Result<Manifest, String> {
-        let mut reader = quick_xml::Reader::from_reader(bytes);
+        let root = Element::parse(bytes).map_err(|e| e.to_string())?;
         let mut m = Manifest::default();
-        let mut path: Vec<String> = Vec::new();
-        let mut members: Vec<String> = Vec::new();
-        let mut name: Option<String> = None;
-        let mut text = String::new();
-        loop {
-            let pos = reader.buffer_position() as usize;
-            let ev = reader
-                .read_event()
-                .map_err(|e| format!("line {}: {e}", line_of(bytes, pos)))?;
-            match ev {
-                Event::Start(s) => {
-                    path.push(String::from_utf8_lossy(s.local_name().as_ref()).into_owned());
-                    text.clear();
-                }
-                Event::Text(t) => text.push_str(&t.xml_content().unwrap_or_default()),
-                Event::GeneralRef(r) => {
-                    let raw = String::from_utf8_lossy(r.as_ref()).into_owned();
-                    text.push_str(&unescape_ref(&raw));
-                }
-                Event::CData(c) => text.push_str(&String::from_utf8_lossy(c.as_ref())),
-                Event::End(_) => {
-                    let tag = path.pop().unwrap_or_default();
-                    match (tag.as_str(), path.len()) {
-                        ("members", 2) => members.push(text.trim().to_string()),
-                        ("name", 2) => name = Some(text.trim().to_string()),
-                        ("version", 1) => m.version = Some(text.trim().to_string()),
-                        ("types", 1) => {
-                            let t = name.take().ok_or_else(|| {
-                                format!("line {}: <types> without <name>", line_of(bytes, pos))
-                            })?;
-                            for mem in members.drain(..) {
-                                m.add(&t, &mem);
-                            }
-                        }
-                        _ => {}
-                    }
-                    text.clear();
-                }
-                Event::Eof => break,
-                _ => {}
+        for t in root.all("types") {
+            let name = t
+                .text_of("name")
+                .ok_or_else(|| format!("line {}: <types> without <name>", t.line))?;
+            for mem in t.all("members") {
+                m.add(name, mem.text.trim());
             }
         }
+        m.version = root.text_of("version").map(str::to_string);
         Ok(m)
-    }
-}
-
-/// Escapes the five XML special characters in text content.
-pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.contains(['&', '<', '>', '"', '\'']) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let mut o = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
-            c => o.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(o)
-}
-
-pub(crate) fn unescape_ref(name: &str) -> String {
-    match name {
-        "amp" => "&".into(),
-        "lt" => "<".into(),
-        "gt" => ">".into(),
-        "quot" => "\"".into(),
-        "apos" => "'".into(),
-        n => {
-            let code = n
-                .strip_prefix("#x")
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .or_else(|| n.strip_prefix('#').and_then(|d| d.parse().ok()));
-            code.and_then(char::from_u32)
-                .map(String::from)
-                .unwrap_or_else(|| format!("&{n};"))
-        }
     }
 }
 

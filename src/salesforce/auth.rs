@@ -3,6 +3,7 @@
 
 use super::client::{Session, check_url};
 use super::error::{Secret, SfError, redact};
+use super::rest::{form_decode, url_encode};
 use super::tokens::TokenStore;
 use crate::domain::config::OrgConfig;
 use base64::Engine as _;
@@ -497,38 +498,6 @@ pub fn pkce_pair() -> (Secret, String) {
     (Secret::new(verifier), challenge)
 }
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn dec(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 3 <= b.len()
-            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(if b[i] == b'+' { b' ' } else { b[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// An OAuth web-server login in progress: the browser opens `auth_url`, Salesforce redirects to
 /// the loopback listener, and [`WebLogin::finish`] exchanges the code (with the PKCE verifier,
 /// plus the consumer secret when one is set: External Client Apps require it by default).
@@ -568,10 +537,10 @@ impl WebLogin {
         let auth_url = format!(
             "{}/services/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&scope={}&state={}&code_challenge={}&code_challenge_method=S256&prompt=login",
             login_url.trim_end_matches('/'),
-            enc(client_id),
-            enc(&redirect_uri),
-            enc(WEB_SCOPES),
-            enc(&state),
+            url_encode(client_id),
+            url_encode(&redirect_uri),
+            url_encode(WEB_SCOPES),
+            url_encode(&state),
             challenge
         );
         Ok(WebLogin {
@@ -656,7 +625,10 @@ impl WebLogin {
             let params: Vec<(String, String)> = q
                 .trim_start_matches('?')
                 .split('&')
-                .filter_map(|p| p.split_once('=').map(|(k, v)| (dec(k), dec(v))))
+                .filter_map(|p| {
+                    p.split_once('=')
+                        .map(|(k, v)| (form_decode(k), form_decode(v)))
+                })
                 .collect();
             let get = |k: &str| params.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
             let result = if get("state").as_deref() != Some(self.state.as_str()) {
@@ -761,7 +733,7 @@ mod tests {
             c,
             URL_SAFE_NO_PAD.encode(Sha256::digest(v.expose().as_bytes()))
         );
-        assert_eq!(dec("a%3Db+c%2"), "a=b c%2");
+        assert_eq!(form_decode("a%3Db+c%2"), "a=b c%2");
     }
 
     #[test]

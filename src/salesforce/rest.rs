@@ -31,15 +31,23 @@ pub fn soql_quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// RFC 3986 unreserved characters stay as they are; everything else is percent-encoded.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes a query or form value.
+pub fn url_encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string()
+}
+
+/// Decodes a form value (`+` is a space); malformed escapes stay as written.
+pub fn form_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 impl SalesforceClient {
@@ -63,14 +71,17 @@ impl SalesforceClient {
 
     /// Runs a SOQL query and follows `nextRecordsUrl` until every row is read.
     pub async fn query(&self, soql: &str) -> Result<Vec<serde_json::Value>, SfError> {
-        self.query_at(self.data_path(&format!("query?q={}", enc(soql))), "query")
-            .await
+        self.query_at(
+            self.data_path(&format!("query?q={}", url_encode(soql))),
+            "query",
+        )
+        .await
     }
 
     /// Runs a Tooling API query (all pages).
     pub async fn tooling_query(&self, soql: &str) -> Result<Vec<serde_json::Value>, SfError> {
         self.query_at(
-            self.data_path(&format!("tooling/query?q={}", enc(soql))),
+            self.data_path(&format!("tooling/query?q={}", url_encode(soql))),
             "tooling query",
         )
         .await

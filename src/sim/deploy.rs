@@ -269,7 +269,7 @@ fn finish(st: &mut SimState, d: &mut Deploy, status: &str) {
         for (p, b) in std::mem::take(&mut d.files) {
             if let Ok(bytes) = unb64(&b) {
                 let merged = component_of(&p)
-                    .filter(|(t, _)| OVERLAY_TYPES.contains(&t.as_str()))
+                    .filter(|(t, _)| crate::metadata::types::overlaid_on_deploy(t))
                     .and_then(|_| st.orgs.get(&org)?.files.get(&p))
                     .and_then(|old| overlay(old, &bytes));
                 let _ = st.put_file(&org, &p, merged.unwrap_or(bytes));
@@ -291,20 +291,6 @@ fn finish(st: &mut SimState, d: &mut Deploy, status: &str) {
         e.status = status.into();
     }
 }
-
-/// Types whose deploy overlays the org's copy (entries not in the deployed file are kept), as
-/// Salesforce does for profiles, object children, labels and workflow rules.
-pub const OVERLAY_TYPES: &[&str] = &[
-    "Profile",
-    "CustomObject",
-    "CustomLabels",
-    "Workflow",
-    "SharingRules",
-    "AssignmentRules",
-    "AutoResponseRules",
-    "EscalationRules",
-    "MatchingRules",
-];
 
 /// The identity of a keyed entry (`fieldPermissions` by `field`, a field by `fullName`, …).
 fn entry_key(el: &Element) -> Option<String> {

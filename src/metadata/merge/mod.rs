@@ -2,7 +2,6 @@
 //! binary. "Ours" is the target (the env branch being changed), "theirs" the source (the story
 //! or higher env). Pure functions over bytes.
 
-pub mod keys;
 mod semantic;
 pub mod splice;
 pub mod text;

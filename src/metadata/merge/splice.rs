@@ -31,12 +31,7 @@ impl ChildPick {
                 .find(|(ty, _, _)| ty == child_type)
                 .map(|(_, element, _)| {
                     // Members of children in per-object files carry the parent name first.
-                    let key = member.rsplit_once('.').map_or(member, |(_, k)| k);
-                    let key = if t.name == "CustomLabels" {
-                        member
-                    } else {
-                        key
-                    };
+                    let key = crate::metadata::types::child_key_of_member(&t.name, member);
                     Self::new(element.clone(), key)
                 })
         })

@@ -1,4 +1,5 @@
-//! Identity of repeated elements, by (parent metadata type, element path). The same element name
+//! Identity of repeated elements, by (parent metadata type, element path): the one key table
+//! the delta (which sections of a Profile changed), the merge and the component picks read. The same element name
 //! means different things in different types (`picklistValues` in a RecordType vs a
 //! CustomObjectTranslation), so lookups use the path below the root, not the name alone.
 
@@ -117,6 +118,11 @@ const TABLE: &[(&[&str], &str, KeySpec)] = &[
     (&["EscalationRules"], "escalationRule", k(&["fullName"])),
     (&["MatchingRules"], "matchingRules", k(&["fullName"])),
     (
+        &["AIScoringModelDefinition"],
+        "aiScoringModelDefVersions",
+        k(&["fullName"]),
+    ),
+    (
         &["MatchingRules"],
         "matchingRules/matchingRuleItems",
         k(&["fieldName", "matchingMethod"]),
@@ -170,9 +176,21 @@ const TABLE: &[(&[&str], &str, KeySpec)] = &[
     (TRANSL, "reportTypes", k(&["name"])),
     (TRANSL, "scontrols", k(&["name"])),
     (TRANSL, "prompts", k(&["name"])),
+    (TRANSL, "pipelineInspMetricConfigs", k(&["name"])),
+    (TRANSL, "conversationMessageDefinitions", k(&["name"])),
+    (
+        TRANSL,
+        "identityVerificationCustomFieldLabels",
+        k(&["name"]),
+    ),
+    (TRANSL, "desFieldTemplateMessages", k(&["name"])),
     (TRANSL, "flowDefinitions", k(&["fullName"])),
     (TRANSL, "flows", k(&["fullName"])),
     (TRANSL, "bots", k(&["fullName"])),
+    (TRANSL, "botVersions", k(&["fullName"])),
+    (TRANSL, "botTemplates", k(&["fullName"])),
+    (TRANSL, "botBlocks", k(&["fullName"])),
+    (TRANSL, "botBlockVersions", k(&["fullName"])),
     (OBJ_TRANSL, "fields", k(&["name"])),
     (OBJ_TRANSL, "fieldSets", k(&["name"])),
     (OBJ_TRANSL, "recordTypes", k(&["name"])),
@@ -271,13 +289,23 @@ const TABLE: &[(&[&str], &str, KeySpec)] = &[
     (&["Package"], "types", k(&["name"])),
 ];
 
+/// Every entry of the table: (parent types, element path pattern, key).
+pub fn entries() -> impl Iterator<Item = (&'static [&'static str], &'static str, KeySpec)> {
+    TABLE.iter().copied()
+}
+
 /// The key of `path` (element names below the root joined by `/`) in a file whose root is
 /// `root_type`.
 pub fn lookup(root_type: &str, path: &str) -> Option<KeySpec> {
     TABLE.iter().find_map(|(types, pat, spec)| {
         let type_ok = types.is_empty() || types.contains(&root_type);
         let path_ok = match pat.strip_prefix("*/") {
-            Some(tail) => path == tail || path.ends_with(&format!("/{tail}")),
+            Some(tail) => {
+                path == tail
+                    || path
+                        .strip_suffix(tail)
+                        .is_some_and(|head| head.ends_with('/'))
+            }
             None => path == *pat,
         };
         (type_ok && path_ok).then_some(*spec)

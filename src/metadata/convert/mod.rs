@@ -339,12 +339,7 @@ fn add_infile_children(
     bytes: &[u8],
 ) -> Result<(), ConvertError> {
     let elements = &tdef.child_elements;
-    let key_of = |e: &str| -> Option<&'static str> {
-        elements
-            .iter()
-            .any(|(_, el, _)| el == e)
-            .then_some("fullName")
-    };
+    let key_of = |e: &str| super::delta::delta_key(&tdef.name, e);
     let doc = infile::parse_children(bytes, &key_of)
         .map_err(|e| file_err(&format!("{path}:{}", e.line), e.message))?;
     for c in &doc.children {
@@ -354,11 +349,8 @@ fn add_infile_children(
         ) else {
             continue;
         };
-        if tdef.name == "CustomLabels" {
-            m.add(t, key);
-        } else {
-            m.add(t, &format!("{}.{key}", res.component.member));
-        }
+        let parent = crate::domain::ComponentRef::new(&tdef.name, &res.component.member);
+        m.add(t, &super::types::child_member(&parent, key));
     }
     Ok(())
 }
@@ -366,7 +358,7 @@ fn add_infile_children(
 /// sf writes CustomLabels sorted by fullName (its recomposition starts empty and adds each
 /// label); we do the same so both trees compare equal.
 fn sorted_labels(path: &str, bytes: &[u8]) -> Result<Vec<u8>, ConvertError> {
-    let doc = infile::parse_children(bytes, &|e| (e == "labels").then_some("fullName"))
+    let doc = infile::parse_children(bytes, &|e| (e == "labels").then_some(&["fullName"]))
         .map_err(|e| file_err(&format!("{path}:{}", e.line), e.message))?;
     let mut kids: Vec<&infile::XmlChild> = doc.children.iter().collect();
     kids.sort_by(|a, b| a.key.cmp(&b.key));
@@ -426,7 +418,7 @@ fn recompose_parent(r: &Recompose) -> Result<(String, Vec<u8>), ConvertError> {
             .any(|c| c.name == "fullName" || c.name == "name");
         if !named && r.tdef_name != "PermissionSet" {
             let (_, leaf) = child.rsplit_once('.').unwrap_or(("", child));
-            let leaf = if r.tdef_name == "CustomLabels" {
+            let leaf = if super::types::behaviour(&r.tdef_name).bare_child_names {
                 child.as_str()
             } else {
                 leaf
@@ -434,7 +426,7 @@ fn recompose_parent(r: &Recompose) -> Result<(String, Vec<u8>), ConvertError> {
             out.extend_from_slice(
                 format!(
                     "        <fullName>{}</fullName>\n",
-                    super::package_xml::escape(leaf)
+                    crate::metadata::xml::escape(leaf)
                 )
                 .as_bytes(),
             );
@@ -526,78 +518,4 @@ pub fn to_zip(tree: &MdapiTree) -> Result<Vec<u8>, ConvertError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    use super::test_source as sf;
-
-    fn opts() -> ConvertOptions {
-        ConvertOptions {
-            source_dirs: vec!["force-app".into()],
-            api_version: Some("62.0".into()),
-            ignore: None,
-        }
-    }
-
-    const XML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<X xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n    <label>L</label>\n</X>\n";
-
-    #[test]
-    fn converts_layouts_and_recomposes_objects() {
-        let files = [
-            sf("classes/A.cls", "public class A {}"),
-            sf("classes/A.cls-meta.xml", XML),
-            sf("layouts/L.layout-meta.xml", XML),
-            sf("objects/Acc/Acc.object-meta.xml", XML),
-            sf("objects/Acc/fields/F__c.field-meta.xml", XML),
-            sf("reports/Sales.reportFolder-meta.xml", XML),
-            sf("reports/Sales/P.report-meta.xml", XML),
-            sf("staticresources/lib.resource-meta.xml", XML),
-            sf("staticresources/lib/js/a.js", "a"),
-        ];
-        let t = convert(&files, &opts()).unwrap();
-        let keys: Vec<&str> = t.files.keys().map(String::as_str).collect();
-        assert_eq!(
-            keys,
-            [
-                "classes/A.cls",
-                "classes/A.cls-meta.xml",
-                "layouts/L.layout",
-                "objects/Acc.object",
-                "reports/Sales-meta.xml",
-                "reports/Sales/P.report",
-                "staticresources/lib.resource",
-                "staticresources/lib.resource-meta.xml"
-            ]
-        );
-        let obj = String::from_utf8(t.files["objects/Acc.object"].clone()).unwrap();
-        assert!(
-            obj.contains("<fields>\n        <fullName>F__c</fullName>"),
-            "{obj}"
-        );
-        assert!(t.manifest.contains("CustomField", "Acc.F__c"));
-        assert!(t.manifest.contains("Report", "Sales/"));
-        assert_eq!(to_zip(&t).unwrap(), to_zip(&t).unwrap());
-    }
-
-    #[test]
-    fn missing_meta_is_an_error_naming_the_component() {
-        let e = convert(&[sf("classes/A.cls", "x")], &opts()).unwrap_err();
-        assert!(e.to_string().contains("ApexClass:A"), "{e}");
-    }
-
-    #[test]
-    fn malformed_xml_names_file_and_line() {
-        let e = convert(
-            &[sf(
-                "workflows/A.workflow-meta.xml",
-                "<Workflow>\n<rules>\n</Workflow>",
-            )],
-            &opts(),
-        )
-        .unwrap_err();
-        assert!(
-            e.to_string().contains("workflows/A.workflow-meta.xml:"),
-            "{e}"
-        );
-    }
-}
+mod tests;

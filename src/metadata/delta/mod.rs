@@ -5,11 +5,15 @@
 //! Pure: the caller (git layer or engine) supplies the changed paths with both blob versions
 //! (only for paths where [`needs_content`] is true) and a view of the `to` tree.
 
+mod in_file;
+
 use super::forceignore::ForceIgnore;
-use super::infile::{self, XmlChild, XmlDoc};
 use super::package_xml::Manifest;
 use super::registry::{Registry, Resolved, TypeDef, registry};
+use super::types::{self, InFile};
 use crate::domain::ComponentRef;
+pub(crate) use in_file::delta_key;
+use in_file::{in_file_packable, in_file_whole};
 use std::collections::{BTreeSet, HashSet};
 
 /// Latest Metadata API version known to this build, used when neither `--api-version` nor
@@ -130,14 +134,6 @@ enum Kind {
     Standard,
 }
 
-/// Types whose file is compared section by section but deployed whole.
-const WHOLE_INFILE: &[&str] = &[
-    "Profile",
-    "Translations",
-    "GlobalValueSetTranslation",
-    "StandardValueSetTranslation",
-];
-
 struct Classified {
     res: Resolved,
     kind: Kind,
@@ -173,16 +169,14 @@ fn classify(reg: &'static Registry, rel: &str) -> Option<Classified> {
         .unwrap_or(res.component.type_name.as_str());
     let tdef = reg.get(top).or_else(|| reg.get(&res.component.type_name))?;
     let t = res.component.type_name.as_str();
-    let kind = if WHOLE_INFILE.contains(&t) {
+    let in_file = types::in_file(t);
+    let kind = if in_file == InFile::Whole {
         Kind::InFileWhole
-    } else if res.parent.is_none()
-        && !tdef.child_elements.is_empty()
-        && !tdef.is_decomposed()
-        && t == tdef.name
-    {
+    } else if res.parent.is_none() && in_file == InFile::Packable && t == tdef.name {
         Kind::InFilePackable
     } else if tdef.is_bundle()
-        || t == "CustomObjectTranslation"
+        || types::behaviour(t).deployed_whole
+        // The decomposed PermissionSet layout: every file under the set's folder is part of it.
         || (t == "PermissionSet" && rel.split('/').rev().nth(1) != Some("permissionsets"))
     {
         Kind::Bundle
@@ -214,31 +208,6 @@ fn effective_dirs(opts: &DeltaOptions) -> Vec<String> {
     } else {
         opts.source_dirs.clone()
     }
-}
-
-/// Key element of a keyed section in Profile/PermissionSet/Translations files (Metadata API
-/// schema facts); `None` = compare the section as a whole.
-fn section_key(type_name: &str, element: &str) -> Option<&'static str> {
-    Some(match (type_name, element) {
-        (_, "applicationVisibilities") => "application",
-        (_, "classAccesses") => "apexClass",
-        (_, "customMetadataTypeAccesses" | "customPermissions" | "customSettingAccesses") => "name",
-        (_, "externalDataSourceAccesses") => "externalDataSource",
-        (_, "fieldPermissions") => "field",
-        (_, "flowAccesses") => "flow",
-        (_, "objectPermissions") => "object",
-        (_, "pageAccesses") => "apexPage",
-        (_, "recordTypeVisibilities") => "recordType",
-        (_, "tabVisibilities" | "tabSettings") => "tab",
-        ("Profile", "userPermissions") => "name",
-        (_, "categoryGroupVisibilities") => "dataCategoryGroup",
-        (_, "loginFlows") => "friendlyname",
-        (_, "profileActionOverrides") => "actionName",
-        ("Translations", "flowDefinitions" | "flows" | "bots") => "fullName",
-        ("Translations", _) => "name",
-        (_, "valueTranslation") => "masterLabel",
-        _ => return None,
-    })
 }
 
 struct Ctx<'a> {
@@ -550,419 +519,5 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-fn parse_doc(
-    cx: &mut Ctx<'_>,
-    path: &str,
-    bytes: Option<&Vec<u8>>,
-    key_of: &dyn Fn(&str) -> Option<&'static str>,
-    side: &str,
-) -> Result<Option<XmlDoc>, ()> {
-    let Some(b) = bytes else { return Ok(None) };
-    match infile::parse_children(b, key_of) {
-        Ok(d) => Ok(Some(d)),
-        Err(e) => {
-            cx.delta.warnings.push(format!(
-                "{path}:{} ({side} revision): malformed XML: {}; the component is handled whole",
-                e.line, e.message
-            ));
-            Err(())
-        }
-    }
-}
-
-type Parsed = Result<Option<XmlDoc>, ()>;
-
-/// Both revisions of an in-file type, sharing the parse of their common prefix when both
-/// are present; on malformed XML each side is parsed alone so the warning names it.
-fn parse_docs(
-    cx: &mut Ctx<'_>,
-    ch: &Change,
-    key_of: &dyn Fn(&str) -> Option<&'static str>,
-    use_old: bool,
-    use_new: bool,
-) -> (Parsed, Parsed) {
-    if use_old
-        && use_new
-        && let (Some(o), Some(n)) = (&ch.old_bytes, &ch.new_bytes)
-        && let Ok((a, b)) = infile::parse_pair(o, n, key_of)
-    {
-        return (Ok(Some(a)), Ok(Some(b)));
-    }
-    let old = if use_old {
-        parse_doc(cx, &ch.path, ch.old_bytes.as_ref(), key_of, "from")
-    } else {
-        Ok(None)
-    };
-    let new = if use_new {
-        parse_doc(cx, &ch.path, ch.new_bytes.as_ref(), key_of, "to")
-    } else {
-        Ok(None)
-    };
-    (old, new)
-}
-
-fn in_file_whole(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef) {
-    if ch.status == ChangeStatus::Deleted {
-        if !cx.alive(&ch.path, comp, false) {
-            cx.delta.destructive.add_ref(comp);
-        }
-        return;
-    }
-    let t = comp.type_name.clone();
-    let key_of = move |e: &str| section_key(&t, e);
-    let (old, new) = parse_docs(cx, ch, &key_of, true, true);
-    let (Ok(old), Ok(Some(new))) = (old, new) else {
-        cx.delta.package.add_ref(comp);
-        cx.copies.push(CopyOut::File(ch.path.clone()));
-        return;
-    };
-    let old_b = ch.old_bytes.as_deref().unwrap_or_default();
-    let new_b = ch.new_bytes.as_deref().unwrap_or_default();
-    let diff = infile::diff_children(old.as_ref().map(|d| (d, old_b)), Some((&new, new_b)));
-    if ch.status == ChangeStatus::Modified && diff.upserted.is_empty() && diff.removed.is_empty() {
-        return; // only formatting or order changed
-    }
-    cx.delta.package.add_ref(comp);
-    if cx.generate {
-        // Deploying a Profile overlays what it lists: ship the changed sections and the
-        // file's scalar settings only.
-        let up: HashSet<(String, String)> = diff.upserted.into_iter().collect();
-        let keep = |c: &XmlChild| c.leaf || up.contains(&infile::identity(c, new_b));
-        let pruned = infile::prune(new_b, &new, &keep);
-        cx.copies.push(CopyOut::Pruned {
-            path: ch.path.clone(),
-            bytes: pruned,
-        });
-    }
-}
-
-fn in_file_packable(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef, tdef: &TypeDef) {
-    let elements: Vec<(String, String, String)> = tdef.child_elements.clone();
-    let key_of = |e: &str| -> Option<&'static str> {
-        elements
-            .iter()
-            .any(|(_, el, _)| el == e)
-            .then_some("fullName")
-    };
-    let child_type = |el: &str| {
-        elements
-            .iter()
-            .find(|(_, e, _)| e == el)
-            .map(|(t, _, _)| t.clone())
-    };
-    // CustomLabel members are bare names; other children are `Parent.Child`.
-    let member = |key: &str| {
-        if comp.type_name == "CustomLabels" {
-            key.to_string()
-        } else {
-            format!("{}.{key}", comp.member)
-        }
-    };
-    let (old, new) = parse_docs(
-        cx,
-        ch,
-        &key_of,
-        ch.status != ChangeStatus::Added,
-        ch.status != ChangeStatus::Deleted,
-    );
-    // A child without its key cannot be named in package.xml: handle the file whole.
-    let keyless = [
-        (&old, ch.old_bytes.as_deref()),
-        (&new, ch.new_bytes.as_deref()),
-    ]
-    .into_iter()
-    .find_map(|(d, b)| {
-        let (Ok(Some(d)), Some(b)) = (d, b) else {
-            return None;
-        };
-        d.children
-            .iter()
-            .find(|c| c.key.is_none() && child_type(&c.name).is_some())
-            .map(|c| (c.name.clone(), super::package_xml::line_of(b, c.span.0)))
-    });
-    if let Some((el, line)) = &keyless {
-        cx.delta.warnings.push(format!(
-            "{}:{line}: <{el}> has no <fullName>; {comp} is handled whole",
-            ch.path
-        ));
-    }
-    let (Ok(old), Ok(new), None) = (old, new, keyless) else {
-        // Unreadable: deploy (or delete) the container whole rather than guess children.
-        if ch.status == ChangeStatus::Deleted {
-            cx.delta.destructive.add_ref(comp);
-        } else {
-            cx.delta.package.add_ref(comp);
-            cx.copies.push(CopyOut::File(ch.path.clone()));
-        }
-        return;
-    };
-    let old_b = ch.old_bytes.as_deref().unwrap_or_default();
-    let new_b = ch.new_bytes.as_deref().unwrap_or_default();
-    let diff = infile::diff_children(
-        old.as_ref().map(|d| (d, old_b)),
-        new.as_ref().map(|d| (d, new_b)),
-    );
-    let mut upserted: HashSet<(String, String)> = HashSet::new();
-    let mut container_changed = false;
-    for (el, key) in &diff.upserted {
-        match child_type(el) {
-            Some(t) => {
-                cx.delta.package.add(&t, &member(key));
-                upserted.insert((el.clone(), key.clone()));
-            }
-            None => container_changed = true,
-        }
-    }
-    for (el, key) in &diff.removed {
-        if let Some(t) = child_type(el) {
-            cx.delta.destructive.add(&t, &member(key));
-        }
-    }
-    let any_up = !upserted.is_empty() || container_changed;
-    // Children are not deployable alone: the container goes with them (sfdx-git-delta does
-    // the same, except for CustomLabels whose container is implicit).
-    if any_up && comp.type_name != "CustomLabels" {
-        cx.delta.package.add_ref(comp);
-    }
-    if any_up
-        && cx.generate
-        && let (Some(doc), Some(bytes)) = (new.as_ref(), ch.new_bytes.as_deref())
-    {
-        let keep = |c: &XmlChild| {
-            child_type(&c.name).is_none()
-                || upserted.contains(&(c.name.clone(), c.key.clone().unwrap_or_default()))
-        };
-        let pruned = infile::prune(bytes, doc, &keep);
-        cx.copies.push(CopyOut::Pruned {
-            path: ch.path.clone(),
-            bytes: pruned,
-        });
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const D: &str = "force-app/main/default";
-
-    fn opts() -> DeltaOptions {
-        DeltaOptions {
-            package_dirs: vec!["force-app".into()],
-            api_version: Some("62.0".into()),
-            ..Default::default()
-        }
-    }
-
-    fn ch(path: &str, status: ChangeStatus, old: Option<&str>, new: Option<&str>) -> Change {
-        Change {
-            path: format!("{D}/{path}"),
-            status,
-            old_bytes: old.map(|s| s.as_bytes().to_vec()),
-            new_bytes: new.map(|s| s.as_bytes().to_vec()),
-        }
-    }
-
-    fn tree(paths: &[&str]) -> BTreeSet<String> {
-        paths.iter().map(|p| format!("{D}/{p}")).collect()
-    }
-
-    fn set(m: &Manifest) -> Vec<String> {
-        m.components().map(|c| c.to_string()).collect()
-    }
-
-    fn labels(items: &[(&str, &str)]) -> String {
-        let mut s = String::from(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CustomLabels xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n",
-        );
-        for (k, v) in items {
-            s.push_str(&format!(
-                "    <labels>\n        <fullName>{k}</fullName>\n        <value>{v}</value>\n    </labels>\n"
-            ));
-        }
-        s.push_str("</CustomLabels>\n");
-        s
-    }
-
-    #[test]
-    fn standard_add_modify_delete_and_meta_only() {
-        use ChangeStatus::*;
-        let to = tree(&[
-            "classes/A.cls",
-            "classes/A.cls-meta.xml",
-            "classes/M.cls-meta.xml",
-            "classes/M.cls",
-        ]);
-        let d = compute(
-            &[
-                ch("classes/A.cls", Added, None, None),
-                ch("classes/M.cls-meta.xml", Modified, None, None),
-                ch("classes/Gone.cls", Deleted, None, None),
-                ch("classes/Gone.cls-meta.xml", Deleted, None, None),
-            ],
-            &to,
-            &opts(),
-        );
-        assert_eq!(set(&d.package), ["ApexClass:A", "ApexClass:M"]);
-        assert_eq!(set(&d.destructive), ["ApexClass:Gone"]);
-    }
-
-    #[test]
-    fn labels_only_changed_elements() {
-        use ChangeStatus::*;
-        let old = labels(&[("A", "1"), ("B", "2"), ("C", "3")]);
-        let new = labels(&[("B", "2"), ("A", "1b"), ("D", "4")]);
-        let mut o = opts();
-        o.generate_delta = true;
-        let to = tree(&["labels/CustomLabels.labels-meta.xml"]);
-        let d = compute(
-            &[ch(
-                "labels/CustomLabels.labels-meta.xml",
-                Modified,
-                Some(&old),
-                Some(&new),
-            )],
-            &to,
-            &o,
-        );
-        assert_eq!(set(&d.package), ["CustomLabel:A", "CustomLabel:D"]);
-        assert_eq!(set(&d.destructive), ["CustomLabel:C"]);
-        // The pruned file holds exactly the listed labels (sfdx-git-delta #1048 lists more).
-        let CopyOut::Pruned { bytes, .. } = &d.copies[0] else {
-            panic!("expected a pruned copy")
-        };
-        let doc = infile::parse_children(bytes, &|_| Some("fullName")).unwrap();
-        let keys: Vec<_> = doc.children.iter().filter_map(|c| c.key.clone()).collect();
-        assert_eq!(keys, ["A", "D"]);
-    }
-
-    #[test]
-    fn deleted_file_of_living_bundle_is_a_modification() {
-        use ChangeStatus::*;
-        let to = tree(&["lwc/card/card.js", "lwc/card/card.js-meta.xml"]);
-        let d = compute(
-            &[
-                ch("lwc/card/old.js", Deleted, None, None),
-                ch("lwc/gone/gone.js", Deleted, None, None),
-            ],
-            &to,
-            &opts(),
-        );
-        assert_eq!(set(&d.package), ["LightningComponentBundle:card"]);
-        assert_eq!(set(&d.destructive), ["LightningComponentBundle:gone"]);
-    }
-
-    #[test]
-    fn children_vanishing_never_delete_the_parent() {
-        use ChangeStatus::*;
-        let to = tree(&["objects/Acc__c/Acc__c.object-meta.xml"]);
-        let d = compute(
-            &[ch(
-                "objects/Acc__c/fields/F__c.field-meta.xml",
-                Deleted,
-                None,
-                None,
-            )],
-            &to,
-            &opts(),
-        );
-        assert!(d.package.is_empty());
-        assert_eq!(set(&d.destructive), ["CustomField:Acc__c.F__c"]);
-    }
-
-    #[test]
-    fn malformed_infile_is_warned_and_listed_whole() {
-        use ChangeStatus::*;
-        let to = tree(&["workflows/Account.workflow-meta.xml"]);
-        let d = compute(
-            &[ch(
-                "workflows/Account.workflow-meta.xml",
-                Modified,
-                Some("<Workflow>"),
-                Some("<Workflow><rules>"),
-            )],
-            &to,
-            &opts(),
-        );
-        assert_eq!(set(&d.package), ["Workflow:Account"]);
-        assert!(
-            d.warnings[0].contains("workflows/Account.workflow-meta.xml:"),
-            "{:?}",
-            d.warnings
-        );
-    }
-
-    #[test]
-    fn content_without_meta_is_warned() {
-        use ChangeStatus::*;
-        let to = tree(&["classes/Lonely.cls"]);
-        let d = compute(&[ch("classes/Lonely.cls", Added, None, None)], &to, &opts());
-        assert_eq!(set(&d.package), ["ApexClass:Lonely"]);
-        assert!(
-            d.warnings[0].contains("has no -meta.xml"),
-            "{:?}",
-            d.warnings
-        );
-    }
-
-    #[test]
-    fn keyless_in_file_child_is_warned_and_listed_whole() {
-        use ChangeStatus::*;
-        let to = tree(&["workflows/Account.workflow-meta.xml"]);
-        let old = "<Workflow>\n<rules><fullName>R</fullName></rules>\n</Workflow>";
-        let new = "<Workflow>\n<rules><active>true</active></rules>\n</Workflow>";
-        let d = compute(
-            &[ch(
-                "workflows/Account.workflow-meta.xml",
-                Modified,
-                Some(old),
-                Some(new),
-            )],
-            &to,
-            &opts(),
-        );
-        assert_eq!(set(&d.package), ["Workflow:Account"]);
-        assert!(d.destructive.is_empty());
-        assert!(
-            d.warnings[0].contains("Account.workflow-meta.xml:2: <rules> has no <fullName>"),
-            "{:?}",
-            d.warnings
-        );
-    }
-
-    #[test]
-    fn added_object_brings_its_master_detail_fields_in_generate_delta() {
-        use ChangeStatus::*;
-        let to = tree(&[
-            "objects/C__c/C__c.object-meta.xml",
-            "objects/C__c/fields/P__c.field-meta.xml",
-        ]);
-        let mut o = opts();
-        o.generate_delta = true;
-        let d = compute(
-            &[ch("objects/C__c/C__c.object-meta.xml", Added, None, None)],
-            &to,
-            &o,
-        );
-        assert_eq!(set(&d.package), ["CustomObject:C__c"]);
-        assert!(d.copies.iter().any(|c| matches!(c, CopyOut::FileIfContains { path, .. } if path.ends_with("fields/P__c.field-meta.xml"))));
-    }
-
-    #[test]
-    fn unknown_files_warn_and_ignored_files_vanish() {
-        use ChangeStatus::*;
-        let mut o = opts();
-        o.ignore = Some(ForceIgnore::parse("**/Ign*").unwrap());
-        let d = compute(
-            &[
-                ch("notes.txt", Added, None, None),
-                ch("classes/Ign.cls", Added, None, None),
-            ],
-            &BTreeSet::new(),
-            &o,
-        );
-        assert!(d.package.is_empty());
-        assert_eq!(d.warnings.len(), 1);
-        assert!(d.warnings[0].starts_with("force-app/main/default/notes.txt"));
-    }
-}
+mod tests;
