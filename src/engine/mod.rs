@@ -202,8 +202,7 @@ impl Engine {
 
     /// Refusals that happen before anything runs (prod target, roles, confirmation).
     pub fn preflight(&self, spec: &crate::domain::job::JobSpec) -> Result<(), EngineError> {
-        pipeline::preflight(&self.ws, spec)?;
-        lock::checkout_ready(&self.ws, &spec.target)
+        pipeline::preflight(&self.ws, spec)
     }
 
     /// Cancels a job of this process, or asks the process running it (through its journal).

@@ -223,7 +223,6 @@ async fn run_steps(
         .cloned()
         .ok_or_else(|| EngineError::Input(format!("unknown env '{}'", rp.env)))?;
     super::pipeline::preflight(ws, &ctx.spec)?;
-    lock::checkout_ready(ws, &env.name)?;
     let _lock = lock::acquire(
         &ws.state_root().join("locks"),
         &env.name,

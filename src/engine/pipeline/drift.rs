@@ -68,65 +68,13 @@ enum DriftResult {
     Abort(String),
 }
 
-/// Top-level sections of an XML document, whitespace between tags removed (for drift
-/// comparison: formatting and section order are not drift). Non-XML: the whole text.
-fn sections(bytes: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(bytes);
-    if !text.trim_start().starts_with('<') {
-        return vec![text.replace("\r\n", "\n").trim_end().to_string()];
-    }
-    let mut parts: Vec<String> = Vec::new();
-    let mut depth = 0i32;
-    let mut cur = String::new();
-    for piece in text.split('<').skip(1) {
-        let t = format!("<{}", piece.trim_end()).trim().to_string();
-        let closing = t.starts_with("</");
-        let self_closing = t.ends_with("/>") || t.starts_with("<?") || t.starts_with("<!--");
-        if t.starts_with("<?") {
-            continue;
-        }
-        if closing {
-            depth -= 1;
-        }
-        if depth >= 1 {
-            cur.push_str(&t);
-        }
-        if !closing && !self_closing {
-            depth += 1;
-        }
-        if depth == 1 && (closing || self_closing) && !cur.is_empty() {
-            parts.push(std::mem::take(&mut cur));
-        }
-    }
-    parts.sort();
-    parts
-}
-
-fn canonical(bytes: &[u8]) -> String {
-    sections(bytes).join("")
-}
-
-/// Whether the org's copy differs from the branch's. Profiles, permission sets, objects and
-/// translations come back from a retrieve holding only the entries about the retrieved
-/// components, so only the sections the org returned are compared.
-///
-/// The one comparison every drift check goes through (jobs and `validate`): a metadata-aware
-/// comparison replaces this function alone.
+/// Whether the org's copy differs from the branch's, semantically: formatting, section order,
+/// comments and entity spelling are not drift, and for types a retrieve returns only partly
+/// (profiles, permission sets, objects, translations) only what the org returned is compared.
+/// The one comparison every drift check goes through (jobs and `validate`); the type table
+/// decides the scope (docs/architecture.md, "Salesforce type behaviour lives in one table").
 pub(crate) fn differs(path: &str, org: &[u8], branch: &[u8]) -> bool {
-    let partial = [
-        "profiles/",
-        "permissionsets/",
-        "objects/",
-        "translations/",
-        "objectTranslations/",
-    ]
-    .iter()
-    .any(|d| path.starts_with(d));
-    if !partial {
-        return canonical(org) != canonical(branch);
-    }
-    let ours: std::collections::HashSet<String> = sections(branch).into_iter().collect();
-    sections(org).iter().any(|s| !ours.contains(s))
+    crate::metadata::types::org_differs(path, org, branch)
 }
 
 async fn drift_step(
@@ -353,12 +301,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn canonical_ignores_whitespace_and_section_order() {
+    fn drift_ignores_whitespace_and_section_order() {
         let a = b"<?xml version=\"1.0\"?>\n<Profile>\n  <b>1</b>\n  <a>2</a>\n</Profile>\n";
         let b = b"<?xml version=\"1.0\"?><Profile><a>2</a><b>1</b></Profile>";
-        assert_eq!(canonical(a), canonical(b));
+        assert!(!differs("classes/A.cls-meta.xml", a, b));
         let c = b"<?xml version=\"1.0\"?><Profile><a>3</a><b>1</b></Profile>";
-        assert_ne!(canonical(a), canonical(c));
+        assert!(differs("classes/A.cls-meta.xml", a, c));
         // A retrieved profile holds a subset of the branch's entries: not drift.
         let org = b"<Profile><a>2</a></Profile>";
         assert!(!differs("profiles/Admin.profile", org, a));

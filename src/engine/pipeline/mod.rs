@@ -173,7 +173,9 @@ pub fn preflight(ws: &Workspace, spec: &JobSpec) -> Result<(), EngineError> {
             env.name, env.name
         )));
     }
-    Ok(())
+    // A checked-out target with local edits would be left behind by the fast-forward: refuse
+    // before the org is contacted, from the console as from the CLI.
+    crate::engine::lock::checkout_ready(ws, &env.name)
 }
 
 async fn run_steps(
