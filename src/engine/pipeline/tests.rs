@@ -96,7 +96,10 @@ async fn drive_job(
     id: &str,
     steps: Vec<Fake>,
 ) -> (Result<Outcome, String>, Ran) {
-    let journal = Journal::create(dir, id).unwrap();
+    // A resume reopens the journal the first run created, as the engine does.
+    let journal = Journal::open(dir, id)
+        .or_else(|_| Journal::create(dir, id))
+        .unwrap();
     let replay = Replay::from(&journal.read().unwrap_or_default());
     let (tx, rx) = tokio::sync::oneshot::channel();
     jobs.start(
