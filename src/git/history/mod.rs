@@ -86,6 +86,13 @@ pub struct Loaded {
 }
 
 impl Caches {
+    /// The model built in this process for these tips (name, tip) and story pattern, if any.
+    pub fn model_for(&self, tips: &[(String, Oid)], pattern_text: &str) -> Option<Arc<Loaded>> {
+        let guard = self.model.lock().ok()?;
+        let (k, m) = guard.as_ref()?;
+        (k.0 == tips && k.1 == pattern_text).then(|| m.clone())
+    }
+
     pub fn patch_id_count(&self) -> usize {
         self.patch_ids.lock().map(|m| m.len()).unwrap_or(0)
     }
