@@ -44,8 +44,10 @@ for n in ${SIZES:-5000 20000 50000}; do
   state=$(mktemp -d)
   export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
   cd "$repo"
-  git update-ref refs/heads/dev1 "$(git rev-parse dev1-orig 2>/dev/null || git rev-parse dev1)"
-  git update-ref refs/heads/dev1-orig dev1
+  # A previous run's moved dev1 goes back to where the generator left it.
+  orig=$(git rev-parse -q --verify dev1-orig || git rev-parse dev1)
+  git update-ref refs/heads/dev1 "$orig"
+  git update-ref refs/heads/dev1-orig "$orig"
   row() { printf '%-7s %-26s %9s %9s\n' "$n" "$1" "$2" "${3:-}"; }
   t0=$(now)
   for c in "${conns[@]}"; do set -- $c; git log --cherry-mark --oneline "$1...$2" >/dev/null; done
