@@ -44,7 +44,7 @@ def commit(ref, msg, parent, files, merge=None):
 
 
 def cls(name, v):
-    return {f'{name}.cls': f'public class {name} {{\n    // v{v}\n}}\n'}
+    return {f'{name}.cls': f'public class {name} {{\n    // {v}\n}}\n'}
 
 
 def grow(ref, tip, count, prefix):
@@ -57,20 +57,21 @@ def grow(ref, tip, count, prefix):
         sid = f'{prefix}{story}'
         if i % 4 == 0:
             # A direct commit naming its story.
-            tip = commit(ref, f'{sid}: direct change {i}', tip, cls(f'D{story % 700}', i))
+            tip = commit(ref, f'{sid}: direct change {i}', tip, cls(f'D{story % 300}', sid))
             made += 1
             continue
         fork = tip
         branch_files = {}
         ftip = fork
         for j in range(1 + i % 3):
-            f = cls(f'S{story}_{j}', j)
+            # A bounded set of classes, as in a real project (trees do not grow per commit).
+            f = cls(f'S{story % 600}_{j}', f'{sid} {j}')
             branch_files.update(f)
             # Some commits on a story branch name the story only through the branch.
             msg = f'{sid}: part {j}' if j % 2 == 0 else f'Tidy part {j}'
             ftip = commit(f'refs/heads/feature/{sid}', msg, ftip, f)
             made += 1
-        tip = commit(ref, f'Unrelated fix {i}', tip, cls(f'U{i % 500}', i))
+        tip = commit(ref, f'Unrelated fix {i}', tip, cls(f'U{i % 300}', f'{prefix}{i}'))
         tip = commit(ref, f'Merge pull request #{story} from acme/feature/{sid}-work', tip,
                      branch_files, merge=ftip)
         made += 2
