@@ -45,6 +45,7 @@ impl EngineError {
 pub mod query;
 pub mod refresh;
 pub mod rollback;
+pub mod snapshot;
 pub mod views;
 pub mod workspace;
 
@@ -257,6 +258,12 @@ impl Engine {
 
     pub fn board_now(&self) -> Result<Board, EngineError> {
         query::board(&self.ws, &self.caches)
+    }
+
+    /// The board last persisted for this workspace (a file read, no history walk), so the
+    /// console can draw its first frame at once; `board()` then brings the current one.
+    pub fn cached_board(&self) -> Option<snapshot::CachedBoard> {
+        snapshot::cached_board(&self.ws)
     }
 
     // Console read queries (engine/views.rs).

@@ -2,11 +2,13 @@
 //! `spawn_blocking`. Results are `domain` values.
 
 use super::EngineError;
+use super::snapshot;
 use super::workspace::Workspace;
 use crate::domain::plan::{PlannedConflict, PlannedStory};
 use crate::domain::status::{BoardEnv, BoardStory, ConnectionStatus, EnvStatus};
 use crate::domain::{Board, ComponentRef, Plan, PlanRequest, PlanTarget, Presence, StatusReport};
 use crate::git::history::{PresenceCalc, added_lines, changed_paths, commit_components};
+use crate::git::presence_cache::Snapshot;
 use crate::git::{Caches, GitError, History};
 use crate::metadata::{registry, types, xml};
 use git2::{Oid, Repository};
@@ -61,8 +63,12 @@ pub fn load_model(
     })
 }
 
-fn connections(ws: &Workspace, model: &Model) -> Vec<ConnectionStatus> {
-    let idx = |n: &str| model.history.env_index(n);
+fn connections(
+    ws: &Workspace,
+    envs: &[(String, String, String)],
+    presence: &BTreeMap<String, Vec<Presence>>,
+) -> Vec<ConnectionStatus> {
+    let idx = |n: &str| envs.iter().position(|e| e.0 == n);
     ws.config
         .pipeline
         .connections()
@@ -71,7 +77,7 @@ fn connections(ws: &Workspace, model: &Model) -> Vec<ConnectionStatus> {
             let (f, t) = (idx(&c.from)?, idx(&c.to)?);
             let mut ahead = Vec::new();
             let mut behind = Vec::new();
-            for (id, pres) in &model.presence {
+            for (id, pres) in presence {
                 if pres[f] != Presence::Absent && pres[t] != Presence::Present {
                     ahead.push(id.clone());
                 }
@@ -91,29 +97,28 @@ fn connections(ws: &Workspace, model: &Model) -> Vec<ConnectionStatus> {
 
 pub fn status(ws: &Workspace, caches: &Caches) -> Result<StatusReport, EngineError> {
     let repo = ws.open_repo()?;
-    let model = load_model(ws, &repo, caches)?;
-    let envs = model
-        .history
-        .envs
+    let view = snapshot::presences(ws, &repo, caches)?;
+    let env_tips = view.envs();
+    let presence = view.table();
+    let envs = env_tips
         .iter()
         .enumerate()
-        .map(|(i, t)| {
-            let env = ws.config.pipeline.env(&t.name);
+        .map(|(i, (name, branch, tip))| {
+            let env = ws.config.pipeline.env(name);
             let pick = |want: Presence| {
-                model
-                    .presence
+                presence
                     .iter()
                     .filter(|(_, p)| p[i] == want)
                     .map(|(id, _)| id.clone())
                     .collect()
             };
             EnvStatus {
-                name: t.name.clone(),
-                branch: t.branch.clone(),
+                name: name.clone(),
+                branch: branch.clone(),
                 kind: env.map(|e| e.kind).unwrap_or(crate::domain::EnvKind::Dev),
                 protected: env.is_some_and(|e| e.is_protected()),
                 org: env.and_then(|e| e.org.clone()),
-                tip: t.tip.to_string(),
+                tip: tip.clone(),
                 stories: pick(Presence::Present),
                 partial: pick(Presence::Partial),
             }
@@ -121,33 +126,64 @@ pub fn status(ws: &Workspace, caches: &Caches) -> Result<StatusReport, EngineErr
         .collect();
     Ok(StatusReport {
         envs,
-        connections: connections(ws, &model),
+        connections: connections(ws, &env_tips, &presence),
     })
 }
 
-pub fn board(ws: &Workspace, caches: &Caches) -> Result<Board, EngineError> {
-    let repo = ws.open_repo()?;
-    let model = load_model(ws, &repo, caches)?;
+fn board_envs(ws: &Workspace, envs: &[(String, String, String)]) -> Vec<BoardEnv> {
     let p = &ws.config.pipeline;
-    let envs = model
-        .history
-        .envs
-        .iter()
-        .map(|t| {
-            let e = p.env(&t.name);
+    envs.iter()
+        .map(|(name, branch, _)| {
+            let e = p.env(name);
             BoardEnv {
-                name: t.name.clone(),
-                branch: t.branch.clone(),
+                name: name.clone(),
+                branch: branch.clone(),
                 kind: e.map(|e| e.kind).unwrap_or(crate::domain::EnvKind::Dev),
                 protected: e.is_some_and(|e| e.is_protected()),
                 org: e.and_then(|e| e.org.clone()),
                 release: ws.api_version.as_deref().map(release_name),
                 api_version: ws.api_version.clone(),
-                level: p.level(&t.name),
+                level: p.level(name),
             }
         })
+        .collect()
+}
+
+/// The board as a snapshot recorded it (component counts included).
+pub(crate) fn board_from_snapshot(ws: &Workspace, snap: &Snapshot) -> Board {
+    let view = snapshot::Presences::Snapshot(snap.clone());
+    let env_tips = view.envs();
+    let stories = snap
+        .stories
+        .iter()
+        .map(|s| BoardStory {
+            id: s.id.clone(),
+            title: s.title.clone(),
+            author: s.author.clone(),
+            time: s.time,
+            components: s.components.unwrap_or(0),
+            commits: s.commits,
+            presence: s.presence.clone(),
+        })
         .collect();
+    Board {
+        envs: board_envs(ws, &env_tips),
+        stories,
+        connections: connections(ws, &env_tips, &view.table()),
+    }
+}
+
+pub fn board(ws: &Workspace, caches: &Caches) -> Result<Board, EngineError> {
+    let repo = ws.open_repo()?;
+    if let Some(snap) = snapshot::board_snapshot(ws, &repo, caches) {
+        return Ok(board_from_snapshot(ws, &snap));
+    }
+    let key = snapshot::current_key(ws, &repo);
+    let model = load_model(ws, &repo, caches)?;
+    let view = snapshot::Presences::Model(model.clone());
+    let env_tips = view.envs();
     let mut stories = Vec::new();
+    let mut counts = BTreeMap::new();
     for (id, s) in &model.history.stories {
         let mut comps = BTreeSet::new();
         for c in &s.canonical {
@@ -157,6 +193,7 @@ pub fn board(ws: &Workspace, caches: &Caches) -> Result<Board, EngineError> {
         }
         let first = &model.history.commits[&s.canonical[0]];
         let last = &model.history.commits[&s.canonical[s.canonical.len() - 1]];
+        counts.insert(id.clone(), comps.len());
         stories.push(BoardStory {
             id: id.clone(),
             title: crate::domain::story::title_from_subject(&first.summary, id),
@@ -167,10 +204,14 @@ pub fn board(ws: &Workspace, caches: &Caches) -> Result<Board, EngineError> {
             presence: model.presence[id].clone(),
         });
     }
+    if let Some(k) = key {
+        let snap = snapshot::summarize(&model, k, Some((&ws.package_dirs, &counts)));
+        snapshot::persist(ws, &snap);
+    }
     Ok(Board {
-        envs,
+        envs: board_envs(ws, &env_tips),
         stories,
-        connections: connections(ws, &model),
+        connections: connections(ws, &env_tips, &model.presence),
     })
 }
 

@@ -5,6 +5,7 @@ pub mod apply;
 pub mod demo;
 pub mod diff;
 pub mod history;
+pub mod presence_cache;
 pub mod record;
 
 pub use history::{Caches, GitError, History};

@@ -10,6 +10,7 @@ mod engine;
 mod layers;
 mod merge;
 mod pipeline;
+mod presence_cache;
 mod safety;
 mod salesforce;
 mod sim;

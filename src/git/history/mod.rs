@@ -2,13 +2,26 @@
 //!
 //! One topological walk over everything reachable from the env tips reads each commit once
 //! (story ids, `cherry picked from` lines, parents) and propagates, per commit, a bitmask of the
-//! envs that reach it. Patch-ids are computed only for commits on one side of `A...B` and cached by
-//! commit id, as are the paths each commit touches.
+//! envs that reach it. The graph stays in memory (`graph`), so questions such as "which commits
+//! did this merge bring in" walk only the commits concerned. Presence (`presence`) compares
+//! patch-ids only where reachability and `cherry picked from` lines leave a commit unplaced.
+
+mod changes;
+mod graph;
+mod message;
+mod presence;
+
+pub use changes::{
+    CommitComponents, added_lines, changed_paths, commit_components, components_of, patch_id,
+    path_key,
+};
+pub use presence::PresenceCalc;
 
 use crate::domain::story::{StoryPattern, StorySource};
 use crate::domain::{CommitInfo, ComponentRef, Presence, Story};
-use crate::metadata::registry;
 use git2::{Oid, Repository, Sort};
+use graph::Dag;
+use message::{merged_branch, parse_message, reverted_by};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
@@ -57,6 +70,7 @@ impl CommitMeta {
 pub struct Caches {
     patch_ids: Mutex<HashMap<Oid, Option<Oid>>>,
     paths: Mutex<HashMap<Oid, Vec<String>>>,
+    keys: Mutex<HashMap<Oid, Option<u64>>>,
     components: Mutex<HashMap<Oid, CommitComponents>>,
     /// The last history and presence, keyed by the env tips and the story pattern: when no
     /// branch moved, a refresh costs a few ref lookups.
@@ -71,58 +85,14 @@ pub struct Loaded {
     pub presence: BTreeMap<String, Vec<Presence>>,
 }
 
-/// What one commit changes, in components (in-file children such as a CustomLabel or a
-/// WorkflowRule by element, as a deploy would list them).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CommitComponents {
-    pub changed: Vec<ComponentRef>,
-    pub deleted: Vec<ComponentRef>,
-}
-
-/// Components a commit changes against its first parent, cached by commit id.
-pub fn commit_components(
-    repo: &Repository,
-    caches: &Caches,
-    oid: Oid,
-    package_dirs: &[String],
-) -> Result<CommitComponents, GitError> {
-    if let Some(v) = caches
-        .components
-        .lock()
-        .ok()
-        .and_then(|m| m.get(&oid).cloned())
-    {
-        return Ok(v);
-    }
-    let c = repo.find_commit(oid)?;
-    let new = c.tree()?;
-    let old = match c.parent(0) {
-        Ok(p) => p.tree()?,
-        Err(_) => repo.find_tree(repo.treebuilder(None)?.write()?)?,
-    };
-    let opts = crate::metadata::delta::DeltaOptions {
-        source_dirs: vec![],
-        package_dirs: package_dirs.to_vec(),
-        api_version: None,
-        ignore: None,
-        generate_delta: false,
-    };
-    let input = super::diff::changes_between_trees(repo, &old, &new, package_dirs, &|p| {
-        crate::metadata::delta::needs_content(p, &opts)
-    })
-    .map_err(|e| GitError::Other(e.to_string()))?;
-    let d = crate::metadata::delta::compute(&input.changes, &input.to_tree, &opts);
-    let v = CommitComponents {
-        changed: d.package.components().collect(),
-        deleted: d.destructive.components().collect(),
-    };
-    if let Ok(mut m) = caches.components.lock() {
-        m.insert(oid, v.clone());
-    }
-    Ok(v)
-}
-
 impl Caches {
+    /// The model built in this process for these tips (name, tip) and story pattern, if any.
+    pub fn model_for(&self, tips: &[(String, Oid)], pattern_text: &str) -> Option<Arc<Loaded>> {
+        let guard = self.model.lock().ok()?;
+        let (k, m) = guard.as_ref()?;
+        (k.0 == tips && k.1 == pattern_text).then(|| m.clone())
+    }
+
     pub fn patch_id_count(&self) -> usize {
         self.patch_ids.lock().map(|m| m.len()).unwrap_or(0)
     }
@@ -140,6 +110,9 @@ pub struct History {
     cherry_reach: HashMap<Oid, u64>,
     /// For each reverted commit: envs that hold the revert.
     revert_reach: HashMap<Oid, u64>,
+    /// For each commit named by a `cherry picked from` line: the copies, newest first.
+    copies: HashMap<Oid, Vec<Oid>>,
+    dag: Dag,
 }
 
 #[derive(Debug, Clone)]
@@ -159,58 +132,6 @@ pub struct StoryCommits {
     /// Every non-merge commit naming the story (copies and squashes included).
     pub naming: Vec<Oid>,
     pub source: StorySource,
-}
-
-/// Commits a message says it reverts (`This reverts commit <sha>.`).
-fn reverted_by(msg: &str) -> Vec<Oid> {
-    msg.lines()
-        .filter_map(|l| l.trim().strip_prefix("This reverts commit "))
-        .filter_map(|r| Oid::from_str(r.trim_end_matches('.').trim()).ok())
-        .collect()
-}
-
-fn parse_message(pattern: &StoryPattern, msg: &str) -> (Vec<(String, StorySource)>, Vec<Oid>) {
-    let subject = msg.lines().next().unwrap_or("");
-    let mut ids: Vec<(String, StorySource)> = pattern
-        .find_all(subject)
-        .into_iter()
-        .map(|id| (id, StorySource::Subject))
-        .collect();
-    let mut picks = Vec::new();
-    for line in msg.lines().skip(1) {
-        let l = line.trim();
-        if let Some(rest) = l
-            .strip_prefix("Story:")
-            .or_else(|| l.strip_prefix("story:"))
-        {
-            for id in pattern.find_all(rest) {
-                if !ids.iter().any(|(i, _)| *i == id) {
-                    ids.push((id, StorySource::Trailer));
-                }
-            }
-        }
-        if let Some(rest) = l.strip_prefix("(cherry picked from commit ")
-            && let Some(hex) = rest.strip_suffix(')')
-            && let Ok(oid) = Oid::from_str(hex.trim())
-        {
-            picks.push(oid);
-        }
-    }
-    (ids, picks)
-}
-
-/// The branch a merge commit merged, from git's and the forges' default subjects.
-fn merged_branch(subject: &str) -> Option<&str> {
-    if let Some(rest) = subject.strip_prefix("Merge branch '") {
-        return rest.split('\'').next();
-    }
-    if let Some(rest) = subject.strip_prefix("Merge pull request #") {
-        return rest.split_once(" from ").map(|(_, b)| b.trim());
-    }
-    if let Some(rest) = subject.strip_prefix("Merge remote-tracking branch '") {
-        return rest.split('\'').next();
-    }
-    None
 }
 
 impl History {
@@ -316,6 +237,12 @@ impl History {
                 }
             }
         }
+        let dag = Dag::new(&order, |o| {
+            commits
+                .get(o)
+                .map(|c: &CommitMeta| c.parents.as_slice())
+                .unwrap_or(&[])
+        });
         // Commits brought in by a merge of a story branch belong to that story.
         let merges: Vec<(Oid, Oid, Oid, String)> = order
             .iter()
@@ -333,11 +260,7 @@ impl History {
             if !seen_branch.insert((p2, id.clone())) {
                 continue;
             }
-            let mut w = repo.revwalk()?;
-            w.push(p2)?;
-            w.hide(p1)?;
-            for oid in w {
-                let oid = oid?;
+            for oid in dag.only_in(p2, p1) {
                 if let Some(c) = commits.get_mut(&oid)
                     && !c.is_merge()
                     && c.stories.is_empty()
@@ -361,6 +284,12 @@ impl History {
                 *cherry_reach.entry(*p).or_default() |= live;
             }
         }
+        let mut copies: HashMap<Oid, Vec<Oid>> = HashMap::new();
+        for oid in &order {
+            for p in &commits[oid].cherry_picked_from {
+                copies.entry(*p).or_default().push(*oid);
+            }
+        }
         let levels: Vec<usize> = envs.iter().map(|(_, _, l)| *l).collect();
         let stories = group_stories(&commits, &order, &reach, &levels);
         Ok(History {
@@ -370,6 +299,8 @@ impl History {
             stories,
             cherry_reach,
             revert_reach,
+            copies,
+            dag,
         })
     }
 
@@ -377,92 +308,20 @@ impl History {
         self.envs.iter().position(|e| e.name == name)
     }
 
-    fn reaches(&self, env: usize, oid: Oid) -> bool {
+    pub(crate) fn reaches(&self, env: usize, oid: Oid) -> bool {
         self.reach.get(&oid).copied().unwrap_or(0) & (1 << env) != 0
     }
 
     /// Reachable and not reverted in `env`.
-    fn live_in(&self, env: usize, oid: Oid) -> bool {
+    pub(super) fn live_in(&self, env: usize, oid: Oid) -> bool {
         self.reaches(env, oid)
             && self.revert_reach.get(&oid).copied().unwrap_or(0) & (1 << env) == 0
     }
 
     /// Presence of one canonical commit in `env`, without patch-ids.
-    fn commit_in_cheap(&self, env: usize, oid: Oid) -> bool {
+    pub(super) fn commit_in_cheap(&self, env: usize, oid: Oid) -> bool {
         self.live_in(env, oid)
             || self.cherry_reach.get(&oid).copied().unwrap_or(0) & (1 << env) != 0
-    }
-
-    /// Presence of every story in every env (indexed like `envs`).
-    pub fn presence(
-        &self,
-        repo: &Repository,
-        caches: &Caches,
-    ) -> Result<BTreeMap<String, Vec<Presence>>, GitError> {
-        let mut calc = PresenceCalc::new(self, repo, caches);
-        let mut out = BTreeMap::new();
-        for (id, s) in &self.stories {
-            let mut per_env = Vec::with_capacity(self.envs.len());
-            for e in 0..self.envs.len() {
-                per_env.push(calc.presence(e, s)?);
-            }
-            out.insert(id.clone(), per_env);
-        }
-        Ok(out)
-    }
-
-    /// A non-merge commit of `env` naming the story without being a copy of one of its commits.
-    fn has_squash(
-        &self,
-        repo: &Repository,
-        caches: &Caches,
-        env: usize,
-        s: &StoryCommits,
-    ) -> Result<bool, GitError> {
-        let canon: HashSet<Oid> = s.canonical.iter().copied().collect();
-        for n in &s.naming {
-            if canon.contains(n) || !self.live_in(env, *n) {
-                continue;
-            }
-            let c = &self.commits[n];
-            if c.cherry_picked_from.iter().any(|p| canon.contains(p)) {
-                continue;
-            }
-            let pid = patch_id(repo, caches, *n)?;
-            let mut is_copy = false;
-            for k in &s.canonical {
-                if pid.is_some() && patch_id(repo, caches, *k)? == pid {
-                    is_copy = true;
-                    break;
-                }
-            }
-            if !is_copy {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    fn side_patch_ids(
-        &self,
-        repo: &Repository,
-        caches: &Caches,
-        env: usize,
-        home: usize,
-    ) -> Result<HashSet<Oid>, GitError> {
-        let mut w = repo.revwalk()?;
-        w.push(self.envs[env].tip)?;
-        w.hide(self.envs[home].tip)?;
-        let mut ids = HashSet::new();
-        for oid in w {
-            let oid = oid?;
-            if self.commits.get(&oid).is_some_and(|c| !c.is_merge())
-                && let Some(p) = patch_id(repo, caches, oid)?
-            {
-                ids.insert(p);
-            }
-        }
-        Ok(ids)
     }
 
     /// The commit in `env` that stands for canonical commit `c`: itself, a cherry-pick copy,
@@ -471,10 +330,11 @@ impl History {
         if self.reaches(env, c) {
             return Some(c);
         }
-        self.commits
-            .values()
-            .find(|m| m.cherry_picked_from.contains(&c) && self.reaches(env, m.oid))
-            .map(|m| m.oid)
+        self.copies
+            .get(&c)?
+            .iter()
+            .find(|m| self.reaches(env, **m))
+            .copied()
     }
 
     pub fn commit_info(
@@ -538,81 +398,6 @@ impl History {
             source: s.source,
         }))
     }
-}
-
-/// Presence of stories and commits in envs. Patch-ids are computed for the commits the cheap
-/// checks (reachability, `cherry picked from` lines) could not place, against the env's
-/// commits that the story's home lacks (one side of `A...B`).
-pub struct PresenceCalc<'a> {
-    h: &'a History,
-    repo: &'a Repository,
-    caches: &'a Caches,
-    side_ids: HashMap<(usize, usize), HashSet<Oid>>,
-}
-
-impl<'a> PresenceCalc<'a> {
-    pub fn new(h: &'a History, repo: &'a Repository, caches: &'a Caches) -> Self {
-        Self {
-            h,
-            repo,
-            caches,
-            side_ids: HashMap::new(),
-        }
-    }
-
-    /// The story's canonical commits that `env` does not have, oldest first.
-    pub fn missing(&mut self, env: usize, s: &StoryCommits) -> Result<Vec<Oid>, GitError> {
-        let mut missing: Vec<Oid> = s
-            .canonical
-            .iter()
-            .copied()
-            .filter(|c| !self.h.commit_in_cheap(env, *c))
-            .collect();
-        if missing.is_empty() || env == s.home {
-            return Ok(missing);
-        }
-        let key = (env, s.home);
-        if !self.side_ids.contains_key(&key) {
-            let ids = self.h.side_patch_ids(self.repo, self.caches, env, s.home)?;
-            self.side_ids.insert(key, ids);
-        }
-        let ids = &self.side_ids[&key];
-        let mut still = Vec::new();
-        for c in missing.drain(..) {
-            match patch_id(self.repo, self.caches, c)? {
-                Some(p) if ids.contains(&p) => {}
-                _ => still.push(c),
-            }
-        }
-        Ok(still)
-    }
-
-    pub fn presence(&mut self, env: usize, s: &StoryCommits) -> Result<Presence, GitError> {
-        let missing = self.missing(env, s)?;
-        Ok(
-            if missing.is_empty() || self.h.has_squash(self.repo, self.caches, env, s)? {
-                Presence::Present
-            } else if missing.len() < s.canonical.len() {
-                Presence::Partial
-            } else {
-                Presence::Absent
-            },
-        )
-    }
-}
-
-/// Components touched by a set of paths, sorted and unique.
-pub fn components_of<'a>(
-    paths: impl Iterator<Item = &'a String>,
-    package_dirs: &[String],
-) -> Vec<ComponentRef> {
-    let mut set = BTreeSet::new();
-    for p in paths {
-        if let Some(r) = registry().resolve(p, package_dirs) {
-            set.insert(r.component);
-        }
-    }
-    set.into_iter().collect()
 }
 
 fn group_stories(
@@ -694,107 +479,4 @@ pub fn resolve_branch(repo: &Repository, branch: &str) -> Option<Oid> {
         }
     }
     None
-}
-
-fn diff_to_parent<'r>(repo: &'r Repository, oid: Oid) -> Result<git2::Diff<'r>, GitError> {
-    let c = repo.find_commit(oid)?;
-    let tree = c.tree()?;
-    let parent = if c.parent_count() > 0 {
-        Some(c.parent(0)?.tree()?)
-    } else {
-        None
-    };
-    let mut opts = git2::DiffOptions::new();
-    opts.ignore_submodules(true);
-    Ok(repo.diff_tree_to_tree(parent.as_ref(), Some(&tree), Some(&mut opts))?)
-}
-
-/// Patch-id of a commit against its first parent (None for an empty change), cached.
-pub fn patch_id(repo: &Repository, caches: &Caches, oid: Oid) -> Result<Option<Oid>, GitError> {
-    if let Some(v) = caches
-        .patch_ids
-        .lock()
-        .ok()
-        .and_then(|m| m.get(&oid).copied())
-    {
-        return Ok(v);
-    }
-    let diff = diff_to_parent(repo, oid)?;
-    let v = if diff.deltas().len() == 0 {
-        None
-    } else {
-        Some(diff.patchid(None)?)
-    };
-    if let Ok(mut m) = caches.patch_ids.lock() {
-        m.insert(oid, v);
-    }
-    Ok(v)
-}
-
-/// Lines a commit adds (against its first parent), for reference scanning.
-pub fn added_lines(repo: &Repository, oid: Oid) -> Result<String, GitError> {
-    let diff = diff_to_parent(repo, oid)?;
-    let mut out = String::new();
-    diff.print(git2::DiffFormat::Patch, |_, _, line| {
-        if line.origin() == '+' {
-            out.push_str(&String::from_utf8_lossy(line.content()));
-        }
-        true
-    })?;
-    Ok(out)
-}
-
-/// Paths a commit changes against its first parent (renames off: a rename is delete + add).
-pub fn changed_paths(
-    repo: &Repository,
-    caches: &Caches,
-    oid: Oid,
-) -> Result<Vec<String>, GitError> {
-    if let Some(v) = caches.paths.lock().ok().and_then(|m| m.get(&oid).cloned()) {
-        return Ok(v);
-    }
-    let diff = diff_to_parent(repo, oid)?;
-    let mut v = Vec::new();
-    for d in diff.deltas() {
-        for f in [d.old_file(), d.new_file()] {
-            if let Some(p) = f.path().and_then(|p| p.to_str())
-                && !v.iter().any(|x: &String| x == p)
-            {
-                v.push(p.to_string());
-            }
-        }
-    }
-    if let Ok(mut m) = caches.paths.lock() {
-        m.insert(oid, v.clone());
-    }
-    Ok(v)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_subject_trailer_and_cherry_pick_lines() {
-        let p = StoryPattern::new(r"US-\d+").unwrap();
-        let msg = "Fix totals\n\nStory: US-7\n(cherry picked from commit 0123456789abcdef0123456789abcdef01234567)\n";
-        let (ids, picks) = parse_message(&p, msg);
-        assert_eq!(ids, vec![("US-7".to_string(), StorySource::Trailer)]);
-        assert_eq!(picks.len(), 1);
-        let (ids, _) = parse_message(&p, "US-9: add region");
-        assert_eq!(ids[0], ("US-9".to_string(), StorySource::Subject));
-    }
-
-    #[test]
-    fn reads_merged_branch_names() {
-        assert_eq!(
-            merged_branch("Merge branch 'feature/US-0042-region' into env/qa"),
-            Some("feature/US-0042-region")
-        );
-        assert_eq!(
-            merged_branch("Merge pull request #12 from acme/feature/US-3-x"),
-            Some("acme/feature/US-3-x")
-        );
-        assert_eq!(merged_branch("US-1: not a merge"), None);
-    }
 }

@@ -1,0 +1,191 @@
+//! What one commit changes against its first parent: paths, components, patch-id, and a
+//! cheap key of the paths that lets most patch-id comparisons be skipped. Cached by commit id.
+
+use super::{Caches, GitError};
+use crate::domain::ComponentRef;
+use crate::metadata::registry;
+use git2::{Oid, Repository};
+use std::collections::BTreeSet;
+use std::hash::{Hash, Hasher};
+
+/// What one commit changes, in components (in-file children such as a CustomLabel or a
+/// WorkflowRule by element, as a deploy would list them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitComponents {
+    pub changed: Vec<ComponentRef>,
+    pub deleted: Vec<ComponentRef>,
+}
+
+/// Components a commit changes against its first parent, cached by commit id.
+pub fn commit_components(
+    repo: &Repository,
+    caches: &Caches,
+    oid: Oid,
+    package_dirs: &[String],
+) -> Result<CommitComponents, GitError> {
+    if let Some(v) = caches
+        .components
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&oid).cloned())
+    {
+        return Ok(v);
+    }
+    let c = repo.find_commit(oid)?;
+    let new = c.tree()?;
+    let old = match c.parent(0) {
+        Ok(p) => p.tree()?,
+        Err(_) => repo.find_tree(repo.treebuilder(None)?.write()?)?,
+    };
+    let opts = crate::metadata::delta::DeltaOptions {
+        source_dirs: vec![],
+        package_dirs: package_dirs.to_vec(),
+        api_version: None,
+        ignore: None,
+        generate_delta: false,
+    };
+    let input = crate::git::diff::changes_between_trees(repo, &old, &new, package_dirs, &|p| {
+        crate::metadata::delta::needs_content(p, &opts)
+    })
+    .map_err(|e| GitError::Other(e.to_string()))?;
+    let d = crate::metadata::delta::compute(&input.changes, &input.to_tree, &opts);
+    let v = CommitComponents {
+        changed: d.package.components().collect(),
+        deleted: d.destructive.components().collect(),
+    };
+    if let Ok(mut m) = caches.components.lock() {
+        m.insert(oid, v.clone());
+    }
+    Ok(v)
+}
+
+/// Components touched by a set of paths, sorted and unique.
+pub fn components_of<'a>(
+    paths: impl Iterator<Item = &'a String>,
+    package_dirs: &[String],
+) -> Vec<ComponentRef> {
+    let mut set = BTreeSet::new();
+    for p in paths {
+        if let Some(r) = registry().resolve(p, package_dirs) {
+            set.insert(r.component);
+        }
+    }
+    set.into_iter().collect()
+}
+
+fn diff_to_parent<'r>(repo: &'r Repository, oid: Oid) -> Result<git2::Diff<'r>, GitError> {
+    let c = repo.find_commit(oid)?;
+    let tree = c.tree()?;
+    let parent = if c.parent_count() > 0 {
+        Some(c.parent(0)?.tree()?)
+    } else {
+        None
+    };
+    let mut opts = git2::DiffOptions::new();
+    opts.ignore_submodules(true);
+    Ok(repo.diff_tree_to_tree(parent.as_ref(), Some(&tree), Some(&mut opts))?)
+}
+
+/// Patch-id of a commit against its first parent (None for an empty change), cached.
+pub fn patch_id(repo: &Repository, caches: &Caches, oid: Oid) -> Result<Option<Oid>, GitError> {
+    if let Some(v) = caches
+        .patch_ids
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&oid).copied())
+    {
+        return Ok(v);
+    }
+    let diff = diff_to_parent(repo, oid)?;
+    let v = if diff.deltas().len() == 0 {
+        None
+    } else {
+        Some(diff.patchid(None)?)
+    };
+    if let Ok(mut m) = caches.patch_ids.lock() {
+        m.insert(oid, v);
+    }
+    Ok(v)
+}
+
+/// A hash of the file headers (old and new path of each changed file) of the commit's diff
+/// against its first parent; None for an empty change, which has no patch-id either.
+///
+/// A patch-id hashes each file's `diff --git a/… b/…` header with its lines, so two commits
+/// with equal patch-ids have equal keys: comparing keys first rules out almost every pair
+/// without reading a blob. The key needs only the trees, which is why it is cheap.
+pub fn path_key(repo: &Repository, caches: &Caches, oid: Oid) -> Result<Option<u64>, GitError> {
+    if let Some(v) = caches.keys.lock().ok().and_then(|m| m.get(&oid).copied()) {
+        return Ok(v);
+    }
+    if let Some(p) = caches
+        .patch_ids
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&oid).copied())
+        && p.is_none()
+    {
+        return Ok(None);
+    }
+    let diff = diff_to_parent(repo, oid)?;
+    let mut headers: Vec<(&[u8], &[u8])> = diff
+        .deltas()
+        .map(|d| {
+            (
+                d.old_file().path_bytes().unwrap_or(b""),
+                d.new_file().path_bytes().unwrap_or(b""),
+            )
+        })
+        .collect();
+    let v = if headers.is_empty() {
+        None
+    } else {
+        headers.sort_unstable();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        headers.hash(&mut h);
+        Some(h.finish())
+    };
+    if let Ok(mut m) = caches.keys.lock() {
+        m.insert(oid, v);
+    }
+    Ok(v)
+}
+
+/// Lines a commit adds (against its first parent), for reference scanning.
+pub fn added_lines(repo: &Repository, oid: Oid) -> Result<String, GitError> {
+    let diff = diff_to_parent(repo, oid)?;
+    let mut out = String::new();
+    diff.print(git2::DiffFormat::Patch, |_, _, line| {
+        if line.origin() == '+' {
+            out.push_str(&String::from_utf8_lossy(line.content()));
+        }
+        true
+    })?;
+    Ok(out)
+}
+
+/// Paths a commit changes against its first parent (renames off: a rename is delete + add).
+pub fn changed_paths(
+    repo: &Repository,
+    caches: &Caches,
+    oid: Oid,
+) -> Result<Vec<String>, GitError> {
+    if let Some(v) = caches.paths.lock().ok().and_then(|m| m.get(&oid).cloned()) {
+        return Ok(v);
+    }
+    let diff = diff_to_parent(repo, oid)?;
+    let mut v = Vec::new();
+    for d in diff.deltas() {
+        for f in [d.old_file(), d.new_file()] {
+            if let Some(p) = f.path().and_then(|p| p.to_str())
+                && !v.iter().any(|x: &String| x == p)
+            {
+                v.push(p.to_string());
+            }
+        }
+    }
+    if let Ok(mut m) = caches.paths.lock() {
+        m.insert(oid, v.clone());
+    }
+    Ok(v)
+}

@@ -1,0 +1,157 @@
+//! The presence snapshot persisted in the state directory: a damaged file, concurrent writers,
+//! moved branches and a changed story pattern all give the answer a cold computation gives.
+
+use crate::common::{backflow, commit_on, demo_workspace};
+use backflow::git::presence_cache;
+use std::path::{Path, PathBuf};
+
+fn status(state: &Path, ws: &Path) -> (String, String) {
+    let out = backflow(state)
+        .current_dir(ws)
+        .args(["status", "--json"])
+        .output()
+        .expect("backflow runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `status --json` computed from scratch, with a state directory of its own.
+fn cold_status(ws: &Path) -> String {
+    let fresh = tempfile::tempdir().expect("temp dir");
+    status(fresh.path(), ws).0
+}
+
+fn snapshot_file(state: &Path) -> PathBuf {
+    let dir = state.join("workspaces");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("state has workspaces")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join(presence_cache::FILE_NAME))
+        .filter(|p| p.is_file())
+        .collect();
+    assert_eq!(found.len(), 1, "one snapshot in {}", dir.display());
+    found.remove(0)
+}
+
+#[test]
+fn a_damaged_snapshot_is_rebuilt_silently_with_the_same_answer() {
+    let (state, ws) = demo_workspace();
+    let (first, _) = status(state.path(), &ws);
+    let file = snapshot_file(state.path());
+    assert!(
+        presence_cache::read(&file).is_some(),
+        "status stores a snapshot"
+    );
+    for damage in [
+        &b"{\"version\":1,\"key\":{\"pattern\""[..],
+        b"",
+        b"\x00\xff not json",
+    ] {
+        std::fs::write(&file, damage).unwrap();
+        let (again, stderr) = status(state.path(), &ws);
+        assert_eq!(again, first);
+        assert!(stderr.is_empty(), "silent rebuild, got: {stderr}");
+        assert!(presence_cache::read(&file).is_some(), "rebuilt");
+    }
+    // A snapshot from another format version is not trusted, even with the right key.
+    let mut snap = presence_cache::read(&file).unwrap();
+    snap.version += 1;
+    for s in &mut snap.stories {
+        s.presence
+            .iter_mut()
+            .for_each(|p| *p = backflow::domain::Presence::Absent);
+    }
+    std::fs::write(&file, serde_json::to_vec(&snap).unwrap()).unwrap();
+    assert_eq!(status(state.path(), &ws).0, first);
+}
+
+#[test]
+fn processes_filling_the_snapshot_at_once_all_answer_right() {
+    let (state, ws) = demo_workspace();
+    let want = cold_status(&ws);
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            backflow(state.path())
+                .current_dir(&ws)
+                .args(["status", "--json"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("backflow starts")
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().expect("backflow runs");
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+    }
+    let file = snapshot_file(state.path());
+    assert!(presence_cache::read(&file).is_some(), "a whole, valid file");
+    // No temporary files left behind by the writers.
+    let leftovers: Vec<_> = std::fs::read_dir(file.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(status(state.path(), &ws).0, want);
+}
+
+#[test]
+fn a_moved_branch_gives_the_cold_answer() {
+    let (state, ws) = demo_workspace();
+    let (before, _) = status(state.path(), &ws);
+    // A hotfix on qa for a story qa lacks, and a new story on dev2.
+    commit_on(
+        &ws,
+        "qa",
+        "US-0105: hotfix made again on qa",
+        &[(
+            "force-app/main/default/classes/QaHotfix.cls",
+            "public class QaHotfix {}\n",
+        )],
+    );
+    commit_on(
+        &ws,
+        "dev2",
+        "US-0901: brand new story",
+        &[(
+            "force-app/main/default/classes/NewStory.cls",
+            "public class NewStory {}\n",
+        )],
+    );
+    let (after, _) = status(state.path(), &ws);
+    assert_ne!(after, before, "the moved tips show");
+    assert!(after.contains("US-0901"));
+    assert_eq!(after, cold_status(&ws));
+    // And once more from the refreshed snapshot.
+    assert_eq!(status(state.path(), &ws).0, after);
+}
+
+#[test]
+fn a_changed_story_pattern_is_not_answered_from_the_old_snapshot() {
+    let (state, ws) = demo_workspace();
+    let (before, _) = status(state.path(), &ws);
+    let cfg = ws.join("backflow.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains(r"story_pattern = 'US-\d+'"));
+    std::fs::write(
+        &cfg,
+        text.replace(
+            r"story_pattern = 'US-\d+'",
+            r"story_pattern = 'US-00[0-2]\d'",
+        ),
+    )
+    .unwrap();
+    let (after, _) = status(state.path(), &ws);
+    assert_ne!(after, before);
+    assert!(!after.contains("US-0105"));
+    assert_eq!(after, cold_status(&ws));
+}
