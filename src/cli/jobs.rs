@@ -7,6 +7,7 @@ use super::{Cli, CliError, CliResult, args, print_json, status::engine};
 use crate::domain::job::{
     Answer, ConflictPolicy, DecisionKind, DriftPolicy, EventKind, JobKind, JobSpec, Outcome,
 };
+use crate::domain::plural;
 use crate::engine::Engine;
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -85,12 +86,12 @@ pub fn promote(cli: &Cli, a: &args::PromoteArgs, kind: JobKind) -> CliResult {
         for t in &plan.targets {
             let n: usize = t.apply.len();
             eprintln!(
-                "{} → {}: {n} stor{} , {} pick(s), {} deletion(s){}",
+                "{} → {}: {}, {}, {}{}",
                 plan.from,
                 t.env,
-                if n == 1 { "y" } else { "ies" },
-                t.component_picks.len(),
-                t.deletions.len(),
+                plural(n, "story"),
+                plural(t.component_picks.len(), "pick"),
+                plural(t.deletions.len(), "deletion"),
                 if t.data_loss.is_empty() {
                     ""
                 } else {
@@ -361,7 +362,7 @@ pub fn audit(cli: &Cli, a: &args::AuditArgs) -> CliResult {
     if matches!(a.action, Some(args::AuditAction::Verify)) {
         return match crate::engine::audit::verify(&records) {
             Ok(n) => {
-                println!("audit log intact: {n} record(s), chain verified");
+                println!("audit log intact: {}, chain verified", plural(n, "record"));
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => Err(CliError::act(format!("audit log check failed: {e}"))),
@@ -510,8 +511,9 @@ pub fn validate(cli: &Cli, a: &args::EnvArg) -> CliResult {
         print_json(&r)?;
     } else {
         println!(
-            "{}: {} component(s) compared with the org",
-            r.env, r.checked
+            "{}: {} compared with the org",
+            r.env,
+            plural(r.checked, "component")
         );
         for d in &r.drifted {
             println!("  drift    {d} (changed directly in the org)");
@@ -543,13 +545,13 @@ pub fn review(cli: &Cli, a: &args::ReviewArgs) -> CliResult {
     } else {
         let n = |s: &str| r.counts.get(s).copied().unwrap_or(0);
         println!(
-            "{} ({} @ {}): {} file(s) reviewed — {} error(s), {} warning(s), {} info",
+            "{} ({} @ {}): {} reviewed — {}, {}, {} info",
             r.env,
             r.branch,
             r.revision.get(..10).unwrap_or(&r.revision),
-            r.files,
-            n("error"),
-            n("warning"),
+            plural(r.files, "file"),
+            plural(n("error"), "error"),
+            plural(n("warning"), "warning"),
             n("info")
         );
         for f in &r.findings {

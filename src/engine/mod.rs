@@ -46,6 +46,7 @@ pub mod query;
 pub mod refresh;
 pub mod rollback;
 pub mod views;
+pub mod watch;
 pub mod workspace;
 
 pub use workspace::Workspace;

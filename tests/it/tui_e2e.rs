@@ -146,7 +146,7 @@ fn console_back_promotes_a_hotfix_to_two_sandboxes_and_restores_the_terminal() {
     );
     // Two sandboxes: leave qa out.
     tmux.keys(&["Space", "Enter"]);
-    tmux.wait_for("enter run on 2 target(s)", deadline);
+    tmux.wait_for("enter run on 2 targets", deadline);
     tmux.keys(&["Enter"]);
     tmux.wait_for("Jobs(2)", deadline);
     // Both jobs run to the end on the simulated orgs (answering nothing: no conflict here).
@@ -222,7 +222,7 @@ fn console_resolves_conflicts_of_a_back_promotion() {
     tmux.keys(&["l", "l", "a", "b"]);
     tmux.wait_for("targets", deadline);
     tmux.keys(&["j", "Space", "Enter"]);
-    tmux.wait_for("enter run on 1 target(s)", deadline);
+    tmux.wait_for("enter run on 1 target", deadline);
     tmux.keys(&["Enter"]);
     // Keep the target's version of each conflict as it comes.
     let start = Instant::now();

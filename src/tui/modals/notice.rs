@@ -21,8 +21,8 @@ impl ModalView for Notice {
         }
     }
 
-    fn draw(&self, f: &mut Frame<'_>, _app: &App, theme: &Theme, area: Rect) {
-        popup(
+    fn draw(&self, f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
+        let r = popup(
             f,
             theme,
             " note ",
@@ -30,5 +30,6 @@ impl ModalView for Notice {
             theme.focus,
             area,
         );
+        app.hit(r, crate::tui::mouse::Hit::Key(ratatui::crossterm::event::KeyCode::Enter));
     }
 }

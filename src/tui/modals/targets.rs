@@ -4,13 +4,24 @@ use super::plan::PlanView;
 use super::{Modal, ModalView, Step};
 use crate::domain::{EnvKind, PlanRequest, Presence};
 use crate::tui::app::{App, Effect};
-use crate::tui::keymap::Action;
+use crate::tui::keymap::{Action, Context};
+use crate::tui::mouse::Hit;
+use ratatui::crossterm::event::KeyCode;
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{clip, pad, popup};
+use crate::tui::widgets::{clip, pad, popup, width};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
+
+/// The key hints under the list; each one is a button.
+const BUTTONS: [&str; 4] = ["space toggle · ", "a all/none · ", "enter plan · ", "esc back"];
+const BUTTON_KEYS: [Option<KeyCode>; 4] = [
+    Some(KeyCode::Char(' ')),
+    Some(KeyCode::Char('a')),
+    Some(KeyCode::Enter),
+    Some(KeyCode::Esc),
+];
 
 #[derive(Debug, Clone)]
 pub struct TargetItem {
@@ -108,6 +119,11 @@ pub fn open(app: &mut App) -> Vec<Effect> {
 }
 
 impl ModalView for TargetPicker {
+    /// Board keys: `a` toggles every target as it marks every story on the board.
+    fn context(&self) -> Context {
+        Context::Board
+    }
+
     fn hints(&self) -> Vec<(Action, &'static str)> {
         vec![
             (Action::Select, "toggle"),
@@ -155,7 +171,7 @@ impl ModalView for TargetPicker {
         Step::keep()
     }
 
-    fn draw(&self, f: &mut Frame<'_>, _app: &App, theme: &Theme, area: Rect) {
+    fn draw(&self, f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
         let what: Vec<&str> = self
             .stories
             .iter()
@@ -186,10 +202,23 @@ impl ModalView for TargetPicker {
             ]));
         }
         l.push(Line::raw(""));
-        l.push(Line::styled(
-            "space toggle · a all/none · enter plan · esc back",
-            theme.muted,
-        ));
-        popup(f, theme, " targets ", l, theme.focus, area);
+        l.push(Line::styled(BUTTONS.concat(), theme.muted));
+        let r = popup(f, theme, " targets ", l, theme.focus, area);
+        // Rows start below the heading and its blank line (the heading is clipped to one line).
+        for i in 0..self.items.len() {
+            let y = r.y + 3 + i as u16;
+            if y + 1 < r.bottom() {
+                app.hit(Rect::new(r.x + 1, y, r.width.saturating_sub(2), 1), Hit::Row(i));
+            }
+        }
+        let y = r.bottom().saturating_sub(2);
+        let mut x = r.x + 1;
+        for (text, key) in BUTTONS.iter().zip(BUTTON_KEYS) {
+            let w = width(text) as u16;
+            if let Some(k) = key {
+                app.hit(Rect::new(x, y, w.min(r.right().saturating_sub(x)), 1), Hit::Key(k));
+            }
+            x += w;
+        }
     }
 }

@@ -5,6 +5,7 @@ use crate::domain::status::age;
 use crate::domain::{Board, BoardStory, EnvKind, Presence};
 use crate::tui::app::{App, Effect};
 use crate::tui::keymap::Action;
+use crate::tui::mouse::Hit;
 use crate::tui::modals::{Modal, filter::Filter, story::StoryView, targets};
 use crate::tui::nav::list_move;
 use crate::tui::theme::Theme;
@@ -427,6 +428,7 @@ fn draw_column(
         );
     let inner = block.inner(rect);
     f.render_widget(block, rect);
+    app.hit(rect, Hit::Column(ci));
     let w = inner.width as usize;
     let mut lines: Vec<Line<'_>> = Vec::new();
     let org = env.org.clone().unwrap_or_else(|| "no org".into());
@@ -482,6 +484,10 @@ fn draw_column(
     };
     for i in first..(first + room).min(total) {
         let Some(s) = app.story_at(ci, i) else { break };
+        let y = inner.y + lines.len() as u16;
+        if y + 1 < inner.bottom() {
+            app.hit(Rect::new(inner.x, y, inner.width, 2), Hit::Story(ci, i));
+        }
         let (mark, _, mstyle) = presence_mark(
             theme,
             s.presence.get(ci).copied().unwrap_or(Presence::Absent),
