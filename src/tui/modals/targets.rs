@@ -44,10 +44,50 @@ pub struct TargetPicker {
 /// `b` on the board: the picker for the selection (marked stories and components of the
 /// focused env, or the focused story), defaulting to every env below that lacks it.
 pub fn open(app: &mut App) -> Vec<Effect> {
+    let mut col = app.board_view.col;
+    // Showing what each env lacks: the focused env is the target, and the source is the
+    // nearest env above it that has all of the selection.
+    let mut only: Option<(String, Vec<String>)> = None;
+    if app.board_view.lacking {
+        let mut ids: Vec<String> = app
+            .column(col)
+            .iter()
+            .filter(|s| app.marked.contains(&s.id))
+            .map(|s| s.id.clone())
+            .collect();
+        if ids.is_empty()
+            && let Some(s) = app.focused_story()
+        {
+            ids.push(s.id.clone());
+        }
+        let has_all = |e: usize| {
+            ids.iter().all(|id| {
+                app.column(col)
+                    .iter()
+                    .find(|s| &s.id == id)
+                    .is_some_and(|s| s.presence.get(e) == Some(&Presence::Present))
+            })
+        };
+        let Some(b) = &app.board else {
+            return vec![];
+        };
+        let target = b.envs[col].name.clone();
+        if ids.is_empty() {
+            app.notice(format!("{target} lacks nothing the envs above it have."));
+            return vec![];
+        }
+        let Some(src) = app.above(col).into_iter().find(|e| has_all(*e)) else {
+            app.notice(format!(
+                "No env above {target} has all of the marked stories: back-promote them in groups."
+            ));
+            return vec![];
+        };
+        col = src;
+        only = Some((target, ids));
+    }
     let Some(b) = &app.board else {
         return vec![];
     };
-    let col = app.board_view.col;
     let from = b.envs[col].name.clone();
     let mut stories: Vec<String> = b
         .stories
@@ -58,6 +98,10 @@ pub fn open(app: &mut App) -> Vec<Effect> {
         })
         .map(|s| s.id.clone())
         .collect();
+    if let Some((_, ids)) = &only {
+        stories = ids.clone();
+        stories.sort();
+    }
     let components: Vec<String> = app.marked_components.iter().cloned().collect();
     if stories.is_empty()
         && components.is_empty()
@@ -102,6 +146,12 @@ pub fn open(app: &mut App) -> Vec<Effect> {
             }
         })
         .collect();
+    let mut items = items;
+    if let Some((target, _)) = &only {
+        for i in &mut items {
+            i.checked = &i.env == target;
+        }
+    }
     if items.is_empty() {
         app.notice(format!(
             "No env below {from} to back-promote to (production is never a target)."
