@@ -5,9 +5,9 @@
 use super::EngineError;
 use super::query::load_model;
 use super::workspace::Workspace;
+use crate::domain::ComponentRef;
 use crate::domain::detail::{ComponentFiles, DiffKind, DiffLine, FileDiff, StoryDetail};
 use crate::git::Caches;
-use crate::domain::ComponentRef;
 use crate::git::history::{changed_paths, commit_components, components_of};
 use crate::metadata::registry;
 use git2::{Oid, Repository};
@@ -271,7 +271,10 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                (ComponentRef::new("CustomLabel", "Account_Error"), vec![labels.clone()]),
+                (
+                    ComponentRef::new("CustomLabel", "Account_Error"),
+                    vec![labels.clone()]
+                ),
                 (ComponentRef::new("ApexClass", "A"), vec![class]),
                 (ComponentRef::new("CustomLabel", "Old_Label"), vec![labels]),
             ]

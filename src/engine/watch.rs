@@ -137,7 +137,10 @@ pub fn state_of(id: &str, records: &[Record], live: bool) -> Option<JobState> {
             s.status = StepStatus::Done;
         }
     }
-    let next = st.steps.iter_mut().find(|s| s.status == StepStatus::Pending);
+    let next = st
+        .steps
+        .iter_mut()
+        .find(|s| s.status == StepStatus::Pending);
     match (&r.outcome, &r.error, next) {
         (Some(_), _, _) => {
             for s in &mut st.steps {
@@ -297,9 +300,6 @@ mod tests {
             serde_json::to_string(&h).unwrap(),
         )
         .unwrap();
-        assert_eq!(
-            live_holders(&locks).get("j2"),
-            Some(&std::process::id())
-        );
+        assert_eq!(live_holders(&locks).get("j2"), Some(&std::process::id()));
     }
 }

@@ -52,10 +52,7 @@ fn draw_title(f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
         };
         let x = area.x + spans.iter().map(|s| width(&s.content)).sum::<usize>() as u16;
         let w = (width(&label) as u16).min(area.right().saturating_sub(x));
-        app.hit(
-            Rect::new(x, area.y, w, 1),
-            super::mouse::Hit::Tab(*s),
-        );
+        app.hit(Rect::new(x, area.y, w, 1), super::mouse::Hit::Tab(*s));
         let st = if *s == app.screen {
             theme
                 .focus

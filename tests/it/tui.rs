@@ -1426,7 +1426,10 @@ fn an_interrupted_job_is_offered_for_resume_at_start() {
     assert!(matches!(app.modals.last(), Some(Modal::Notice(_))));
     app.update(code(KeyCode::Esc));
     app.update(key('s'));
-    assert_eq!(app.update(key('y')), vec![Effect::Resume("j-crashed".into())]);
+    assert_eq!(
+        app.update(key('y')),
+        vec![Effect::Resume("j-crashed".into())]
+    );
     // Resumed here: from now on the engine's events follow it.
     let mut resumed = job("j-crashed", "dev1");
     resumed.seq = 1;

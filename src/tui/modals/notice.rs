@@ -30,6 +30,9 @@ impl ModalView for Notice {
             theme.focus,
             area,
         );
-        app.hit(r, crate::tui::mouse::Hit::Key(ratatui::crossterm::event::KeyCode::Enter));
+        app.hit(
+            r,
+            crate::tui::mouse::Hit::Key(ratatui::crossterm::event::KeyCode::Enter),
+        );
     }
 }

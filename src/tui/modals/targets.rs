@@ -6,16 +6,21 @@ use crate::domain::{EnvKind, PlanRequest, Presence};
 use crate::tui::app::{App, Effect};
 use crate::tui::keymap::{Action, Context};
 use crate::tui::mouse::Hit;
-use ratatui::crossterm::event::KeyCode;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{clip, pad, popup, width};
 use ratatui::Frame;
+use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
 /// The key hints under the list; each one is a button.
-const BUTTONS: [&str; 4] = ["space toggle · ", "a all/none · ", "enter plan · ", "esc back"];
+const BUTTONS: [&str; 4] = [
+    "space toggle · ",
+    "a all/none · ",
+    "enter plan · ",
+    "esc back",
+];
 const BUTTON_KEYS: [Option<KeyCode>; 4] = [
     Some(KeyCode::Char(' ')),
     Some(KeyCode::Char('a')),
@@ -258,7 +263,10 @@ impl ModalView for TargetPicker {
         for i in 0..self.items.len() {
             let y = r.y + 3 + i as u16;
             if y + 1 < r.bottom() {
-                app.hit(Rect::new(r.x + 1, y, r.width.saturating_sub(2), 1), Hit::Row(i));
+                app.hit(
+                    Rect::new(r.x + 1, y, r.width.saturating_sub(2), 1),
+                    Hit::Row(i),
+                );
             }
         }
         let y = r.bottom().saturating_sub(2);
@@ -266,7 +274,10 @@ impl ModalView for TargetPicker {
         for (text, key) in BUTTONS.iter().zip(BUTTON_KEYS) {
             let w = width(text) as u16;
             if let Some(k) = key {
-                app.hit(Rect::new(x, y, w.min(r.right().saturating_sub(x)), 1), Hit::Key(k));
+                app.hit(
+                    Rect::new(x, y, w.min(r.right().saturating_sub(x)), 1),
+                    Hit::Key(k),
+                );
             }
             x += w;
         }

@@ -464,7 +464,14 @@ pub fn status_in(app: &App, j: &JobState) -> (&'static str, String) {
         Some(x) if x.live => {
             let (st, detail) = job_status(j);
             let by = format!("by {} elsewhere", j.spec.user);
-            (st, if detail.is_empty() { by } else { format!("{detail} · {by}") })
+            (
+                st,
+                if detail.is_empty() {
+                    by
+                } else {
+                    format!("{detail} · {by}")
+                },
+            )
         }
         _ => job_status(j),
     }
@@ -485,12 +492,16 @@ pub fn job_status(j: &JobState) -> (&'static str, String) {
             Outcome::NeedsReconciliation { deploy_id } => {
                 ("needs reconciliation", deploy_id.clone())
             }
-            Outcome::ValidationFailed { errors, .. } => {
-                ("validation failed", crate::domain::plural(errors.len(), "error"))
-            }
+            Outcome::ValidationFailed { errors, .. } => (
+                "validation failed",
+                crate::domain::plural(errors.len(), "error"),
+            ),
             Outcome::DeployFailed { errors, .. } => (
                 "deploy failed",
-                format!("{}, rolled back", crate::domain::plural(errors.len(), "error")),
+                format!(
+                    "{}, rolled back",
+                    crate::domain::plural(errors.len(), "error")
+                ),
             ),
         };
         return t;
