@@ -92,9 +92,9 @@ pub fn run(a: &ConvertArgs) -> CliResult {
         }
         let dest = a.zip.as_ref().or(a.output.as_ref());
         println!(
-            "{} components, {} files → {}",
-            tree.manifest.len(),
-            tree.files.len() + 1,
+            "{}, {} → {}",
+            crate::domain::plural(tree.manifest.len(), "component"),
+            crate::domain::plural(tree.files.len() + 1, "file"),
             dest.map(|p| p.display().to_string()).unwrap_or_default()
         );
     }

@@ -7,6 +7,7 @@ use super::{Cli, CliError, CliResult, args, print_json, status::engine};
 use crate::domain::job::{
     Answer, ConflictPolicy, DecisionKind, DriftPolicy, EventKind, JobKind, JobSpec, Outcome,
 };
+use crate::domain::plural;
 use crate::engine::Engine;
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -85,12 +86,12 @@ pub fn promote(cli: &Cli, a: &args::PromoteArgs, kind: JobKind) -> CliResult {
         for t in &plan.targets {
             let n: usize = t.apply.len();
             eprintln!(
-                "{} → {}: {n} stor{} , {} pick(s), {} deletion(s){}",
+                "{} → {}: {}, {}, {}{}",
                 plan.from,
                 t.env,
-                if n == 1 { "y" } else { "ies" },
-                t.component_picks.len(),
-                t.deletions.len(),
+                plural(n, "story"),
+                plural(t.component_picks.len(), "pick"),
+                plural(t.deletions.len(), "deletion"),
                 if t.data_loss.is_empty() {
                     ""
                 } else {
@@ -388,8 +389,8 @@ pub fn audit(cli: &Cli, a: &args::AuditArgs) -> CliResult {
                         format!(", checked against {}", v.anchors.join(" and "))
                     };
                     println!(
-                        "audit log intact: {} record(s), chain verified{against}",
-                        v.records
+                        "audit log intact: {}, chain verified{against}",
+                        plural(v.records, "record")
                     );
                     for w in &v.warnings {
                         println!("  ! {w}");
@@ -407,7 +408,8 @@ pub fn audit(cli: &Cli, a: &args::AuditArgs) -> CliResult {
             let arrived = crate::engine::audit::sync(&repo)?;
             match crate::engine::audit::publish(&repo)? {
                 crate::engine::audit::Pushed::Yes { remote } => println!(
-                    "audit trail: {arrived} record(s) merged from {remote}, pushed to {remote}"
+                    "audit trail: {} merged from {remote}, pushed to {remote}",
+                    plural(arrived, "record")
                 ),
                 crate::engine::audit::Pushed::NoRemote => {
                     println!("audit trail: no remote to share it with")
@@ -566,8 +568,9 @@ pub fn validate(cli: &Cli, a: &args::EnvArg) -> CliResult {
         print_json(&r)?;
     } else {
         println!(
-            "{}: {} component(s) compared with the org",
-            r.env, r.checked
+            "{}: {} compared with the org",
+            r.env,
+            plural(r.checked, "component")
         );
         for d in &r.drifted {
             println!("  drift    {d} (changed directly in the org)");
@@ -599,13 +602,13 @@ pub fn review(cli: &Cli, a: &args::ReviewArgs) -> CliResult {
     } else {
         let n = |s: &str| r.counts.get(s).copied().unwrap_or(0);
         println!(
-            "{} ({} @ {}): {} file(s) reviewed — {} error(s), {} warning(s), {} info",
+            "{} ({} @ {}): {} reviewed — {}, {}, {} info",
             r.env,
             r.branch,
             r.revision.get(..10).unwrap_or(&r.revision),
-            r.files,
-            n("error"),
-            n("warning"),
+            plural(r.files, "file"),
+            plural(n("error"), "error"),
+            plural(n("warning"), "warning"),
             n("info")
         );
         for f in &r.findings {

@@ -22,11 +22,11 @@ pub fn run(cli: &Cli, a: &PlanArgs) -> CliResult {
         }
         for s in &t.apply {
             println!(
-                "  {} {} — {} ({} commit(s))",
+                "  {} {} — {} ({})",
                 s.story,
                 s.presence,
                 s.title,
-                s.commits.len()
+                crate::domain::plural(s.commits.len(), "commit")
             );
             for c in &s.components {
                 println!("      {c}");

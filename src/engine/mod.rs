@@ -47,6 +47,7 @@ pub mod refresh;
 pub mod rollback;
 pub mod snapshot;
 pub mod views;
+pub mod watch;
 pub mod workspace;
 
 pub use workspace::Workspace;

@@ -452,8 +452,12 @@ pub fn plan(ws: &Workspace, caches: &Caches, req: &PlanRequest) -> Result<Plan, 
             .collect();
         if !data_loss.is_empty() {
             warnings.push(format!(
-                "{} deletion(s) destroy data in the org: {}",
-                data_loss.len(),
+                "{} data in the org: {}",
+                if data_loss.len() == 1 {
+                    "1 deletion destroys".to_string()
+                } else {
+                    format!("{} deletions destroy", data_loss.len())
+                },
                 data_loss.join(", ")
             ));
         }

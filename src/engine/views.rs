@@ -5,9 +5,10 @@
 use super::EngineError;
 use super::query::load_model;
 use super::workspace::Workspace;
+use crate::domain::ComponentRef;
 use crate::domain::detail::{ComponentFiles, DiffKind, DiffLine, FileDiff, StoryDetail};
 use crate::git::Caches;
-use crate::git::history::{changed_paths, components_of};
+use crate::git::history::{changed_paths, commit_components, components_of};
 use crate::metadata::registry;
 use git2::{Oid, Repository};
 use std::collections::BTreeMap;
@@ -25,13 +26,24 @@ pub fn story_detail(
     let Some(story) = model.history.story(&repo, caches, id, &ws.package_dirs)? else {
         return Ok(None);
     };
-    let mut by: BTreeMap<crate::domain::ComponentRef, Vec<String>> = BTreeMap::new();
-    for c in &story.commits {
-        for p in &c.paths {
-            if let Some(r) = registry().resolve(p, &ws.package_dirs) {
-                let v = by.entry(r.component).or_default();
-                if !v.contains(p) {
-                    v.push(p.clone());
+    // Components as the plan names them: the elements changed inside a file that holds many
+    // (`CustomLabel:Account_Error`, not `CustomLabels:CustomLabels`), each with its file.
+    let mut by: BTreeMap<ComponentRef, Vec<String>> = BTreeMap::new();
+    let canonical = model
+        .history
+        .stories
+        .get(id)
+        .map(|s| s.canonical.clone())
+        .unwrap_or_default();
+    for c in canonical {
+        let paths = changed_paths(&repo, caches, c)?;
+        let cc = commit_components(&repo, caches, c, &ws.package_dirs)
+            .map_err(|e| EngineError::Internal(format!("git: {e}")))?;
+        for (comp, files) in element_files(&paths, &cc.changed, &cc.deleted, &ws.package_dirs) {
+            let v = by.entry(comp).or_default();
+            for p in files {
+                if !v.contains(&p) {
+                    v.push(p);
                 }
             }
         }
@@ -44,6 +56,56 @@ pub fn story_detail(
         })
         .collect();
     Ok(Some(StoryDetail { story, files }))
+}
+
+/// The files behind each component a commit changes. A file-level component keeps its own
+/// files; an element changed inside a file of many (labels, workflow rules, sharing rules)
+/// gets the file whose component the delta replaced by its elements — the one whose member
+/// prefixes the element's (`Workflow:Account` → `WorkflowRule:Account.Rule`) when there is
+/// one, else every such file of the commit.
+fn element_files(
+    paths: &[String],
+    changed: &[ComponentRef],
+    deleted: &[ComponentRef],
+    package_dirs: &[String],
+) -> Vec<(ComponentRef, Vec<String>)> {
+    let resolved: Vec<(ComponentRef, &String)> = paths
+        .iter()
+        .filter_map(|p| Some((registry().resolve(p, package_dirs)?.component, p)))
+        .collect();
+    let listed = |c: &ComponentRef| changed.contains(c) || deleted.contains(c);
+    let containers: Vec<&(ComponentRef, &String)> =
+        resolved.iter().filter(|(c, _)| !listed(c)).collect();
+    let mut out = Vec::new();
+    for comp in changed.iter().chain(deleted) {
+        let own: Vec<String> = resolved
+            .iter()
+            .filter(|(c, _)| c == comp)
+            .map(|(_, p)| (*p).clone())
+            .collect();
+        if !own.is_empty() {
+            out.push((comp.clone(), own));
+            continue;
+        }
+        let prefixed: Vec<String> = containers
+            .iter()
+            .filter(|(c, _)| comp.member.starts_with(&format!("{}.", c.member)))
+            .map(|(_, p)| (*p).clone())
+            .collect();
+        let files = if prefixed.is_empty() {
+            containers.iter().map(|(_, p)| (*p).clone()).collect()
+        } else {
+            prefixed
+        };
+        out.push((comp.clone(), files));
+    }
+    // Files the delta names no component for still show, under their own component.
+    for (c, p) in &containers {
+        if !out.iter().any(|(_, files)| files.contains(p)) {
+            out.push((c.clone(), vec![(*p).clone()]));
+        }
+    }
+    out
 }
 
 /// Component names per story id, for filtering by component.
@@ -191,6 +253,33 @@ pub fn diff_texts(path: &str, old: Option<&[u8]>, new: Option<&[u8]>) -> FileDif
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn elements_inside_a_file_of_many_get_that_file() {
+        let dirs = vec!["force-app".to_string()];
+        let labels = "force-app/main/default/labels/CustomLabels.labels-meta.xml".to_string();
+        let class = "force-app/main/default/classes/A.cls".to_string();
+        let out = element_files(
+            &[labels.clone(), class.clone()],
+            &[
+                ComponentRef::new("CustomLabel", "Account_Error"),
+                ComponentRef::new("ApexClass", "A"),
+            ],
+            &[ComponentRef::new("CustomLabel", "Old_Label")],
+            &dirs,
+        );
+        assert_eq!(
+            out,
+            vec![
+                (
+                    ComponentRef::new("CustomLabel", "Account_Error"),
+                    vec![labels.clone()]
+                ),
+                (ComponentRef::new("ApexClass", "A"), vec![class]),
+                (ComponentRef::new("CustomLabel", "Old_Label"), vec![labels]),
+            ]
+        );
+    }
 
     #[test]
     fn diff_has_hunks_and_marks_changes() {

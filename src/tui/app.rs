@@ -12,7 +12,8 @@ use crate::domain::job::{Answer, BatchId, JobEvent, JobId, JobSpec, JobState};
 use crate::domain::org::OrgInfo;
 use crate::domain::{Board, Plan, PlanRequest};
 use crate::engine::audit::AuditRecord;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crate::engine::watch::JournaledJob;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use super::modals::Modal;
@@ -25,6 +26,7 @@ pub type RequestId = u64;
 #[derive(Debug)]
 pub enum Msg {
     Key(KeyEvent),
+    Mouse(MouseEvent),
     BoardLoaded(Result<Board, String>),
     /// Component names per story, for the filter.
     IndexLoaded(BTreeMap<String, Vec<String>>),
@@ -37,6 +39,12 @@ pub enum Msg {
     Job(JobEvent),
     /// A job's full state (after a gap in `seq`, a decision, or at start).
     JobSynced(Box<JobState>),
+    /// Jobs read from the journals of every process (only those that changed; `first` on the
+    /// first read, when interrupted jobs are offered for resume).
+    Journaled {
+        jobs: Vec<JournaledJob>,
+        first: bool,
+    },
     Edited {
         decision: String,
         result: Result<String, String>,
@@ -45,6 +53,8 @@ pub enum Msg {
     OrgsLoaded(Result<Vec<OrgInfo>, String>),
     /// An external command (login) finished.
     External(Result<String, String>),
+    /// An effect failed; the user reads why.
+    Failed(String),
     /// Who runs jobs started here, as the engine knows it.
     User(String),
     Resize(u16, u16),
@@ -71,7 +81,10 @@ pub enum Effect {
         decision: String,
         answer: Answer,
     },
+    /// Cancels a job of this process or asks the process that runs it.
     Cancel(JobId),
+    /// Continues an interrupted job (of any process) here, from its journal.
+    Resume(JobId),
     Resync(JobId),
     /// Suspend the screen, edit `text` in $EDITOR, answer `decision` with the result.
     Edit {
@@ -106,6 +119,11 @@ pub struct App {
     /// Single components marked in story detail (`Type:Member`).
     pub marked_components: BTreeSet<String>,
     pub jobs: Vec<JobState>,
+    /// Jobs of other processes (or interrupted ones), as their journals tell them; a job
+    /// resumed here leaves this map.
+    pub external: BTreeMap<JobId, JournaledJob>,
+    /// Jobs this process runs (their events arrive from the engine).
+    pub local: BTreeSet<JobId>,
     /// Decisions the user closed without answering: not reopened automatically.
     pub dismissed: BTreeSet<String>,
     pub modals: Vec<Modal>,
@@ -113,6 +131,8 @@ pub struct App {
     pub jobs_view: jobs::JobsView,
     pub history: history::HistoryView,
     pub orgs: orgs::OrgsView,
+    /// Where the last frame drew what the mouse can hit (written while drawing).
+    pub hits: std::cell::RefCell<super::mouse::Hits>,
     last_request: RequestId,
 }
 
@@ -135,19 +155,27 @@ impl App {
             marked: BTreeSet::new(),
             marked_components: BTreeSet::new(),
             jobs: Vec::new(),
+            external: BTreeMap::new(),
+            local: BTreeSet::new(),
             dismissed: BTreeSet::new(),
             modals: Vec::new(),
             board_view: board::BoardView::default(),
             jobs_view: jobs::JobsView::default(),
             history: history::HistoryView::default(),
             orgs: orgs::OrgsView::default(),
+            hits: Default::default(),
             last_request: 0,
         }
     }
 
     /// Anything moving on screen (loading, running jobs): the event loop ticks only then.
     pub fn busy(&self) -> bool {
-        self.loading || self.jobs.iter().any(|j| !j.is_done())
+        self.loading || self.jobs.iter().any(|j| self.job_moving(j))
+    }
+
+    /// A job still running somewhere (an interrupted one does not move until resumed).
+    pub fn job_moving(&self, j: &JobState) -> bool {
+        !j.is_done() && self.external.get(&j.job).is_none_or(|x| x.live)
     }
 
     /// A fresh id for an asynchronous request.
@@ -214,6 +242,8 @@ impl App {
             Msg::Job(ev) => super::decisions::job_event(self, ev),
             Msg::JobSynced(st) => {
                 let st = *st;
+                self.external.remove(&st.job);
+                self.local.insert(st.job.clone());
                 match self.jobs.iter_mut().find(|j| j.job == st.job) {
                     Some(j) => *j = st,
                     None => self.jobs.push(st),
@@ -221,6 +251,7 @@ impl App {
                 super::decisions::open_next(self);
                 vec![]
             }
+            Msg::Journaled { jobs, first } => jobs::journaled(self, jobs, first),
             Msg::Edited { decision, result } => match result {
                 Ok(text) => super::decisions::answer_one(self, &decision, Answer::Edit { text }),
                 Err(e) => {
@@ -247,6 +278,10 @@ impl App {
                 });
                 vec![Effect::LoadOrgs]
             }
+            Msg::Failed(text) => {
+                self.notice(text);
+                vec![]
+            }
             Msg::User(u) => {
                 self.dirty = false;
                 self.user = u;
@@ -263,6 +298,7 @@ impl App {
                 vec![]
             }
             Msg::Key(k) => self.key(k),
+            Msg::Mouse(m) => super::mouse::mouse(self, m),
         }
     }
 

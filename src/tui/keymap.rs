@@ -39,8 +39,12 @@ pub enum Action {
     MarkMissing,
     ClearMarks,
     Plan,
+    /// Board: show, per column, the stories of the envs above that it lacks.
+    Lacking,
     // Jobs
     Cancel,
+    /// Continue an interrupted job here.
+    Resume,
     Rollback,
     // Orgs
     Login,
@@ -63,6 +67,7 @@ impl Action {
             self,
             Action::Plan
                 | Action::Cancel
+                | Action::Resume
                 | Action::Rollback
                 | Action::Login
                 | Action::TakeSource

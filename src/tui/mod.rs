@@ -11,6 +11,7 @@ pub mod app;
 pub mod decisions;
 pub mod keymap;
 pub mod modals;
+pub mod mouse;
 pub mod nav;
 pub mod screens;
 pub mod theme;
@@ -63,11 +64,67 @@ pub fn run_workspace(config: Option<PathBuf>, readonly: bool) -> Result<ExitCode
             app.size = (w, h);
         }
         let mut terminal = ratatui::init();
+        mouse_capture(true);
         let result = event_loop(&mut terminal, app, engine).await;
+        mouse_capture(false);
         ratatui::restore();
         result
     })
 }
+
+/// Clicks and the wheel come as events while captured; a panic turns the capture off before
+/// the terminal is restored, so the shell does not receive mouse escape codes.
+fn mouse_capture(on: bool) {
+    use ratatui::crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+    let r = if on {
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                let _ = ratatui::crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+                previous(info);
+            }));
+        });
+        ratatui::crossterm::execute!(std::io::stdout(), EnableMouseCapture)
+    } else {
+        ratatui::crossterm::execute!(std::io::stdout(), DisableMouseCapture)
+    };
+    if let Err(e) = r {
+        tracing::warn!("mouse capture: {e}");
+    }
+}
+
+/// Reads the journals of every process off the UI thread, once a second, and sends what
+/// changed. Stops when the console is gone.
+fn watch_journals(engine: &Engine, tx: &UnboundedSender<Msg>) {
+    let mut watcher = crate::engine::watch::Watcher::new(&engine.ws.state_root());
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            let Ok((w, jobs)) = tokio::task::spawn_blocking(move || {
+                let jobs = watcher.scan();
+                (watcher, jobs)
+            })
+            .await
+            else {
+                return;
+            };
+            watcher = w;
+            if (first || !jobs.is_empty()) && tx.send(Msg::Journaled { jobs, first }).is_err() {
+                return;
+            }
+            if tx.is_closed() {
+                return;
+            }
+            first = false;
+            tokio::time::sleep(JOURNAL_POLL).await;
+        }
+    });
+}
+
+/// How often the journals are looked at: a `stat` per journal, reads only when one grew.
+const JOURNAL_POLL: Duration = Duration::from_secs(1);
 
 fn spawn<F>(tx: &UnboundedSender<Msg>, fut: F)
 where
@@ -126,7 +183,17 @@ fn run_effect(
             Msg::OrgsLoaded(Ok(org_infos(&e, rows)))
         }),
         Effect::Submit(specs) => {
-            let r = engine.submit(specs).map_err(|e| e.to_string());
+            // A rollback redeploys the restore package of the job it names: its own job body.
+            let r = if let [spec] = &specs[..]
+                && let Some(of) = &spec.rollback_of
+            {
+                engine
+                    .rollback(of, spec.confirmed)
+                    .map(|id| (String::new(), vec![id]))
+            } else {
+                engine.submit(specs)
+            }
+            .map_err(|e| e.to_string());
             if let Ok((_, ids)) = &r {
                 for id in ids {
                     if let Some(st) = engine.job_state(id) {
@@ -142,10 +209,18 @@ fn run_effect(
             }
         }
         Effect::Cancel(job) => {
-            if let Err(err) = engine.cancel(&job) {
-                tracing::warn!("cancel {job}: {err}");
+            if let Err(err) = engine.request_cancel(&job) {
+                queue.push_back(Msg::Failed(format!("Cannot cancel {job}: {err}")));
             }
         }
+        Effect::Resume(job) => match engine.resume(&job) {
+            Ok(id) => {
+                if let Some(st) = engine.job_state(&id) {
+                    queue.push_back(Msg::JobSynced(Box::new(st)));
+                }
+            }
+            Err(err) => queue.push_back(Msg::Failed(format!("Cannot resume {job}: {err}"))),
+        },
         Effect::Resync(job) => {
             if let Some(st) = engine.job_state(&job) {
                 queue.push_back(Msg::JobSynced(Box::new(st)));
@@ -210,6 +285,7 @@ async fn suspended(
     pause_on_failure: bool,
 ) -> Result<std::process::ExitStatus, String> {
     *events = None;
+    mouse_capture(false);
     ratatui::restore();
     let mut parts = program.split_whitespace();
     let exe = parts.next().unwrap_or("vi").to_string();
@@ -244,6 +320,7 @@ async fn suspended(
     // draw repaints every cell. (`Terminal::clear` asks the terminal for the cursor position,
     // which can time out right after a child program and leave the old buffer in place.)
     let _ = terminal.draw(|f| f.render_widget(ratatui::widgets::Clear, f.area()));
+    mouse_capture(true);
     *events = Some(EventStream::new());
     status
 }
@@ -298,6 +375,7 @@ async fn event_loop(
     for st in engine.job_states() {
         queue.push_back(Msg::JobSynced(Box::new(st)));
     }
+    watch_journals(&engine, &tx);
     let mut events = Some(EventStream::new());
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -314,6 +392,7 @@ async fn event_loop(
                 ev = async { match events.as_mut() { Some(s) => s.next().await, None => None } }, if events.is_some() => match ev {
                     Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => Msg::Key(k),
                     Some(Ok(Event::Resize(w, h))) => Msg::Resize(w, h),
+                    Some(Ok(Event::Mouse(m))) => Msg::Mouse(m),
                     Some(Ok(_)) => continue,
                     Some(Err(e)) => return Err(EngineError::Internal(format!("terminal input failed: {e}"))),
                     None => return Ok(ExitCode::SUCCESS),

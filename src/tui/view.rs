@@ -15,6 +15,7 @@ use ratatui::widgets::Paragraph;
 
 pub fn draw(f: &mut Frame<'_>, app: &App, theme: &Theme) {
     let area = f.area();
+    app.hits.borrow_mut().clear();
     let [title, body, status, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(3),
@@ -27,6 +28,7 @@ pub fn draw(f: &mut Frame<'_>, app: &App, theme: &Theme) {
     draw_status(f, app, theme, status);
     draw_footer(f, app, theme, footer);
     for m in &app.modals {
+        app.hits.borrow_mut().modal_starts();
         m.view().draw(f, app, theme, body.union(status));
     }
 }
@@ -48,6 +50,9 @@ fn draw_title(f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
             }
             _ => format!(" {} {} ", i + 1, s.title()),
         };
+        let x = area.x + spans.iter().map(|s| width(&s.content)).sum::<usize>() as u16;
+        let w = (width(&label) as u16).min(area.right().saturating_sub(x));
+        app.hit(Rect::new(x, area.y, w, 1), super::mouse::Hit::Tab(*s));
         let st = if *s == app.screen {
             theme
                 .focus

@@ -1273,3 +1273,329 @@ fn wide_titles_are_clipped_by_display_width_on_the_board() {
     }
     assert!(find(buf, "請").is_some(), "the CJK title is shown");
 }
+
+// ---- jobs of other processes, mouse, targets, lacking ---------------------------------------
+
+use backflow::engine::journal::{Journal, Record};
+use backflow::engine::watch::Watcher;
+use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+
+/// A job journal as another process writes it (created at `NOW - 75`).
+fn journal_of_other_process(root: &std::path::Path, id: &str, target: &str) -> Journal {
+    let j = Journal::create(root, id).unwrap();
+    let mut s = spec(target);
+    s.user = "cron@example.com".into();
+    j.append(&Record::Created {
+        job: id.into(),
+        batch: "b9".into(),
+        spec: s,
+        at: NOW - 75,
+    })
+    .unwrap();
+    j.append(&Record::StepDone {
+        step: Step::Plan,
+        at: NOW - 70,
+    })
+    .unwrap();
+    j
+}
+
+/// Marks the job as held by a live process (this one stands in for it).
+fn hold_lock(root: &std::path::Path, env: &str, job: &str) {
+    let locks = root.join("locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    let h = backflow::engine::lock::Holder {
+        user: "cron@example.com".into(),
+        job: job.into(),
+        pid: std::process::id(),
+        since: "2026-01-01T00:00:00Z".into(),
+    };
+    std::fs::write(
+        locks.join(format!("{env}.holder.json")),
+        serde_json::to_string(&h).unwrap(),
+    )
+    .unwrap();
+}
+
+fn scan(app: &mut App, w: &mut Watcher, first: bool) -> Vec<Effect> {
+    app.update(Msg::Journaled {
+        jobs: w.scan(),
+        first,
+    })
+}
+
+#[test]
+fn a_job_started_by_another_process_appears_and_follows_its_journal() {
+    let fx = fixture();
+    let mut app = jobs_app(&fx);
+    let state = tempfile::tempdir().unwrap();
+    let root = state.path();
+    let j = journal_of_other_process(root, "j-cron", "qa");
+    hold_lock(root, "qa", "j-cron");
+    let mut w = Watcher::new(root);
+    assert_eq!(scan(&mut app, &mut w, true), vec![]);
+    // Running elsewhere: listed, not offered for resume, and ticking.
+    assert!(app.modals.is_empty());
+    assert_eq!(app.jobs.len(), 1);
+    assert!(app.busy());
+    let s = screen_text(&render(&app, 80, 24, &plain()));
+    assert!(s.contains("uat → qa"), "{s}");
+    assert!(s.contains("running"), "{s}");
+    assert!(s.contains("by cron@example.com elsewhere"), "{s}");
+    assert!(s.contains("✓ plan"), "{s}");
+    // Its journal grows: the next scan brings the new step; an unchanged one brings nothing.
+    j.append(&Record::StepDone {
+        step: Step::DriftCheck,
+        at: NOW - 60,
+    })
+    .unwrap();
+    scan(&mut app, &mut w, false);
+    assert_eq!(app.jobs[0].steps[1].status, StepStatus::Done);
+    assert_eq!(app.jobs[0].steps[2].status, StepStatus::Running);
+    assert!(w.scan().is_empty());
+    // Its questions are answered where it runs.
+    app.update(code(KeyCode::Enter));
+    let Some(Modal::Notice(n)) = app.modals.last() else {
+        panic!("no notice");
+    };
+    assert!(n.0.contains("answer its questions in the terminal that runs it"));
+    app.update(code(KeyCode::Esc));
+    // Cancel goes to the process that runs it (through the engine's cancel request).
+    app.update(key('c'));
+    assert_eq!(app.update(key('y')), vec![Effect::Cancel("j-cron".into())]);
+    // It finishes there.
+    j.append(&Record::DeployId {
+        id: "0Af000000000009".into(),
+        check_only: false,
+    })
+    .unwrap();
+    j.append(&Record::Finished {
+        outcome: Outcome::Deployed {
+            deploy_id: "0Af000000000009".into(),
+            commit: "abc".into(),
+        },
+        at: NOW - 5,
+    })
+    .unwrap();
+    std::fs::remove_file(root.join("locks/qa.holder.json")).unwrap();
+    scan(&mut app, &mut w, false);
+    assert!(app.jobs[0].is_done());
+    assert!(!app.busy());
+    let s = screen_text(&render(&app, 80, 24, &plain()));
+    assert!(s.contains("deployed"), "{s}");
+    assert!(s.contains("deploy id 0Af000000000009"), "{s}");
+    // A job this process runs is followed through its events, never through its journal.
+    let mut own = job("j-own", "dev1");
+    own.seq = 5;
+    app.update(Msg::JobSynced(Box::new(own)));
+    journal_of_other_process(root, "j-own", "dev1");
+    scan(&mut app, &mut w, false);
+    let mine = app.jobs.iter().find(|j| j.job == "j-own").unwrap();
+    assert_eq!(mine.seq, 5);
+}
+
+#[test]
+fn an_interrupted_job_is_offered_for_resume_at_start() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    let state = tempfile::tempdir().unwrap();
+    let root = state.path();
+    let j = journal_of_other_process(root, "j-crashed", "dev1");
+    // Its process is gone: no lock holder, and the journal is not fresh.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+    std::fs::File::options()
+        .append(true)
+        .open(j.path())
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let mut w = Watcher::new(root);
+    scan(&mut app, &mut w, true);
+    let Some(Modal::Ask(ask)) = app.modals.last() else {
+        panic!("no resume offer");
+    };
+    assert!(ask.text.contains("j-crashed"), "{}", ask.text);
+    assert!(ask.text.contains("after plan"), "{}", ask.text);
+    assert!(!app.busy(), "an interrupted job does not tick");
+    // Later: on the Jobs pane it says so, and `s` offers the resume again.
+    app.update(key('n'));
+    app.update(key('2'));
+    let s = screen_text(&render(&app, 80, 24, &plain()));
+    assert!(s.contains("interrupted"), "{s}");
+    app.update(key('c'));
+    assert!(matches!(app.modals.last(), Some(Modal::Notice(_))));
+    app.update(code(KeyCode::Esc));
+    app.update(key('s'));
+    assert_eq!(
+        app.update(key('y')),
+        vec![Effect::Resume("j-crashed".into())]
+    );
+    // Resumed here: from now on the engine's events follow it.
+    let mut resumed = job("j-crashed", "dev1");
+    resumed.seq = 1;
+    app.update(Msg::JobSynced(Box::new(resumed)));
+    assert!(!app.external.contains_key("j-crashed"));
+    assert!(app.busy());
+    // A read-only console offers nothing.
+    let mut ro = app_on(&fx, true);
+    let mut w = Watcher::new(root);
+    scan(&mut ro, &mut w, true);
+    assert!(ro.modals.is_empty());
+}
+
+fn mouse(kind: MouseEventKind, x: u16, y: u16) -> Msg {
+    Msg::Mouse(MouseEvent {
+        kind,
+        column: x,
+        row: y,
+        modifiers: KeyModifiers::NONE,
+    })
+}
+
+fn click(app: &mut App, x: u16, y: u16) -> Vec<Effect> {
+    app.update(mouse(MouseEventKind::Down(MouseButton::Left), x, y))
+}
+
+#[test]
+fn mouse_focuses_columns_stories_tabs_and_presses_modal_buttons() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    let t = render(&app, 80, 24, &plain());
+    // A click on the second column focuses it; on a story, focuses the story.
+    let second = app.board_view.col_offset + 1;
+    let name = app.board.as_ref().unwrap().envs[second].name.clone();
+    let (x, y) = find(t.backend().buffer(), &format!(" {name} ")).unwrap();
+    click(&mut app, x + 2, y + 2);
+    assert_eq!(app.board_view.col, second);
+    let t = render(&app, 80, 24, &plain());
+    let id = app.story_at(second, 1).unwrap().id.clone();
+    let (sx, sy) = find(t.backend().buffer(), &id).unwrap();
+    assert_eq!(click(&mut app, sx, sy), vec![]);
+    assert_eq!(app.board_view.rows[second], 1);
+    // The wheel moves down the list under the pointer.
+    app.update(mouse(MouseEventKind::ScrollDown, sx, sy));
+    assert_eq!(app.board_view.rows[second], 2);
+    app.update(mouse(MouseEventKind::ScrollUp, sx, sy));
+    // A second click on the focused story opens it.
+    render(&app, 80, 24, &plain());
+    assert_eq!(click(&mut app, sx, sy), vec![Effect::LoadDetail(id)]);
+    assert!(matches!(app.modals.last(), Some(Modal::Story(_))));
+    app.update(code(KeyCode::Esc));
+    // Back-promote: a click on a target row toggles it; on "enter plan", plans.
+    focus_col(&mut app, "uat");
+    app.update(key(' '));
+    app.update(key('b'));
+    let t = render(&app, 80, 24, &plain());
+    let (dx, dy) = find(t.backend().buffer(), "dev2").unwrap();
+    click(&mut app, dx, dy);
+    let Some(Modal::Targets(p)) = app.modals.last() else {
+        panic!("no picker");
+    };
+    assert!(!p.items[2].checked && p.items[0].checked);
+    let t = render(&app, 80, 24, &plain());
+    let (px, py) = find(t.backend().buffer(), "enter plan").unwrap();
+    let eff = click(&mut app, px + 1, py);
+    let (_, plan) = plan_for(&fx, &eff);
+    assert_eq!(plan.targets.len(), 2);
+    // Clicks outside the top modal do nothing.
+    let before = app.modals.len();
+    render(&app, 80, 24, &plain());
+    click(&mut app, 0, 0);
+    assert_eq!(app.modals.len(), before);
+    app.modals.clear();
+    // Tabs.
+    let t = render(&app, 80, 24, &plain());
+    let (jx, jy) = find(t.backend().buffer(), "2 Jobs").unwrap();
+    click(&mut app, jx, jy);
+    assert_eq!(app.screen, Screen::Jobs);
+    // Jobs: click selects, the ask modal's "yes" half answers.
+    app.update(Msg::JobSynced(Box::new(job("j1", "qa"))));
+    app.update(Msg::JobSynced(Box::new(job("j2", "dev1"))));
+    let t = render(&app, 80, 24, &plain());
+    let (qx, qy) = find(t.backend().buffer(), "uat → dev1").unwrap();
+    click(&mut app, qx, qy);
+    assert_eq!(app.jobs_view.cursor, 1);
+    app.update(key('c'));
+    let t = render(&app, 80, 24, &plain());
+    let (yx, yy) = find(t.backend().buffer(), "y / enter: yes").unwrap();
+    assert_eq!(click(&mut app, yx, yy), vec![Effect::Cancel("j2".into())]);
+    assert!(app.modals.is_empty());
+    // A notice closes on a click.
+    app.notice("hello");
+    let t = render(&app, 80, 24, &plain());
+    let (nx, ny) = find(t.backend().buffer(), "hello").unwrap();
+    click(&mut app, nx, ny);
+    assert!(app.modals.is_empty());
+}
+
+#[test]
+fn a_in_the_target_picker_toggles_all_and_none() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    focus_col(&mut app, "uat");
+    app.update(key(' '));
+    app.update(key('b'));
+    let checked = |app: &App| match app.modals.last() {
+        Some(Modal::Targets(p)) => p.items.iter().filter(|i| i.checked).count(),
+        _ => panic!("no picker"),
+    };
+    assert_eq!(checked(&app), 3, "all lack the hotfix");
+    app.update(key('a'));
+    assert_eq!(checked(&app), 0, "all → none");
+    app.update(key('a'));
+    assert_eq!(checked(&app), 3, "none → all");
+    app.update(key(' '));
+    app.update(key('a'));
+    assert_eq!(checked(&app), 3, "some → all");
+}
+
+#[test]
+fn the_lacking_view_lists_what_each_env_misses_from_above_and_back_promotes_it() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    focus_col(&mut app, "dev1");
+    let col = app.board_view.col;
+    let had: Vec<String> = app.column(col).iter().map(|s| s.id.clone()).collect();
+    app.update(key('m'));
+    assert!(app.board_view.lacking);
+    let lacks: Vec<String> = app.column(col).iter().map(|s| s.id.clone()).collect();
+    assert!(!lacks.is_empty());
+    let b = app.board.as_ref().unwrap();
+    for id in &lacks {
+        let s = b.stories.iter().find(|s| &s.id == id).unwrap();
+        assert_ne!(s.presence[col], backflow::domain::Presence::Present, "{id}");
+        assert!(app.source_above(col, s).is_some(), "{id} is above");
+    }
+    // Partly present stories show in both views.
+    assert!(lacks.iter().any(|id| !had.contains(id)));
+    let t = render(&app, 160, 48, &plain());
+    let s = screen_text(&t);
+    assert!(s.contains("dev1 lacks"), "{s}");
+    assert!(s.contains("◀"), "{s}");
+    // Mark the first and back-promote it: from the env above that has it, to dev1 only.
+    let first = lacks[0].clone();
+    app.update(key(' '));
+    app.update(key('b'));
+    let Some(Modal::Targets(p)) = app.modals.last() else {
+        panic!("no picker");
+    };
+    assert_eq!(p.stories, vec![first.clone()]);
+    let src = {
+        let b = app.board.as_ref().unwrap();
+        let s = b.stories.iter().find(|s| s.id == first).unwrap();
+        b.envs[app.source_above(col, s).unwrap()].name.clone()
+    };
+    assert_eq!(p.from, src);
+    let on: Vec<&str> = p
+        .items
+        .iter()
+        .filter(|i| i.checked)
+        .map(|i| i.env.as_str())
+        .collect();
+    assert_eq!(on, ["dev1"]);
+    app.update(code(KeyCode::Esc));
+    // And back to what each env has.
+    app.update(key('m'));
+    let again: Vec<String> = app.column(col).iter().map(|s| s.id.clone()).collect();
+    assert_eq!(again, had);
+}

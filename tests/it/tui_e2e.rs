@@ -69,9 +69,63 @@ fn sh_quote(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
 }
 
+/// The demo workspace's temp dir; dropping it first stops the simulators that commands run in
+/// it started in the background (they outlive the console by design), even when the test
+/// failed half-way.
+struct Demo {
+    dir: Option<tempfile::TempDir>,
+    sim: std::path::PathBuf,
+}
+
+impl Demo {
+    fn path(&self) -> &Path {
+        self.dir
+            .as_ref()
+            .map(|d| d.path())
+            .unwrap_or(Path::new("/"))
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        stop_simulator(&self.sim);
+        drop(self.dir.take());
+    }
+}
+
+/// `POST /_sim/shutdown` to the simulator whose port file is in `dir`, then waits (briefly) for
+/// its process to go; kills it by its pid file if it does not.
+fn stop_simulator(dir: &Path) {
+    use std::io::{Read, Write};
+    let pid = std::fs::read_to_string(dir.join("pid")).ok();
+    if let Some(port) = std::fs::read_to_string(dir.join("port"))
+        .ok()
+        .and_then(|p| p.trim().parse::<u16>().ok())
+        && let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port))
+    {
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = s.write_all(
+            b"POST /_sim/shutdown HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+    }
+    let Some(pid) = pid.map(|p| p.trim().to_string()).filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let proc = Path::new("/proc").join(&pid);
+    let start = Instant::now();
+    while proc.exists() && start.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if proc.exists() {
+        let _ = Command::new("kill").arg(&pid).status();
+    }
+}
+
 /// A demo workspace and the console running on it in a detached 80×24 tmux session.
 struct Console {
-    state: tempfile::TempDir,
+    state: Demo,
     ws: std::path::PathBuf,
     exit_file: std::path::PathBuf,
     tmux: Tmux,
@@ -82,7 +136,12 @@ fn launch(tag: &str) -> Option<Console> {
         eprintln!("tmux is not installed: skipping the terminal end-to-end test");
         return None;
     }
-    let (state, ws) = crate::common::demo_workspace();
+    let (dir, ws) = crate::common::demo_workspace();
+    let sim = ws.join(".backflow").join("sim");
+    let state = Demo {
+        dir: Some(dir),
+        sim,
+    };
     let exit_file = state.path().join("exit");
     let s = state.path();
     let script = format!(
@@ -146,7 +205,7 @@ fn console_back_promotes_a_hotfix_to_two_sandboxes_and_restores_the_terminal() {
     );
     // Two sandboxes: leave qa out.
     tmux.keys(&["Space", "Enter"]);
-    tmux.wait_for("enter run on 2 target(s)", deadline);
+    tmux.wait_for("enter run on 2 targets", deadline);
     tmux.keys(&["Enter"]);
     tmux.wait_for("Jobs(2)", deadline);
     // Both jobs run to the end on the simulated orgs (answering nothing: no conflict here).
@@ -222,7 +281,7 @@ fn console_resolves_conflicts_of_a_back_promotion() {
     tmux.keys(&["l", "l", "a", "b"]);
     tmux.wait_for("targets", deadline);
     tmux.keys(&["j", "Space", "Enter"]);
-    tmux.wait_for("enter run on 1 target(s)", deadline);
+    tmux.wait_for("enter run on 1 target", deadline);
     tmux.keys(&["Enter"]);
     // Keep the target's version of each conflict as it comes.
     let start = Instant::now();

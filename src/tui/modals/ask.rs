@@ -2,12 +2,16 @@
 
 use super::{ModalView, Step};
 use crate::tui::app::{App, Effect};
+use crate::tui::mouse::Hit;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::popup;
 use ratatui::Frame;
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::Rect;
 use ratatui::text::Line;
+
+const YES: &str = "y / enter: yes    ";
+const NO: &str = "n / esc: no";
 
 #[derive(Debug, Clone)]
 pub struct Ask {
@@ -28,18 +32,26 @@ impl ModalView for Ask {
         }
     }
 
-    fn draw(&self, f: &mut Frame<'_>, _app: &App, theme: &Theme, area: Rect) {
-        popup(
+    fn draw(&self, f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
+        let r = popup(
             f,
             theme,
             " confirm ",
             vec![
                 Line::raw(self.text.clone()),
                 Line::raw(""),
-                Line::styled("y / enter: yes    n / esc: no", theme.focus),
+                Line::styled(format!("{YES}{NO}"), theme.focus),
             ],
             theme.warning,
             area,
+        );
+        // The last line inside the border holds the two answers: each half is a button.
+        let y = r.bottom().saturating_sub(2);
+        let yes = YES.chars().count() as u16;
+        app.hit(Rect::new(r.x + 1, y, yes, 1), Hit::Key(KeyCode::Char('y')));
+        app.hit(
+            Rect::new(r.x + 1 + yes, y, r.width.saturating_sub(2 + yes), 1),
+            Hit::Key(KeyCode::Esc),
         );
     }
 }

@@ -63,8 +63,8 @@ impl ModalView for ConfirmTyped {
                 Span::raw(", a protected environment."),
             ]),
             Line::raw(format!(
-                "Type its name to confirm ({} job(s) in total):",
-                self.specs.len()
+                "Type its name to confirm ({} in total):",
+                crate::domain::plural(self.specs.len(), "job")
             )),
             Line::raw(""),
             Line::from(vec![

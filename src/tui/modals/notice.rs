@@ -21,14 +21,18 @@ impl ModalView for Notice {
         }
     }
 
-    fn draw(&self, f: &mut Frame<'_>, _app: &App, theme: &Theme, area: Rect) {
-        popup(
+    fn draw(&self, f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
+        let r = popup(
             f,
             theme,
             " note ",
             vec![Line::raw(self.0.clone())],
             theme.focus,
             area,
+        );
+        app.hit(
+            r,
+            crate::tui::mouse::Hit::Key(ratatui::crossterm::event::KeyCode::Enter),
         );
     }
 }

@@ -4,13 +4,15 @@
 use super::confirm::ConfirmTyped;
 use super::{Modal, ModalView, Step};
 use crate::domain::job::{ConflictPolicy, DriftPolicy, JobKind, JobSpec};
-use crate::domain::{Plan, PlanRequest, Presence};
+use crate::domain::{Plan, PlanRequest, Presence, plural};
 use crate::tui::app::{App, Effect, RequestId};
 use crate::tui::keymap::Action;
+use crate::tui::mouse::Hit;
 use crate::tui::nav::scroll_move;
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{big, clip, frame, presence_mark};
+use crate::tui::widgets::{big, clip, frame, presence_mark, width};
 use ratatui::Frame;
+use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -270,9 +272,9 @@ impl ModalView for PlanView {
             if !comps.is_empty() || !t.deletions.is_empty() {
                 l.push(Line::styled(
                     format!(
-                        "deploy size: {} component(s), {} deletion(s)",
-                        comps.len(),
-                        t.deletions.len()
+                        "deploy size: {}, {}",
+                        plural(comps.len(), "component"),
+                        plural(t.deletions.len(), "deletion")
                     ),
                     theme.muted,
                 ));
@@ -286,11 +288,7 @@ impl ModalView for PlanView {
             if !t.apply.is_empty() {
                 section(
                     &mut l,
-                    format!(
-                        "apply {} stor{}",
-                        t.apply.len(),
-                        if t.apply.len() == 1 { "y" } else { "ies" }
-                    ),
+                    format!("apply {}", plural(t.apply.len(), "story")),
                     theme.text,
                 );
                 for s in &t.apply {
@@ -302,7 +300,10 @@ impl ModalView for PlanView {
                         ),
                         Span::raw(clip(&s.title, w.saturating_sub(30))),
                         Span::styled(format!(" target {pt}"), ps),
-                        Span::styled(format!(" · {} commits", s.commits.len()), theme.muted),
+                        Span::styled(
+                            format!(" · {}", plural(s.commits.len(), "commit")),
+                            theme.muted,
+                        ),
                     ]));
                     l.push(Line::styled(
                         clip(&format!("    {}", s.components.join(", ")), w),
@@ -409,10 +410,16 @@ impl ModalView for PlanView {
             body,
         );
         let protected = plan.targets.iter().any(|t| t.protected);
+        let run = format!(" enter run on {} ", plural(plan.targets.len(), "target"));
+        app.hit(
+            Rect::new(keys.x, keys.y, (width(&run) as u16).min(keys.width), 1),
+            Hit::Key(KeyCode::Enter),
+        );
+        app.hit(body, Hit::Text);
         f.render_widget(
             Paragraph::new(Line::from(vec![
                 Span::styled(
-                    format!(" enter run on {} target(s) ", plan.targets.len()),
+                    run,
                     if protected { theme.danger } else { theme.focus }.add_modifier(Modifier::BOLD),
                 ),
                 Span::styled(" ←/→ target · j/k scroll · esc back", theme.muted),

@@ -301,6 +301,7 @@ impl ModalView for StoryView {
             .border_style(theme.muted);
         let dinner = dblock.inner(right);
         f.render_widget(dblock, right);
+        app.hit(right, crate::tui::mouse::Hit::Text);
         let mut dl = Vec::new();
         match &self.diff {
             None if matches!(self.detail, Some(Ok(_))) => {

@@ -4,13 +4,29 @@ use super::plan::PlanView;
 use super::{Modal, ModalView, Step};
 use crate::domain::{EnvKind, PlanRequest, Presence};
 use crate::tui::app::{App, Effect};
-use crate::tui::keymap::Action;
+use crate::tui::keymap::{Action, Context};
+use crate::tui::mouse::Hit;
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{clip, pad, popup};
+use crate::tui::widgets::{clip, pad, popup, width};
 use ratatui::Frame;
+use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
+
+/// The key hints under the list; each one is a button.
+const BUTTONS: [&str; 4] = [
+    "space toggle · ",
+    "a all/none · ",
+    "enter plan · ",
+    "esc back",
+];
+const BUTTON_KEYS: [Option<KeyCode>; 4] = [
+    Some(KeyCode::Char(' ')),
+    Some(KeyCode::Char('a')),
+    Some(KeyCode::Enter),
+    Some(KeyCode::Esc),
+];
 
 #[derive(Debug, Clone)]
 pub struct TargetItem {
@@ -33,10 +49,50 @@ pub struct TargetPicker {
 /// `b` on the board: the picker for the selection (marked stories and components of the
 /// focused env, or the focused story), defaulting to every env below that lacks it.
 pub fn open(app: &mut App) -> Vec<Effect> {
+    let mut col = app.board_view.col;
+    // Showing what each env lacks: the focused env is the target, and the source is the
+    // nearest env above it that has all of the selection.
+    let mut only: Option<(String, Vec<String>)> = None;
+    if app.board_view.lacking {
+        let mut ids: Vec<String> = app
+            .column(col)
+            .iter()
+            .filter(|s| app.marked.contains(&s.id))
+            .map(|s| s.id.clone())
+            .collect();
+        if ids.is_empty()
+            && let Some(s) = app.focused_story()
+        {
+            ids.push(s.id.clone());
+        }
+        let has_all = |e: usize| {
+            ids.iter().all(|id| {
+                app.column(col)
+                    .iter()
+                    .find(|s| &s.id == id)
+                    .is_some_and(|s| s.presence.get(e) == Some(&Presence::Present))
+            })
+        };
+        let Some(b) = &app.board else {
+            return vec![];
+        };
+        let target = b.envs[col].name.clone();
+        if ids.is_empty() {
+            app.notice(format!("{target} lacks nothing the envs above it have."));
+            return vec![];
+        }
+        let Some(src) = app.above(col).into_iter().find(|e| has_all(*e)) else {
+            app.notice(format!(
+                "No env above {target} has all of the marked stories: back-promote them in groups."
+            ));
+            return vec![];
+        };
+        col = src;
+        only = Some((target, ids));
+    }
     let Some(b) = &app.board else {
         return vec![];
     };
-    let col = app.board_view.col;
     let from = b.envs[col].name.clone();
     let mut stories: Vec<String> = b
         .stories
@@ -47,6 +103,10 @@ pub fn open(app: &mut App) -> Vec<Effect> {
         })
         .map(|s| s.id.clone())
         .collect();
+    if let Some((_, ids)) = &only {
+        stories = ids.clone();
+        stories.sort();
+    }
     let components: Vec<String> = app.marked_components.iter().cloned().collect();
     if stories.is_empty()
         && components.is_empty()
@@ -91,6 +151,12 @@ pub fn open(app: &mut App) -> Vec<Effect> {
             }
         })
         .collect();
+    let mut items = items;
+    if let Some((target, _)) = &only {
+        for i in &mut items {
+            i.checked = &i.env == target;
+        }
+    }
     if items.is_empty() {
         app.notice(format!(
             "No env below {from} to back-promote to (production is never a target)."
@@ -108,6 +174,11 @@ pub fn open(app: &mut App) -> Vec<Effect> {
 }
 
 impl ModalView for TargetPicker {
+    /// Board keys: `a` toggles every target as it marks every story on the board.
+    fn context(&self) -> Context {
+        Context::Board
+    }
+
     fn hints(&self) -> Vec<(Action, &'static str)> {
         vec![
             (Action::Select, "toggle"),
@@ -155,7 +226,7 @@ impl ModalView for TargetPicker {
         Step::keep()
     }
 
-    fn draw(&self, f: &mut Frame<'_>, _app: &App, theme: &Theme, area: Rect) {
+    fn draw(&self, f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
         let what: Vec<&str> = self
             .stories
             .iter()
@@ -186,10 +257,29 @@ impl ModalView for TargetPicker {
             ]));
         }
         l.push(Line::raw(""));
-        l.push(Line::styled(
-            "space toggle · a all/none · enter plan · esc back",
-            theme.muted,
-        ));
-        popup(f, theme, " targets ", l, theme.focus, area);
+        l.push(Line::styled(BUTTONS.concat(), theme.muted));
+        let r = popup(f, theme, " targets ", l, theme.focus, area);
+        // Rows start below the heading and its blank line (the heading is clipped to one line).
+        for i in 0..self.items.len() {
+            let y = r.y + 3 + i as u16;
+            if y + 1 < r.bottom() {
+                app.hit(
+                    Rect::new(r.x + 1, y, r.width.saturating_sub(2), 1),
+                    Hit::Row(i),
+                );
+            }
+        }
+        let y = r.bottom().saturating_sub(2);
+        let mut x = r.x + 1;
+        for (text, key) in BUTTONS.iter().zip(BUTTON_KEYS) {
+            let w = width(text) as u16;
+            if let Some(k) = key {
+                app.hit(
+                    Rect::new(x, y, w.min(r.right().saturating_sub(x)), 1),
+                    Hit::Key(k),
+                );
+            }
+            x += w;
+        }
     }
 }

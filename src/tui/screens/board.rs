@@ -6,6 +6,7 @@ use crate::domain::{Board, BoardStory, EnvKind, Presence};
 use crate::tui::app::{App, Effect};
 use crate::tui::keymap::Action;
 use crate::tui::modals::{Modal, filter::Filter, story::StoryView, targets};
+use crate::tui::mouse::Hit;
 use crate::tui::nav::list_move;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{clip, first_visible, presence_mark, width};
@@ -49,6 +50,9 @@ pub struct BoardView {
     /// `v`: the row where a range started, in the focused column.
     pub range_anchor: Option<usize>,
     pub filter: String,
+    /// `m`: each column lists what it lacks (fully or partly) of the envs above it, instead of
+    /// what it has.
+    pub lacking: bool,
     /// What the filter searches per story: id, title, author and component names.
     haystacks: Vec<Utf32String>,
     matcher: Box<Matcher>,
@@ -67,6 +71,7 @@ impl Default for BoardView {
             cols: Vec::new(),
             range_anchor: None,
             filter: String::new(),
+            lacking: false,
             haystacks: Vec::new(),
             matcher: Box::new(Matcher::new(Config::DEFAULT)),
             order: Vec::new(),
@@ -117,6 +122,31 @@ impl App {
                 .map(|b| below(b, env))
                 .unwrap_or_default(),
         }
+    }
+
+    /// Envs above `env` (those it is below), nearest first.
+    pub fn above(&self, env: usize) -> Vec<usize> {
+        let Some(b) = &self.board else {
+            return Vec::new();
+        };
+        let mut v: Vec<usize> = (0..b.envs.len())
+            .filter(|e| {
+                self.board_view
+                    .below_cache
+                    .get(*e)
+                    .is_some_and(|below| below.contains(&env))
+            })
+            .collect();
+        v.sort_by_key(|e| (b.envs[*e].level, *e));
+        v
+    }
+
+    /// The nearest env above `col` that has all of `story` (where a back promotion takes it
+    /// from).
+    pub fn source_above(&self, col: usize, story: &BoardStory) -> Option<usize> {
+        self.above(col)
+            .into_iter()
+            .find(|e| story.presence.get(*e) == Some(&Presence::Present))
     }
 
     /// Envs below `col` that lack the story fully (never prod).
@@ -223,18 +253,32 @@ pub fn rebuild(app: &mut App) {
             .collect()
     };
     let order = &v.order;
+    // In lacking mode a column lists the stories some env above has in full and it lacks.
+    let above: Vec<Vec<usize>> = (0..b.envs.len())
+        .map(|col| {
+            (0..b.envs.len())
+                .filter(|e| v.below_cache.get(*e).is_some_and(|bl| bl.contains(&col)))
+                .collect()
+        })
+        .collect();
+    let lacking = v.lacking;
+    let shown = |col: usize, i: usize| {
+        let p = &b.stories[i].presence;
+        if lacking {
+            p.get(col) != Some(&Presence::Present)
+                && above[col]
+                    .iter()
+                    .any(|e| p.get(*e) == Some(&Presence::Present))
+        } else {
+            p.get(col).is_some_and(|p| *p != Presence::Absent)
+        }
+    };
     v.cols = (0..b.envs.len())
         .map(|col| {
             order
                 .iter()
                 .copied()
-                .filter(|i| {
-                    keep.get(*i).copied().unwrap_or(true)
-                        && b.stories[*i]
-                            .presence
-                            .get(col)
-                            .is_some_and(|p| *p != Presence::Absent)
-                })
+                .filter(|i| keep.get(*i).copied().unwrap_or(true) && shown(col, *i))
                 .collect()
         })
         .collect();
@@ -310,6 +354,18 @@ pub fn act(app: &mut App, a: Action) -> Vec<Effect> {
                 app.marked.extend(ids);
             }
         },
+        Action::Lacking => {
+            app.board_view.lacking = !app.board_view.lacking;
+            app.board_view.range_anchor = None;
+            rebuild(app);
+        }
+        Action::MarkMissing if app.board_view.lacking => {
+            let ids: Vec<String> = app.column(col).iter().map(|s| s.id.clone()).collect();
+            if ids.is_empty() {
+                app.notice("This env lacks nothing the envs above it have.");
+            }
+            app.marked.extend(ids);
+        }
         Action::MarkMissing => {
             let ids: Vec<String> = app
                 .column(col)
@@ -409,6 +465,9 @@ fn draw_column(
     } else if env.protected {
         name.push_str("🔒 ");
     }
+    if app.board_view.lacking {
+        name.push_str("lacks ");
+    }
     let block = Block::default()
         .borders(Borders::ALL)
         .border_type(if danger {
@@ -427,6 +486,7 @@ fn draw_column(
         );
     let inner = block.inner(rect);
     f.render_widget(block, rect);
+    app.hit(rect, Hit::Column(ci));
     let w = inner.width as usize;
     let mut lines: Vec<Line<'_>> = Vec::new();
     let org = env.org.clone().unwrap_or_else(|| "no org".into());
@@ -468,7 +528,9 @@ fn draw_column(
     let first = first_visible(row, room);
     if total == 0 {
         lines.push(Line::styled(
-            if app.board_view.filter.is_empty() {
+            if app.board_view.lacking {
+                "lacks nothing from above"
+            } else if app.board_view.filter.is_empty() {
                 "no stories"
             } else {
                 "no match"
@@ -482,6 +544,10 @@ fn draw_column(
     };
     for i in first..(first + room).min(total) {
         let Some(s) = app.story_at(ci, i) else { break };
+        let y = inner.y + lines.len() as u16;
+        if y + 1 < inner.bottom() {
+            app.hit(Rect::new(inner.x, y, inner.width, 2), Hit::Story(ci, i));
+        }
         let (mark, _, mstyle) = presence_mark(
             theme,
             s.presence.get(ci).copied().unwrap_or(Presence::Absent),
@@ -498,7 +564,12 @@ fn draw_column(
             Style::default()
         };
         let tick = if marked { "✚" } else { " " };
-        let badge = if missing.is_empty() {
+        let badge = if app.board_view.lacking {
+            // Where a back promotion would take it from.
+            app.source_above(ci, s)
+                .map(|e| format!(" ◀{}", board.envs[e].name))
+                .unwrap_or_default()
+        } else if missing.is_empty() {
             String::new()
         } else {
             format!(" ▼{}", missing.len())

@@ -1,9 +1,11 @@
-//! Jobs: every job started here or found running, its steps, counters, errors and log;
-//! answer its questions, cancel it, roll it back.
+//! Jobs: every job of the workspace — started here, by the CLI, by `backflow auto` or by
+//! another console (read from their journals) —, its steps, counters, errors and log; answer
+//! its questions, cancel it, resume it, roll it back.
 
 use crate::domain::job::{
     ConflictPolicy, DriftPolicy, JobKind, JobSpec, JobState, Outcome, StepStatus,
 };
+use crate::engine::watch::JournaledJob;
 use crate::tui::app::{App, Effect};
 use crate::tui::keymap::Action;
 use crate::tui::modals::{Modal, ask::Ask, decision};
@@ -31,13 +33,127 @@ pub struct JobsView {
     pub cursor: usize,
 }
 
+/// Jobs read from journals: new ones join the list, known ones are replaced by a newer read
+/// (more records, or their process started or stopped); jobs of this process are followed
+/// through their events instead. On the first read, an interrupted job is offered for resume.
+pub fn journaled(app: &mut App, jobs: Vec<JournaledJob>, first: bool) -> Vec<Effect> {
+    let mut changed = false;
+    for jj in jobs {
+        let id = jj.state.job.clone();
+        if app.local.contains(&id) {
+            continue;
+        }
+        let newer = |j: &JobState, old: Option<&JournaledJob>| {
+            jj.state.seq > j.seq || old.is_none_or(|o| o.live != jj.live)
+        };
+        match app.jobs.iter_mut().find(|j| j.job == id) {
+            Some(j) if newer(j, app.external.get(&id)) => *j = jj.state.clone(),
+            Some(_) => continue,
+            None => app.jobs.push(jj.state.clone()),
+        }
+        app.external.insert(id, jj);
+        changed = true;
+    }
+    app.dirty = changed || first;
+    if first && !app.readonly {
+        offer_resume(app);
+    }
+    vec![]
+}
+
+/// Asks whether to resume the newest interrupted job; the others wait in the Jobs pane.
+fn offer_resume(app: &mut App) {
+    let mut stopped = app
+        .jobs
+        .iter()
+        .filter(|j| app.external.get(&j.job).is_some_and(|x| x.interrupted()));
+    let Some(j) = stopped.next() else { return };
+    let others = stopped.count();
+    let mut text = format!(
+        "Job {} ({} → {}, {}) was interrupted{}. Resume it now? It continues at the step it \
+         stopped at and never deploys twice.",
+        j.job,
+        j.spec.from,
+        j.target,
+        what(j),
+        last_done(j)
+            .map(|s| format!(" after {s}"))
+            .unwrap_or_default()
+    );
+    if others > 0 {
+        text.push_str(&format!(
+            " {} more wait in the Jobs pane ({} resumes).",
+            crate::domain::plural(others, "interrupted job"),
+            app.keymap.first_key(Action::Resume)
+        ));
+    }
+    let yes = vec![Effect::Resume(j.job.clone())];
+    app.modals.push(Modal::Ask(Ask { text, yes }));
+}
+
+fn what(j: &JobState) -> String {
+    let v: Vec<&str> = j
+        .spec
+        .stories
+        .iter()
+        .chain(&j.spec.components)
+        .map(String::as_str)
+        .collect();
+    v.join(" ")
+}
+
+fn last_done(j: &JobState) -> Option<&'static str> {
+    j.steps
+        .iter()
+        .rev()
+        .find(|s| s.status == StepStatus::Done)
+        .map(|s| s.step.label())
+}
+
+/// Whether `resume` can continue the job: stopped before its end, or deployed with the branch
+/// left behind.
+fn resumable(app: &App, j: &JobState) -> bool {
+    let stopped = app.external.get(&j.job).is_some_and(|x| x.interrupted());
+    let behind = matches!(j.outcome, Some(Outcome::OrgAheadOfBranch { .. }))
+        && !app.external.get(&j.job).is_some_and(|x| x.live)
+        && !app.job_moving(j);
+    stopped || behind
+}
+
 pub fn act(app: &mut App, a: Action) -> Vec<Effect> {
     let n = app.jobs.len();
     let cursor = app.jobs_view.cursor;
     match a {
+        Action::Resume => {
+            if let Some(j) = app.jobs.get(cursor) {
+                let text = if resumable(app, j) {
+                    let ask = Ask {
+                        text: format!(
+                            "Resume job {} ({} → {}) here? It continues at the step it stopped at and never deploys twice.",
+                            j.job, j.spec.from, j.target
+                        ),
+                        yes: vec![Effect::Resume(j.job.clone())],
+                    };
+                    app.modals.push(Modal::Ask(ask));
+                    return vec![];
+                } else if app.job_moving(j) {
+                    format!("Job {} is running: nothing to resume.", j.job)
+                } else {
+                    format!("Job {} has finished: nothing to resume.", j.job)
+                };
+                app.notice(text);
+            }
+        }
         Action::Cancel => {
             if let Some(j) = app.jobs.get(cursor) {
-                if j.is_done() {
+                if !j.is_done() && !app.job_moving(j) {
+                    let text = format!(
+                        "Job {} is not running (interrupted): nothing to cancel. {} resumes it.",
+                        j.job,
+                        app.keymap.first_key(Action::Resume)
+                    );
+                    app.notice(text);
+                } else if j.is_done() {
                     let text = format!("Job {} has already finished.", j.job);
                     app.notice(text);
                 } else {
@@ -90,6 +206,17 @@ pub fn act(app: &mut App, a: Action) -> Vec<Effect> {
         }
         Action::Open => {
             if let Some(j) = app.jobs.get(cursor)
+                && let Some(x) = app.external.get(&j.job)
+                && x.live
+            {
+                // Decisions wait on a channel inside the process that runs the job.
+                let text = format!(
+                    "Job {} runs in another process{}: answer its questions in the terminal that runs it.",
+                    j.job,
+                    x.pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+                );
+                app.notice(text);
+            } else if let Some(j) = app.jobs.get(cursor)
                 && let Some(d) = j.pending.first().cloned()
             {
                 let (job, target) = (j.job.clone(), j.target.clone());
@@ -115,7 +242,7 @@ fn status_style(theme: &Theme, status: &str) -> Style {
     match status {
         "deployed" | "validated" | "nothing to do" => theme.ok,
         "running" | "queued" => theme.focus,
-        "waiting" | "canceled" | "aborted" => theme.warning,
+        "waiting" | "canceled" | "aborted" | "interrupted" => theme.warning,
         _ => theme.danger,
     }
 }
@@ -138,7 +265,7 @@ pub fn draw(f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
         Layout::horizontal([Constraint::Length(list_w), Constraint::Min(20)]).areas(area);
     let mut lines = Vec::new();
     for (i, j) in app.jobs.iter().enumerate() {
-        let (st, _) = job_status(j);
+        let (st, _) = status_in(app, j);
         let sel = i == app.jobs_view.cursor;
         let base = if sel {
             theme.cursor()
@@ -148,7 +275,7 @@ pub fn draw(f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
         let icon = match st {
             "deployed" | "validated" | "nothing to do" => "✓",
             "running" | "queued" => "⟳",
-            "waiting" => "!",
+            "waiting" | "interrupted" => "!",
             "canceled" | "aborted" => "■",
             _ => "✗",
         };
@@ -171,7 +298,15 @@ pub fn draw(f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
         ));
     }
     let room = (left.height as usize).saturating_sub(2) / 2;
-    let skip = first_visible(app.jobs_view.cursor, room.max(1)) * 2;
+    let first = first_visible(app.jobs_view.cursor, room.max(1));
+    let skip = first * 2;
+    for (slot, i) in (first..app.jobs.len()).take(room).enumerate() {
+        let y = left.y + 1 + 2 * slot as u16;
+        app.hit(
+            Rect::new(left.x + 1, y, left.width.saturating_sub(2), 2),
+            crate::tui::mouse::Hit::Job(i),
+        );
+    }
     f.render_widget(
         Paragraph::new(lines)
             .scroll((skip as u16, 0))
@@ -214,7 +349,7 @@ fn draw_job(f: &mut Frame<'_>, app: &App, theme: &Theme, j: &JobState, area: Rec
         ),
         Span::raw(clip(&what.join(" "), w.saturating_sub(20))),
     ]));
-    let (st, detail) = job_status(j);
+    let (st, detail) = status_in(app, j);
     l.push(Line::from(vec![
         Span::styled(
             st.to_string(),
@@ -290,8 +425,8 @@ fn draw_job(f: &mut Frame<'_>, app: &App, theme: &Theme, j: &JobState, area: Rec
     if !j.pending.is_empty() {
         l.push(Line::styled(
             format!(
-                "{} decision(s) waiting: press {} to answer",
-                j.pending.len(),
+                "{} waiting: press {} to answer",
+                crate::domain::plural(j.pending.len(), "decision"),
                 app.keymap.first_key(Action::Open)
             ),
             theme.warning.add_modifier(Modifier::BOLD),
@@ -318,6 +453,30 @@ fn draw_job(f: &mut Frame<'_>, app: &App, theme: &Theme, j: &JobState, area: Rec
     f.render_widget(Paragraph::new(l), inner);
 }
 
+/// The status as this console sees it: a journaled job whose process is gone is interrupted;
+/// one running elsewhere says so.
+pub fn status_in(app: &App, j: &JobState) -> (&'static str, String) {
+    match app.external.get(&j.job) {
+        Some(x) if x.interrupted() => (
+            "interrupted",
+            format!("{} resumes it", app.keymap.first_key(Action::Resume)),
+        ),
+        Some(x) if x.live => {
+            let (st, detail) = job_status(j);
+            let by = format!("by {} elsewhere", j.spec.user);
+            (
+                st,
+                if detail.is_empty() {
+                    by
+                } else {
+                    format!("{detail} · {by}")
+                },
+            )
+        }
+        _ => job_status(j),
+    }
+}
+
 pub fn job_status(j: &JobState) -> (&'static str, String) {
     if let Some(e) = &j.error {
         return ("failed", e.lines().next().unwrap_or("").to_string());
@@ -333,12 +492,16 @@ pub fn job_status(j: &JobState) -> (&'static str, String) {
             Outcome::NeedsReconciliation { deploy_id } => {
                 ("needs reconciliation", deploy_id.clone())
             }
-            Outcome::ValidationFailed { errors, .. } => {
-                ("validation failed", format!("{} errors", errors.len()))
-            }
+            Outcome::ValidationFailed { errors, .. } => (
+                "validation failed",
+                crate::domain::plural(errors.len(), "error"),
+            ),
             Outcome::DeployFailed { errors, .. } => (
                 "deploy failed",
-                format!("{} errors, rolled back", errors.len()),
+                format!(
+                    "{}, rolled back",
+                    crate::domain::plural(errors.len(), "error")
+                ),
             ),
         };
         return t;

@@ -60,7 +60,7 @@ pub fn popup(
     lines: Vec<Line<'_>>,
     style: Style,
     area: Rect,
-) {
+) -> Rect {
     let w = 64u16.min(area.width);
     let inner_w = w.saturating_sub(2).max(1) as usize;
     let rows: usize = lines
@@ -76,6 +76,7 @@ pub fn popup(
             .block(frame(theme, title.to_string(), style)),
         r,
     );
+    r
 }
 
 /// The first row to show so that `cursor` stays inside a window of `room` rows.
