@@ -926,3 +926,50 @@ fn own_deploys_are_not_drift_and_org_edits_are_named() {
         text(&o)
     );
 }
+
+#[test]
+fn orgs_connects_the_demo_orgs_as_the_first_command() {
+    let ws = Ws::new();
+    let o = ws.run(&["orgs", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["orgs"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for r in rows {
+        assert_eq!(r["connected"], true, "{r}");
+    }
+}
+
+#[test]
+fn test_options_salesforce_rejects_are_refused_before_any_org_is_called() {
+    let ws = Ws::new();
+    for extra in [
+        &["--tests", "InvoiceServiceTest"][..],
+        &["--test-level", "RunSpecifiedTests"][..],
+    ] {
+        let mut args = vec![
+            "back-promote",
+            "--from",
+            "uat",
+            "--to",
+            "qa",
+            "--story",
+            "US-0104",
+            "--yes",
+        ];
+        args.extend_from_slice(extra);
+        let o = ws.run(&args);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("RunSpecifiedTests"), "{}", text(&o));
+    }
+    // Refused before the orgs were needed: no simulator was started.
+    let dir = ws.dir.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    assert!(
+        rt.block_on(backflow::sim::workspace::connect_existing(&dir))
+            .is_none()
+    );
+}
