@@ -572,6 +572,12 @@ pub fn validate(cli: &Cli, a: &args::EnvArg) -> CliResult {
             r.env,
             plural(r.checked, "component")
         );
+        if r.retrieves > 1 {
+            println!(
+                "  retrieved in {} parts (Salesforce returns at most 10,000 files or 39 MB per retrieve)",
+                r.retrieves
+            );
+        }
         for d in &r.drifted {
             println!("  drift    {d} (changed directly in the org)");
         }

@@ -52,7 +52,7 @@ pub mod workspace;
 
 pub use workspace::Workspace;
 
-use crate::domain::{Board, Plan, PlanRequest, StatusReport};
+use crate::domain::{Board, ComponentRef, Plan, PlanRequest, StatusReport};
 use crate::git::Caches;
 use std::sync::Arc;
 
@@ -446,6 +446,8 @@ impl Engine {
 pub struct ValidateReport {
     pub env: String,
     pub checked: usize,
+    /// How many retrieves it took (Salesforce returns at most 10,000 files / 39 MB per retrieve).
+    pub retrieves: usize,
     pub drifted: Vec<String>,
     pub missing_in_org: Vec<String>,
 }
@@ -464,6 +466,7 @@ impl Engine {
     /// Compares everything the env branch holds with the org (semantically: formatting and
     /// section order are not drift; profiles and objects on what the org returned).
     pub async fn validate_env(&self, env: &str) -> Result<ValidateReport, EngineError> {
+        use crate::salesforce::metadata::{Limits, chunk_retrieves};
         let e = self.env_named(env)?;
         let ws = self.ws.clone();
         let branch = e.branch.clone();
@@ -473,27 +476,57 @@ impl Engine {
         })
         .await
         .map_err(|e| EngineError::Internal(format!("background task: {e}")))??;
+        // One group per file: an object and its fields are retrieved together, or a retrieve
+        // naming only the fields would return the object without its settings.
+        let mut groups: std::collections::BTreeMap<ComponentRef, (Vec<ComponentRef>, usize, u64)> =
+            Default::default();
+        for c in tree.manifest.components() {
+            groups
+                .entry(pipeline::drift::file_component(&c))
+                .or_default()
+                .0
+                .push(c);
+        }
+        for (path, bytes) in &tree.files {
+            if let Some(g) =
+                crate::metadata::registry::mdapi_component(path).and_then(|c| groups.get_mut(&c))
+            {
+                g.1 += 1;
+                g.2 += bytes.len() as u64;
+            }
+        }
+        let chunks = chunk_retrieves(groups.into_values().collect(), &Limits::default());
         let client = connect::client_for(&self.ws, env).await?;
         let token = tokio_util::sync::CancellationToken::new();
-        let r = client.retrieve(&tree.manifest.render(), &token).await?;
-        let org = pipeline::package::unzip(&r.zip)?;
+        let mut org = std::collections::BTreeMap::new();
+        for chunk in &chunks {
+            let mut m = crate::metadata::Manifest::new(tree.manifest.version.clone());
+            for c in chunk.iter().flatten() {
+                m.add_ref(c);
+            }
+            let r = client.retrieve(&m.render(), &token).await?;
+            org.extend(pipeline::package::unzip(&r.zip)?);
+        }
         let mut drifted = std::collections::BTreeSet::new();
         let mut missing = std::collections::BTreeSet::new();
         for (path, bytes) in &tree.files {
-            let name = pipeline::drift::component_label(path);
             match org.get(path) {
-                Some(o) if pipeline::drift::differs(path, o, bytes) => {
-                    drifted.insert(name);
-                }
-                Some(_) => {}
+                // The whole branch is compared, but only what deploying it would change in the
+                // org counts: entries only the org has are kept by a deploy.
+                Some(o) => drifted.extend(
+                    pipeline::drift::overwritten(path, o, Some(bytes), &|_| false)
+                        .into_iter()
+                        .map(|c| c.to_string()),
+                ),
                 None => {
-                    missing.insert(name);
+                    missing.insert(pipeline::drift::component_label(path));
                 }
             }
         }
         Ok(ValidateReport {
             env: env.to_string(),
             checked: tree.manifest.len(),
+            retrieves: chunks.len(),
             drifted: drifted.into_iter().collect(),
             missing_in_org: missing.into_iter().collect(),
         })

@@ -253,10 +253,27 @@ pub struct OrgRow {
 /// Every configured org: who is logged in, sandbox or production, instance, API version.
 pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
     let store = TokenStore::os();
-    let sim = match super::connect::org_host() {
+    let mut sim = match super::connect::org_host() {
         Some(h) => h.running(dir, &cfg.orgs).await,
         None => None,
     };
+    // Like any command that needs the orgs, this one starts the workspace's simulator (seeding
+    // its orgs from their branches) instead of reporting them "not running".
+    let hosted = |o: &OrgConfig| o.auth == "simulated" && o.url.is_none();
+    if let (None, Some(h)) = (&sim, super::connect::org_host())
+        && cfg.orgs.values().any(hosted)
+        && let Ok(ws) = super::Workspace::load(&dir.join(super::workspace::CONFIG_FILE))
+        && let Some(env) = cfg.pipeline.envs().iter().find(|e| {
+            e.org
+                .as_deref()
+                .and_then(|o| cfg.orgs.get(o))
+                .is_some_and(hosted)
+        })
+    {
+        // A failure to start shows below as each org's error.
+        let _ = super::connect::client_for(&ws, &env.name).await;
+        sim = h.running(dir, &cfg.orgs).await;
+    }
     let mut rows = Vec::new();
     for (name, oc) in &cfg.orgs {
         let mut oc = oc.clone();

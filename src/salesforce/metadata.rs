@@ -48,6 +48,33 @@ impl TestLevel {
     }
 }
 
+/// Refuses test options Salesforce would reject: `RunSpecifiedTests` needs test classes, test
+/// classes need `RunSpecifiedTests`, and `RunRelevantTests` needs API 66.0 or later (`org_api`,
+/// when known).
+pub fn check_test_options(
+    level: TestLevel,
+    run_tests: &[String],
+    org_api: Option<&str>,
+) -> Result<(), String> {
+    match level {
+        TestLevel::RunSpecifiedTests if run_tests.is_empty() => Err(
+            "test level RunSpecifiedTests needs the test classes to run: name them with --tests A,B".into(),
+        ),
+        TestLevel::RunSpecifiedTests => Ok(()),
+        _ if !run_tests.is_empty() => Err(format!(
+            "--tests ({}) is only accepted with test level RunSpecifiedTests (this deploy uses {level:?}): add --test-level RunSpecifiedTests or drop --tests",
+            run_tests.join(",")
+        )),
+        TestLevel::RunRelevantTests => match org_api.and_then(|v| v.parse::<f64>().ok()) {
+            Some(v) if v < 66.0 => Err(format!(
+                "test level RunRelevantTests needs API 66.0 or later; this org speaks API {v:.1}: use RunLocalTests or RunSpecifiedTests"
+            )),
+            _ => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
 /// Options of a deploy. `rollbackOnError` is always sent as true.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeployOptions {
@@ -248,6 +275,12 @@ impl SalesforceClient {
     /// Never retried once sent: on a lost answer the error is `OutcomeUnknown` and the caller
     /// looks the deploy up with [`SalesforceClient::find_deploy_requests`].
     pub async fn deploy(&self, zip: &[u8], opts: &DeployOptions) -> Result<String, SfError> {
+        check_test_options(opts.test_level, &opts.run_tests, Some(self.api_version()))
+            .and_then(|()| check_deploy_zip(zip, &Limits::default()))
+            .map_err(|detail| SfError::Config {
+                org: self.org().into(),
+                detail,
+            })?;
         let mut o = String::from("<deploy>");
         push_el(&mut o, "ZipFile", &B64.encode(zip));
         o.push_str("<DeployOptions>");
@@ -417,7 +450,33 @@ impl SalesforceClient {
             manifest.text_of("version").unwrap_or(self.api_version()),
         );
         o.push_str("</unpackaged></retrieveRequest></retrieve>");
-        let resp = self.soap(o, "retrieve", Kind::Idempotent).await?;
+        // Salesforce hands a retrieve's zip out once: when the answer carrying it was lost
+        // (the connection dropped and the poll was retried), the retrieve is started again.
+        let mut restarts_left = 2;
+        loop {
+            match self.run_retrieve(&o, cancel).await? {
+                Some(r) => return Ok(r),
+                None if restarts_left > 0 => restarts_left -= 1,
+                None => {
+                    return Err(self.err_protocol(
+                        "checkRetrieveStatus",
+                        "the finished retrieve carried no zip three times (its answers were lost); retry later",
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Starts one retrieve and polls it; `None` when it finished but its zip was already
+    /// handed out (an earlier answer was lost).
+    async fn run_retrieve(
+        &self,
+        request: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Option<RetrieveResult>, SfError> {
+        let resp = self
+            .soap(request.to_string(), "retrieve", Kind::Idempotent)
+            .await?;
         let id = result_of(self, &resp, "retrieve")?
             .text_of("id")
             .map(str::to_string)
@@ -444,12 +503,9 @@ impl SalesforceClient {
                         message: r.text_of("errorMessage").unwrap_or("").into(),
                     });
                 }
-                let zip = r.text_of("zipFile").ok_or_else(|| {
-                    self.err_protocol(
-                        "checkRetrieveStatus",
-                        "the finished retrieve carried no zip",
-                    )
-                })?;
+                let Some(zip) = r.text_of("zipFile") else {
+                    return Ok(None);
+                };
                 let cleaned: String = zip.chars().filter(|c| !c.is_whitespace()).collect();
                 let zip = B64.decode(cleaned).map_err(|e| {
                     self.err_protocol("checkRetrieveStatus", format!("zip is not base64: {e}"))
@@ -463,7 +519,7 @@ impl SalesforceClient {
                         )
                     })
                     .collect();
-                return Ok(RetrieveResult { id, zip, messages });
+                return Ok(Some(RetrieveResult { id, zip, messages }));
             }
             if cancel.is_cancelled() {
                 return Err(SfError::Cancelled {
@@ -542,6 +598,75 @@ impl SalesforceClient {
     }
 }
 
+/// What Salesforce accepts in one Metadata API call: a retrieve returns at most 10,000 files
+/// and 39 MB; a deploy zip may be at most 39 MB compressed and 600 MB uncompressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub retrieve_files: usize,
+    pub retrieve_bytes: u64,
+    pub deploy_zip_bytes: u64,
+    pub deploy_unzipped_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            retrieve_files: 10_000,
+            retrieve_bytes: 39 * 1024 * 1024,
+            deploy_zip_bytes: 39 * 1024 * 1024,
+            deploy_unzipped_bytes: 600 * 1024 * 1024,
+        }
+    }
+}
+
+/// Splits what one retrieve would ask for into retrieves Salesforce accepts. Each group (a
+/// file's components: an object with its fields) stays in one retrieve, since a retrieve
+/// naming only some of them returns only those entries; `files` and `bytes` are the group's
+/// expected size. A group too big on its own gets a retrieve of its own.
+pub fn chunk_retrieves<T>(groups: Vec<(T, usize, u64)>, limits: &Limits) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = Vec::new();
+    let (mut files, mut bytes) = (0usize, 0u64);
+    for (g, f, b) in groups {
+        let full = out.last().is_none_or(|c| {
+            !c.is_empty()
+                && (files + f > limits.retrieve_files || bytes + b > limits.retrieve_bytes)
+        });
+        if full {
+            out.push(Vec::new());
+            (files, bytes) = (0, 0);
+        }
+        files += f;
+        bytes += b;
+        if let Some(c) = out.last_mut() {
+            c.push(g);
+        }
+    }
+    out
+}
+
+/// Refuses a deploy zip Salesforce would reject for its size, before it is sent.
+pub fn check_deploy_zip(zip: &[u8], limits: &Limits) -> Result<(), String> {
+    let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
+    if zip.len() as u64 > limits.deploy_zip_bytes {
+        return Err(format!(
+            "the deploy package is {:.1} MB compressed; Salesforce accepts at most {:.0} MB per deploy: split the promotion (fewer stories or components per run)",
+            mb(zip.len() as u64),
+            mb(limits.deploy_zip_bytes)
+        ));
+    }
+    let archive = zip::ZipArchive::new(std::io::Cursor::new(zip))
+        .map_err(|e| format!("the deploy package is not a readable zip: {e}"))?;
+    let unzipped: u64 = archive.decompressed_size().map_or(0, |n| n as u64);
+    if unzipped > limits.deploy_unzipped_bytes {
+        return Err(format!(
+            "the deploy package holds {:.1} MB uncompressed; Salesforce accepts at most {:.0} MB per deploy: split the promotion (fewer stories or components per run)",
+            mb(unzipped),
+            mb(limits.deploy_unzipped_bytes)
+        ));
+    }
+    Ok(())
+}
+
 /// A finished retrieve.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetrieveResult {
@@ -593,5 +718,59 @@ mod tests {
             assert_eq!(TestLevel::parse(l).and_then(TestLevel::wire), Some(l));
         }
         assert_eq!(TestLevel::parse("bogus"), None);
+    }
+
+    #[test]
+    fn retrieves_are_split_at_salesforces_limits() {
+        let limits = Limits {
+            retrieve_files: 3,
+            retrieve_bytes: 100,
+            ..Limits::default()
+        };
+        let groups = vec![
+            ("a", 2, 10),
+            ("b", 1, 10),
+            ("c", 1, 10),
+            ("d", 1, 95),
+            ("e", 9, 1),
+        ];
+        assert_eq!(
+            chunk_retrieves(groups, &limits),
+            vec![vec!["a", "b"], vec!["c"], vec!["d"], vec!["e"]]
+        );
+        assert!(chunk_retrieves(Vec::<(u8, usize, u64)>::new(), &limits).is_empty());
+    }
+
+    #[test]
+    fn oversized_deploy_zips_are_refused() {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        w.start_file("a.txt", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut w, &[b'x'; 5000]).unwrap();
+        let z = w.finish().unwrap().into_inner();
+        assert!(check_deploy_zip(&z, &Limits::default()).is_ok());
+        let small = Limits {
+            deploy_unzipped_bytes: 4000,
+            ..Limits::default()
+        };
+        let e = check_deploy_zip(&z, &small).unwrap_err();
+        assert!(e.contains("uncompressed"), "{e}");
+        let tiny = Limits {
+            deploy_zip_bytes: 10,
+            ..Limits::default()
+        };
+        let e = check_deploy_zip(&z, &tiny).unwrap_err();
+        assert!(e.contains("compressed") && e.contains("split"), "{e}");
+    }
+
+    #[test]
+    fn test_options_follow_salesforces_rules() {
+        let t = vec!["ATest".to_string()];
+        assert!(check_test_options(TestLevel::RunSpecifiedTests, &t, None).is_ok());
+        assert!(check_test_options(TestLevel::RunSpecifiedTests, &[], None).is_err());
+        assert!(check_test_options(TestLevel::Default, &t, None).is_err());
+        assert!(check_test_options(TestLevel::RunRelevantTests, &[], Some("65.0")).is_err());
+        assert!(check_test_options(TestLevel::RunRelevantTests, &[], Some("66.0")).is_ok());
+        assert!(check_test_options(TestLevel::RunLocalTests, &[], Some("50.0")).is_ok());
     }
 }

@@ -273,26 +273,85 @@ fn protected_target_is_validated_then_quick_deployed() {
     );
 }
 
+/// Adds an entry to an org's container file (a label, a field) just before its closing tag.
+fn with_entry(file: &[u8], root: &str, entry: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(file);
+    let close = format!("</{root}>");
+    assert!(text.contains(&close), "{text}");
+    text.replace(&close, &format!("{entry}\n{close}"))
+        .into_bytes()
+}
+
 #[test]
-fn drift_is_detected_and_adopted_or_aborted() {
+fn drift_is_only_what_the_job_would_overwrite() {
     let ws = Ws::new();
     // A first (validate-only) run starts the simulator and seeds the orgs from their branches.
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
-        "uat",
-        "--to",
-        "qa",
-        "--story",
-        "US-0104",
-        "--yes",
-        "--validate-only",
-    ]);
+    let promote = |policy: &str, extra: &[&str]| {
+        let mut args = vec![
+            "back-promote",
+            "--from",
+            "uat",
+            "--to",
+            "qa",
+            "--story",
+            "US-0104",
+            "--yes",
+            "--on-drift",
+            policy,
+        ];
+        args.extend_from_slice(extra);
+        ws.run(&args)
+    };
+    let o = promote("abort", &["--validate-only"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // The org holds a field and a label no branch has, and a label edited directly in the org
+    // that this job (a label hotfix) does not deploy: none of it is drift for the job.
+    ws.sim(async |a| {
+        let files = a.files("qa").await.unwrap();
+        let labels = with_entry(
+            &files["labels/CustomLabels.labels"],
+            "CustomLabels",
+            "    <labels>\n        <fullName>Org_Only</fullName>\n        <language>en_US</language>\n        <protected>false</protected>\n        <shortDescription>Org_Only</shortDescription>\n        <value>Made in the org</value>\n    </labels>",
+        );
+        let labels = String::from_utf8_lossy(&labels)
+            .replace("Acme Billing", "Acme Billing (edited in the org)");
+        let account = with_entry(
+            files
+                .get("objects/Account.object")
+                .expect("qa's org holds Account"),
+            "CustomObject",
+            "    <fields>\n        <fullName>Org_Only__c</fullName>\n        <label>Org only</label>\n        <type>Checkbox</type>\n        <defaultValue>false</defaultValue>\n    </fields>",
+        );
+        a.edit_org(
+            "qa",
+            &[
+                ("labels/CustomLabels.labels", labels.as_bytes()),
+                ("objects/Account.object", &account),
+            ],
+            &[],
+        )
+        .await
+        .unwrap();
+    });
+    let o = promote("abort", &["--validate-only"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!text(&o).contains("drift in"), "{}", text(&o));
+    // `validate` compares the whole branch: the edited label would be overwritten by a deploy
+    // of the branch; what only the org has would not.
+    let o = ws.run(&["validate", "qa"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("drift    CustomLabel:App_Name"),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("Org_Only"), "{}", text(&o));
+    assert!(!text(&o).contains("CustomObject:Account"), "{}", text(&o));
+    // The label the job deploys, changed in the org: drift.
     ws.sim(async |a| {
         let files = a.files("qa").await.unwrap();
         let labels = String::from_utf8_lossy(&files["labels/CustomLabels.labels"])
-            .replace("Acme Billing", "Acme Billing (edited in the org)");
+            .replace(">Payment overdue<", ">Payment overdue (edited in the org)<");
         a.edit_org(
             "qa",
             &[("labels/CustomLabels.labels", labels.as_bytes())],
@@ -301,64 +360,24 @@ fn drift_is_detected_and_adopted_or_aborted() {
         .await
         .unwrap();
     });
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
-        "uat",
-        "--to",
-        "qa",
-        "--story",
-        "US-0104",
-        "--yes",
-        "--on-drift",
-        "abort",
-    ]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("drift"), "{}", text(&o));
-    // `validate` sees the same drift over the whole env.
-    let o = ws.run(&["validate", "qa"]);
+    let o = promote("abort", &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
-        text(&o).contains("drift    CustomLabels:CustomLabels"),
+        text(&o).contains("drift in qa: CustomLabel:Dunning_Notice"),
         "{}",
         text(&o)
     );
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
-        "uat",
-        "--to",
-        "qa",
-        "--story",
-        "US-0104",
-        "--yes",
-        "--on-drift",
-        "adopt",
-    ]);
+    // Overwriting deploys only the job's label: what only the org has stays.
+    let o = promote("overwrite", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let repo = git2::Repository::open(&ws.dir).unwrap();
-    let qa = repo
-        .revparse_single("qa")
-        .unwrap()
-        .peel_to_commit()
-        .unwrap();
-    let blob = qa
-        .tree()
-        .unwrap()
-        .get_path(Path::new(
-            "force-app/main/default/labels/CustomLabels.labels-meta.xml",
-        ))
-        .unwrap();
-    let text_now =
-        String::from_utf8_lossy(repo.find_blob(blob.id()).unwrap().content()).to_string();
-    assert!(
-        text_now.contains("edited in the org"),
-        "adopted: the org's change is kept"
-    );
-    assert!(
-        text_now.contains("Your payment is overdue"),
-        "and the hotfix is applied"
-    );
+    ws.sim(async |a| {
+        let files = a.files("qa").await.unwrap();
+        let labels = String::from_utf8_lossy(&files["labels/CustomLabels.labels"]).to_string();
+        assert!(labels.contains("Your payment is overdue"), "{labels}");
+        assert!(labels.contains("Made in the org"), "{labels}");
+        let account = String::from_utf8_lossy(&files["objects/Account.object"]).to_string();
+        assert!(account.contains("Org_Only__c"), "{account}");
+    });
 }
 
 #[test]
@@ -879,7 +898,7 @@ fn own_deploys_are_not_drift_and_org_edits_are_named() {
     ws.sim(async |a| {
         let files = a.files("qa").await.unwrap();
         let labels = String::from_utf8_lossy(&files["labels/CustomLabels.labels"])
-            .replace("Acme Billing", "Acme");
+            .replace(">Payment overdue<", ">Payment overdue!<");
         a.edit_org(
             "qa",
             &[("labels/CustomLabels.labels", labels.as_bytes())],
@@ -905,5 +924,52 @@ fn own_deploys_are_not_drift_and_org_edits_are_named() {
         text(&o).contains("changed in the org since backflow's last deploy"),
         "{}",
         text(&o)
+    );
+}
+
+#[test]
+fn orgs_connects_the_demo_orgs_as_the_first_command() {
+    let ws = Ws::new();
+    let o = ws.run(&["orgs", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["orgs"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for r in rows {
+        assert_eq!(r["connected"], true, "{r}");
+    }
+}
+
+#[test]
+fn test_options_salesforce_rejects_are_refused_before_any_org_is_called() {
+    let ws = Ws::new();
+    for extra in [
+        &["--tests", "InvoiceServiceTest"][..],
+        &["--test-level", "RunSpecifiedTests"][..],
+    ] {
+        let mut args = vec![
+            "back-promote",
+            "--from",
+            "uat",
+            "--to",
+            "qa",
+            "--story",
+            "US-0104",
+            "--yes",
+        ];
+        args.extend_from_slice(extra);
+        let o = ws.run(&args);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("RunSpecifiedTests"), "{}", text(&o));
+    }
+    // Refused before the orgs were needed: no simulator was started.
+    let dir = ws.dir.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    assert!(
+        rt.block_on(backflow::sim::workspace::connect_existing(&dir))
+            .is_none()
     );
 }

@@ -1600,3 +1600,76 @@ fn client_futures_are_send(c: &SalesforceClient, t: &CancellationToken) {
         |_| Ok(vec![]),
     ));
 }
+
+/// A retrieve's zip is handed out once: when the answer carrying it is lost, the client starts
+/// the retrieve again instead of failing.
+#[tokio::test]
+async fn a_retrieve_whose_zip_was_lost_is_started_again() {
+    let sim = start_sim().await;
+    let c = impatient(&sim, "dev1", 400).await;
+    let pkg = "<Package xmlns=\"http://soap.sforce.com/2006/04/metadata\"><types><members>AccountService</members><name>ApexClass</name></types><version>66.0</version></Package>";
+    // The first poll (in progress) and the second (done, with the zip) are handled, but their
+    // answers arrive too late: the retried poll finds the zip already handed out.
+    fault(
+        &sim,
+        "checkRetrieveStatus",
+        FaultKind::SlowAnswer { ms: 700 },
+        2,
+    )
+    .await;
+    let r = c.retrieve(pkg, &CancellationToken::new()).await.unwrap();
+    let files = unzip(&r.zip);
+    assert!(
+        files.contains_key("unpackaged/classes/AccountService.cls"),
+        "{:?}",
+        files.keys()
+    );
+}
+
+/// Test options Salesforce rejects are refused before anything is sent.
+#[tokio::test]
+async fn test_options_salesforce_rejects_are_refused_before_sending() {
+    let sim = start_sim().await;
+    let c = client(&sim, "dev1").await;
+    let z = zip(&[
+        ("classes/AccountService.cls", NEW_CLASS),
+        ("classes/AccountService.cls-meta.xml", CLASS_META),
+    ]);
+    let specified = DeployOptions {
+        test_level: TestLevel::RunSpecifiedTests,
+        ..Default::default()
+    };
+    let e = c.deploy(&z, &specified).await.unwrap_err();
+    assert!(e.to_string().contains("--tests"), "{e}");
+    let tests_without_level = DeployOptions {
+        test_level: TestLevel::RunLocalTests,
+        run_tests: vec!["AccountServiceTest".into()],
+        ..Default::default()
+    };
+    let e = c.deploy(&z, &tests_without_level).await.unwrap_err();
+    assert!(e.to_string().contains("RunSpecifiedTests"), "{e}");
+    let old = SalesforceClient::connect(
+        "dev1",
+        &OrgConfig {
+            api_version: Some("65.0".into()),
+            ..simulated(&sim, "dev1")
+        },
+        &fast(),
+        &TokenStore::unavailable("tests"),
+    )
+    .await
+    .unwrap();
+    let relevant = DeployOptions {
+        test_level: TestLevel::RunRelevantTests,
+        ..Default::default()
+    };
+    let e = old.deploy(&z, &relevant).await.unwrap_err();
+    assert!(e.to_string().contains("66.0"), "{e}");
+    assert!(
+        sim.admin().deploy_log().await.unwrap().is_empty(),
+        "nothing was sent"
+    );
+    // The same options are accepted where Salesforce accepts them.
+    c.deploy(&z, &relevant).await.unwrap();
+    assert_eq!(sim.admin().deploy_log().await.unwrap().len(), 1);
+}

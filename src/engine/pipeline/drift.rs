@@ -5,11 +5,14 @@
 use super::package::unzip;
 use super::plan::Planned;
 use super::{Flow, Job, Journaled, blocking, git_err, now};
+use crate::domain::ComponentRef;
 use crate::domain::job::{Answer, DecisionKind, DriftPolicy, Outcome, Step};
 use crate::engine::jobs::JobCtx;
 use crate::engine::journal::{Journal, Record, Replay};
 use crate::engine::{EngineError, Workspace, connect, query};
-use crate::metadata::registry::mdapi_component;
+use crate::metadata::infile;
+use crate::metadata::registry::{mdapi_component, registry};
+use crate::metadata::xml::Element;
 use crate::salesforce::SalesforceClient;
 use git2::Oid;
 use std::collections::{BTreeMap, BTreeSet};
@@ -84,7 +87,9 @@ async fn drift_step(
     journal: &Arc<Journal>,
     planned: &Planned,
 ) -> Result<DriftResult, EngineError> {
-    // The branch's versions of the planned components, in Metadata API form.
+    // The branch's files holding the planned components, in Metadata API form. The retrieve
+    // asks for exactly the planned members (`CustomField:Account.Region__c`, `CustomLabel:X`),
+    // never their containers: a real org returns every field, list view and label it has.
     let (ws2, tip, comps) = (ws.clone(), planned.target_tip, planned.components.clone());
     let (branch_files, manifest) = blocking(move || {
         let repo = ws2.open_repo()?;
@@ -92,18 +97,11 @@ async fn drift_step(
         let mut manifest = crate::metadata::Manifest::new(ws2.api_version.clone());
         let mut files = BTreeMap::new();
         for c in &comps {
-            let key = query::container_of(c);
-            if tree
-                .manifest
-                .types
-                .get(&key.type_name)
-                .is_some_and(|m| m.contains(&key.member))
-            {
-                manifest.add_ref(&key);
-                for (p, b) in &tree.files {
-                    if mdapi_component(p).as_ref() == Some(&key) {
-                        files.insert(p.clone(), b.clone());
-                    }
+            manifest.add_ref(c);
+            let file = file_component(c);
+            for (p, b) in &tree.files {
+                if mdapi_component(p).as_ref() == Some(&file) {
+                    files.insert(p.clone(), b.clone());
                 }
             }
         }
@@ -111,7 +109,7 @@ async fn drift_step(
     })
     .await?;
     if manifest.is_empty() {
-        ctx.log("drift check: none of the planned components exist in the target yet".to_string());
+        ctx.log("drift check: the job deploys no component".to_string());
         return Ok(DriftResult::Clean);
     }
     let r = client.retrieve(&manifest.render(), &ctx.cancel).await?;
@@ -129,7 +127,7 @@ async fn drift_step(
             .collect(),
     })?;
     ctx.set_restore_package();
-    let org_files = unzip(&r.zip)?;
+    let retrieved = unzip(&r.zip)?;
     // Source tracking names what changed in the org since backflow's last deploy there; the
     // content comparison below decides what is drift.
     if let Some(hw) = last_high_water(ws, &ctx.target)
@@ -145,19 +143,23 @@ async fn drift_step(
             names.into_iter().collect::<Vec<_>>().join(", ")
         ));
     }
+    let requested: BTreeSet<ComponentRef> = planned.components.iter().cloned().collect();
     let mut drifted = BTreeSet::new();
     let mut details = Vec::new();
-    for (path, bytes) in &branch_files {
-        match org_files.get(path) {
-            Some(o) if !differs(path, o, bytes) => {}
-            Some(_) => {
-                if let Some(c) = mdapi_component(path) {
-                    drifted.insert(c.to_string());
-                }
-                details.push(format!("{path} differs in the org"));
-            }
-            None => {}
+    // What adopting would commit: the branch's files with the org's copies of the compared
+    // entries laid over them (a member-level retrieve holds only those entries).
+    let mut org_files = BTreeMap::new();
+    for (path, org) in &retrieved {
+        if path == "package.xml" {
+            continue;
         }
+        let branch = branch_files.get(path).map(Vec::as_slice);
+        let found = overwritten(path, org, branch, &|c| requested.contains(c));
+        for c in &found {
+            details.push(format!("{path}: {c} differs in the org"));
+        }
+        drifted.extend(found.into_iter().map(|c| c.to_string()));
+        org_files.insert(path.clone(), org_view(path, org, branch));
     }
     if drifted.is_empty() {
         ctx.log(format!(
@@ -215,6 +217,198 @@ async fn drift_step(
             components.join(", ")
         ))),
     }
+}
+
+/// The component whose Metadata API file holds `c`: the object for a field or list view, the
+/// labels file for a label, else `c` itself.
+pub(crate) fn file_component(c: &ComponentRef) -> ComponentRef {
+    let in_file = query::container_of(c);
+    if in_file != *c {
+        return in_file;
+    }
+    let parent = registry()
+        .types()
+        .iter()
+        .find(|t| t.is_decomposed() && t.children.iter().any(|(ct, _, _)| *ct == c.type_name));
+    match (parent, c.member.split_once('.')) {
+        (Some(t), Some((owner, _))) => ComponentRef::new(&t.name, owner),
+        _ => c.clone(),
+    }
+}
+
+/// The keyed children of a container type's file: (XML element, key element, child type).
+fn keyed_children(type_name: &str) -> Vec<(String, String, String)> {
+    let Some(t) = registry().get(type_name) else {
+        return Vec::new();
+    };
+    // Types whose sections are retrieved and deployed whole (profiles) are compared whole.
+    if crate::metadata::types::in_file(type_name) == crate::metadata::types::InFile::Whole {
+        return Vec::new();
+    }
+    let decomposed = t
+        .children
+        .iter()
+        .map(|(ct, dir, _)| (dir.clone(), "fullName".to_string(), ct.clone()));
+    let in_file = t
+        .child_elements
+        .iter()
+        .map(|(ct, el, key)| (el.clone(), key.clone(), ct.clone()));
+    decomposed.chain(in_file).collect()
+}
+
+fn as_doc(children: Vec<&Element>) -> Vec<u8> {
+    Element {
+        name: "x".into(),
+        children: children.into_iter().cloned().collect(),
+        ..Element::default()
+    }
+    .to_xml()
+    .into_bytes()
+}
+
+/// Whether two entries (two fields, two labels) mean the same, their elements in any order.
+fn same_entry(a: &Element, b: &Element) -> bool {
+    infile::semantically_equal(a.to_xml().as_bytes(), b.to_xml().as_bytes())
+}
+
+/// The components of an org's retrieved file that deploying the branch's copy would change:
+/// entries of a container (fields of an object, labels) are compared one by one with the
+/// branch's entry of the same key, semantically; an entry or file the branch lacks counts only
+/// when `requested` (the job deploys it, so it would overwrite the org's), because containers
+/// are overlaid on deploy and keep what the deploy does not name.
+pub(crate) fn overwritten(
+    path: &str,
+    org: &[u8],
+    branch: Option<&[u8]>,
+    requested: &dyn Fn(&ComponentRef) -> bool,
+) -> Vec<ComponentRef> {
+    let Some(comp) = mdapi_component(path) else {
+        return Vec::new();
+    };
+    let keyed = keyed_children(&comp.type_name);
+    let whole = |b: Option<&[u8]>| match b {
+        Some(b) if differs(path, org, b) => vec![comp.clone()],
+        Some(_) => Vec::new(),
+        None if requested(&comp) => vec![comp.clone()],
+        None => Vec::new(),
+    };
+    if keyed.is_empty() {
+        return whole(branch);
+    }
+    let Ok(o) = Element::parse(org) else {
+        return whole(branch);
+    };
+    let b = match branch.map(Element::parse) {
+        Some(Ok(b)) => Some(b),
+        Some(Err(_)) => return whole(branch),
+        None => None,
+    };
+    let key_of = |e: &Element| {
+        keyed
+            .iter()
+            .find(|(el, _, _)| *el == e.name)
+            .and_then(|(_, key, ct)| Some((ct.clone(), e.text_of(key)?.to_string())))
+    };
+    let mut out = Vec::new();
+    for entry in &o.children {
+        let Some((child_type, key)) = key_of(entry) else {
+            continue;
+        };
+        let child = ComponentRef::new(
+            &child_type,
+            crate::metadata::types::child_member(&comp, &key),
+        );
+        let mine = b.as_ref().and_then(|b| {
+            b.children
+                .iter()
+                .find(|e| e.name == entry.name && key_of(e).is_some_and(|(_, k)| k == key))
+        });
+        let changed = match mine {
+            Some(m) => !same_entry(entry, m),
+            None => requested(&child),
+        };
+        if changed {
+            out.push(child);
+        }
+    }
+    // The container's own settings (an object's label, sharing model): only the elements the
+    // org returned are compared, since a member-level retrieve returns none of them.
+    let own: Vec<&Element> = o.children.iter().filter(|e| key_of(e).is_none()).collect();
+    if !own.is_empty() {
+        let names: BTreeSet<&str> = own.iter().map(|e| e.name.as_str()).collect();
+        let changed = match &b {
+            Some(b) => {
+                let mine: Vec<&Element> = b
+                    .children
+                    .iter()
+                    .filter(|e| names.contains(e.name.as_str()) && key_of(e).is_none())
+                    .collect();
+                !infile::semantically_equal(&as_doc(own), &as_doc(mine))
+            }
+            None => requested(&comp),
+        };
+        if changed {
+            out.insert(0, comp.clone());
+        }
+    }
+    out
+}
+
+/// The org's version of a whole file as adopting it would commit: for a container, the
+/// branch's file with the org's returned entries and settings laid over it; otherwise the
+/// org's bytes.
+fn org_view(path: &str, org: &[u8], branch: Option<&[u8]>) -> Vec<u8> {
+    let keyed = mdapi_component(path)
+        .map(|c| keyed_children(&c.type_name))
+        .unwrap_or_default();
+    let (Some(branch), false) = (branch, keyed.is_empty()) else {
+        return org.to_vec();
+    };
+    let (Ok(o), Ok(mut b)) = (Element::parse(org), Element::parse(branch)) else {
+        return org.to_vec();
+    };
+    let key_of = |e: &Element| {
+        keyed
+            .iter()
+            .find(|(el, _, _)| *el == e.name)
+            .and_then(|(_, key, _)| e.text_of(key).map(|k| (e.name.clone(), k.to_string())))
+    };
+    let own: Vec<&Element> = o.children.iter().filter(|e| key_of(e).is_none()).collect();
+    let names: BTreeSet<&str> = own.iter().map(|e| e.name.as_str()).collect();
+    let mine: Vec<&Element> = b
+        .children
+        .iter()
+        .filter(|e| key_of(e).is_none() && names.contains(e.name.as_str()))
+        .collect();
+    let mut changed = false;
+    if !own.is_empty() && !infile::semantically_equal(&as_doc(own.clone()), &as_doc(mine)) {
+        b.children
+            .retain(|e| !(key_of(e).is_none() && names.contains(e.name.as_str())));
+        b.children.extend(own.into_iter().cloned());
+        changed = true;
+    }
+    for entry in &o.children {
+        let Some(k) = key_of(entry) else { continue };
+        match b
+            .children
+            .iter_mut()
+            .find(|e| key_of(e).as_ref() == Some(&k))
+        {
+            Some(slot) if same_entry(entry, slot) => {}
+            Some(slot) => {
+                *slot = entry.clone();
+                changed = true;
+            }
+            None => {
+                b.children.push(entry.clone());
+                changed = true;
+            }
+        }
+    }
+    if !changed {
+        return branch.to_vec();
+    }
+    b.to_xml().into_bytes()
 }
 
 /// `Type:Member` of a Metadata API path, or the path itself.
@@ -345,6 +539,94 @@ mod tests {
         assert_eq!(
             mdapi_component("lwc/card/card.js").unwrap().to_string(),
             "LightningComponentBundle:card"
+        );
+    }
+
+    const BRANCH_OBJECT: &[u8] = b"<CustomObject><label>Account</label>\
+<fields><fullName>Region__c</fullName><type>Text</type><length>40</length></fields>\
+<fields><fullName>Tier__c</fullName><type>Text</type></fields></CustomObject>";
+
+    #[test]
+    fn only_what_a_deploy_would_overwrite_is_drift() {
+        let region = ComponentRef::new("CustomField", "Account.Region__c");
+        let asked = |c: &ComponentRef| *c == region;
+        // A member-level retrieve of an unchanged field (formatted differently): no drift.
+        let org = b"<CustomObject xmlns=\"x\">\n  <fields>\n    <length>40</length>\n    <fullName>Region__c</fullName>\n    <type>Text</type>\n  </fields>\n</CustomObject>";
+        assert!(overwritten("objects/Account.object", org, Some(BRANCH_OBJECT), &asked).is_empty());
+        // The whole object with a field only the org has: kept by the deploy, no drift.
+        let org = b"<CustomObject><label>Account</label>\
+<fields><fullName>Region__c</fullName><type>Text</type><length>40</length></fields>\
+<fields><fullName>Org_Only__c</fullName><type>Checkbox</type></fields></CustomObject>";
+        assert!(
+            overwritten("objects/Account.object", org, Some(BRANCH_OBJECT), &|_| {
+                false
+            })
+            .is_empty()
+        );
+        // The deployed field changed in the org: drift, named by the field.
+        let org = b"<CustomObject><fields><fullName>Region__c</fullName><type>Text</type><length>80</length></fields></CustomObject>";
+        assert_eq!(
+            overwritten("objects/Account.object", org, Some(BRANCH_OBJECT), &asked),
+            vec![region.clone()]
+        );
+        // A label the job deploys that the branch lacks but the org has: it would be overwritten.
+        let labels = b"<CustomLabels><labels><fullName>New</fullName><value>Org</value></labels></CustomLabels>";
+        let branch = b"<CustomLabels><labels><fullName>Old</fullName><value>A</value></labels></CustomLabels>";
+        let new = ComponentRef::new("CustomLabel", "New");
+        assert_eq!(
+            overwritten("labels/CustomLabels.labels", labels, Some(branch), &|c| *c
+                == new),
+            vec![new.clone()]
+        );
+        assert!(
+            overwritten("labels/CustomLabels.labels", labels, Some(branch), &|_| {
+                false
+            })
+            .is_empty()
+        );
+        // The container's own settings, when returned, are compared too.
+        let org = b"<CustomObject><label>Client</label></CustomObject>";
+        assert_eq!(
+            overwritten("objects/Account.object", org, Some(BRANCH_OBJECT), &|_| {
+                false
+            }),
+            vec![ComponentRef::new("CustomObject", "Account")]
+        );
+        // Files without entries are compared whole.
+        assert_eq!(
+            overwritten("classes/A.cls", b"x", Some(b"y"), &|_| false),
+            vec![ComponentRef::new("ApexClass", "A")]
+        );
+        assert_eq!(
+            file_component(&region),
+            ComponentRef::new("CustomObject", "Account")
+        );
+        assert_eq!(
+            file_component(&ComponentRef::new("CustomLabel", "X")),
+            ComponentRef::new("CustomLabels", "CustomLabels")
+        );
+    }
+
+    #[test]
+    fn the_org_view_lays_the_returned_entries_over_the_branch_file() {
+        let org = b"<CustomObject><fields><fullName>Region__c</fullName><type>Text</type><length>80</length></fields></CustomObject>";
+        let view = org_view("objects/Account.object", org, Some(BRANCH_OBJECT));
+        let view = String::from_utf8(view).unwrap();
+        assert!(view.contains("<length>80</length>"), "{view}");
+        assert!(
+            view.contains("Tier__c") && view.contains("<label>Account</label>"),
+            "{view}"
+        );
+        assert!(!differs(
+            "objects/Account.object",
+            BRANCH_OBJECT,
+            BRANCH_OBJECT
+        ));
+        // Nothing changed: the branch's bytes, untouched.
+        let same = b"<CustomObject><fields><fullName>Tier__c</fullName><type>Text</type></fields></CustomObject>";
+        assert_eq!(
+            org_view("objects/Account.object", same, Some(BRANCH_OBJECT)),
+            BRANCH_OBJECT
         );
     }
 }
