@@ -158,7 +158,7 @@ pub fn convert(files: &[SourceFile], opts: &ConvertOptions) -> Result<MdapiTree,
             && !tdef.is_decomposed()
             && tdef.folder_for.is_none()
             && res.parent.is_none()
-            && !(tdef.name == "PermissionSet" && segs.len() > di + 2);
+            && (tdef.name != "PermissionSet" || segs.len() <= di + 2);
         let out_rel = if flat {
             format!("{}/{file}", tdef.directory)
         } else {
