@@ -113,6 +113,18 @@ pub fn convert(files: &[SourceFile], opts: &ConvertOptions) -> Result<MdapiTree,
                     }
                     tree.files.insert(inner.to_string(), f.bytes.clone());
                     tree.manifest.add_ref(&c);
+                    // In-file children are listed too (`CustomLabel:X`), as sf lists them.
+                    if let Some(t) = reg.get(&c.type_name)
+                        && !t.child_elements.is_empty()
+                        && !t.is_decomposed()
+                    {
+                        let res = Resolved {
+                            component: c.clone(),
+                            parent: None,
+                            is_meta: true,
+                        };
+                        add_infile_children(&mut tree.manifest, t, &res, &f.path, &f.bytes)?;
+                    }
                 }
                 _ => tree.warnings.push(format!(
                     "{}: not a metadata file the registry knows; not converted",

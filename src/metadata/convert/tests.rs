@@ -258,6 +258,7 @@ fn metadata_api_format_folders_are_copied_through() {
         m("classes/A.cls-meta.xml", XML),
         m("objects/Address__c.object", XML),
         m("objectTranslations/Account-de.objectTranslation", XML),
+        m("labels/CustomLabels.labels", &label_file(&["One"])),
     ];
     let o = ConvertOptions {
         source_dirs: vec!["src".into()],
@@ -270,6 +271,7 @@ fn metadata_api_format_folders_are_copied_through() {
         [
             "classes/A.cls",
             "classes/A.cls-meta.xml",
+            "labels/CustomLabels.labels",
             "objectTranslations/Account-de.objectTranslation",
             "objects/Address__c.object"
         ]
@@ -280,6 +282,8 @@ fn metadata_api_format_folders_are_copied_through() {
         members,
         [
             "ApexClass:A",
+            "CustomLabel:One",
+            "CustomLabels:CustomLabels",
             "CustomObject:Address__c",
             "CustomObjectTranslation:Account-de"
         ]
