@@ -5,8 +5,10 @@
 # and prints the time each tool took on each fixture.
 # Needs the oracles: /work/shared/tools/setup-oracles.sh (installs into /tmp/oracles).
 # Usage: scripts/compare-oracles.sh [--update]   (--update rewrites the committed expected files)
+#        scripts/compare-oracles.sh --fidelity [ARGS…]   (whole histories: see scripts/fidelity.sh)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+if [ "${1:-}" = --fidelity ]; then shift; exec "$here/scripts/fidelity.sh" "$@"; fi
 SF=${SF:-/tmp/oracles/sf}
 BF=${BF:-${CARGO_TARGET_DIR:-$here/target}/debug/backflow}
 update=${1:-}

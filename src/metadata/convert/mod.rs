@@ -87,9 +87,14 @@ pub fn convert(files: &[SourceFile], opts: &ConvertOptions) -> Result<MdapiTree,
     let mut doc_metas: Vec<(String, Vec<u8>)> = Vec::new();
     let mut contents: Vec<(String, String)> = Vec::new();
     let mut metas: std::collections::HashSet<String> = Default::default();
+    // Metadata API path → the source file that produced it, to refuse a component twice.
+    let mut origin: std::collections::HashMap<String, String> = Default::default();
+    let mut label_files: Vec<(String, Vec<u8>)> = Vec::new();
 
     let mut sorted: Vec<&SourceFile> = files.iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
+    let paths: std::collections::HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    let has_file = |p: &str| paths.contains(p);
     for f in sorted {
         let Some(rel) = rel_in(&f.path, &opts.source_dirs) else {
             continue;
@@ -97,11 +102,42 @@ pub fn convert(files: &[SourceFile], opts: &ConvertOptions) -> Result<MdapiTree,
         if opts.ignore.as_ref().is_some_and(|i| i.is_ignored(&f.path)) {
             continue;
         }
+        // A folder already in the Metadata API format (beside its package.xml) is copied
+        // through; its package.xml is rebuilt with the rest.
+        if let Some(root) = super::delta::mdapi_root(&f.path, &has_file) {
+            let inner = f.path[root.len()..].trim_start_matches('/');
+            match super::registry::mdapi_component(inner) {
+                Some(c) if reg.get(&c.type_name).is_some() => {
+                    if let Some(first) = origin.insert(inner.to_string(), f.path.clone()) {
+                        return Err(defined_twice(&c.to_string(), &first, &f.path));
+                    }
+                    tree.files.insert(inner.to_string(), f.bytes.clone());
+                    tree.manifest.add_ref(&c);
+                    // In-file children are listed too (`CustomLabel:X`), as sf lists them.
+                    if let Some(t) = reg.get(&c.type_name)
+                        && !t.child_elements.is_empty()
+                        && !t.is_decomposed()
+                    {
+                        let res = Resolved {
+                            component: c.clone(),
+                            parent: None,
+                            is_meta: true,
+                        };
+                        add_infile_children(&mut tree.manifest, t, &res, &f.path, &f.bytes)?;
+                    }
+                }
+                _ => tree.warnings.push(format!(
+                    "{}: not a metadata file the registry knows; not converted",
+                    f.path
+                )),
+            }
+            continue;
+        }
         let Some(res) = reg.resolve_relative(rel) else {
             let name = rel.rsplit('/').next().unwrap_or(rel);
             if !matches!(
                 name,
-                "jsconfig.json" | ".eslintrc.json" | ".eslintrc" | ".gitkeep"
+                "jsconfig.json" | ".eslintrc.json" | ".eslintrc" | ".gitkeep" | "package.xml"
             ) {
                 tree.warnings.push(format!(
                     "{}: not a metadata file the registry knows; not converted",
@@ -125,8 +161,21 @@ pub fn convert(files: &[SourceFile], opts: &ConvertOptions) -> Result<MdapiTree,
         }) else {
             continue;
         };
-        let out_rel = segs[di..].join("/");
         let file = *segs.last().unwrap_or(&"");
+        // The suffix names the type wherever the file lives (`tdtm/handlers/X.cls`,
+        // `classes/sub/X.cls`); only bundles, in-folder types and decomposed children keep
+        // the folders below their type directory.
+        let flat = !tdef.in_folder
+            && !tdef.is_bundle()
+            && !tdef.is_decomposed()
+            && tdef.folder_for.is_none()
+            && res.parent.is_none()
+            && (tdef.name != "PermissionSet" || segs.len() <= di + 2);
+        let out_rel = if flat {
+            format!("{}/{file}", tdef.directory)
+        } else {
+            segs[di..].join("/")
+        };
 
         // Decomposed parents and the preset layouts that split in-file types (labels,
         // workflows, sharing rules, permission sets in folders).
@@ -149,6 +198,9 @@ pub fn convert(files: &[SourceFile], opts: &ConvertOptions) -> Result<MdapiTree,
             let is_parent = res.parent.is_none()
                 && file == format!("{owner}.{}-meta.xml", tdef.suffix).as_str();
             if is_parent {
+                if let Some((first, _)) = &entry.parent {
+                    return Err(defined_twice(&res.component.to_string(), first, &f.path));
+                }
                 entry.parent = Some((f.path.clone(), f.bytes.clone()));
                 tree.manifest.add_ref(&res.component);
             } else if res.parent.is_none() && !permset_folder {
@@ -163,6 +215,15 @@ pub fn convert(files: &[SourceFile], opts: &ConvertOptions) -> Result<MdapiTree,
                     child_element(tdef, &res, &segs, di)
                 };
                 let (name, _) = split_name(file).unwrap_or((file, ""));
+                // Children of one parent may be spread over package directories (they are
+                // merged, as sf does), but one child defined twice has no right answer.
+                if let Some(first) = entry
+                    .children
+                    .iter()
+                    .find(|c| c.0 == element && c.1 == name)
+                {
+                    return Err(defined_twice(&res.component.to_string(), &first.2, &f.path));
+                }
                 entry
                     .children
                     .push((element, name.to_string(), f.path.clone(), f.bytes.clone()));
@@ -237,6 +298,9 @@ pub fn convert(files: &[SourceFile], opts: &ConvertOptions) -> Result<MdapiTree,
             } else {
                 contents.push((res.component.to_string(), f.path.clone()));
             }
+            if let Some(first) = origin.insert(out_rel.clone(), f.path.clone()) {
+                return Err(defined_twice(&res.component.to_string(), &first, &f.path));
+            }
             tree.files.insert(out_rel, f.bytes.clone());
             tree.manifest.add_ref(&res.component);
             continue;
@@ -249,12 +313,15 @@ pub fn convert(files: &[SourceFile], opts: &ConvertOptions) -> Result<MdapiTree,
             ));
             continue;
         };
-        let bytes = if tdef.name == "CustomLabels" {
-            sorted_labels(&f.path, &f.bytes)?
+        if tdef.name == "CustomLabels" {
+            // Salesforce has one CustomLabels component: every labels file joins it.
+            label_files.push((f.path.clone(), f.bytes.clone()));
         } else {
-            f.bytes.clone()
-        };
-        tree.files.insert(stripped.to_string(), bytes);
+            if let Some(first) = origin.insert(stripped.to_string(), f.path.clone()) {
+                return Err(defined_twice(&res.component.to_string(), &first, &f.path));
+            }
+            tree.files.insert(stripped.to_string(), f.bytes.clone());
+        }
         tree.manifest.add_ref(&res.component);
         if !tdef.child_elements.is_empty() {
             add_infile_children(&mut tree.manifest, tdef, &res, &f.path, &f.bytes)?;
@@ -289,6 +356,19 @@ pub fn convert(files: &[SourceFile], opts: &ConvertOptions) -> Result<MdapiTree,
                     "document metadata without its content file",
                 ));
             }
+        }
+    }
+    match label_files.as_slice() {
+        [] => {}
+        [(path, bytes)] => {
+            tree.files.insert(
+                "labels/CustomLabels.labels".into(),
+                sorted_labels(path, bytes)?,
+            );
+        }
+        many => {
+            tree.files
+                .insert("labels/CustomLabels.labels".into(), combined_labels(many)?);
         }
     }
     for (name, entries) in zips {
@@ -365,17 +445,105 @@ fn sorted_labels(path: &str, bytes: &[u8]) -> Result<Vec<u8>, ConvertError> {
     Ok(infile::reorder(bytes, &doc, &kids))
 }
 
-/// Re-indents an element's raw text by one level (four spaces) for nesting.
-fn indent(raw: &[u8], out: &mut Vec<u8>) {
-    for (i, line) in raw.split(|b| *b == b'\n').enumerate() {
-        if i > 0 {
-            out.push(b'\n');
-            if !line.is_empty() {
-                out.extend_from_slice(b"    ");
+/// Several labels files as one `CustomLabels` (sorted by fullName); a label defined in two
+/// files is an error naming both.
+fn combined_labels(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, ConvertError> {
+    let key_of = |e: &str| (e == "labels").then_some(&["fullName"][..]);
+    let mut out =
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CustomLabels xmlns=\"{MD_NS}\">\n")
+            .into_bytes();
+    let mut seen: std::collections::HashMap<String, &str> = Default::default();
+    for (path, bytes) in files {
+        let doc = infile::parse_children(bytes, &key_of)
+            .map_err(|e| file_err(&format!("{path}:{}", e.line), e.message))?;
+        for c in doc.children.iter().filter(|c| c.name == "labels") {
+            if let Some(key) = &c.key
+                && let Some(first) = seen.insert(key.clone(), path)
+            {
+                return Err(defined_twice(&format!("CustomLabel:{key}"), first, path));
             }
+            out.extend_from_slice(b"    ");
+            out.extend_from_slice(&bytes[c.span.0..c.span.1]);
+            out.push(b'\n');
         }
-        out.extend_from_slice(line);
     }
+    out.extend_from_slice(b"</CustomLabels>\n");
+    sorted_labels("labels/CustomLabels.labels", &out)
+}
+
+fn defined_twice(component: &str, first: &str, second: &str) -> ConvertError {
+    file_err(
+        second,
+        format!(
+            "{component} is also defined in {first}; a component may be defined once: remove one of the two"
+        ),
+    )
+}
+
+/// Re-indents an element's raw XML by one level (four spaces) for nesting. Only whitespace
+/// between tags moves: text content (a formula, a description), CDATA and comments come
+/// through byte for byte, as does the whitespace of an element whose only content it is.
+fn indent(raw: &[u8], out: &mut Vec<u8>) {
+    let find = |from: usize, pat: &[u8]| {
+        raw[from..]
+            .windows(pat.len())
+            .position(|w| w == pat)
+            .map_or(raw.len(), |p| from + p + pat.len())
+    };
+    let mut i = 0;
+    // Whether the last tag was a start tag (then whitespace before its end tag is its value).
+    let mut after_start = false;
+    while i < raw.len() {
+        if raw[i] == b'<' {
+            let end = if raw[i..].starts_with(b"<![CDATA[") {
+                find(i, b"]]>")
+            } else if raw[i..].starts_with(b"<!--") {
+                find(i, b"-->")
+            } else {
+                tag_end(raw, i)
+            };
+            let tag = &raw[i..end];
+            after_start = !tag.starts_with(b"</")
+                && !tag.starts_with(b"<?")
+                && !tag.starts_with(b"<!")
+                && !tag.ends_with(b"/>");
+            out.extend_from_slice(tag);
+            i = end;
+            continue;
+        }
+        let end = raw[i..]
+            .iter()
+            .position(|b| *b == b'<')
+            .map_or(raw.len(), |p| i + p);
+        let run = &raw[i..end];
+        let markup = run.iter().all(u8::is_ascii_whitespace)
+            && !(after_start && raw[end..].starts_with(b"</"));
+        if markup {
+            for (k, b) in run.iter().enumerate() {
+                out.push(*b);
+                if *b == b'\n' && end < raw.len() && run.get(k + 1) != Some(&b'\n') {
+                    out.extend_from_slice(b"    ");
+                }
+            }
+        } else {
+            out.extend_from_slice(run);
+        }
+        i = end;
+    }
+}
+
+/// The end (exclusive) of the tag starting at `start`, skipping `>` inside quoted attributes.
+fn tag_end(raw: &[u8], start: usize) -> usize {
+    let mut quote = None;
+    for (k, b) in raw[start..].iter().enumerate() {
+        match (quote, *b) {
+            (None, b'"' | b'\'') => quote = Some(*b),
+            (Some(q), c) if c == q => quote = None,
+            (None, b'>') => return start + k + 1,
+            _ => {}
+        }
+    }
+    raw.len()
 }
 
 fn recompose_parent(r: &Recompose) -> Result<(String, Vec<u8>), ConvertError> {

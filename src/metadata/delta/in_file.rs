@@ -112,8 +112,27 @@ pub(super) fn in_file_whole(cx: &mut Ctx<'_>, ch: &Change, comp: &ComponentRef) 
     let old_b = ch.old_bytes.as_deref().unwrap_or_default();
     let new_b = ch.new_bytes.as_deref().unwrap_or_default();
     let diff = infile::diff_children(old.as_ref().map(|d| (d, old_b)), Some((&new, new_b)));
-    if ch.status == ChangeStatus::Modified && diff.upserted.is_empty() && diff.removed.is_empty() {
-        return; // only formatting or order changed
+    if ch.status == ChangeStatus::Modified && diff.upserted.is_empty() {
+        // Only formatting, order or removals: a deploy of what is left would change nothing,
+        // because a deploy overlays and cannot revoke by omission (sfdx-git-delta does not
+        // list it either). Say so, so the removal is not believed done.
+        if !diff.removed.is_empty() {
+            let what = if types::overlaid_on_deploy(&t) || t == "PermissionSet" {
+                "removed permissions are not revoked by a deploy; set them to false to revoke"
+            } else {
+                "removed entries are not removed from the org by a deploy"
+            };
+            cx.delta.warnings.push(format!(
+                "{}: {comp} only removes entries ({}); not listed: {what}",
+                ch.path,
+                diff.removed
+                    .iter()
+                    .map(|(el, k)| format!("{el} {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        return;
     }
     cx.delta.package.add_ref(comp);
     if cx.generate {

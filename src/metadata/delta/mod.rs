@@ -168,6 +168,23 @@ fn classify(reg: &'static Registry, rel: &str) -> Option<Classified> {
         .map(|p| p.type_name.as_str())
         .unwrap_or(res.component.type_name.as_str());
     let tdef = reg.get(top).or_else(|| reg.get(&res.component.type_name))?;
+    Some(with_kind(res, tdef, rel))
+}
+
+/// A path of a Metadata API format folder (`src/` beside its `package.xml`), relative to that
+/// folder: `objects/Account.object`, `classes/A.cls-meta.xml`.
+fn classify_mdapi(reg: &'static Registry, rel: &str) -> Option<Classified> {
+    let component = super::registry::mdapi_component(rel)?;
+    let tdef = reg.get(&component.type_name)?;
+    let res = Resolved {
+        component,
+        parent: None,
+        is_meta: rel.ends_with("-meta.xml") || tdef.adapter != "matchingContentFile",
+    };
+    Some(with_kind(res, tdef, rel))
+}
+
+fn with_kind(res: Resolved, tdef: &'static TypeDef, rel: &str) -> Classified {
     let t = res.component.type_name.as_str();
     let in_file = types::in_file(t);
     let kind = if in_file == InFile::Whole {
@@ -183,7 +200,29 @@ fn classify(reg: &'static Registry, rel: &str) -> Option<Classified> {
     } else {
         Kind::Standard
     };
-    Some(Classified { res, kind, tdef })
+    Classified { res, kind, tdef }
+}
+
+/// The folder of a Metadata API format tree holding `path`: the nearest ancestor beside a
+/// `package.xml` whose next segment is a type directory (`src/` for `src/classes/A.cls`).
+pub(crate) fn mdapi_root<'p>(path: &'p str, has_file: &dyn Fn(&str) -> bool) -> Option<&'p str> {
+    let reg = registry();
+    let mut end = path.len();
+    while let Some(slash) = path[..end].rfind('/') {
+        let root = &path[..slash];
+        let next = path[slash + 1..].split('/').next().unwrap_or("");
+        if reg.types().iter().any(|t| t.directory == next)
+            && has_file(&format!("{root}/package.xml"))
+        {
+            return Some(root);
+        }
+        end = slash;
+    }
+    let next = path.split('/').next().unwrap_or("");
+    (path.contains('/')
+        && reg.types().iter().any(|t| t.directory == next)
+        && has_file("package.xml"))
+    .then_some("")
 }
 
 /// True when [`compute`] needs both blob versions of this path (in-file types only), so the
@@ -193,6 +232,15 @@ pub fn needs_content(path: &str, opts: &DeltaOptions) -> bool {
     let Some(rel) = rel_in_sources(path, &dirs) else {
         return false;
     };
+    // Without the tree the format is unknown: a path that is in-file in either format is read.
+    let mdapi = (0..=rel.matches('/').count()).find_map(|n| {
+        let tail = rel.splitn(n + 1, '/').last()?;
+        classify_mdapi(registry(), tail)
+            .filter(|c| matches!(c.kind, Kind::InFilePackable | Kind::InFileWhole))
+    });
+    if mdapi.is_some() {
+        return true;
+    }
     match classify(registry(), rel) {
         Some(c) => {
             matches!(c.kind, Kind::InFilePackable | Kind::InFileWhole)
@@ -217,9 +265,29 @@ struct Ctx<'a> {
     delta: Delta,
     copies: Vec<CopyOut>,
     generate: bool,
+    /// `…/package.xml` → whether the `to` tree has it (the Metadata API format marker).
+    mdapi_files: std::cell::RefCell<std::collections::HashMap<String, bool>>,
 }
 
 impl Ctx<'_> {
+    /// The component of a repository path, in the format of the folder it lives in.
+    fn classify_path(&self, path: &str) -> Option<Classified> {
+        let rel = rel_in_sources(path, &self.dirs)?;
+        let has_file = |f: &str| {
+            let mut cache = self.mdapi_files.borrow_mut();
+            *cache
+                .entry(f.to_string())
+                .or_insert_with(|| self.to.with_prefix(f).contains(&f))
+        };
+        match mdapi_root(path, &has_file) {
+            Some(root) => {
+                let rel = path.strip_prefix(root).map(|r| r.trim_start_matches('/'))?;
+                classify_mdapi(self.reg, rel)
+            }
+            None => classify(self.reg, rel),
+        }
+    }
+
     /// Does any file of the `to` tree still belong to `comp`? (A deleted file of a component
     /// that still exists is a modification, never a deletion.)
     fn alive(&self, path: &str, comp: &ComponentRef, bundle: bool) -> bool {
@@ -238,8 +306,7 @@ impl Ctx<'_> {
             .with_prefix(&prefix)
             .into_iter()
             .filter(move |p| {
-                rel_in_sources(p, &self.dirs)
-                    .and_then(|rel| classify(self.reg, rel))
+                self.classify_path(p)
                     .is_some_and(|c| &c.res.component == comp)
             })
             .map(str::to_string)
@@ -323,6 +390,7 @@ pub fn compute(changes: &[Change], to_tree: &dyn TreeView, opts: &DeltaOptions) 
         },
         copies: Vec::new(),
         generate: opts.generate_delta,
+        mdapi_files: Default::default(),
     };
     let mut warned_unknown: HashSet<String> = HashSet::new();
     for ch in changes {
@@ -332,7 +400,11 @@ pub fn compute(changes: &[Change], to_tree: &dyn TreeView, opts: &DeltaOptions) 
         if opts.ignore.as_ref().is_some_and(|i| i.is_ignored(&ch.path)) {
             continue;
         }
-        let Some(c) = classify(reg, rel) else {
+        let Some(c) = cx.classify_path(&ch.path) else {
+            let file = rel.rsplit('/').next().unwrap_or(rel);
+            if file == "package.xml" || file.starts_with("destructiveChanges") {
+                continue;
+            }
             if is_warnable(&ch.path, &opts.package_dirs) && warned_unknown.insert(ch.path.clone()) {
                 cx.delta.warnings.push(format!(
                     "{}: not a metadata file the registry knows; skipped (add it to .forceignore to silence this)",
@@ -346,8 +418,21 @@ pub fn compute(changes: &[Change], to_tree: &dyn TreeView, opts: &DeltaOptions) 
     normalise_folders(&mut cx.delta);
     // A component that is deployed is not deleted (e.g. a file of a still-existing bundle, or
     // a rename back and forth).
-    let deployed: Vec<ComponentRef> = cx.delta.package.components().collect();
-    for c in deployed {
+    // Salesforce names are case-insensitive: renaming `accountId__c` to `AccountId__c` changes
+    // the spelling of one component, it deletes nothing.
+    let deployed: HashSet<(String, String)> = cx
+        .delta
+        .package
+        .components()
+        .map(|c| (c.type_name, c.member.to_lowercase()))
+        .collect();
+    let gone: Vec<ComponentRef> = cx
+        .delta
+        .destructive
+        .components()
+        .filter(|c| deployed.contains(&(c.type_name.clone(), c.member.to_lowercase())))
+        .collect();
+    for c in gone {
         cx.delta.destructive.remove(&c.type_name, &c.member);
     }
     let mut copies = std::mem::take(&mut cx.copies);

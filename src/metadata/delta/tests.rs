@@ -267,3 +267,184 @@ fn unknown_files_warn_and_ignored_files_vanish() {
     assert_eq!(d.warnings.len(), 1);
     assert!(d.warnings[0].starts_with("force-app/main/default/notes.txt"));
 }
+
+#[test]
+fn case_only_rename_deploys_the_new_spelling_and_deletes_nothing() {
+    use ChangeStatus::*;
+    let to = tree(&["objects/Acc__c/fields/AccountId__c.field-meta.xml"]);
+    let d = compute(
+        &[
+            ch(
+                "objects/Acc__c/fields/accountId__c.field-meta.xml",
+                Deleted,
+                None,
+                None,
+            ),
+            ch(
+                "objects/Acc__c/fields/AccountId__c.field-meta.xml",
+                Added,
+                None,
+                None,
+            ),
+        ],
+        &to,
+        &opts(),
+    );
+    assert_eq!(set(&d.package), ["CustomField:Acc__c.AccountId__c"]);
+    assert!(d.destructive.is_empty(), "{:?}", set(&d.destructive));
+}
+
+#[test]
+fn suffix_types_outside_their_folder_resolve_by_suffix() {
+    use ChangeStatus::*;
+    let to = tree(&[
+        "tdtm/triggerHandlers/account/ACCT_Handler_TDTM.cls",
+        "tdtm/triggerHandlers/account/ACCT_Handler_TDTM.cls-meta.xml",
+    ]);
+    let d = compute(
+        &[ch(
+            "tdtm/triggerHandlers/account/ACCT_Handler_TDTM.cls",
+            Added,
+            None,
+            None,
+        )],
+        &to,
+        &opts(),
+    );
+    assert_eq!(set(&d.package), ["ApexClass:ACCT_Handler_TDTM"]);
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+}
+
+#[test]
+fn labels_in_a_second_file_are_custom_labels_children() {
+    use ChangeStatus::*;
+    let new = labels(&[("Extra", "1")]);
+    let to = tree(&[
+        "labels/CustomLabels.labels-meta.xml",
+        "labels/Extra.labels-meta.xml",
+    ]);
+    let d = compute(
+        &[ch("labels/Extra.labels-meta.xml", Added, None, Some(&new))],
+        &to,
+        &opts(),
+    );
+    assert_eq!(set(&d.package), ["CustomLabel:Extra"]);
+    let res = registry()
+        .resolve_relative("labels/Extra.labels-meta.xml")
+        .unwrap();
+    assert_eq!(res.component.to_string(), "CustomLabels:CustomLabels");
+}
+
+fn profile(perms: &[(&str, bool)]) -> String {
+    let mut s = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Profile xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n    <custom>false</custom>\n",
+    );
+    for (n, on) in perms {
+        s.push_str(&format!(
+            "    <userPermissions>\n        <enabled>{on}</enabled>\n        <name>{n}</name>\n    </userPermissions>\n"
+        ));
+    }
+    s.push_str("</Profile>\n");
+    s
+}
+
+#[test]
+fn a_profile_change_that_only_removes_is_not_listed_but_warned() {
+    use ChangeStatus::*;
+    let old = profile(&[("ApiEnabled", true), ("ViewSetup", true)]);
+    let to = tree(&["profiles/Admin.profile-meta.xml"]);
+    let removed = profile(&[("ApiEnabled", true)]);
+    let d = compute(
+        &[ch(
+            "profiles/Admin.profile-meta.xml",
+            Modified,
+            Some(&old),
+            Some(&removed),
+        )],
+        &to,
+        &opts(),
+    );
+    assert!(d.package.is_empty(), "{:?}", set(&d.package));
+    assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+    let w = &d.warnings[0];
+    assert!(w.contains("profiles/Admin.profile-meta.xml"), "{w}");
+    assert!(w.contains("ViewSetup"), "{w}");
+    assert!(
+        w.contains("removed permissions are not revoked by a deploy; set them to false to revoke"),
+        "{w}"
+    );
+    // Setting it to false is a change that deploys.
+    let revoked = profile(&[("ApiEnabled", true), ("ViewSetup", false)]);
+    let d = compute(
+        &[ch(
+            "profiles/Admin.profile-meta.xml",
+            Modified,
+            Some(&old),
+            Some(&revoked),
+        )],
+        &to,
+        &opts(),
+    );
+    assert_eq!(set(&d.package), ["Profile:Admin"]);
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+}
+
+#[test]
+fn metadata_api_format_folders_name_members_without_suffixes() {
+    use ChangeStatus::*;
+    let mdapi = |p: &str| format!("src/{p}");
+    let o = DeltaOptions {
+        package_dirs: vec!["src".into()],
+        api_version: Some("62.0".into()),
+        ..Default::default()
+    };
+    let to: BTreeSet<String> = [
+        "package.xml",
+        "objects/Address__c.object",
+        "objectTranslations/Account-de.objectTranslation",
+        "classes/A.cls",
+        "classes/A.cls-meta.xml",
+        "profiles/Admin.profile",
+    ]
+    .iter()
+    .map(|p| mdapi(p))
+    .collect();
+    let c = |p: &str, s, old: Option<&str>, new: Option<&str>| Change {
+        path: mdapi(p),
+        status: s,
+        old_bytes: old.map(|x| x.as_bytes().to_vec()),
+        new_bytes: new.map(|x| x.as_bytes().to_vec()),
+    };
+    let old = profile(&[("ApiEnabled", false)]);
+    let new = profile(&[("ApiEnabled", true)]);
+    assert!(needs_content("src/profiles/Admin.profile", &o));
+    let d = compute(
+        &[
+            c("objects/Address__c.object", Modified, None, None),
+            c(
+                "objectTranslations/Account-de.objectTranslation",
+                Modified,
+                None,
+                None,
+            ),
+            c("classes/A.cls", Modified, None, None),
+            c("classes/Gone.cls", Deleted, None, None),
+            c("classes/Gone.cls-meta.xml", Deleted, None, None),
+            c("profiles/Admin.profile", Modified, Some(&old), Some(&new)),
+            c("package.xml", Modified, None, None),
+        ],
+        &to,
+        &o,
+    );
+    assert_eq!(
+        set(&d.package),
+        [
+            "ApexClass:A",
+            "CustomObject:Address__c",
+            "CustomObjectTranslation:Account-de",
+            "Profile:Admin"
+        ]
+    );
+    assert_eq!(set(&d.destructive), ["ApexClass:Gone"]);
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+}

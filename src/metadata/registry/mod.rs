@@ -230,6 +230,12 @@ impl Registry {
                 is_meta,
             });
         }
+        // An org has one CustomLabels component, whatever the labels files are called.
+        let name = if t.name == "CustomLabels" {
+            "CustomLabels"
+        } else {
+            name
+        };
         Some(Resolved {
             component: ComponentRef::new(&t.name, name),
             parent: None,
