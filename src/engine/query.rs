@@ -7,7 +7,7 @@ use super::workspace::Workspace;
 use crate::domain::plan::{PlannedConflict, PlannedStory};
 use crate::domain::status::{BoardEnv, BoardStory, ConnectionStatus, EnvStatus};
 use crate::domain::{Board, ComponentRef, Plan, PlanRequest, PlanTarget, Presence, StatusReport};
-use crate::git::history::{PresenceCalc, added_lines, changed_paths, commit_components};
+use crate::git::history::{PresenceCalc, added_lines, changed_paths, commit_components, store};
 use crate::git::presence_cache::Snapshot;
 use crate::git::{Caches, GitError, History};
 use crate::metadata::{registry, types, xml};
@@ -38,7 +38,14 @@ pub fn load_model(
         .iter()
         .map(|e| (e.name.clone(), e.branch.clone(), p.level(&e.name)))
         .collect();
-    History::load_cached(
+    let facts = snapshot::facts_path(ws);
+    store::load_into(
+        caches,
+        &facts,
+        &ws.config.project.story_pattern,
+        &ws.package_dirs,
+    );
+    let model = History::load_cached(
         repo,
         &envs,
         &ws.config.story_pattern,
@@ -60,7 +67,9 @@ pub fn load_model(
                 .to_string(),
         ),
         other => other.into(),
-    })
+    })?;
+    store::save(caches, &facts, &ws.package_dirs);
+    Ok(model)
 }
 
 fn connections(
@@ -206,7 +215,7 @@ pub fn board(ws: &Workspace, caches: &Caches) -> Result<Board, EngineError> {
     }
     if let Some(k) = key {
         let snap = snapshot::summarize(&model, k, Some((&ws.package_dirs, &counts)));
-        snapshot::persist(ws, &snap);
+        snapshot::persist(ws, &snap, Some(caches));
     }
     Ok(Board {
         envs: board_envs(ws, &env_tips),

@@ -8,7 +8,7 @@ use super::query::{Model, load_model};
 use super::workspace::Workspace;
 use crate::domain::Presence;
 use crate::git::Caches;
-use crate::git::history::resolve_branch;
+use crate::git::history::{resolve_branch, store};
 use crate::git::presence_cache::{self, Snapshot, SnapshotEnv, SnapshotKey, StorySummary};
 use git2::{Oid, Repository};
 use std::collections::BTreeMap;
@@ -17,6 +17,11 @@ use std::path::PathBuf;
 /// Where the workspace's presence snapshot lives.
 pub fn snapshot_path(ws: &Workspace) -> PathBuf {
     ws.state_root().join(presence_cache::FILE_NAME)
+}
+
+/// Where the workspace's per-commit facts live (`git::history::store`).
+pub fn facts_path(ws: &Workspace) -> PathBuf {
+    ws.state_root().join(store::FILE_NAME)
 }
 
 /// The key for the env tips as they are now; None when an env branch is missing (the full
@@ -104,7 +109,7 @@ pub fn presences(
     }
     let model = load_model(ws, repo, caches)?;
     if let Some(k) = key {
-        persist(ws, &summarize(&model, k, None));
+        persist(ws, &summarize(&model, k, None), None);
     }
     Ok(Presences::Model(model))
 }
@@ -151,9 +156,13 @@ pub fn summarize(
 }
 
 /// Stores the snapshot; a failure only costs the next process a full computation.
-pub fn persist(ws: &Workspace, snap: &Snapshot) {
+pub fn persist(ws: &Workspace, snap: &Snapshot, caches: Option<&Caches>) {
     if let Err(e) = presence_cache::write(&snapshot_path(ws), snap) {
         tracing::debug!("presence snapshot not stored: {e}");
+    }
+    // Component counts computed for the board are facts worth keeping too.
+    if let Some(c) = caches {
+        store::save(c, &facts_path(ws), &ws.package_dirs);
     }
 }
 

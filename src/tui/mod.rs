@@ -363,7 +363,11 @@ async fn event_loop(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
     let mut jobs = engine.subscribe();
     let mut queue: VecDeque<Msg> = VecDeque::new();
-    // First frame before any git work finishes: the board loads in the background.
+    // First frame before any git work finishes: the last persisted board draws at once and
+    // the fresh one, loading in the background, replaces it.
+    if let Some(cached) = engine.cached_board() {
+        queue.push_back(Msg::BoardLoaded(Ok(cached.board)));
+    }
     run_effect(Effect::LoadBoard, &engine, &tx, &mut queue);
     let e = engine.clone();
     spawn(&tx, async move {

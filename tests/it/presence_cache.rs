@@ -155,3 +155,110 @@ fn a_changed_story_pattern_is_not_answered_from_the_old_snapshot() {
     assert!(!after.contains("US-0105"));
     assert_eq!(after, cold_status(&ws));
 }
+
+/// Stories (id, canonical commits, home) and presence, as a comparable value.
+fn loaded_view(
+    h: &backflow::git::History,
+    presence: &std::collections::BTreeMap<String, Vec<backflow::domain::Presence>>,
+) -> String {
+    let mut out = String::new();
+    for (id, s) in &h.stories {
+        out.push_str(&format!(
+            "{id} {:?} {} {:?} {:?}\n",
+            s.canonical, s.home, s.naming, presence[id]
+        ));
+    }
+    out
+}
+
+#[test]
+fn stored_commit_facts_read_only_new_commits_and_survive_damage() {
+    use backflow::engine::workspace::Workspace;
+    use backflow::git::history::store;
+    use backflow::git::{Caches, History};
+    let (state, ws) = demo_workspace();
+    let w = Workspace::load(&ws.join("backflow.toml")).unwrap();
+    let p = &w.config.pipeline;
+    let envs: Vec<(String, String, usize)> = p
+        .ordered()
+        .iter()
+        .map(|e| (e.name.clone(), e.branch.clone(), p.level(&e.name)))
+        .collect();
+    let text = w.config.project.story_pattern.clone();
+    let repo = w.open_repo().unwrap();
+    let load = |caches: &Caches| {
+        let h = History::load_with(&repo, &envs, &w.config.story_pattern, &text, caches).unwrap();
+        let pr = h.presence(&repo, caches).unwrap();
+        loaded_view(&h, &pr)
+    };
+    let file = state.path().join("facts").join(store::FILE_NAME);
+    let first = Caches::default();
+    let cold = load(&first);
+    let all = first.commits_read();
+    assert!(all > 10, "the demo has history ({all} commits read)");
+    store::save(&first, &file, &w.package_dirs);
+
+    commit_on(
+        &ws,
+        "qa",
+        "US-0105: hotfix made again on qa",
+        &[(
+            "force-app/main/default/classes/QaHotfix.cls",
+            "public class QaHotfix {}\n",
+        )],
+    );
+    commit_on(
+        &ws,
+        "dev2",
+        "US-0901: brand new story",
+        &[(
+            "force-app/main/default/classes/NewStory.cls",
+            "public class NewStory {}\n",
+        )],
+    );
+    let moved = Caches::default();
+    assert_eq!(store::load_into(&moved, &file, &text, &w.package_dirs), all);
+    let warm = load(&moved);
+    assert_eq!(moved.commits_read(), 2, "only the two new commits are read");
+    let fresh = Caches::default();
+    assert_eq!(warm, load(&fresh), "moved tips from stored facts = cold");
+    assert_ne!(warm, cold);
+    assert!(warm.contains("US-0901"));
+
+    // Damaged or foreign files are ignored: everything is read again, same answer.
+    for damage in [&b"{\"version\":1,\"pattern\""[..], b"", b"\x00\xff"] {
+        std::fs::write(&file, damage).unwrap();
+        let c = Caches::default();
+        assert_eq!(store::load_into(&c, &file, &text, &w.package_dirs), 0);
+        assert_eq!(load(&c), warm);
+        assert_eq!(c.commits_read(), fresh.commits_read());
+        store::save(&c, &file, &w.package_dirs);
+    }
+    // Another story pattern does not take the stored story ids.
+    let c = Caches::default();
+    assert_eq!(store::load_into(&c, &file, "W-[0-9]+", &w.package_dirs), 0);
+}
+
+#[test]
+fn status_with_damaged_commit_facts_gives_the_cold_answer() {
+    let (state, ws) = demo_workspace();
+    let (first, _) = status(state.path(), &ws);
+    let snap = snapshot_file(state.path());
+    let facts = snap.with_file_name(backflow::git::history::store::FILE_NAME);
+    assert!(facts.is_file(), "status stores commit facts");
+    commit_on(
+        &ws,
+        "dev2",
+        "US-0901: brand new story",
+        &[(
+            "force-app/main/default/classes/NewStory.cls",
+            "public class NewStory {}\n",
+        )],
+    );
+    std::fs::write(&facts, b"{\"version\":1,").unwrap();
+    let (after, stderr) = status(state.path(), &ws);
+    assert!(stderr.is_empty(), "silent rebuild, got: {stderr}");
+    assert_ne!(after, first);
+    assert_eq!(after, cold_status(&ws));
+    assert!(std::fs::read(&facts).unwrap().len() > 100, "rebuilt");
+}

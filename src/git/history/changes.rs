@@ -10,7 +10,7 @@ use std::hash::{Hash, Hasher};
 
 /// What one commit changes, in components (in-file children such as a CustomLabel or a
 /// WorkflowRule by element, as a deploy would list them).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CommitComponents {
     pub changed: Vec<ComponentRef>,
     pub deleted: Vec<ComponentRef>,
@@ -56,6 +56,7 @@ pub fn commit_components(
     if let Ok(mut m) = caches.components.lock() {
         m.insert(oid, v.clone());
     }
+    caches.learned();
     Ok(v)
 }
 
@@ -105,6 +106,7 @@ pub fn patch_id(repo: &Repository, caches: &Caches, oid: Oid) -> Result<Option<O
     if let Ok(mut m) = caches.patch_ids.lock() {
         m.insert(oid, v);
     }
+    caches.learned();
     Ok(v)
 }
 
@@ -148,6 +150,7 @@ pub fn path_key(repo: &Repository, caches: &Caches, oid: Oid) -> Result<Option<u
     if let Ok(mut m) = caches.keys.lock() {
         m.insert(oid, v);
     }
+    caches.learned();
     Ok(v)
 }
 

@@ -10,6 +10,7 @@ mod changes;
 mod graph;
 mod message;
 mod presence;
+pub mod store;
 
 pub use changes::{
     CommitComponents, added_lines, changed_paths, commit_components, components_of, patch_id,
@@ -23,6 +24,7 @@ use git2::{Oid, Repository, Sort};
 use graph::Dag;
 use message::{merged_branch, parse_message, reverted_by};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
@@ -72,6 +74,14 @@ pub struct Caches {
     paths: Mutex<HashMap<Oid, Vec<String>>>,
     keys: Mutex<HashMap<Oid, Option<u64>>>,
     components: Mutex<HashMap<Oid, CommitComponents>>,
+    /// What each commit's message says, for the story pattern named first.
+    metas: Mutex<(String, HashMap<Oid, CommitMeta>)>,
+    /// Commits read from the repository (not known from `metas`), for measuring.
+    commits_read: AtomicUsize,
+    /// A fact was learned since the store was last loaded or saved.
+    store_dirty: AtomicBool,
+    /// The store file already loaded into these caches.
+    store_loaded: Mutex<Option<std::path::PathBuf>>,
     /// The last history and presence, keyed by the env tips and the story pattern: when no
     /// branch moved, a refresh costs a few ref lookups.
     model: Mutex<Option<(ModelKey, Arc<Loaded>)>>,
@@ -95,6 +105,16 @@ impl Caches {
 
     pub fn patch_id_count(&self) -> usize {
         self.patch_ids.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// How many commits history loads have read from the repository (rather than from facts
+    /// already known) over these caches' life.
+    pub fn commits_read(&self) -> usize {
+        self.commits_read.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn learned(&self) {
+        self.store_dirty.store(true, Ordering::Release);
     }
 }
 
@@ -153,7 +173,7 @@ impl History {
         {
             return Ok(m);
         }
-        let history = History::load(repo, envs, pattern)?;
+        let history = History::load_with(repo, envs, pattern, pattern_text, caches)?;
         let presence = history.presence(repo, caches)?;
         let loaded = Arc::new(Loaded { history, presence });
         if let Ok(mut m) = caches.model.lock() {
@@ -167,6 +187,18 @@ impl History {
         repo: &Repository,
         envs: &[(String, String, usize)],
         pattern: &StoryPattern,
+    ) -> Result<History, GitError> {
+        History::load_with(repo, envs, pattern, "", &Caches::default())
+    }
+
+    /// `load`, reading only the commits whose facts `caches` does not hold for this story
+    /// pattern (`pattern_text`), and remembering those it reads.
+    pub fn load_with(
+        repo: &Repository,
+        envs: &[(String, String, usize)],
+        pattern: &StoryPattern,
+        pattern_text: &str,
+        caches: &Caches,
     ) -> Result<History, GitError> {
         let mut tips = Vec::new();
         for (name, branch, _) in envs {
@@ -195,10 +227,25 @@ impl History {
         for t in &tips {
             walk.push(t.tip)?;
         }
+        let mut known = caches
+            .metas
+            .lock()
+            .map_err(|_| GitError::Other("commit facts are unavailable".into()))?;
+        if known.0 != pattern_text {
+            known.0 = pattern_text.to_string();
+            known.1.clear();
+        }
         let mut commits = HashMap::new();
         let mut order = Vec::new();
+        let mut read = 0usize;
         for oid in walk {
             let oid = oid?;
+            order.push(oid);
+            if let Some(m) = known.1.get(&oid) {
+                commits.insert(oid, m.clone());
+                continue;
+            }
+            read += 1;
             let c = repo.find_commit(oid)?;
             let msg = String::from_utf8_lossy(c.message_bytes()).into_owned();
             let parents: Vec<Oid> = c.parent_ids().collect();
@@ -208,21 +255,24 @@ impl History {
                 stories.clear();
             }
             let author = c.author();
-            commits.insert(
+            let meta = CommitMeta {
                 oid,
-                CommitMeta {
-                    oid,
-                    parents,
-                    summary: msg.lines().next().unwrap_or("").to_string(),
-                    author: author.name().unwrap_or("").to_string(),
-                    email: author.email().unwrap_or("").to_string(),
-                    time: author.when().seconds(),
-                    stories,
-                    cherry_picked_from: picks,
-                    reverts: reverted_by(&msg),
-                },
-            );
-            order.push(oid);
+                parents,
+                summary: msg.lines().next().unwrap_or("").to_string(),
+                author: author.name().unwrap_or("").to_string(),
+                email: author.email().unwrap_or("").to_string(),
+                time: author.when().seconds(),
+                stories,
+                cherry_picked_from: picks,
+                reverts: reverted_by(&msg),
+            };
+            known.1.insert(oid, meta.clone());
+            commits.insert(oid, meta);
+        }
+        drop(known);
+        if read > 0 {
+            caches.commits_read.fetch_add(read, Ordering::Relaxed);
+            caches.learned();
         }
         // Children come before parents in topological order: push env bits down to ancestors.
         let mut reach: HashMap<Oid, u64> = HashMap::with_capacity(order.len());
