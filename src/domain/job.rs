@@ -27,7 +27,7 @@ pub fn check_id(id: &str) -> Result<(), String> {
     }
 }
 
-/// The steps of a back promotion (DESIGN.md), in order.
+/// The steps of a back promotion (docs/architecture.md), in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
