@@ -2,7 +2,7 @@
 //! these; secrets stay in the OS keyring and never reach a return value.
 
 use super::EngineError;
-use crate::domain::config::{Config, OrgConfig};
+use crate::domain::config::{Auth, Config, OrgConfig};
 use crate::salesforce::auth::{self, DEFAULT_CALLBACK_PORT, WebLogin};
 use crate::salesforce::{SalesforceClient, Secret, SfError, StoredLogin, TokenStore};
 use serde::Serialize;
@@ -58,15 +58,15 @@ pub async fn login(
     let (org, mut oc) = env_org(cfg, env)?;
     let env = env.to_string();
 
-    if oc.auth == "simulated" {
+    if oc.auth == Auth::Simulated {
         say(format!(
             "{}: org {org} is simulated; it needs no login.",
             env
         ));
         return Ok(());
     }
-    if a.jwt_key.is_some() || oc.auth == "jwt" {
-        oc.auth = "jwt".into();
+    if a.jwt_key.is_some() || oc.auth == Auth::Jwt {
+        oc.auth = Auth::Jwt;
         if let Some(k) = &a.jwt_key {
             oc.jwt_key_file = Some(k.display().to_string());
         }
@@ -87,12 +87,12 @@ pub async fn login(
         ));
         return Ok(());
     }
-    if let Some(alias) = a.from_sf_cli.clone().or(if oc.auth == "sf-cli" {
+    if let Some(alias) = a.from_sf_cli.clone().or(if oc.auth == Auth::SfCli {
         oc.sf_alias.clone()
     } else {
         None
     }) {
-        oc.auth = "sf-cli".into();
+        oc.auth = Auth::SfCli;
         oc.sf_alias = Some(alias.clone());
         let c = SalesforceClient::connect(
             &org,
@@ -230,7 +230,7 @@ pub async fn logout(cfg: &Config, env: &str) -> Result<String, EngineError> {
 pub struct OrgRow {
     pub org: String,
     pub envs: Vec<String>,
-    pub auth: String,
+    pub auth: Auth,
     /// `stored` (keyring), `missing`, `no-keyring`, `key-file`, `sf-cli`, `per-process`.
     pub token: String,
     /// What holds the credential: a credential store (`keychain`, `credential-manager`,
@@ -267,30 +267,30 @@ pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
             .filter(|e| e.org.as_deref() == Some(name))
             .map(|e| e.name.clone())
             .collect();
-        let token = match oc.auth.as_str() {
-            "web" if !store.is_available() => "no-keyring",
-            "web" => match store.load(name) {
+        let token = match oc.auth {
+            Auth::Web if !store.is_available() => "no-keyring",
+            Auth::Web => match store.load(name) {
                 Ok(Some(_)) => "stored",
                 _ => "missing",
             },
-            "jwt" => "key-file",
-            "sf-cli" => "sf-cli",
-            _ => "per-process",
+            Auth::Jwt => "key-file",
+            Auth::SfCli => "sf-cli",
+            Auth::Simulated => "per-process",
         };
         let kind = store.kind();
-        let (holder, survives) = match oc.auth.as_str() {
-            "web" => (
+        let (holder, survives) = match oc.auth {
+            Auth::Web => (
                 kind.name,
                 (kind.name != "none").then_some(kind.survives_reboot),
             ),
-            "jwt" => ("key-file", Some(true)),
-            "sf-cli" => ("sf-cli", Some(true)),
-            _ => ("none", None),
+            Auth::Jwt => ("key-file", Some(true)),
+            Auth::SfCli => ("sf-cli", Some(true)),
+            Auth::Simulated => ("none", None),
         };
         let mut row = OrgRow {
             org: name.clone(),
             envs,
-            auth: oc.auth.clone(),
+            auth: oc.auth,
             token: token.into(),
             store: holder.into(),
             survives_reboot: survives,
@@ -303,7 +303,7 @@ pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
             api_usage: None,
             error: None,
         };
-        if oc.auth == "simulated" && oc.url.is_none() {
+        if oc.auth == Auth::Simulated && oc.url.is_none() {
             match sim.as_ref().and_then(|urls| urls.get(name)) {
                 Some(url) => oc.url = Some(url.clone()),
                 None => {
