@@ -1,8 +1,9 @@
 //! Orgs: login, logout and the state of every configured org. The console and the CLI call
 //! these; secrets stay in the OS keyring and never reach a return value.
 
-use super::EngineError;
+use super::{EngineError, Workspace};
 use crate::domain::config::{Auth, Config, OrgConfig};
+use crate::domain::org::{LoginState, OrgInfo, OrgLimit};
 use crate::salesforce::auth::{self, DEFAULT_CALLBACK_PORT, WebLogin};
 use crate::salesforce::{SalesforceClient, Secret, SfError, StoredLogin, TokenStore};
 use serde::Serialize;
@@ -225,14 +226,69 @@ pub async fn logout(cfg: &Config, env: &str) -> Result<String, EngineError> {
     ))
 }
 
+/// Where an org's credential stands, before any call to the org.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenState {
+    /// A web login is in the keyring.
+    Stored,
+    /// No web login is in the keyring.
+    Missing,
+    /// Web logins cannot be kept: there is no keyring.
+    NoKeyring,
+    /// JWT: the key file is the credential.
+    KeyFile,
+    /// The Salesforce CLI holds the login.
+    SfCli,
+    /// Simulated orgs log in anew in every process.
+    PerProcess,
+}
+
+impl TokenState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TokenState::Stored => "stored",
+            TokenState::Missing => "missing",
+            TokenState::NoKeyring => "no-keyring",
+            TokenState::KeyFile => "key-file",
+            TokenState::SfCli => "sf-cli",
+            TokenState::PerProcess => "per-process",
+        }
+    }
+}
+
+impl std::fmt::Display for TokenState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Daily API requests used out of the org's limit; written `used/max` in text and JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiUsage {
+    pub used: u64,
+    pub max: u64,
+}
+
+impl std::fmt::Display for ApiUsage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(&format!("{}/{}", self.used, self.max))
+    }
+}
+
+impl Serialize for ApiUsage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// One configured org as `orgs` and the console show it. Never holds a secret.
 #[derive(Debug, Clone, Serialize)]
 pub struct OrgRow {
     pub org: String,
     pub envs: Vec<String>,
     pub auth: Auth,
-    /// `stored` (keyring), `missing`, `no-keyring`, `key-file`, `sf-cli`, `per-process`.
-    pub token: String,
+    pub token: TokenState,
     /// What holds the credential: a credential store (`keychain`, `credential-manager`,
     /// `secret-service`, `keyutils`) for web logins, `key-file` (JWT), `sf-cli` (the Salesforce
     /// CLI's own store) or `none` (simulated orgs, or no keyring).
@@ -246,7 +302,7 @@ pub struct OrgRow {
     pub sandbox: Option<bool>,
     pub instance_url: Option<String>,
     pub api_version: Option<String>,
-    pub api_usage: Option<String>,
+    pub api_usage: Option<ApiUsage>,
     pub error: Option<String>,
 }
 
@@ -268,14 +324,14 @@ pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
             .map(|e| e.name.clone())
             .collect();
         let token = match oc.auth {
-            Auth::Web if !store.is_available() => "no-keyring",
+            Auth::Web if !store.is_available() => TokenState::NoKeyring,
             Auth::Web => match store.load(name) {
-                Ok(Some(_)) => "stored",
-                _ => "missing",
+                Ok(Some(_)) => TokenState::Stored,
+                _ => TokenState::Missing,
             },
-            Auth::Jwt => "key-file",
-            Auth::SfCli => "sf-cli",
-            Auth::Simulated => "per-process",
+            Auth::Jwt => TokenState::KeyFile,
+            Auth::SfCli => TokenState::SfCli,
+            Auth::Simulated => TokenState::PerProcess,
         };
         let kind = store.kind();
         let (holder, survives) = match oc.auth {
@@ -291,7 +347,7 @@ pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
             org: name.clone(),
             envs,
             auth: oc.auth,
-            token: token.into(),
+            token,
             store: holder.into(),
             survives_reboot: survives,
             connected: false,
@@ -313,7 +369,7 @@ pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
                 }
             }
         }
-        if token == "missing" || token == "no-keyring" {
+        if matches!(token, TokenState::Missing | TokenState::NoKeyring) {
             row.error = Some("not logged in: run `backflow login ENV`".into());
             rows.push(row);
             continue;
@@ -331,7 +387,7 @@ pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
                 row.sandbox = Some(info.is_sandbox);
                 row.instance_url = Some(info.instance_url);
                 row.api_version = Some(info.api_version);
-                row.api_usage = usage.map(|(u, m)| format!("{u}/{m}"));
+                row.api_usage = usage.map(|(used, max)| ApiUsage { used, max });
             }
             Ok(Err(e)) => row.error = Some(e.to_string()),
             Err(_) => row.error = Some("no answer within 30 s".into()),
@@ -339,4 +395,59 @@ pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
         rows.push(row);
     }
     rows
+}
+
+/// The org rows (one per org) as the console lists them: one per env, in pipeline order.
+pub fn per_env(ws: &Workspace, rows: &[OrgRow]) -> Vec<OrgInfo> {
+    let release = ws.api_version.as_deref().map(super::query::release_name);
+    let mut out = Vec::new();
+    for env in ws.config.pipeline.ordered() {
+        let row = rows.iter().find(|r| r.envs.contains(&env.name));
+        let login = match row {
+            None => LoginState::Unknown,
+            Some(r) if r.connected && r.token == TokenState::PerProcess => LoginState::Simulated,
+            Some(r) if r.connected => LoginState::LoggedIn,
+            Some(r) if r.token == TokenState::Stored => LoginState::Expired,
+            Some(_) => LoginState::LoggedOut,
+        };
+        let limits = row
+            .and_then(|r| r.api_usage)
+            .map(|u| {
+                vec![OrgLimit {
+                    name: "API requests".into(),
+                    used: u.used,
+                    max: u.max,
+                }]
+            })
+            .unwrap_or_default();
+        out.push(OrgInfo {
+            env: env.name.clone(),
+            org: env.org.clone(),
+            login,
+            username: row.and_then(|r| r.username.clone().or(r.error.clone())),
+            instance_url: row.and_then(|r| r.instance_url.clone()),
+            release: release.clone(),
+            api_version: row
+                .and_then(|r| r.api_version.clone())
+                .or(ws.api_version.clone()),
+            limits,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_state_and_usage_keep_their_text_in_json() {
+        let v = serde_json::json!({
+            "token": TokenState::NoKeyring,
+            "usage": ApiUsage { used: 7, max: 15000 },
+        });
+        assert_eq!(v["token"], "no-keyring");
+        assert_eq!(v["usage"], "7/15000");
+        assert_eq!(format!("{:<8}|", TokenState::Stored), "stored  |");
+    }
 }
