@@ -73,15 +73,7 @@ pub async fn login(
         }
         oc.client_id = a.client_id.clone().or(oc.client_id);
         oc.username = a.username.clone().or(oc.username);
-        let c = SalesforceClient::connect(
-            &org,
-            &oc,
-            &cfg.timing,
-            &TokenStore::unavailable("not needed"),
-        )
-        .await
-        .map_err(EngineError::from)?;
-        let info = c.org_info().await.map_err(EngineError::from)?;
+        let info = check_login(&org, &oc, cfg).await?;
         say(format!(
             "{}: JWT login to {org} works as {} ({}). Nothing is stored: set auth = \"jwt\", client_id, username and jwt_key_file in [orgs.{org}].",
             env, info.username, info.instance_url
@@ -95,15 +87,7 @@ pub async fn login(
     }) {
         oc.auth = Auth::SfCli;
         oc.sf_alias = Some(alias.clone());
-        let c = SalesforceClient::connect(
-            &org,
-            &oc,
-            &cfg.timing,
-            &TokenStore::unavailable("not needed"),
-        )
-        .await
-        .map_err(EngineError::from)?;
-        let info = c.org_info().await.map_err(EngineError::from)?;
+        let info = check_login(&org, &oc, cfg).await?;
         say(format!(
             "{}: reusing the Salesforce CLI login {alias}: {} ({}). Set auth = \"sf-cli\" and sf_alias = \"{alias}\" in [orgs.{org}].",
             env, info.username, info.instance_url
@@ -224,6 +208,18 @@ pub async fn logout(cfg: &Config, env: &str) -> Result<String, EngineError> {
             " (revoking it at Salesforce failed; it expires on its own)"
         }
     ))
+}
+
+/// Logs in with a login the user keeps (JWT key file, Salesforce CLI), so nothing is stored,
+/// and says who it logs in as.
+async fn check_login(
+    org: &str,
+    oc: &OrgConfig,
+    cfg: &Config,
+) -> Result<crate::salesforce::OrgInfo, EngineError> {
+    let store = TokenStore::unavailable("not needed");
+    let c = SalesforceClient::connect(org, oc, &cfg.timing, &store).await?;
+    Ok(c.org_info().await?)
 }
 
 /// Where an org's credential stands, before any call to the org.
