@@ -12,9 +12,6 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-mod history;
-pub use history::{audit, rollback};
-
 fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::env::var_os("CI").is_none()
 }
@@ -378,6 +375,124 @@ pub fn cancel(cli: &Cli, a: &args::JobArg) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn audit(cli: &Cli, a: &args::AuditArgs) -> CliResult {
+    let engine = engine(cli)?;
+    match a.action {
+        Some(args::AuditAction::Verify) => {
+            let repo = engine.ws.open_repo()?;
+            return match crate::engine::audit::verify_repo(&repo) {
+                Ok(v) => {
+                    let against = if v.anchors.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", checked against {}", v.anchors.join(" and "))
+                    };
+                    println!(
+                        "audit log intact: {} record(s), chain verified{against}",
+                        v.records
+                    );
+                    for w in &v.warnings {
+                        println!("  ! {w}");
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Err(CliError::act(format!("audit log check failed: {e}"))),
+            };
+        }
+        Some(args::AuditAction::Sync) => {
+            if cli.readonly {
+                return Err(CliError::input("--readonly: audit sync is disabled"));
+            }
+            let repo = engine.ws.open_repo()?;
+            let arrived = crate::engine::audit::sync(&repo)?;
+            match crate::engine::audit::publish(&repo)? {
+                crate::engine::audit::Pushed::Yes { remote } => println!(
+                    "audit trail: {arrived} record(s) merged from {remote}, pushed to {remote}"
+                ),
+                crate::engine::audit::Pushed::NoRemote => {
+                    println!("audit trail: no remote to share it with")
+                }
+                crate::engine::audit::Pushed::Rejected { remote, message } => {
+                    return Err(CliError::act(format!(
+                        "the audit trail could not be pushed to {remote}: {message}"
+                    )));
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        None => {}
+    }
+    let records = engine.audit()?;
+    let rows: Vec<_> = records
+        .into_iter()
+        .filter(|r| {
+            a.env
+                .as_ref()
+                .is_none_or(|e| r.to.as_ref() == Some(e) || r.from.as_ref() == Some(e))
+        })
+        .filter(|r| a.story.as_ref().is_none_or(|s| r.stories.contains(s)))
+        .collect();
+    if a.json {
+        print_json(&serde_json::json!({ "records": rows }))?;
+    } else if rows.is_empty() {
+        println!("no audit records");
+    } else {
+        for r in &rows {
+            println!(
+                "#{:<4} {} {:<20} {:<13} {} → {}  {}  [{}] {}",
+                r.seq,
+                r.at,
+                r.who,
+                r.action,
+                r.from.as_deref().unwrap_or("-"),
+                r.to.as_deref().unwrap_or("-"),
+                r.stories.join(","),
+                r.outcome,
+                r.deploy_ids.join(",")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn rollback(cli: &Cli, a: &args::RollbackArgs) -> CliResult {
+    if cli.readonly {
+        return Err(CliError::input("--readonly: rollbacks are disabled"));
+    }
+    let engine = engine(cli)?;
+    let plan = engine.rollback_plan(&a.job)?;
+    if !a.json {
+        println!("rollback of {} on {}:", plan.job, plan.env);
+        for c in &plan.restore {
+            println!("  restore {c} (the org's copy from before the job)");
+        }
+        for c in &plan.delete {
+            println!("  delete  {c} (added by the job)");
+        }
+        println!(
+            "  revert  {} on the env branch",
+            &plan.revert_commit[..plan.revert_commit.len().min(10)]
+        );
+    }
+    if !a.yes {
+        if !interactive() {
+            return Err(CliError::act(
+                "no terminal to confirm on: pass --yes to roll back",
+            ));
+        }
+        if !matches!(ask("Proceed? [y/N]").as_str(), "y" | "Y" | "yes") {
+            return Err(CliError::act("not confirmed; nothing was changed"));
+        }
+    }
+    let confirmed = a.confirm_env.contains(&plan.env);
+    let rt = runtime()?;
+    rt.block_on(async {
+        let mut rx = engine.subscribe();
+        let id = engine.rollback(&a.job, confirmed)?;
+        follow(&engine, &mut rx, vec![id], a.json).await
+    })
+}
+
 pub fn auto(cli: &Cli, a: &args::AutoArgs) -> CliResult {
     if cli.readonly {
         return Err(CliError::input("--readonly: automation is disabled"));
@@ -549,4 +664,119 @@ pub fn refresh(cli: &Cli, a: &args::RefreshArgs) -> CliResult {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+    use crate::domain::job::DeployError;
+    use crate::engine::EngineError;
+
+    fn failed(e: &EngineError) -> EventKind {
+        EventKind::Failed {
+            error: e.to_string(),
+            exit_code: e.exit_code(),
+        }
+    }
+
+    /// Every outcome and every kind of failure against the README's exit-code table.
+    #[test]
+    fn every_outcome_maps_to_the_documented_exit_code() {
+        let err = || DeployError {
+            component: "ApexClass:A".into(),
+            file: None,
+            line: None,
+            column: None,
+            problem: "x".into(),
+        };
+        let d = || "0Af".to_string();
+        // A lock held by another process, as the engine reports it.
+        let locks = tempfile::tempdir().unwrap();
+        let _held = crate::engine::lock::acquire(locks.path(), "qa", "a@x", "j1").unwrap();
+        let lock_held = crate::engine::lock::acquire(locks.path(), "qa", "b@x", "j2")
+            .err()
+            .unwrap();
+        // A branch that moved during the job, as the record step reports it.
+        let moved = EngineError::NeedsAction(
+            "branch 'qa' moved during the job (now 1, expected 2): nothing was forced".into(),
+        );
+        let table: Vec<(&str, EventKind, u8)> = vec![
+            (
+                "deployed",
+                EventKind::Finished(Outcome::Deployed {
+                    deploy_id: d(),
+                    commit: "c".into(),
+                }),
+                0,
+            ),
+            (
+                "validated",
+                EventKind::Finished(Outcome::Validated { deploy_id: d() }),
+                0,
+            ),
+            ("nothing", EventKind::Finished(Outcome::NothingToDo), 0),
+            (
+                "aborted",
+                EventKind::Finished(Outcome::Aborted { reason: "r".into() }),
+                1,
+            ),
+            ("canceled", EventKind::Finished(Outcome::Canceled), 1),
+            (
+                "org ahead",
+                EventKind::Finished(Outcome::OrgAheadOfBranch {
+                    deploy_id: d(),
+                    commit: "c".into(),
+                }),
+                1,
+            ),
+            (
+                "partial",
+                EventKind::Finished(Outcome::NeedsReconciliation { deploy_id: d() }),
+                1,
+            ),
+            (
+                "validation failed",
+                EventKind::Finished(Outcome::ValidationFailed {
+                    deploy_id: d(),
+                    errors: vec![err()],
+                }),
+                1,
+            ),
+            (
+                "deploy failed",
+                EventKind::Finished(Outcome::DeployFailed {
+                    deploy_id: d(),
+                    errors: vec![err()],
+                }),
+                1,
+            ),
+            ("lock held", failed(&lock_held), 1),
+            ("branch moved", failed(&moved), 1),
+            (
+                "refused",
+                failed(&EngineError::Input("production".into())),
+                2,
+            ),
+            ("network", failed(&EngineError::Remote("timeout".into())), 3),
+            (
+                "outcome unknown",
+                failed(&EngineError::Internal("x".into())),
+                3,
+            ),
+            (
+                "a failure is never 0",
+                EventKind::Failed {
+                    error: "x".into(),
+                    exit_code: 0,
+                },
+                1,
+            ),
+        ];
+        for (name, kind, code) in table {
+            assert_eq!(exit_code_of(&kind), Some(code), "{name}");
+        }
+        assert_eq!(
+            exit_code_of(&EventKind::Log {
+                message: "m".into()
+            }),
+            None
+        );
+    }
+}
