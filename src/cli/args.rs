@@ -1,4 +1,4 @@
-//! The command-line contract (DESIGN.md). Names here are a stable interface: add, never rename.
+//! The command-line contract (docs/architecture.md). Names here are a stable interface: add, never rename.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

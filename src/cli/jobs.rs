@@ -5,11 +5,11 @@
 use super::orgcfg::runtime;
 use super::{Cli, CliError, CliResult, args, print_json, status::engine};
 use crate::domain::job::{
-    Answer, ConflictPolicy, DecisionKind, DriftPolicy, EventKind, JobKind, JobSpec, Outcome,
+    Answer, ConflictPolicy, DecisionKind, DriftPolicy, EventKind, JobId, JobKind, JobSpec, Outcome,
 };
 use crate::domain::plural;
 use crate::engine::Engine;
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -118,14 +118,14 @@ pub fn promote(cli: &Cli, a: &args::PromoteArgs, kind: JobKind) -> CliResult {
 async fn follow(
     engine: &Engine,
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<crate::domain::job::JobEvent>,
-    ids: Vec<String>,
+    ids: Vec<JobId>,
     json: bool,
 ) -> CliResult {
-    let mut open: BTreeMap<String, ()> = ids.iter().map(|i| (i.clone(), ())).collect();
+    let mut open: BTreeSet<JobId> = ids.into_iter().collect();
     let mut code = 0u8;
     while !open.is_empty() {
         let Some(ev) = rx.recv().await else { break };
-        if !open.contains_key(&ev.job) {
+        if !open.contains(&ev.job) {
             continue;
         }
         if json {

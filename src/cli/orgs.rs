@@ -36,7 +36,8 @@ pub fn run(cli: &Cli, a: &JsonArg) -> CliResult {
                     r.username.as_deref().unwrap_or(""),
                     r.instance_url.as_deref().unwrap_or(""),
                     r.api_version.as_deref().unwrap_or(""),
-                    r.api_usage.as_deref().unwrap_or("-")
+                    r.api_usage
+                        .map_or_else(|| "-".to_string(), |u| u.to_string())
                 );
             }
             if let Some(e) = &r.error {

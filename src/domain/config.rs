@@ -39,7 +39,8 @@ struct RawConfig {
     #[serde(default, rename = "connection")]
     connections: Vec<RawConnection>,
     #[serde(default)]
-    orgs: BTreeMap<String, OrgConfig>,
+    /// `auth` stays text until validation, so an unknown value is reported with the org's name.
+    orgs: BTreeMap<String, OrgConfig<Option<String>>>,
     #[serde(default)]
     roles: RolesConfig,
     #[serde(default, rename = "rule")]
@@ -80,13 +81,56 @@ struct RawConnection {
     to: Spanned<String>,
 }
 
-/// How backflow reaches an org. Never holds a secret.
+/// How backflow logs in to an org.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Auth {
+    /// Browser login with PKCE; the refresh token goes to the OS keyring.
+    #[default]
+    #[serde(rename = "web")]
+    Web,
+    #[serde(rename = "jwt")]
+    Jwt,
+    /// Reuses a login of the Salesforce CLI.
+    #[serde(rename = "sf-cli")]
+    SfCli,
+    /// An org of the loopback simulator.
+    #[serde(rename = "simulated")]
+    Simulated,
+}
+
+impl Auth {
+    pub const ALL: [Auth; 4] = [Auth::Web, Auth::Jwt, Auth::SfCli, Auth::Simulated];
+
+    /// The name written in `backflow.toml`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Auth::Web => "web",
+            Auth::Jwt => "jwt",
+            Auth::SfCli => "sf-cli",
+            Auth::Simulated => "simulated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Auth> {
+        Auth::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+impl fmt::Display for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad` so width and alignment flags work in tables.
+        f.pad(self.as_str())
+    }
+}
+
+/// How backflow reaches an org. Never holds a secret. `A` is the parsed [`Auth`]; the raw file
+/// is read with `Option<String>` first so an unknown value gets a message naming the org.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OrgConfig {
-    /// `web` (browser + PKCE), `jwt`, `sf-cli` or `simulated`.
-    #[serde(default = "default_auth")]
-    pub auth: String,
+pub struct OrgConfig<A = Auth> {
+    /// `web` (browser + PKCE, the default), `jwt`, `sf-cli` or `simulated`.
+    #[serde(default)]
+    pub auth: A,
     pub login_url: Option<String>,
     /// Base URL of an external simulator or a fixed instance URL.
     pub url: Option<String>,
@@ -107,8 +151,32 @@ pub struct OrgConfig {
     pub api_version: Option<String>,
 }
 
-fn default_auth() -> String {
-    "web".into()
+impl OrgConfig<Option<String>> {
+    /// The org `name` with its `auth` checked.
+    fn checked(self, name: &str) -> Result<OrgConfig, String> {
+        let auth = match self.auth.as_deref() {
+            None => Auth::default(),
+            Some(text) => Auth::parse(text).ok_or_else(|| {
+                format!(
+                    "[orgs.{name}] auth = '{text}' is unknown: use web, jwt, sf-cli or simulated"
+                )
+            })?,
+        };
+        Ok(OrgConfig {
+            auth,
+            login_url: self.login_url,
+            url: self.url,
+            client_id: self.client_id,
+            client_secret_env: self.client_secret_env,
+            callback_port: self.callback_port,
+            username: self.username,
+            jwt_key_file: self.jwt_key_file,
+            sf_alias: self.sf_alias,
+            sandbox_of: self.sandbox_of,
+            license: self.license,
+            api_version: self.api_version,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -365,16 +433,10 @@ impl Config {
             };
             err(line, e.to_string())
         })?;
-        for (name, org) in &raw.orgs {
-            if !["web", "jwt", "sf-cli", "simulated"].contains(&org.auth.as_str()) {
-                return Err(err(
-                    None,
-                    format!(
-                        "[orgs.{name}] auth = '{}' is unknown: use web, jwt, sf-cli or simulated",
-                        org.auth
-                    ),
-                ));
-            }
+        let mut orgs = BTreeMap::new();
+        for (name, org) in raw.orgs {
+            let org = org.checked(&name).map_err(|m| err(None, m))?;
+            orgs.insert(name, org);
         }
         Ok(Config {
             project: ProjectConfig {
@@ -385,7 +447,7 @@ impl Config {
             },
             story_pattern,
             pipeline,
-            orgs: raw.orgs,
+            orgs,
             roles: raw.roles,
             rules: raw.rules,
             masking: raw.masking,
@@ -487,5 +549,20 @@ to = "qa"
             + "\n[orgs.qa]\nauth = \"simulated\"\n";
         let e = Config::parse(&text, "b.toml").unwrap_err();
         assert!(e.message.contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn auth_defaults_to_web_and_an_unknown_one_names_the_org() {
+        let c = Config::parse(&format!("{GOOD}\n[orgs.qa]\nurl = \"x\"\n"), "b.toml").unwrap();
+        assert_eq!(c.orgs["qa"].auth, Auth::Web);
+        let e = Config::parse(&format!("{GOOD}\n[orgs.qa]\nauth = \"pigeon\"\n"), "b.toml")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "b.toml: [orgs.qa] auth = 'pigeon' is unknown: use web, jwt, sf-cli or simulated"
+        );
+        for a in Auth::ALL {
+            assert_eq!(Auth::parse(a.as_str()), Some(a));
+        }
     }
 }

@@ -3,8 +3,100 @@
 
 use serde::{Deserialize, Serialize};
 
-pub type JobId = String;
-pub type BatchId = String;
+/// Defines a string id that serialises as the bare string, so journals and JSON keep their
+/// shape, and reads as `&str` wherever text is wanted.
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<std::path::Path> for $name {
+            fn as_ref(&self) -> &std::path::Path {
+                self.0.as_ref()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(&self.0)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                Self(s)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self(s.to_string())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+    };
+}
+
+string_id!(
+    /// One job: one source, one target.
+    JobId
+);
+string_id!(
+    /// The jobs of one multi-target request.
+    BatchId
+);
 pub type DecisionId = String;
 
 /// Checks a job or batch id given by a user before it names anything on disk: ids are a
@@ -27,7 +119,7 @@ pub fn check_id(id: &str) -> Result<(), String> {
     }
 }
 
-/// The steps of a back promotion (DESIGN.md), in order.
+/// The steps of a back promotion (docs/architecture.md), in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
@@ -417,6 +509,15 @@ pub struct JobEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_serialise_as_bare_strings() {
+        let id = JobId::from("j1-a");
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"j1-a\"");
+        let back: BatchId = serde_json::from_str("\"b2\"").unwrap();
+        assert_eq!(back, "b2");
+        assert_eq!(format!("{id:<6}|"), "j1-a  |");
+    }
 
     #[test]
     fn ids_that_could_name_a_path_are_refused() {

@@ -10,6 +10,7 @@
 //! same forks write the same record.
 
 use super::EngineError;
+use crate::domain::job::JobId;
 pub use crate::git::record::Pushed;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -40,7 +41,7 @@ pub struct AuditRecord {
     pub deploy_ids: Vec<String>,
     pub tests: Option<String>,
     pub outcome: String,
-    pub job: Option<String>,
+    pub job: Option<JobId>,
     pub prev: String,
     pub hash: String,
 }
@@ -73,7 +74,7 @@ pub struct NewRecord {
     pub deploy_ids: Vec<String>,
     pub tests: Option<String>,
     pub outcome: String,
-    pub job: Option<String>,
+    pub job: Option<JobId>,
 }
 
 fn g(e: git2::Error) -> EngineError {

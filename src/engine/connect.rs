@@ -6,7 +6,7 @@
 //! ([`install_org_host`]) before it runs a command; tests and benchmarks install the same one.
 
 use super::{EngineError, Workspace};
-use crate::domain::config::OrgConfig;
+use crate::domain::config::{Auth, OrgConfig};
 use crate::metadata::convert::{ConvertOptions, MdapiTree, SourceFile, convert};
 use crate::salesforce::{SalesforceClient, TokenStore};
 use futures_util::future::BoxFuture;
@@ -135,12 +135,12 @@ pub fn mdapi_of(
 pub async fn client_for(ws: &Workspace, env: &str) -> Result<SalesforceClient, EngineError> {
     let cfg = &ws.config;
     let (org, mut oc) = super::orgs::env_org(cfg, env)?;
-    let store = if oc.auth == "simulated" {
+    let store = if oc.auth == Auth::Simulated {
         TokenStore::unavailable("simulated orgs never use the keyring")
     } else {
         TokenStore::os()
     };
-    if oc.auth == "simulated" && oc.url.is_none() {
+    if oc.auth == Auth::Simulated && oc.url.is_none() {
         let host = org_host().ok_or_else(|| no_host(&org))?;
         let ws2 = ws.clone();
         let seed = move |org_name: &str| {

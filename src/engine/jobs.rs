@@ -78,10 +78,10 @@ impl Jobs {
     /// a new id in the unlikely case it exists).
     pub fn new_job_id(&self) -> Result<JobId, EngineError> {
         let Some(root) = &self.journal_root else {
-            return Ok(self.new_id("j"));
+            return Ok(self.new_id("j").into());
         };
         for _ in 0..8 {
-            let id = self.new_id("j");
+            let id: JobId = self.new_id("j").into();
             if super::journal::Journal::reserve(root, &id)? {
                 return Ok(id);
             }
@@ -127,7 +127,7 @@ impl Jobs {
     where
         F: Fn(JobCtx) -> JobFuture + Send + Sync + 'static,
     {
-        let batch = self.new_id("b");
+        let batch: BatchId = self.new_id("b").into();
         let body = Arc::new(body);
         // Every id is reserved before any job starts: a failure starts none.
         let jobs = specs
@@ -262,8 +262,8 @@ impl Jobs {
         let seq = e.state.seq;
         apply(&mut e.state, &kind);
         let ev = JobEvent {
-            job: job.to_string(),
-            batch: batch.to_string(),
+            job: job.into(),
+            batch: batch.into(),
             target: target.to_string(),
             seq,
             kind,
@@ -462,7 +462,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let one = Jobs::with_journal_root(d.path().to_path_buf());
         let two = Jobs::with_journal_root(d.path().to_path_buf());
-        let ids: std::collections::HashSet<String> = (0..50)
+        let ids: std::collections::HashSet<JobId> = (0..50)
             .flat_map(|_| [one.new_job_id().unwrap(), two.new_job_id().unwrap()])
             .collect();
         assert_eq!(ids.len(), 100);
@@ -506,7 +506,7 @@ mod tests {
             .unwrap();
         assert_eq!(ids.len(), 2);
         let mut finished = 0;
-        let mut last_seq: HashMap<String, u64> = HashMap::new();
+        let mut last_seq: HashMap<JobId, u64> = HashMap::new();
         while finished < 2 {
             let ev = rx.recv().await.unwrap();
             assert_eq!(ev.batch, batch);

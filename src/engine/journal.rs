@@ -2,7 +2,7 @@
 //! resumes where it stopped and a deploy id, once sent, is polled and never sent again.
 
 use super::EngineError;
-use crate::domain::job::{JobSpec, Outcome, Step};
+use crate::domain::job::{BatchId, JobId, JobSpec, Outcome, Step};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 #[serde(tag = "record", rename_all = "snake_case")]
 pub enum Record {
     Created {
-        job: String,
-        batch: String,
+        job: JobId,
+        batch: BatchId,
         spec: JobSpec,
         at: i64,
     },
@@ -175,7 +175,7 @@ impl Journal {
 #[derive(Debug, Clone, Default)]
 pub struct Replay {
     pub spec: Option<JobSpec>,
-    pub batch: Option<String>,
+    pub batch: Option<BatchId>,
     pub done: Vec<Step>,
     pub target_tip: Option<String>,
     pub promotion_commit: Option<String>,

@@ -134,18 +134,14 @@ impl Engine {
         let batch = replay
             .batch
             .clone()
-            .unwrap_or_else(|| self.jobs.new_id("b"));
+            .unwrap_or_else(|| self.jobs.new_id("b").into());
         let (ws, caches) = (self.ws.clone(), self.caches.clone());
-        Ok(self.jobs.start(
-            job.to_string(),
-            batch,
-            spec,
-            pipeline::steps(),
-            move |ctx| {
+        Ok(self
+            .jobs
+            .start(job.into(), batch, spec, pipeline::steps(), move |ctx| {
                 let run = pipeline::run(ws.clone(), caches, ctx.clone(), Some(replay));
                 audit::then_publish(ws, ctx, run)
-            },
-        ))
+            }))
     }
 
     /// What `rollback JOB` would do.
@@ -169,13 +165,13 @@ impl Engine {
             target: plan.env.clone(),
             confirmed,
             user: self.user(),
-            rollback_of: Some(of.to_string()),
+            rollback_of: Some(of.into()),
             ..base
         };
         self.preflight(&spec)?;
         let ws = self.ws.clone();
         let job = self.jobs.new_job_id()?;
-        let batch = self.jobs.new_id("b");
+        let batch = self.jobs.new_id("b").into();
         let of = of.to_string();
         Ok(self
             .jobs

@@ -1,8 +1,9 @@
 //! Orgs: login, logout and the state of every configured org. The console and the CLI call
 //! these; secrets stay in the OS keyring and never reach a return value.
 
-use super::EngineError;
-use crate::domain::config::{Config, OrgConfig};
+use super::{EngineError, Workspace};
+use crate::domain::config::{Auth, Config, OrgConfig};
+use crate::domain::org::{LoginState, OrgInfo, OrgLimit};
 use crate::salesforce::auth::{self, DEFAULT_CALLBACK_PORT, WebLogin};
 use crate::salesforce::{SalesforceClient, Secret, SfError, StoredLogin, TokenStore};
 use serde::Serialize;
@@ -58,51 +59,35 @@ pub async fn login(
     let (org, mut oc) = env_org(cfg, env)?;
     let env = env.to_string();
 
-    if oc.auth == "simulated" {
+    if oc.auth == Auth::Simulated {
         say(format!(
             "{}: org {org} is simulated; it needs no login.",
             env
         ));
         return Ok(());
     }
-    if a.jwt_key.is_some() || oc.auth == "jwt" {
-        oc.auth = "jwt".into();
+    if a.jwt_key.is_some() || oc.auth == Auth::Jwt {
+        oc.auth = Auth::Jwt;
         if let Some(k) = &a.jwt_key {
             oc.jwt_key_file = Some(k.display().to_string());
         }
         oc.client_id = a.client_id.clone().or(oc.client_id);
         oc.username = a.username.clone().or(oc.username);
-        let c = SalesforceClient::connect(
-            &org,
-            &oc,
-            &cfg.timing,
-            &TokenStore::unavailable("not needed"),
-        )
-        .await
-        .map_err(EngineError::from)?;
-        let info = c.org_info().await.map_err(EngineError::from)?;
+        let info = check_login(&org, &oc, cfg).await?;
         say(format!(
             "{}: JWT login to {org} works as {} ({}). Nothing is stored: set auth = \"jwt\", client_id, username and jwt_key_file in [orgs.{org}].",
             env, info.username, info.instance_url
         ));
         return Ok(());
     }
-    if let Some(alias) = a.from_sf_cli.clone().or(if oc.auth == "sf-cli" {
+    if let Some(alias) = a.from_sf_cli.clone().or(if oc.auth == Auth::SfCli {
         oc.sf_alias.clone()
     } else {
         None
     }) {
-        oc.auth = "sf-cli".into();
+        oc.auth = Auth::SfCli;
         oc.sf_alias = Some(alias.clone());
-        let c = SalesforceClient::connect(
-            &org,
-            &oc,
-            &cfg.timing,
-            &TokenStore::unavailable("not needed"),
-        )
-        .await
-        .map_err(EngineError::from)?;
-        let info = c.org_info().await.map_err(EngineError::from)?;
+        let info = check_login(&org, &oc, cfg).await?;
         say(format!(
             "{}: reusing the Salesforce CLI login {alias}: {} ({}). Set auth = \"sf-cli\" and sf_alias = \"{alias}\" in [orgs.{org}].",
             env, info.username, info.instance_url
@@ -225,14 +210,81 @@ pub async fn logout(cfg: &Config, env: &str) -> Result<String, EngineError> {
     ))
 }
 
+/// Logs in with a login the user keeps (JWT key file, Salesforce CLI), so nothing is stored,
+/// and says who it logs in as.
+async fn check_login(
+    org: &str,
+    oc: &OrgConfig,
+    cfg: &Config,
+) -> Result<crate::salesforce::OrgInfo, EngineError> {
+    let store = TokenStore::unavailable("not needed");
+    let c = SalesforceClient::connect(org, oc, &cfg.timing, &store).await?;
+    Ok(c.org_info().await?)
+}
+
+/// Where an org's credential stands, before any call to the org.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenState {
+    /// A web login is in the keyring.
+    Stored,
+    /// No web login is in the keyring.
+    Missing,
+    /// Web logins cannot be kept: there is no keyring.
+    NoKeyring,
+    /// JWT: the key file is the credential.
+    KeyFile,
+    /// The Salesforce CLI holds the login.
+    SfCli,
+    /// Simulated orgs log in anew in every process.
+    PerProcess,
+}
+
+impl TokenState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TokenState::Stored => "stored",
+            TokenState::Missing => "missing",
+            TokenState::NoKeyring => "no-keyring",
+            TokenState::KeyFile => "key-file",
+            TokenState::SfCli => "sf-cli",
+            TokenState::PerProcess => "per-process",
+        }
+    }
+}
+
+impl std::fmt::Display for TokenState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Daily API requests used out of the org's limit; written `used/max` in text and JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiUsage {
+    pub used: u64,
+    pub max: u64,
+}
+
+impl std::fmt::Display for ApiUsage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(&format!("{}/{}", self.used, self.max))
+    }
+}
+
+impl Serialize for ApiUsage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// One configured org as `orgs` and the console show it. Never holds a secret.
 #[derive(Debug, Clone, Serialize)]
 pub struct OrgRow {
     pub org: String,
     pub envs: Vec<String>,
-    pub auth: String,
-    /// `stored` (keyring), `missing`, `no-keyring`, `key-file`, `sf-cli`, `per-process`.
-    pub token: String,
+    pub auth: Auth,
+    pub token: TokenState,
     /// What holds the credential: a credential store (`keychain`, `credential-manager`,
     /// `secret-service`, `keyutils`) for web logins, `key-file` (JWT), `sf-cli` (the Salesforce
     /// CLI's own store) or `none` (simulated orgs, or no keyring).
@@ -246,7 +298,7 @@ pub struct OrgRow {
     pub sandbox: Option<bool>,
     pub instance_url: Option<String>,
     pub api_version: Option<String>,
-    pub api_usage: Option<String>,
+    pub api_usage: Option<ApiUsage>,
     pub error: Option<String>,
 }
 
@@ -284,31 +336,31 @@ pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
             .filter(|e| e.org.as_deref() == Some(name))
             .map(|e| e.name.clone())
             .collect();
-        let token = match oc.auth.as_str() {
-            "web" if !store.is_available() => "no-keyring",
-            "web" => match store.load(name) {
-                Ok(Some(_)) => "stored",
-                _ => "missing",
+        let token = match oc.auth {
+            Auth::Web if !store.is_available() => TokenState::NoKeyring,
+            Auth::Web => match store.load(name) {
+                Ok(Some(_)) => TokenState::Stored,
+                _ => TokenState::Missing,
             },
-            "jwt" => "key-file",
-            "sf-cli" => "sf-cli",
-            _ => "per-process",
+            Auth::Jwt => TokenState::KeyFile,
+            Auth::SfCli => TokenState::SfCli,
+            Auth::Simulated => TokenState::PerProcess,
         };
         let kind = store.kind();
-        let (holder, survives) = match oc.auth.as_str() {
-            "web" => (
+        let (holder, survives) = match oc.auth {
+            Auth::Web => (
                 kind.name,
                 (kind.name != "none").then_some(kind.survives_reboot),
             ),
-            "jwt" => ("key-file", Some(true)),
-            "sf-cli" => ("sf-cli", Some(true)),
-            _ => ("none", None),
+            Auth::Jwt => ("key-file", Some(true)),
+            Auth::SfCli => ("sf-cli", Some(true)),
+            Auth::Simulated => ("none", None),
         };
         let mut row = OrgRow {
             org: name.clone(),
             envs,
-            auth: oc.auth.clone(),
-            token: token.into(),
+            auth: oc.auth,
+            token,
             store: holder.into(),
             survives_reboot: survives,
             connected: false,
@@ -320,7 +372,7 @@ pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
             api_usage: None,
             error: None,
         };
-        if oc.auth == "simulated" && oc.url.is_none() {
+        if oc.auth == Auth::Simulated && oc.url.is_none() {
             match sim.as_ref().and_then(|urls| urls.get(name)) {
                 Some(url) => oc.url = Some(url.clone()),
                 None => {
@@ -330,7 +382,7 @@ pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
                 }
             }
         }
-        if token == "missing" || token == "no-keyring" {
+        if matches!(token, TokenState::Missing | TokenState::NoKeyring) {
             row.error = Some("not logged in: run `backflow login ENV`".into());
             rows.push(row);
             continue;
@@ -348,7 +400,7 @@ pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
                 row.sandbox = Some(info.is_sandbox);
                 row.instance_url = Some(info.instance_url);
                 row.api_version = Some(info.api_version);
-                row.api_usage = usage.map(|(u, m)| format!("{u}/{m}"));
+                row.api_usage = usage.map(|(used, max)| ApiUsage { used, max });
             }
             Ok(Err(e)) => row.error = Some(e.to_string()),
             Err(_) => row.error = Some("no answer within 30 s".into()),
@@ -356,4 +408,59 @@ pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
         rows.push(row);
     }
     rows
+}
+
+/// The org rows (one per org) as the console lists them: one per env, in pipeline order.
+pub fn per_env(ws: &Workspace, rows: &[OrgRow]) -> Vec<OrgInfo> {
+    let release = ws.api_version.as_deref().map(super::query::release_name);
+    let mut out = Vec::new();
+    for env in ws.config.pipeline.ordered() {
+        let row = rows.iter().find(|r| r.envs.contains(&env.name));
+        let login = match row {
+            None => LoginState::Unknown,
+            Some(r) if r.connected && r.token == TokenState::PerProcess => LoginState::Simulated,
+            Some(r) if r.connected => LoginState::LoggedIn,
+            Some(r) if r.token == TokenState::Stored => LoginState::Expired,
+            Some(_) => LoginState::LoggedOut,
+        };
+        let limits = row
+            .and_then(|r| r.api_usage)
+            .map(|u| {
+                vec![OrgLimit {
+                    name: "API requests".into(),
+                    used: u.used,
+                    max: u.max,
+                }]
+            })
+            .unwrap_or_default();
+        out.push(OrgInfo {
+            env: env.name.clone(),
+            org: env.org.clone(),
+            login,
+            username: row.and_then(|r| r.username.clone().or(r.error.clone())),
+            instance_url: row.and_then(|r| r.instance_url.clone()),
+            release: release.clone(),
+            api_version: row
+                .and_then(|r| r.api_version.clone())
+                .or(ws.api_version.clone()),
+            limits,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_state_and_usage_keep_their_text_in_json() {
+        let v = serde_json::json!({
+            "token": TokenState::NoKeyring,
+            "usage": ApiUsage { used: 7, max: 15000 },
+        });
+        assert_eq!(v["token"], "no-keyring");
+        assert_eq!(v["usage"], "7/15000");
+        assert_eq!(format!("{:<8}|", TokenState::Stored), "stored  |");
+    }
 }

@@ -7,7 +7,7 @@ use super::journal::{Journal, Record, Replay};
 use super::pipeline::deploy::poll_deploy;
 use super::pipeline::package::unzip;
 use super::{EngineError, Workspace, audit, connect, lock};
-use crate::domain::job::{DeployError, EventKind, Outcome, Step};
+use crate::domain::job::{DeployError, EventKind, JobId, Outcome, Step};
 use crate::metadata::Manifest;
 use crate::metadata::convert::{MdapiTree, to_zip};
 use crate::salesforce::metadata::{DeployOptions, DeployResult, DeployStatus, TestLevel};
@@ -17,7 +17,7 @@ use std::sync::Arc;
 /// What a rollback will do, shown before it runs.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RollbackPlan {
-    pub job: String,
+    pub job: JobId,
     pub env: String,
     pub restore: Vec<String>,
     pub delete: Vec<String>,
@@ -86,7 +86,7 @@ pub fn plan(ws: &Workspace, job: &str) -> Result<(RollbackPlan, Replay, Vec<u8>)
         .collect();
     Ok((
         RollbackPlan {
-            job: job.to_string(),
+            job: job.into(),
             env: spec.target.clone(),
             restore: restore_manifest
                 .components()

@@ -11,7 +11,7 @@
 //! state. Stop it with `POST /_sim/shutdown` (`SimAdmin::shutdown`).
 
 use super::admin::{OrgSpec, SimAdmin};
-use crate::domain::config::OrgConfig;
+use crate::domain::config::{Auth, OrgConfig};
 use crate::engine::connect::{OrgHost, SeedFn};
 use futures_util::future::BoxFuture;
 use std::collections::BTreeMap;
@@ -38,7 +38,7 @@ impl SimHandle {
     /// `base` pointed at this simulator, ready for `SalesforceClient::connect`.
     pub fn org_config(&self, org: &str, base: &OrgConfig) -> OrgConfig {
         let mut c = base.clone();
-        c.auth = "simulated".into();
+        c.auth = Auth::Simulated;
         c.url = Some(self.org_url(org));
         c
     }
@@ -56,7 +56,7 @@ pub fn backflow_exe() -> PathBuf {
 /// `url` (those with a `url` use an external simulator).
 pub fn simulated_orgs(orgs: &BTreeMap<String, OrgConfig>) -> Vec<(String, OrgSpec)> {
     orgs.iter()
-        .filter(|(_, c)| c.auth == "simulated" && c.url.is_none())
+        .filter(|(_, c)| c.auth == Auth::Simulated && c.url.is_none())
         .map(|(name, c)| (name.clone(), OrgSpec::from_config(c)))
         .collect()
 }

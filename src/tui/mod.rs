@@ -18,7 +18,6 @@ pub mod theme;
 pub mod view;
 pub mod widgets;
 
-use crate::domain::org::{LoginState, OrgInfo, OrgLimit};
 use crate::engine::{Engine, EngineError, Workspace};
 use app::{App, Effect, Msg};
 use futures_util::StreamExt;
@@ -180,7 +179,7 @@ fn run_effect(
         }),
         Effect::LoadOrgs => spawn(tx, async move {
             let rows = crate::engine::orgs::orgs(&e.ws.config, &e.ws.root).await;
-            Msg::OrgsLoaded(Ok(org_infos(&e, rows)))
+            Msg::OrgsLoaded(Ok(crate::engine::orgs::per_env(&e.ws, &rows)))
         }),
         Effect::Submit(specs) => {
             // A rollback redeploys the restore package of the job it names: its own job body.
@@ -228,51 +227,6 @@ fn run_effect(
         }
     }
     None
-}
-
-/// The engine's org rows (one per org) as the Orgs screen lists them (one per env).
-fn org_infos(engine: &Engine, rows: Vec<crate::engine::orgs::OrgRow>) -> Vec<OrgInfo> {
-    let release = engine
-        .ws
-        .api_version
-        .as_deref()
-        .map(crate::engine::query::release_name);
-    let mut out = Vec::new();
-    for env in engine.ws.config.pipeline.ordered() {
-        let row = rows.iter().find(|r| r.envs.contains(&env.name));
-        let login = match row {
-            None => LoginState::Unknown,
-            Some(r) if r.connected && r.token == "per-process" => LoginState::Simulated,
-            Some(r) if r.connected => LoginState::LoggedIn,
-            Some(r) if r.token == "stored" => LoginState::Expired,
-            Some(_) => LoginState::LoggedOut,
-        };
-        let limits = row
-            .and_then(|r| r.api_usage.as_deref())
-            .and_then(|u| u.split_once('/'))
-            .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
-            .map(|(used, max)| {
-                vec![OrgLimit {
-                    name: "API requests".into(),
-                    used,
-                    max,
-                }]
-            })
-            .unwrap_or_default();
-        out.push(OrgInfo {
-            env: env.name.clone(),
-            org: env.org.clone(),
-            login,
-            username: row.and_then(|r| r.username.clone().or(r.error.clone())),
-            instance_url: row.and_then(|r| r.instance_url.clone()),
-            release: release.clone(),
-            api_version: row
-                .and_then(|r| r.api_version.clone())
-                .or(engine.ws.api_version.clone()),
-            limits,
-        });
-    }
-    out
 }
 
 /// Leaves the screen to run a program on the terminal (the editor, a login), then comes back.

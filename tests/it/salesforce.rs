@@ -2,7 +2,7 @@
 //! every fault, the login flows, token storage and redaction.
 
 use crate::sim::{CLASS, CLASS_META, b64, start_sim};
-use backflow::domain::config::{OrgConfig, TimingConfig};
+use backflow::domain::config::{Auth, OrgConfig, TimingConfig};
 use backflow::salesforce::auth::{WebLogin, token_request};
 use backflow::salesforce::{
     DeployOptions, DeployStatus, SalesforceClient, Secret, SfError, StoredLogin, TestLevel,
@@ -41,7 +41,7 @@ async fn impatient(sim: &SimServer, org: &str, ms: u64) -> SalesforceClient {
 
 fn simulated(sim: &SimServer, org: &str) -> OrgConfig {
     OrgConfig {
-        auth: "simulated".into(),
+        auth: Auth::Simulated,
         url: Some(format!("{}/o/{org}", sim.url)),
         ..Default::default()
     }
@@ -692,7 +692,7 @@ async fn jwt_bearer_signature_is_verified() {
         "/tests/fixtures/jwt-test-only-key.pem"
     );
     let cfg = OrgConfig {
-        auth: "jwt".into(),
+        auth: Auth::Jwt,
         login_url: Some(format!("{}/o/prod", sim.url)),
         client_id: Some("CONSUMER_KEY".into()),
         username: Some("admin@prod.sim".into()),
@@ -796,7 +796,7 @@ async fn web_login_through_the_loopback_redirect_then_keyring_refresh() {
     let loaded = store.load("dev1").unwrap().unwrap();
     assert_eq!(loaded.refresh_token, refresh);
     let cfg = OrgConfig {
-        auth: "web".into(),
+        auth: Auth::Web,
         login_url: Some(login_url.clone()),
         client_id: Some("CONSUMER_KEY".into()),
         ..Default::default()
@@ -905,7 +905,7 @@ async fn default_external_client_app_needs_the_secret_for_code_and_refresh() {
         client_secret: None,
     };
     let cfg = OrgConfig {
-        auth: "web".into(),
+        auth: Auth::Web,
         login_url: Some(login_url),
         client_id: Some("ECA_KEY".into()),
         ..Default::default()
@@ -976,7 +976,7 @@ async fn rotated_refresh_tokens_replace_the_stored_one() {
         )
         .unwrap();
     let cfg = OrgConfig {
-        auth: "web".into(),
+        auth: Auth::Web,
         login_url: Some(login_url.clone()),
         client_id: Some("ECA_KEY".into()),
         ..Default::default()
@@ -1137,7 +1137,7 @@ async fn compressed_answers_are_decoded() {
         .route("/o/gz/services/data/", axum::routing::get(versions));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let cfg = OrgConfig {
-        auth: "simulated".into(),
+        auth: Auth::Simulated,
         url: Some(base),
         ..Default::default()
     };
@@ -1206,7 +1206,7 @@ async fn sf_cli_login_is_reused_with_redacted_and_old_output() {
     let user = client(&sim, "dev1").await.org_info().await.unwrap().user_id;
     for alias in ["current", "token-key", "old"] {
         let cfg = OrgConfig {
-            auth: "sf-cli".into(),
+            auth: Auth::SfCli,
             sf_alias: Some(alias.into()),
             ..Default::default()
         };
@@ -1222,7 +1222,7 @@ async fn sf_cli_login_is_reused_with_redacted_and_old_output() {
     }
     // A placeholder everywhere is an error naming the fix, never a bearer token.
     let cfg = OrgConfig {
-        auth: "sf-cli".into(),
+        auth: Auth::SfCli,
         sf_alias: Some("broken".into()),
         ..Default::default()
     };
@@ -1238,7 +1238,7 @@ async fn sf_cli_login_is_reused_with_redacted_and_old_output() {
 #[tokio::test]
 async fn plain_http_is_refused_except_on_loopback() {
     let cfg = OrgConfig {
-        auth: "simulated".into(),
+        auth: Auth::Simulated,
         url: Some("http://example.com/o/x".into()),
         ..Default::default()
     };

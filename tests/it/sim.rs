@@ -759,7 +759,7 @@ async fn the_org_host_reports_no_simulator_for_a_fresh_workspace() {
     orgs.insert(
         "qa".to_string(),
         backflow::domain::config::OrgConfig {
-            auth: "simulated".into(),
+            auth: backflow::domain::config::Auth::Simulated,
             ..Default::default()
         },
     );

@@ -947,7 +947,7 @@ fn history_lists_the_audit_log() {
         deploy_ids: vec![format!("0Af00000000000{seq}")],
         tests: Some("RunLocalTests 41/41".into()),
         outcome: outcome.into(),
-        job: Some(format!("j{seq}")),
+        job: Some(format!("j{seq}").into()),
         hash: format!("{seq}f3a9c2e1b7d4a6f0c8e2"),
         prev: format!("{}e1b7d4a6f0c8e2f3a9c2", seq - 1),
     };
