@@ -311,7 +311,8 @@ pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
     };
     // Like any command that needs the orgs, this one starts the workspace's simulator (seeding
     // its orgs from their branches) instead of reporting them "not running".
-    let hosted = |o: &OrgConfig| o.auth == "simulated" && o.url.is_none();
+    let hosted =
+        |o: &OrgConfig| o.auth == crate::domain::config::Auth::Simulated && o.url.is_none();
     if let (None, Some(h)) = (&sim, super::connect::org_host())
         && cfg.orgs.values().any(hosted)
         && let Ok(ws) = super::Workspace::load(&dir.join(super::workspace::CONFIG_FILE))

@@ -125,7 +125,7 @@ pub fn state_of(id: &str, records: &[Record], live: bool) -> Option<JobState> {
         })
         .unwrap_or_default();
     let mut st = JobState::new(
-        id.to_string(),
+        id.into(),
         r.batch.clone().unwrap_or_default(),
         spec,
         &Step::ALL,

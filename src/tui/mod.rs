@@ -188,7 +188,7 @@ fn run_effect(
             {
                 engine
                     .rollback(of, spec.confirmed)
-                    .map(|id| (String::new(), vec![id]))
+                    .map(|id| (crate::domain::job::BatchId::from(String::new()), vec![id]))
             } else {
                 engine.submit(specs)
             }
