@@ -12,6 +12,7 @@ mod merge;
 mod pipeline;
 mod safety;
 mod salesforce;
+mod sf_cli;
 mod sim;
 mod tui;
 mod tui_e2e;

@@ -767,3 +767,68 @@ async fn the_org_host_reports_no_simulator_for_a_fresh_workspace() {
     assert!(host.running(dir.path(), &orgs).await.is_none());
     assert!(!workspace::sim_dir(dir.path()).join("port").exists());
 }
+
+/// Changes made directly in an org that no branch holds (an extra field, a label, a profile
+/// entry) are seeded through the control API, and a retrieve at the org's own origin returns
+/// them next to what the branch deployed.
+#[tokio::test]
+async fn changes_made_directly_in_an_org_come_back_in_a_retrieve() {
+    use backflow::domain::config::{OrgConfig, TimingConfig};
+    use backflow::salesforce::{SalesforceClient, TokenStore};
+    let sim = start_sim().await;
+    let url = sim.org_url("dev1").expect("dev1 has its own origin");
+    assert!(!url.contains("/o/"), "{url}");
+    let drifted_object = OBJECT.replace(
+        "    <label>Account</label>",
+        "    <fields>\n        <fullName>Hotfix__c</fullName>\n        <type>Checkbox</type>\n    </fields>\n    <label>Account</label>",
+    );
+    let labels = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CustomLabels xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n    <labels>\n        <fullName>Greeting</fullName>\n        <language>en_US</language>\n        <protected>false</protected>\n        <shortDescription>Greeting</shortDescription>\n        <value>Hello from the org</value>\n    </labels>\n</CustomLabels>\n";
+    let profile = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Profile xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n    <classAccesses>\n        <apexClass>AccountService</apexClass>\n        <enabled>true</enabled>\n    </classAccesses>\n    <fieldPermissions>\n        <editable>true</editable>\n        <field>Account.Hotfix__c</field>\n        <readable>true</readable>\n    </fieldPermissions>\n    <custom>false</custom>\n</Profile>\n";
+    sim.admin()
+        .edit_org(
+            "dev1",
+            &[
+                ("objects/Account.object", drifted_object.as_bytes()),
+                ("labels/CustomLabels.labels", labels.as_bytes()),
+                ("profiles/Admin.profile", profile.as_bytes()),
+            ],
+            &[],
+        )
+        .await
+        .expect("seed the org's own changes");
+
+    let cfg = OrgConfig {
+        auth: "simulated".into(),
+        url: Some(url),
+        ..Default::default()
+    };
+    let timing = TimingConfig {
+        poll_ms: 2,
+        poll_max_ms: 10,
+        ..Default::default()
+    };
+    let c = SalesforceClient::connect("dev1", &cfg, &timing, &TokenStore::unavailable("tests"))
+        .await
+        .expect("connects at the org's own origin");
+    let pkg = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Package xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n<types><members>Account</members><name>CustomObject</name></types>\n<types><members>CustomLabels</members><name>CustomLabels</name></types>\n<types><members>Admin</members><name>Profile</name></types>\n<version>66.0</version>\n</Package>";
+    let got = c
+        .retrieve(pkg, &tokio_util::sync::CancellationToken::new())
+        .await
+        .expect("retrieve");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(got.zip)).unwrap();
+    let mut read = |name: &str| {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name(name).expect(name), &mut s).unwrap();
+        s
+    };
+    let object = read("unpackaged/objects/Account.object");
+    assert!(
+        object.contains("Hotfix__c") && object.contains("Region__c") && object.contains("Tier__c"),
+        "the whole object, the org's own field included:\n{object}"
+    );
+    assert!(read("unpackaged/labels/CustomLabels.labels").contains("Hello from the org"));
+    let profile = read("unpackaged/profiles/Admin.profile");
+    // Profiles carry only entries about components in the same retrieve.
+    assert!(profile.contains("Account.Hotfix__c"), "{profile}");
+    assert!(!profile.contains("AccountService"), "{profile}");
+}
