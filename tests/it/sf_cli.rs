@@ -274,6 +274,14 @@ async fn sf_deploys_validates_quick_deploys_and_retrieves() {
     // SOAP (the CLI's default), then the REST deployRequest resource.
     let soap = sf.run(here, &deploy, &[]).await;
     assert_eq!(soap["result"]["status"], "Succeeded", "{soap:#}");
+    // The CLI deploys a single package: messages name files without an `unpackaged/` folder.
+    let successes = &soap["result"]["details"]["componentSuccesses"];
+    assert!(
+        successes
+            .as_array()
+            .is_some_and(|a| a.iter().any(|m| m["fileName"] == "classes/Hello.cls")),
+        "{soap:#}"
+    );
     let rest = sf
         .run(here, &deploy, &[("SF_ORG_METADATA_REST_DEPLOY", "true")])
         .await;

@@ -832,3 +832,90 @@ async fn changes_made_directly_in_an_org_come_back_in_a_retrieve() {
     assert!(profile.contains("Account.Hotfix__c"), "{profile}");
     assert!(!profile.contains("AccountService"), "{profile}");
 }
+
+/// A retrieve of more than 10,000 files fails as Salesforce's does; the zip of a retrieve is
+/// handed out once.
+#[tokio::test]
+async fn retrieves_are_capped_at_ten_thousand_files_and_hand_out_their_zip_once() {
+    use backflow::domain::config::{OrgConfig, TimingConfig};
+    use backflow::salesforce::{SalesforceClient, TokenStore};
+    let sim = SimServer::start(None, 0).await.unwrap();
+    let files: BTreeMap<String, String> = (0..10_001)
+        .map(|i| (format!("classes/C{i}.cls"), b64(b"public class C {}")))
+        .collect();
+    sim.admin()
+        .put_org(
+            "big",
+            &OrgSpec {
+                files: Some(files),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let cfg = OrgConfig {
+        auth: "simulated".into(),
+        url: sim.org_url("big"),
+        ..Default::default()
+    };
+    let timing = TimingConfig {
+        poll_ms: 2,
+        poll_max_ms: 10,
+        ..Default::default()
+    };
+    let c = SalesforceClient::connect("big", &cfg, &timing, &TokenStore::unavailable("tests"))
+        .await
+        .unwrap();
+    let all = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Package xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n<types><members>*</members><name>ApexClass</name></types>\n<version>66.0</version>\n</Package>";
+    let e = c
+        .retrieve(all, &tokio_util::sync::CancellationToken::new())
+        .await
+        .expect_err("over the file limit");
+    assert_eq!(e.code(), Some("LIMIT_EXCEEDED"), "{e}");
+
+    // One class: the first finished status carries the zip, a second one does not.
+    let http = reqwest::Client::new();
+    let token = c.session().access_token.expose().to_string();
+    let soap_url = format!("{}/services/Soap/m/66.0", sim.org_url("big").unwrap());
+    let call = |body: String| {
+        let http = http.clone();
+        let soap_url = soap_url.clone();
+        let token = token.clone();
+        async move {
+            let env = format!(
+                "<?xml version=\"1.0\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns=\"http://soap.sforce.com/2006/04/metadata\"><soapenv:Header><SessionHeader><sessionId>{token}</sessionId></SessionHeader></soapenv:Header><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
+            );
+            http.post(&soap_url)
+                .header("Content-Type", "text/xml")
+                .header("SOAPAction", "\"\"")
+                .body(env)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let started = call("<retrieve><retrieveRequest><apiVersion>66.0</apiVersion><unpackaged><types><members>C1</members><name>ApexClass</name></types><version>66.0</version></unpackaged></retrieveRequest></retrieve>".into()).await;
+    let id = started
+        .split("<id>")
+        .nth(1)
+        .and_then(|s| s.split("</id>").next())
+        .expect("an async id")
+        .to_string();
+    let status = |id: String| {
+        call(format!(
+            "<checkRetrieveStatus><asyncProcessId>{id}</asyncProcessId><includeZip>true</includeZip></checkRetrieveStatus>"
+        ))
+    };
+    let first = status(id.clone()).await;
+    assert!(first.contains("<done>false</done>"), "{first}");
+    let done = status(id.clone()).await;
+    assert!(done.contains("<zipFile>"), "{done}");
+    let again = status(id).await;
+    assert!(
+        again.contains("<done>true</done>") && !again.contains("<zipFile>"),
+        "{again}"
+    );
+}
