@@ -63,6 +63,9 @@ pub struct OrgSummary {
     pub sandbox: bool,
     pub license: Option<String>,
     pub sandbox_of: Option<String>,
+    /// The org's own origin, its login and instance URL (empty while it is not served).
+    #[serde(default)]
+    pub url: String,
 }
 
 fn reply(status: StatusCode, v: Value) -> Response {
@@ -144,10 +147,22 @@ async fn orgs(State(app): Shared) -> Response {
 }
 
 async fn put_org_route(State(app): Shared, Path(name): Path<String>, body: Bytes) -> Response {
-    match serde_json::from_slice::<OrgSpec>(&body) {
-        Ok(spec) => put_org(&mut app.lock(), &name, spec),
-        Err(e) => bad(e),
+    let spec = match serde_json::from_slice::<OrgSpec>(&body) {
+        Ok(spec) => spec,
+        Err(e) => return bad(e),
+    };
+    let resp = put_org(&mut app.lock(), &name, spec);
+    if !resp.status().is_success() {
+        return resp;
     }
+    // A new org starts answering at its own origin before its creation is answered.
+    if let Err(e) = super::origin::serve_org(&app, &name).await {
+        return reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"error": format!("cannot serve org {name}: {e}")}),
+        );
+    }
+    reply(StatusCode::OK, json!(summary(&app.lock().orgs[&name])))
 }
 
 async fn edit_org_route(State(app): Shared, Path(name): Path<String>, body: Bytes) -> Response {
@@ -219,6 +234,11 @@ fn summary(o: &OrgState) -> OrgSummary {
         sandbox: o.sandbox,
         license: o.license.clone(),
         sandbox_of: o.sandbox_of.clone(),
+        url: if o.port == 0 {
+            String::new()
+        } else {
+            super::origin::origin(o.port)
+        },
     }
 }
 
@@ -259,6 +279,7 @@ fn put_org(st: &mut SimState, name: &str, spec: OrgSpec) -> Response {
                 revision: 0,
                 api_usage: 0,
                 last_refresh: None,
+                port: 0,
             },
         );
     }
@@ -335,9 +356,14 @@ impl SimAdmin {
         }
     }
 
-    /// Instance/login URL of a simulated org.
-    pub fn org_url(&self, org: &str) -> String {
-        format!("{}/o/{org}", self.url)
+    /// Login and instance URL of a simulated org: its own origin.
+    pub async fn org_url(&self, org: &str) -> Result<String, String> {
+        self.orgs()
+            .await?
+            .into_iter()
+            .find(|o| o.name == org && !o.url.is_empty())
+            .map(|o| o.url)
+            .ok_or_else(|| format!("simulator at {}: no org {org} is served", self.url))
     }
 
     async fn call(

@@ -36,8 +36,9 @@ const MAX_UNZIPPED: u64 = 600 * 1024 * 1024;
 /// Largest zip a SOAP deploy takes (base64 inside a 50 MB message).
 pub const MAX_SOAP_ZIP: usize = 39 * 1024 * 1024;
 
-/// Reads a deploy zip: package.xml at the root or inside one top folder.
-pub fn read_zip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
+/// Reads a deploy zip: package.xml at the root or inside one top folder. Returns that folder
+/// (`unpackaged/`, or empty for a root package) and the files relative to it.
+pub fn read_zip(bytes: &[u8]) -> Result<(String, BTreeMap<String, Vec<u8>>), String> {
     let mut zip =
         zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| format!("invalid zip: {e}"))?;
     let mut unpacked = 0u64;
@@ -77,10 +78,11 @@ pub fn read_zip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
             _ => return Err("No package.xml found".into()),
         }
     };
-    Ok(raw
+    let files = raw
         .into_iter()
         .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|r| (r.to_string(), v)))
-        .collect())
+        .collect();
+    Ok((prefix, files))
 }
 
 /// Members listed in a manifest: (type, member).

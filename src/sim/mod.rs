@@ -3,7 +3,9 @@
 //! files, a deploy lifecycle on a per-poll clock, sandbox refreshes, source tracking and
 //! injectable faults. Tests and the demo run the real client against it.
 //!
-//! Each org lives under `/o/<org>`: that URL is both its login URL and its instance URL.
+//! Each org answers at its own origin, `http://127.0.0.1:<port>` (see `origin`): that URL is
+//! both its login URL and its instance URL, as for a real org. `/o/<org>` on the main port is
+//! an alias of it; the main port also serves the control API.
 //! `routes/` holds the route table (OAuth, REST and Tooling, Metadata SOAP) and the middleware
 //! every org request passes; `faults` injects configured faults; `deploy`, `validate` and
 //! `retrieve` are the Metadata API semantics; `admin` is the `/_sim/…` control API;
@@ -17,6 +19,7 @@ pub mod deploy;
 mod faults;
 pub mod model;
 pub mod oauth;
+mod origin;
 mod rest_deploy;
 mod retrieve;
 mod routes;

@@ -27,6 +27,10 @@ pub struct OrgState {
     pub revision: u64,
     pub api_usage: u64,
     pub last_refresh: Option<String>,
+    /// The loopback port of the org's own origin; a restarted simulator asks for it again so
+    /// logins other tools stored keep working.
+    #[serde(default)]
+    pub port: u16,
 }
 
 impl OrgState {
@@ -143,6 +147,9 @@ pub struct Retrieve {
     pub zip_handed_out: bool,
     pub messages: Vec<(String, String)>,
     pub file_names: Vec<(String, String, String)>,
+    /// Why the retrieve failed: (errorStatusCode, errorMessage); it then has no zip.
+    #[serde(default)]
+    pub error: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -12,6 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 /// (XML element, key element, key value) of an in-file child to retrieve.
 type ChildPick = (String, String, String);
 
+/// Most files one retrieve hands out (Metadata API: "deploy or retrieve up to 10,000 files at
+/// once"); a larger one fails with `LIMIT_EXCEEDED`.
+pub const MAX_RETRIEVE_FILES: usize = 10_000;
+
 /// Builds a retrieve zip (`unpackaged/…` unless single package) for the listed members.
 pub fn retrieve(
     st: &mut SimState,
@@ -130,6 +134,30 @@ pub fn retrieve(
     }
     pkg.push_str(&format!("    <version>{version}</version>\n</Package>\n"));
     out.insert("package.xml".into(), pkg.into_bytes());
+    if out.len() > MAX_RETRIEVE_FILES {
+        let id = st.next_id("09S");
+        let error = (
+            "LIMIT_EXCEEDED".to_string(),
+            format!(
+                "Too many files to retrieve: {} files; the limit is {MAX_RETRIEVE_FILES} files per retrieve. Retrieve fewer components at a time.",
+                out.len()
+            ),
+        );
+        st.retrieves.insert(
+            id.clone(),
+            Retrieve {
+                id: id.clone(),
+                org: org.into(),
+                polls: 0,
+                zip: Vec::new(),
+                zip_handed_out: false,
+                messages,
+                file_names: Vec::new(),
+                error: Some(error),
+            },
+        );
+        return Ok(id);
+    }
     let zip = write_zip(
         out.iter()
             .map(|(p, b)| (format!("{prefix}{p}"), b.as_slice())),
@@ -150,6 +178,7 @@ pub fn retrieve(
             zip_handed_out: false,
             messages,
             file_names,
+            error: None,
         },
     );
     Ok(id)

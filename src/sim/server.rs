@@ -2,11 +2,13 @@
 //! uses (REST errors, OAuth errors, SOAP faults). The route table is in `routes/`.
 
 use super::model::*;
+use super::origin::{OrgListener, origin, serve_org};
 use super::soap;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
@@ -26,11 +28,22 @@ pub struct App {
     pub shutdown: CancellationToken,
     /// Unix ms of the last request (for the idle exit of a hosted simulator).
     pub last_request_ms: std::sync::atomic::AtomicI64,
+    /// The listener of each org's own origin (see `origin`).
+    pub(super) org_listeners: Mutex<BTreeMap<String, OrgListener>>,
 }
 
 impl App {
     pub fn lock(&self) -> MutexGuard<'_, SimState> {
         self.st.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn listeners(&self) -> MutexGuard<'_, BTreeMap<String, OrgListener>> {
+        self.org_listeners.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The URL of an org's own origin while it is served.
+    pub fn org_url(&self, org: &str) -> Option<String> {
+        self.listeners().get(org).map(|l| origin(l.port))
     }
 }
 
@@ -55,6 +68,7 @@ impl SimServer {
             last_request_ms: std::sync::atomic::AtomicI64::new(
                 chrono::Utc::now().timestamp_millis(),
             ),
+            org_listeners: Mutex::new(BTreeMap::new()),
         });
         let router = super::routes::router(app.clone());
         let a2 = app.clone();
@@ -63,12 +77,21 @@ impl SimServer {
                 .with_graceful_shutdown(async move { a2.shutdown.cancelled().await })
                 .await;
         });
+        let orgs: Vec<String> = app.lock().orgs.keys().cloned().collect();
+        for org in orgs {
+            serve_org(&app, &org).await?;
+        }
         Ok(SimServer {
             url: format!("http://127.0.0.1:{port}"),
             port,
             app,
             task: Some(task),
         })
+    }
+
+    /// The URL of an org's own origin (its login and instance URL).
+    pub fn org_url(&self, org: &str) -> Option<String> {
+        self.app.org_url(org)
     }
 
     /// Control client for this server.
@@ -88,6 +111,9 @@ impl Drop for SimServer {
     fn drop(&mut self) {
         if let Some(t) = self.task.take() {
             t.abort();
+        }
+        for l in self.app.listeners().values() {
+            l.stop();
         }
     }
 }

@@ -198,7 +198,12 @@ pub fn retrieve_result(r: &mut Retrieve, include_zip: bool) -> String {
     let mut o = String::from("<checkRetrieveStatusResponse><result>");
     let done = r.polls > 0;
     push_el(&mut o, "done", &done.to_string());
-    for (file, ty, full) in r.file_names.iter().filter(|_| done) {
+    if done && let Some((code, msg)) = &r.error {
+        push_el(&mut o, "errorMessage", msg);
+        push_el(&mut o, "errorStatusCode", code);
+    }
+    let failed = done && r.error.is_some();
+    for (file, ty, full) in r.file_names.iter().filter(|_| done && !failed) {
         o.push_str("<fileProperties>");
         push_el(&mut o, "createdById", "005000000000001AAA");
         push_el(&mut o, "createdByName", "Sim User");
@@ -219,13 +224,14 @@ pub fn retrieve_result(r: &mut Retrieve, include_zip: bool) -> String {
         push_el(&mut o, "problem", p);
         o.push_str("</messages>");
     }
-    push_el(
-        &mut o,
-        "status",
-        if done { "Succeeded" } else { "InProgress" },
-    );
-    push_el(&mut o, "success", &done.to_string());
-    if done && include_zip && !r.zip_handed_out {
+    let status = match (done, failed) {
+        (false, _) => "InProgress",
+        (true, false) => "Succeeded",
+        (true, true) => "Failed",
+    };
+    push_el(&mut o, "status", status);
+    push_el(&mut o, "success", &(done && !failed).to_string());
+    if done && !failed && include_zip && !r.zip_handed_out {
         r.zip_handed_out = true;
         push_el(&mut o, "zipFile", &b64(&r.zip));
     } else {

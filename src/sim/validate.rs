@@ -125,7 +125,28 @@ pub(super) fn analyse(
     opts: &DeployOpts,
     d: &mut Deploy,
 ) -> Result<(), String> {
-    let files = read_zip(zip)?;
+    let (root, files) = read_zip(zip)?;
+    let result = analyse_files(o, &files, opts, d);
+    // Messages name files as the zip holds them: `unpackaged/classes/A.cls`, or `classes/A.cls`
+    // for a package at the zip's root (a single-package deploy).
+    for m in d
+        .component_failures
+        .iter_mut()
+        .chain(d.component_successes.iter_mut())
+    {
+        if let Some(rest) = m.file_name.strip_prefix("unpackaged/") {
+            m.file_name = format!("{root}{rest}");
+        }
+    }
+    result
+}
+
+fn analyse_files(
+    o: &OrgState,
+    files: &BTreeMap<String, Vec<u8>>,
+    opts: &DeployOpts,
+    d: &mut Deploy,
+) -> Result<(), String> {
     let manifest = files.get("package.xml").ok_or("No package.xml found")?;
     let manifest = Element::parse(manifest).map_err(|e| format!("package.xml: {e}"))?;
     if manifest.text_of("version").is_none_or(str::is_empty) {

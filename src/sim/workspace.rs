@@ -22,25 +22,46 @@ use std::time::{Duration, Instant};
 /// A connection to the workspace simulator.
 #[derive(Debug, Clone)]
 pub struct SimHandle {
-    /// Base URL, e.g. `http://127.0.0.1:40123`; org `NAME` lives at `{url}/o/NAME`.
+    /// Base URL of the control API, e.g. `http://127.0.0.1:40123`.
     pub url: String,
     pub admin: SimAdmin,
     /// True when this call started the simulator process.
     pub started: bool,
+    /// Each org's own origin (its login and instance URL), as the simulator reported it.
+    pub org_urls: BTreeMap<String, String>,
 }
 
 impl SimHandle {
+    async fn new(admin: SimAdmin, started: bool) -> Result<SimHandle, String> {
+        let org_urls = admin
+            .orgs()
+            .await?
+            .into_iter()
+            .filter(|o| !o.url.is_empty())
+            .map(|o| (o.name, o.url))
+            .collect();
+        Ok(SimHandle {
+            url: admin.url.clone(),
+            admin,
+            started,
+            org_urls,
+        })
+    }
+
     /// Login and instance URL of a simulated org (put it in `OrgConfig::url`).
-    pub fn org_url(&self, org: &str) -> String {
-        self.admin.org_url(org)
+    pub fn org_url(&self, org: &str) -> Option<String> {
+        self.org_urls.get(org).cloned()
     }
 
     /// `base` pointed at this simulator, ready for `SalesforceClient::connect`.
-    pub fn org_config(&self, org: &str, base: &OrgConfig) -> OrgConfig {
+    pub fn org_config(&self, org: &str, base: &OrgConfig) -> Result<OrgConfig, String> {
         let mut c = base.clone();
         c.auth = Auth::Simulated;
-        c.url = Some(self.org_url(org));
-        c
+        c.url = Some(
+            self.org_url(org)
+                .ok_or_else(|| format!("the simulator at {} serves no org {org}", self.url))?,
+        );
+        Ok(c)
     }
 }
 
@@ -125,11 +146,7 @@ where
     if let Some(a) = live(&dir).await {
         let known: Vec<String> = a.orgs().await?.into_iter().map(|o| o.name).collect();
         if orgs.iter().all(|(n, _)| known.contains(n)) {
-            return Ok(SimHandle {
-                url: a.url.clone(),
-                admin: a,
-                started: false,
-            });
+            return SimHandle::new(a, false).await;
         }
     }
     // Starting and seeding happen under the lock, so two processes never seed twice.
@@ -153,11 +170,7 @@ where
         );
         admin.put_org(name, &spec).await?;
     }
-    Ok(SimHandle {
-        url: admin.url.clone(),
-        admin,
-        started,
-    })
+    SimHandle::new(admin, started).await
 }
 
 /// `<dir>/lock`, created exclusively and removed on drop; holds the owner's pid so a lock left
@@ -257,11 +270,7 @@ async fn start(dir: &Path, exe: &Path) -> Result<SimAdmin, String> {
 pub async fn connect_existing(workspace: &Path) -> Option<SimHandle> {
     let dir = sim_dir(workspace);
     let admin = live(&dir).await?;
-    Some(SimHandle {
-        url: admin.url.clone(),
-        admin,
-        started: false,
-    })
+    SimHandle::new(admin, false).await.ok()
 }
 
 /// The engine's host of simulated orgs: the simulator shared by a workspace's processes,
@@ -280,9 +289,9 @@ impl WorkspaceHost {
 fn urls_of(handle: &SimHandle, orgs: &BTreeMap<String, OrgConfig>) -> BTreeMap<String, String> {
     simulated_orgs(orgs)
         .into_iter()
-        .map(|(name, _)| {
-            let url = handle.org_url(&name);
-            (name, url)
+        .filter_map(|(name, _)| {
+            let url = handle.org_url(&name)?;
+            Some((name, url))
         })
         .collect()
 }

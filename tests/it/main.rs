@@ -13,6 +13,7 @@ mod pipeline;
 mod presence_cache;
 mod safety;
 mod salesforce;
+mod sf_cli;
 mod sim;
 mod tui;
 mod tui_e2e;

@@ -767,3 +767,155 @@ async fn the_org_host_reports_no_simulator_for_a_fresh_workspace() {
     assert!(host.running(dir.path(), &orgs).await.is_none());
     assert!(!workspace::sim_dir(dir.path()).join("port").exists());
 }
+
+/// Changes made directly in an org that no branch holds (an extra field, a label, a profile
+/// entry) are seeded through the control API, and a retrieve at the org's own origin returns
+/// them next to what the branch deployed.
+#[tokio::test]
+async fn changes_made_directly_in_an_org_come_back_in_a_retrieve() {
+    use backflow::domain::config::{OrgConfig, TimingConfig};
+    use backflow::salesforce::{SalesforceClient, TokenStore};
+    let sim = start_sim().await;
+    let url = sim.org_url("dev1").expect("dev1 has its own origin");
+    assert!(!url.contains("/o/"), "{url}");
+    let drifted_object = OBJECT.replace(
+        "    <label>Account</label>",
+        "    <fields>\n        <fullName>Hotfix__c</fullName>\n        <type>Checkbox</type>\n    </fields>\n    <label>Account</label>",
+    );
+    let labels = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CustomLabels xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n    <labels>\n        <fullName>Greeting</fullName>\n        <language>en_US</language>\n        <protected>false</protected>\n        <shortDescription>Greeting</shortDescription>\n        <value>Hello from the org</value>\n    </labels>\n</CustomLabels>\n";
+    let profile = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Profile xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n    <classAccesses>\n        <apexClass>AccountService</apexClass>\n        <enabled>true</enabled>\n    </classAccesses>\n    <fieldPermissions>\n        <editable>true</editable>\n        <field>Account.Hotfix__c</field>\n        <readable>true</readable>\n    </fieldPermissions>\n    <custom>false</custom>\n</Profile>\n";
+    sim.admin()
+        .edit_org(
+            "dev1",
+            &[
+                ("objects/Account.object", drifted_object.as_bytes()),
+                ("labels/CustomLabels.labels", labels.as_bytes()),
+                ("profiles/Admin.profile", profile.as_bytes()),
+            ],
+            &[],
+        )
+        .await
+        .expect("seed the org's own changes");
+
+    let cfg = OrgConfig {
+        auth: "simulated".into(),
+        url: Some(url),
+        ..Default::default()
+    };
+    let timing = TimingConfig {
+        poll_ms: 2,
+        poll_max_ms: 10,
+        ..Default::default()
+    };
+    let c = SalesforceClient::connect("dev1", &cfg, &timing, &TokenStore::unavailable("tests"))
+        .await
+        .expect("connects at the org's own origin");
+    let pkg = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Package xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n<types><members>Account</members><name>CustomObject</name></types>\n<types><members>CustomLabels</members><name>CustomLabels</name></types>\n<types><members>Admin</members><name>Profile</name></types>\n<version>66.0</version>\n</Package>";
+    let got = c
+        .retrieve(pkg, &tokio_util::sync::CancellationToken::new())
+        .await
+        .expect("retrieve");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(got.zip)).unwrap();
+    let mut read = |name: &str| {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name(name).expect(name), &mut s).unwrap();
+        s
+    };
+    let object = read("unpackaged/objects/Account.object");
+    assert!(
+        object.contains("Hotfix__c") && object.contains("Region__c") && object.contains("Tier__c"),
+        "the whole object, the org's own field included:\n{object}"
+    );
+    assert!(read("unpackaged/labels/CustomLabels.labels").contains("Hello from the org"));
+    let profile = read("unpackaged/profiles/Admin.profile");
+    // Profiles carry only entries about components in the same retrieve.
+    assert!(profile.contains("Account.Hotfix__c"), "{profile}");
+    assert!(!profile.contains("AccountService"), "{profile}");
+}
+
+/// A retrieve of more than 10,000 files fails as Salesforce's does; the zip of a retrieve is
+/// handed out once.
+#[tokio::test]
+async fn retrieves_are_capped_at_ten_thousand_files_and_hand_out_their_zip_once() {
+    use backflow::domain::config::{OrgConfig, TimingConfig};
+    use backflow::salesforce::{SalesforceClient, TokenStore};
+    let sim = SimServer::start(None, 0).await.unwrap();
+    let files: BTreeMap<String, String> = (0..10_001)
+        .map(|i| (format!("classes/C{i}.cls"), b64(b"public class C {}")))
+        .collect();
+    sim.admin()
+        .put_org(
+            "big",
+            &OrgSpec {
+                files: Some(files),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let cfg = OrgConfig {
+        auth: "simulated".into(),
+        url: sim.org_url("big"),
+        ..Default::default()
+    };
+    let timing = TimingConfig {
+        poll_ms: 2,
+        poll_max_ms: 10,
+        ..Default::default()
+    };
+    let c = SalesforceClient::connect("big", &cfg, &timing, &TokenStore::unavailable("tests"))
+        .await
+        .unwrap();
+    let all = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Package xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n<types><members>*</members><name>ApexClass</name></types>\n<version>66.0</version>\n</Package>";
+    let e = c
+        .retrieve(all, &tokio_util::sync::CancellationToken::new())
+        .await
+        .expect_err("over the file limit");
+    assert_eq!(e.code(), Some("LIMIT_EXCEEDED"), "{e}");
+
+    // One class: the first finished status carries the zip, a second one does not.
+    let http = reqwest::Client::new();
+    let token = c.session().access_token.expose().to_string();
+    let soap_url = format!("{}/services/Soap/m/66.0", sim.org_url("big").unwrap());
+    let call = |body: String| {
+        let http = http.clone();
+        let soap_url = soap_url.clone();
+        let token = token.clone();
+        async move {
+            let env = format!(
+                "<?xml version=\"1.0\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns=\"http://soap.sforce.com/2006/04/metadata\"><soapenv:Header><SessionHeader><sessionId>{token}</sessionId></SessionHeader></soapenv:Header><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
+            );
+            http.post(&soap_url)
+                .header("Content-Type", "text/xml")
+                .header("SOAPAction", "\"\"")
+                .body(env)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let started = call("<retrieve><retrieveRequest><apiVersion>66.0</apiVersion><unpackaged><types><members>C1</members><name>ApexClass</name></types><version>66.0</version></unpackaged></retrieveRequest></retrieve>".into()).await;
+    let id = started
+        .split("<id>")
+        .nth(1)
+        .and_then(|s| s.split("</id>").next())
+        .expect("an async id")
+        .to_string();
+    let status = |id: String| {
+        call(format!(
+            "<checkRetrieveStatus><asyncProcessId>{id}</asyncProcessId><includeZip>true</includeZip></checkRetrieveStatus>"
+        ))
+    };
+    let first = status(id.clone()).await;
+    assert!(first.contains("<done>false</done>"), "{first}");
+    let done = status(id.clone()).await;
+    assert!(done.contains("<zipFile>"), "{done}");
+    let again = status(id).await;
+    assert!(
+        again.contains("<done>true</done>") && !again.contains("<zipFile>"),
+        "{again}"
+    );
+}

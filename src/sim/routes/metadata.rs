@@ -95,7 +95,12 @@ fn soap_op(st: &mut SimState, org: &str, env: &Element, op: &str) -> Response {
             }
         }
         "retrieve" => {
-            let Some(r) = req.child("retrieveRequest") else {
+            // The WSDL names it `retrieveRequest`; jsforce (the Salesforce CLI) sends `request`,
+            // which Salesforce takes as well: the operation has one parameter.
+            let Some(r) = req
+                .child("retrieveRequest")
+                .or_else(|| req.children.first())
+            else {
                 return soap_fault("INVALID_XML", "missing retrieveRequest");
             };
             let Some(unpackaged) = r.child("unpackaged") else {

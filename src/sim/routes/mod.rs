@@ -1,5 +1,6 @@
-//! The simulator's route table. Each org lives under `/o/<org>`, which is both its login URL
-//! and its instance URL; `/_sim/…` is the control API for tests and the engine.
+//! The simulator's route table. Routes are written for the `/o/<org>` alias on the main port;
+//! an org's own origin serves the same table with its paths rewritten to the alias (see
+//! `origin`). `/_sim/…` is the control API for tests and the engine (main port only).
 //!
 //! Every `/o/<org>/…` request passes, in order: [`guard::read_body`] (buffers the body and reads
 //! the SOAP operation), [`faults::inject`](super::faults::inject), [`guard::org`] (the org exists;
@@ -98,8 +99,15 @@ pub(super) fn router(app: Arc<App>) -> Router {
             .route(
                 &format!("{base}/sobjects/SandboxInfo/{{*info_id}}"),
                 patch(rest::refresh_sandbox),
+            )
+            .route(
+                &format!("{base}/sobjects/{{object}}/{{id}}"),
+                get(rest::record),
             );
     }
+    api = api
+        .route("/o/{org}/services/data/{version}", get(rest::resources))
+        .route("/o/{org}/services/data/{version}/", get(rest::resources));
     let deploy_request = "/o/{org}/services/data/{version}/metadata/deployRequest";
     let api = api
         .route(deploy_request, any(rest_deploy::handle))

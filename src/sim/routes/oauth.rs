@@ -3,7 +3,9 @@
 
 use super::OrgPath;
 use crate::sim::model::*;
+use crate::sim::origin::OwnOrigin;
 use crate::sim::server::{App, json_ok, oauth_error, random_token};
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -87,14 +89,15 @@ pub(super) async fn revoke(
     StatusCode::OK.into_response()
 }
 
+/// Mints a session; `base` is the org's instance URL as the client reached it.
 pub(crate) fn mint(st: &mut SimState, org: &str, with_refresh: bool, base: &str) -> Value {
     let o = &st.orgs[org];
     let access = format!("{}!AQ{}", &o.id[..15], random_token(48));
     let issued = chrono::Utc::now().timestamp_millis().to_string();
-    let id_url = format!("{base}/o/{org}/id/{}/{}", o.id, o.user_id);
+    let id_url = format!("{base}/id/{}/{}", o.id, o.user_id);
     let mut v = json!({
         "access_token": access,
-        "instance_url": format!("{base}/o/{org}"),
+        "instance_url": base,
         "id": id_url,
         "token_type": "Bearer",
         "issued_at": issued,
@@ -116,12 +119,17 @@ pub(crate) fn mint(st: &mut SimState, org: &str, with_refresh: bool, base: &str)
     v
 }
 
-fn base_url(headers: &HeaderMap) -> String {
+/// The org's URL as the client reached it: its own origin, or the `/o/<org>` alias.
+fn base_url(headers: &HeaderMap, own: bool, org: &str) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1");
-    format!("http://{host}")
+    if own {
+        format!("http://{host}")
+    } else {
+        format!("http://{host}/o/{org}")
+    }
 }
 
 #[derive(Deserialize)]
@@ -135,6 +143,7 @@ struct JwtClaims {
 pub(super) async fn token(
     State(app): State<Arc<App>>,
     Path(OrgPath { org }): Path<OrgPath>,
+    own: Option<Extension<OwnOrigin>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -142,7 +151,7 @@ pub(super) async fn token(
     let mut guard = app.lock();
     let st = &mut *guard;
     let f = form(&body);
-    let base = base_url(&headers);
+    let base = base_url(&headers, own.is_some(), org);
     let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
     if get("response_type") == "device_code" {
         let device = format!("DC{}", random_token(40));
@@ -153,7 +162,7 @@ pub(super) async fn token(
         return json_ok(
             StatusCode::OK,
             json!({"device_code": device, "user_code": user_code,
-                   "verification_uri": format!("{base}/o/{org}/setup/connect"), "interval": 5}),
+                   "verification_uri": format!("{base}/setup/connect"), "interval": 5}),
         );
     }
     match get("grant_type") {
@@ -210,11 +219,10 @@ pub(super) async fn token(
                 Err(e) => return oauth_error("invalid_grant", &format!("invalid assertion: {e}")),
             };
             let c = data.claims;
-            let own = format!("{base}/o/{org}");
             if ![
                 "https://login.salesforce.com",
                 "https://test.salesforce.com",
-                own.as_str(),
+                base.as_str(),
             ]
             .contains(&c.aud.as_str())
             {

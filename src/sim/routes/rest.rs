@@ -38,6 +38,47 @@ pub(super) async fn versions() -> Response {
     json_ok(StatusCode::OK, Value::Array(v))
 }
 
+/// `GET /services/data/vNN.0`: the resources of one API version. The Salesforce CLI reads it
+/// to check a session is alive (`sf org display` → `connectedStatus`).
+pub(super) async fn resources(Path(ApiPath { version, .. }): Path<ApiPath>) -> Response {
+    let Some(ver) = api_version(&version) else {
+        return not_found().await;
+    };
+    let base = format!("/services/data/v{ver}");
+    let v: serde_json::Map<String, Value> = [
+        "sobjects", "query", "queryAll", "limits", "tooling", "metadata", "search",
+    ]
+    .iter()
+    .map(|r| (r.to_string(), Value::String(format!("{base}/{r}"))))
+    .collect();
+    json_ok(StatusCode::OK, Value::Object(v))
+}
+
+/// `query?q=…&columns=true`: the columns of a query instead of its rows (the REST API's column
+/// metadata, which `sf data query` reads to lay out its table).
+fn columns(parsed: &soql::Query) -> Response {
+    let cols: Vec<Value> = parsed
+        .fields
+        .iter()
+        .map(|f| {
+            json!({
+                "aggregate": false, "apexType": Value::Null, "booleanType": false,
+                "columnName": f, "custom": f.ends_with("__c"), "displayName": f,
+                "foreignKeyName": Value::Null, "insertable": false, "joinColumns": [],
+                "numberType": false, "textType": true, "updatable": false,
+            })
+        })
+        .collect();
+    json_ok(
+        StatusCode::OK,
+        json!({
+            "columnMetadata": cols, "entityName": parsed.from, "groupBy": false,
+            "idSelected": parsed.fields.iter().any(|f| f.eq_ignore_ascii_case("Id")),
+            "keyPrefix": Value::Null,
+        }),
+    )
+}
+
 pub(super) async fn limits(
     State(app): State<Arc<App>>,
     Path(ApiPath { org, version }): Path<ApiPath>,
@@ -77,6 +118,9 @@ pub(super) async fn query(
         Ok(p) => p,
         Err(e) => return rest_error(400, "MALFORMED_QUERY", &e),
     };
+    if query.get("columns").is_some_and(|c| c == "true") {
+        return columns(&parsed);
+    }
     let mut st = app.lock();
     let data = match rows(&mut st, &org, &parsed.from) {
         Ok(r) => r,
@@ -140,6 +184,57 @@ pub(super) async fn describe_source_member(
 }
 
 #[derive(Deserialize)]
+pub(super) struct RecordPath {
+    org: String,
+    version: String,
+    object: String,
+    id: String,
+}
+
+/// `GET sobjects/<Object>/<id>`: one record of the objects the org answers queries about. The
+/// Salesforce CLI reads `sobjects/User/<id>` for the username after an access-token login.
+pub(super) async fn record(
+    State(app): State<Arc<App>>,
+    Path(RecordPath {
+        org,
+        version,
+        object,
+        id,
+    }): Path<RecordPath>,
+) -> Response {
+    let Some(ver) = api_version(&version) else {
+        return not_found().await;
+    };
+    let mut st = app.lock();
+    let Ok(all) = rows(&mut st, &org, &object) else {
+        return rest_error(
+            404,
+            "NOT_FOUND",
+            &format!("The requested resource does not exist: sObject type '{object}'"),
+        );
+    };
+    // Salesforce takes the 15- or the 18-character form of an id.
+    let same = |v: &Value| {
+        v.as_str()
+            .is_some_and(|r| r == id || (id.len() == 15 && r.get(..15) == Some(id.as_str())))
+    };
+    match all.into_iter().find(|r| r.get("Id").is_some_and(same)) {
+        Some(mut r) => {
+            let rid = r.get("Id").cloned().unwrap_or(Value::Null);
+            let url = format!(
+                "/services/data/v{ver}/sobjects/{object}/{}",
+                rid.as_str().unwrap_or(&id)
+            );
+            let mut out = serde_json::Map::new();
+            out.insert("attributes".into(), json!({"type": object, "url": url}));
+            out.append(&mut r);
+            json_ok(StatusCode::OK, Value::Object(out))
+        }
+        None => rest_error(404, "NOT_FOUND", "The requested resource does not exist"),
+    }
+}
+
+#[derive(Deserialize)]
 pub(super) struct SandboxInfoPath {
     org: String,
     version: String,
@@ -179,7 +274,9 @@ fn rows(
             "OrganizationType": "Enterprise Edition",
             "InstanceName": "SIM1",
         }))],
-        "user" => vec![obj(json!({"Id": o.user_id, "Username": o.username, "Name": "Sim User", "IsActive": true}))],
+        "user" => vec![obj(json!({"Id": o.user_id, "Username": o.username, "Name": "Sim User", "IsActive": true,
+            "Email": o.username, "FirstName": "Sim", "LastName": "User", "Alias": "sim", "ProfileId": "00e000000000001AAA",
+            "LanguageLocaleKey": "en_US", "TimeZoneSidKey": "GMT", "LocaleSidKey": "en_US", "UserType": "Standard"}))],
         "sandboxinfo" => st
             .orgs
             .values()
