@@ -69,6 +69,7 @@ pub(super) async fn find_sent(job: &mut Job) -> Result<Resume, EngineError> {
                     check_only,
                     reason: format!("the org shows no {what} from this job"),
                 })?;
+                job.replay.deploy_sending = None;
                 job.ctx.log(format!(
                     "the {what} being sent when the job stopped never reached the org: sending it again"
                 ));
@@ -142,6 +143,7 @@ async fn look_up(
                 check_only,
             })?;
             job.replay.deploy_ids.push((d.id.clone(), check_only));
+            job.replay.deploy_sending = None;
             job.ctx.log(format!(
                 "found the {} {} sent before the interruption",
                 if check_only { "validation" } else { "deploy" },
