@@ -325,7 +325,13 @@ fn a_crash_while_sending_resumes_to_one_validation_and_one_deploy() {
                     .output()
                     .unwrap();
                 let mut log = format!("crashed at {point}:\n{}", text(&o));
-                let o = ws.run(&["resume"]);
+                // The quick deploy of a protected env has no crash point of its own: a run that
+                // passed the point by finishing needs no resume.
+                let o = if o.status.success() {
+                    o
+                } else {
+                    ws.run(&["resume"])
+                };
                 log.push_str(&format!("resume:\n{}", text(&o)));
                 let deploys: Vec<_> = ws
                     .sim(async |a| a.deploy_log().await.unwrap())
