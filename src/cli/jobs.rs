@@ -303,6 +303,9 @@ pub fn resume(cli: &Cli, a: &args::ResumeArgs) -> CliResult {
             .find(|(_, r)| {
                 r.outcome.is_none() && r.error.is_none()
                     || matches!(r.outcome, Some(Outcome::OrgAheadOfBranch { .. }))
+                    // Failed with a deploy to look up (answer lost) or to send again (refused).
+                    || r.outcome.is_none()
+                        && (r.deploy_sending.is_some() || r.deploy_not_sent.is_some())
             })
             .map(|(id, _)| id)
             .ok_or_else(|| {

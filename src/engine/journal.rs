@@ -40,6 +40,18 @@ pub enum Record {
         id: String,
         check_only: bool,
     },
+    /// What the deploy about to be sent contains (`Type:Name` from its package.xml), written
+    /// before `DeploySending` so a resume that must look the deploy up can tell it from others.
+    DeployComponents {
+        check_only: bool,
+        components: Vec<String>,
+    },
+    /// The org refused the deploy request before acting on it (503, request limit, session,
+    /// connection never made), or a lookup found it never arrived: sending it again is safe.
+    DeployNotSent {
+        check_only: bool,
+        reason: String,
+    },
     RevisionHighWater {
         counter: i64,
     },
@@ -181,6 +193,10 @@ pub struct Replay {
     pub promotion_commit: Option<String>,
     pub deploy_sending: Option<(bool, i64)>,
     pub deploy_ids: Vec<(String, bool)>,
+    /// The components of the last deploy journaled as about to be sent.
+    pub deploy_components: Vec<String>,
+    /// Why the last send did not reach the org, when it did not.
+    pub deploy_not_sent: Option<String>,
     pub revision_high_water: Option<i64>,
     pub recorded: Option<(String, bool)>,
     pub restore: Option<(String, Vec<String>)>,
@@ -203,12 +219,20 @@ impl Replay {
                 Record::RestorePackage { path, components } => {
                     r.restore = Some((path.clone(), components.clone()))
                 }
+                Record::DeployComponents { components, .. } => {
+                    r.deploy_components = components.clone()
+                }
                 Record::DeploySending { check_only, at } => {
-                    r.deploy_sending = Some((*check_only, *at))
+                    r.deploy_sending = Some((*check_only, *at));
+                    r.deploy_not_sent = None;
                 }
                 Record::DeployId { id, check_only } => {
                     r.deploy_sending = None;
                     r.deploy_ids.push((id.clone(), *check_only));
+                }
+                Record::DeployNotSent { reason, .. } => {
+                    r.deploy_sending = None;
+                    r.deploy_not_sent = Some(reason.clone());
                 }
                 Record::RevisionHighWater { counter } => r.revision_high_water = Some(*counter),
                 Record::Recorded { commit, pushed } => r.recorded = Some((commit.clone(), *pushed)),
@@ -259,6 +283,36 @@ mod tests {
             Journal::open(d.path(), "../../x"),
             Err(EngineError::Input(_))
         ));
+        assert!(Journal::reserve(d.path(), "j2").unwrap());
+        assert!(!Journal::reserve(d.path(), "j2").unwrap());
+        Journal::create(d.path(), "j2").unwrap();
+    }
+
+    #[test]
+    fn a_refused_send_is_not_an_unknown_outcome() {
+        let sending = Record::DeploySending {
+            check_only: false,
+            at: 5,
+        };
+        let refused = Record::DeployNotSent {
+            check_only: false,
+            reason: "503".into(),
+        };
+        let r = Replay::from(&[sending.clone(), refused.clone()]);
+        assert_eq!(r.deploy_sending, None, "nothing to look up");
+        assert_eq!(r.deploy_not_sent.as_deref(), Some("503"));
+        let r = Replay::from(&[refused, sending]);
+        assert_eq!(r.deploy_sending, Some((false, 5)), "sent again: look it up");
+        assert_eq!(r.deploy_not_sent, None);
+        // Journals written before these records existed read as before.
+        let old = r#"{"record":"deploy_sending","check_only":true,"at":7}"#;
+        let rec: Record = serde_json::from_str(old).unwrap();
+        assert_eq!(Replay::from(&[rec]).deploy_sending, Some((true, 7)));
+    }
+
+    #[test]
+    fn reserve_is_exclusive() {
+        let d = tempfile::tempdir().unwrap();
         assert!(Journal::reserve(d.path(), "j2").unwrap());
         assert!(!Journal::reserve(d.path(), "j2").unwrap());
         Journal::create(d.path(), "j2").unwrap();

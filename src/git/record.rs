@@ -172,6 +172,72 @@ fn move_branch(
     Ok(())
 }
 
+/// How old an unheld ref lock must be before it counts as left behind: git holds one for
+/// milliseconds, and closes its file just before renaming it into place.
+const STALE_LOCK_AGE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Removes the `.lock` of `refname` (one of backflow's own refs: an env branch it moves, a
+/// promotion branch, the audit log) when a crash mid-update left it behind: no running process
+/// has it open and it is older than a ref update takes. Returns the removed path, so the caller
+/// can say so; a lock some process holds is an error naming it.
+pub fn clear_stale_ref_lock(
+    repo: &Repository,
+    refname: &str,
+) -> Result<Option<std::path::PathBuf>, GitError> {
+    if !(refname.starts_with("refs/heads/") || refname.starts_with("refs/backflow/")) {
+        return Ok(None);
+    }
+    let lock = repo.commondir().join(format!("{refname}.lock"));
+    let Ok(meta) = std::fs::metadata(&lock) else {
+        return Ok(None);
+    };
+    if let Some(pid) = holder_of(&lock) {
+        return Err(GitError::Other(format!(
+            "{} is held by process {pid} (a git command updating {refname}): retry once it finishes",
+            lock.display()
+        )));
+    }
+    let age = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.elapsed().ok())
+        .unwrap_or_default();
+    if age < STALE_LOCK_AGE {
+        return Err(GitError::Other(format!(
+            "{} was just created (a git command is updating {refname}): retry in a few seconds",
+            lock.display()
+        )));
+    }
+    std::fs::remove_file(&lock).map_err(|e| {
+        GitError::Other(format!(
+            "cannot remove the stale lock {}: {e}; remove it by hand once no git command runs",
+            lock.display()
+        ))
+    })?;
+    Ok(Some(lock))
+}
+
+/// The id of a running process with `path` open (Linux `/proc`; elsewhere none is found and
+/// the age rule alone decides).
+fn holder_of(path: &Path) -> Option<u32> {
+    let want = std::fs::canonicalize(path).ok()?;
+    for proc_dir in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = proc_dir.file_name().to_str().and_then(|p| p.parse().ok()) else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(proc_dir.path().join("fd")) else {
+            continue;
+        };
+        if fds
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == want))
+        {
+            return Some(pid);
+        }
+    }
+    None
+}
+
 /// Puts checkouts back on the old tip when the ref could not be moved after all.
 fn undo(moved: &[&Repository], old: Oid) {
     for wt in moved {
@@ -251,6 +317,45 @@ mod tests {
             .collect();
         let refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
         repo.commit(None, &sig, &sig, msg, &tree, &refs).unwrap()
+    }
+
+    #[test]
+    fn a_stale_ref_lock_is_removed_and_a_held_one_is_not() {
+        let d = tempfile::tempdir().unwrap();
+        let repo = Repository::init(d.path()).unwrap();
+        let a = commit(&repo, None, "a");
+        repo.reference("refs/heads/qa", a, true, "t").unwrap();
+        let lock = repo.path().join("refs/heads/qa.lock");
+        assert_eq!(clear_stale_ref_lock(&repo, "refs/heads/qa").unwrap(), None);
+        // Held open by this process: never removed.
+        let held = std::fs::File::create(&lock).unwrap();
+        let e = clear_stale_ref_lock(&repo, "refs/heads/qa").unwrap_err();
+        assert!(e.to_string().contains("held by process"), "{e}");
+        drop(held);
+        // Fresh and unheld: a git command may be about to rename it.
+        assert!(clear_stale_ref_lock(&repo, "refs/heads/qa").is_err());
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(&lock)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let b = commit(&repo, Some(a), "b");
+        assert!(
+            repo.reference_matching("refs/heads/qa", b, true, a, "t")
+                .is_err()
+        );
+        assert_eq!(
+            clear_stale_ref_lock(&repo, "refs/heads/qa").unwrap(),
+            Some(lock.clone())
+        );
+        assert!(!lock.exists());
+        repo.reference_matching("refs/heads/qa", b, true, a, "t")
+            .unwrap();
+        // Not one of backflow's refs: left alone.
+        std::fs::write(repo.path().join("HEAD.lock"), "").unwrap();
+        assert_eq!(clear_stale_ref_lock(&repo, "HEAD").unwrap(), None);
     }
 
     #[test]

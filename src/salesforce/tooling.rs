@@ -107,11 +107,39 @@ impl SalesforceClient {
         user_id: &str,
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<DeployRequestInfo>, SfError> {
+        self.deploy_requests(user_id, since, None).await
+    }
+
+    /// Deploys started by `user_id` between `from` and `to` (both included), newest first.
+    /// Bounded both ways so a deploy made later (another job, another clone) is never taken
+    /// for the one whose id was lost; callers widen the window against clock skew.
+    pub async fn find_deploy_requests_between(
+        &self,
+        user_id: &str,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<DeployRequestInfo>, SfError> {
+        self.deploy_requests(user_id, from, Some(to)).await
+    }
+
+    async fn deploy_requests(
+        &self,
+        user_id: &str,
+        from: chrono::DateTime<chrono::Utc>,
+        to: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<DeployRequestInfo>, SfError> {
+        if user_id.is_empty() {
+            // `CreatedById = ''` matches nothing and would read as "never sent".
+            return Err(self.err_protocol("deploy lookup", "the session's user id is unknown"));
+        }
+        let upper = to
+            .map(|t| format!(" AND CreatedDate <= {}", soql_datetime(t)))
+            .unwrap_or_default();
         let rows = self
             .tooling_query(&format!(
-                "SELECT Id, Status, CreatedDate, CreatedById, CheckOnly FROM DeployRequest WHERE CreatedById = {} AND CreatedDate >= {} ORDER BY CreatedDate DESC",
+                "SELECT Id, Status, CreatedDate, CreatedById, CheckOnly FROM DeployRequest WHERE CreatedById = {} AND CreatedDate >= {}{upper} ORDER BY CreatedDate DESC",
                 soql_quote(user_id),
-                soql_datetime(since)
+                soql_datetime(from)
             ))
             .await?;
         Ok(rows

@@ -10,14 +10,17 @@ use crate::domain::job::{DeployError, EventKind, Outcome, Step};
 use crate::engine::jobs::JobCtx;
 use crate::engine::journal::{Journal, Record};
 use crate::engine::{EngineError, Workspace, connect, crash, query};
-use crate::salesforce::SalesforceClient;
 use crate::salesforce::metadata::{DeployOptions, DeployResult, DeployStatus};
+use crate::salesforce::{SalesforceClient, SfError};
 use git2::Oid;
 use std::sync::Arc;
 
 /// Where a resumed job picks up when an earlier run already sent its deploy: poll that deploy,
 /// or only finish recording it. Sets the journaled commits (and the connection to poll with).
 pub(super) async fn find_sent(job: &mut Job) -> Result<Resume, EngineError> {
+    if job.replay.spec.is_some() {
+        clear_stale_locks(job)?;
+    }
     let replay = &job.replay;
     let sent = replay.recorded.is_some()
         || !replay.deploy_ids.is_empty()
@@ -56,39 +59,194 @@ pub(super) async fn find_sent(job: &mut Job) -> Result<Resume, EngineError> {
     };
     let id = match (last_deploy, replay.deploy_sending) {
         (Some((id, _)), _) => id,
-        (None, Some((check_only, at))) => {
-            // The request was sent but its id never reached the journal: look it up.
-            let user = client.session().ids().map(|(_, u)| u).unwrap_or_default();
-            let since = chrono::DateTime::from_timestamp(at - 5, 0).unwrap_or_default();
-            let found = client.find_deploy_requests(&user, since).await?;
-            match found.into_iter().find(|d| d.check_only == check_only) {
-                Some(d) => {
-                    job.journal.append(&Record::DeployId {
-                        id: d.id.clone(),
-                        check_only,
-                    })?;
-                    job.ctx.log(format!(
-                        "found the deploy {} sent before the interruption",
-                        d.id
-                    ));
-                    if check_only {
-                        // A validation: the job runs again from the start.
-                        return Ok(Resume::FromStart);
-                    }
-                    d.id
-                }
-                None => {
-                    return Err(EngineError::Remote(
-                        "outcome unknown: a deploy was being sent when the job stopped and the org shows none; check the org's Deployment Status before retrying".into(),
-                    ));
-                }
+        (None, Some((check_only, at))) => match look_up(job, &client, check_only, at).await? {
+            Some(id) if !check_only => id,
+            // A validation: the validate step polls it (never sends a second one).
+            Some(_) => return Ok(Resume::FromStart),
+            None => {
+                let what = if check_only { "validation" } else { "deploy" };
+                job.journal.append(&Record::DeployNotSent {
+                    check_only,
+                    reason: format!("the org shows no {what} from this job"),
+                })?;
+                job.replay.deploy_sending = None;
+                job.ctx.log(format!(
+                    "the {what} being sent when the job stopped never reached the org: sending it again"
+                ));
+                return Ok(Resume::FromStart);
             }
-        }
+        },
         (None, None) => return Ok(Resume::FromStart),
     };
     (job.target_tip, job.promotion) = (Some(target_tip), Some(promotion));
     job.client = Some(client);
     Ok(Resume::Deploy(id))
+}
+
+/// A run that stopped mid ref update leaves a `.lock` that would fail every resume: the ones
+/// of the refs this job moves are removed when no running process holds them, and said so.
+fn clear_stale_locks(job: &Job) -> Result<(), EngineError> {
+    let repo = job.ws.open_repo()?;
+    let refs = [
+        format!("refs/heads/{}", job.env.branch),
+        crate::engine::audit::BRANCH.to_string(),
+        "refs/backflow/audit-checkpoint".to_string(),
+    ];
+    for r in &refs {
+        if let Some(path) = crate::git::record::clear_stale_ref_lock(&repo, r).map_err(git_err)? {
+            job.ctx.log(format!(
+                "removed {}, left by an interrupted update of {r} (no running process held it)",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Clocks of this machine and of the org may disagree by this much (seconds).
+const CLOCK_SKEW_S: i64 = 120;
+/// A request still on its way (a timed-out call the org is still working on) is waited for at
+/// most this long before "not there" is believed.
+const SETTLE_MAX_MS: u64 = 30_000;
+
+/// Finds the deploy an earlier run sent whose id never reached the journal: this user's deploys
+/// of the same kind created around the send (both ways, widened against clock skew), whose
+/// components include the journaled package's. `None` when the org shows none — nothing reached
+/// it; more than one candidate is an unknown outcome, listed for the user to check.
+async fn look_up(
+    job: &mut Job,
+    client: &SalesforceClient,
+    check_only: bool,
+    at: i64,
+) -> Result<Option<String>, EngineError> {
+    let user = client.user_id().await?;
+    let in_flight_ms = (2 * client.timing().request_timeout_ms).min(SETTLE_MAX_MS);
+    let window = |end: i64| {
+        let from = chrono::DateTime::from_timestamp(at - CLOCK_SKEW_S, 0).unwrap_or_default();
+        let to = chrono::DateTime::from_timestamp(end + CLOCK_SKEW_S, 0).unwrap_or_default();
+        (from, to)
+    };
+    let end = at + (client.timing().request_timeout_ms / 1000) as i64 + 1;
+    let mut candidates = matching(job, client, &user, window(end), check_only).await?;
+    // A request that was still travelling when the run stopped shows up a little later.
+    let settle_until = at * 1000 + in_flight_ms as i64;
+    let wait = settle_until - chrono::Utc::now().timestamp_millis();
+    if candidates.is_empty() && wait > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
+        candidates = matching(job, client, &user, window(end), check_only).await?;
+    }
+    match candidates.as_slice() {
+        [] => Ok(None),
+        [d] => {
+            job.journal.append(&Record::DeployId {
+                id: d.id.clone(),
+                check_only,
+            })?;
+            job.replay.deploy_ids.push((d.id.clone(), check_only));
+            job.replay.deploy_sending = None;
+            job.ctx.log(format!(
+                "found the {} {} sent before the interruption",
+                if check_only { "validation" } else { "deploy" },
+                d.id
+            ));
+            Ok(Some(d.id.clone()))
+        }
+        many => Err(EngineError::Remote(format!(
+            "outcome unknown: the org shows {} {} that could be this job's ({}); check them in the org's Deployment Status, then cancel this job (`backflow cancel {}`) or resume it once only one remains",
+            many.len(),
+            if check_only { "validations" } else { "deploys" },
+            many.iter()
+                .map(|d| format!("{} {} created {}", d.id, d.status, d.created_date))
+                .collect::<Vec<_>>()
+                .join("; "),
+            job.ctx.job
+        ))),
+    }
+}
+
+/// The deploys in the window that could be this job's: same user, same check-only flag, not
+/// already another step's, and (when both are known) carrying every journaled component.
+async fn matching(
+    job: &Job,
+    client: &SalesforceClient,
+    user: &str,
+    (from, to): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+    check_only: bool,
+) -> Result<Vec<crate::salesforce::tooling::DeployRequestInfo>, EngineError> {
+    let mut out = Vec::new();
+    for d in client.find_deploy_requests_between(user, from, to).await? {
+        let known = job.replay.deploy_ids.iter().any(|(id, _)| *id == d.id);
+        if d.check_only != check_only || known {
+            continue;
+        }
+        let ours = &job.replay.deploy_components;
+        if !ours.is_empty() {
+            let r = client.deploy_status(&d.id, true).await?;
+            let theirs: std::collections::BTreeSet<String> = r
+                .component_successes
+                .iter()
+                .chain(&r.component_failures)
+                .filter(|m| !m.component_type.is_empty())
+                .map(|m| format!("{}:{}", m.component_type, m.full_name))
+                .collect();
+            // Details are empty while a deploy is queued: it cannot be ruled out then.
+            if !theirs.is_empty() && !ours.iter().all(|c| theirs.contains(c)) {
+                continue;
+            }
+        }
+        out.push(d);
+    }
+    Ok(out)
+}
+
+/// `Type:Name` of every member of the package.xml in a deploy zip (destructive manifests aside).
+pub(super) fn package_components(zip: &[u8]) -> Vec<String> {
+    let Ok(files) = super::package::unzip(zip) else {
+        return Vec::new();
+    };
+    let Some(xml) = files
+        .iter()
+        .find(|(p, _)| p.rsplit('/').next() == Some("package.xml"))
+        .map(|(_, b)| b)
+    else {
+        return Vec::new();
+    };
+    let Ok(manifest) = crate::salesforce::xml::Element::parse(xml) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = manifest
+        .all("types")
+        .flat_map(|t| {
+            let name = t.text_of("name").unwrap_or("").to_string();
+            t.all("members")
+                .map(move |m| format!("{name}:{}", m.text.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Journals what a failed send tells: refused before the org acted on it ⇒ safe to send
+/// again; anything else (a lost answer, an unreadable one) ⇒ the resume looks the deploy up.
+fn journal_failed_send(
+    journal: &Journal,
+    check_only: bool,
+    e: &crate::salesforce::SfError,
+) -> Result<(), EngineError> {
+    use crate::salesforce::SfError as E;
+    let refused = matches!(
+        e,
+        E::Api { .. } | E::Limit { .. } | E::Auth { .. } | E::Network { .. } | E::Config { .. }
+    );
+    if refused {
+        journal.append(&Record::DeployNotSent {
+            check_only,
+            reason: e.to_string(),
+        })?;
+    }
+    Ok(())
 }
 
 pub(super) async fn run(job: &mut Job) -> Result<Flow, EngineError> {
@@ -108,11 +266,21 @@ pub(super) async fn run(job: &mut Job) -> Result<Flow, EngineError> {
                 .step(Step::Deploy, async {
                     match &job.validation {
                         Some(v) if v.tests_total > 0 || v.run_tests_enabled => {
+                            job.journal.append(&Record::DeployComponents {
+                                check_only: false,
+                                components: package_components(zip),
+                            })?;
                             job.journal.append(&Record::DeploySending {
                                 check_only: false,
                                 at: now(),
                             })?;
-                            let id = client.quick_deploy(&v.id).await?;
+                            let id = match client.quick_deploy(&v.id).await {
+                                Ok(id) => id,
+                                Err(e) => {
+                                    journal_failed_send(&job.journal, false, &e)?;
+                                    return Err(e.into());
+                                }
+                            };
                             job.journal.append(&Record::DeployId {
                                 id: id.clone(),
                                 check_only: false,
@@ -170,6 +338,10 @@ pub(super) async fn send_and_poll(
     zip: &[u8],
     opts: &DeployOptions,
 ) -> Result<DeployResult, EngineError> {
+    journal.append(&Record::DeployComponents {
+        check_only: opts.check_only,
+        components: package_components(zip),
+    })?;
     journal.append(&Record::DeploySending {
         check_only: opts.check_only,
         at: now(),
@@ -182,7 +354,13 @@ pub(super) async fn send_and_poll(
         },
         "sending",
     );
-    let id = client.deploy(zip, opts).await?;
+    let id = match client.deploy(zip, opts).await {
+        Ok(id) => id,
+        Err(e) => {
+            journal_failed_send(journal, opts.check_only, &e)?;
+            return Err(e.into());
+        }
+    };
     // Between the org accepting the deploy and the id reaching the journal: `resume` must find
     // the deploy again through the Tooling API.
     let step = if opts.check_only {
@@ -239,7 +417,14 @@ pub(crate) async fn poll_deploy(
                     .unwrap_or_else(|| format!("{:?}", r.status)),
             );
         })
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // The deploy is in the org and nothing says it failed: say that, not what the poll met.
+            SfError::Config { .. } | SfError::Keyring(_) => EngineError::from(e),
+            e => EngineError::Remote(format!(
+                "deploy {id} is in the org and its outcome is not known yet: reading its status failed ({e}). `backflow resume` polls it again; it is never sent twice."
+            )),
+        })?;
     Ok(r)
 }
 

@@ -1,7 +1,7 @@
 //! Step 8, validate: a check-only deploy of the package, for protected targets and
 //! `--validate-only` runs. A validate-only job ends here.
 
-use super::deploy::{map_errors, send_and_poll};
+use super::deploy::{map_errors, poll_deploy, send_and_poll};
 use super::{Flow, Job};
 use crate::domain::job::{Outcome, Step};
 use crate::engine::EngineError;
@@ -29,6 +29,14 @@ pub(super) fn deploy_options(job: &Job, check_only: bool) -> DeployOptions {
     }
 }
 
+/// The validation an earlier run of this job sent, when nothing was sent after it.
+fn journaled_validation(job: &Job) -> Option<String> {
+    match job.replay.deploy_ids.last() {
+        Some((id, true)) if job.replay.deploy_sending.is_none() => Some(id.clone()),
+        _ => None,
+    }
+}
+
 pub(super) async fn run(job: &mut Job) -> Result<Flow, EngineError> {
     let (ctx, spec) = (&job.ctx, &job.ctx.spec);
     if !(spec.validate_only || job.env.is_protected()) {
@@ -40,12 +48,25 @@ pub(super) async fn run(job: &mut Job) -> Result<Flow, EngineError> {
         .as_deref()
         .ok_or_else(|| super::missing("package"))?;
     let opts = deploy_options(job, true);
-    let r = ctx
-        .step(
-            Step::Validate,
-            send_and_poll(ctx, job.client()?, &job.journal, zip, &opts),
-        )
-        .await?;
+    let client = job.client()?;
+    let r = match journaled_validation(job) {
+        // Sent by an earlier run: polled, never sent again (its tests would run twice and the
+        // orphan would hold the org's deploy queue).
+        Some(id) => {
+            ctx.log(format!(
+                "resuming: polling validation {id} (never sent twice)"
+            ));
+            ctx.step(Step::Validate, poll_deploy(ctx, client, &id))
+                .await?
+        }
+        None => {
+            ctx.step(
+                Step::Validate,
+                send_and_poll(ctx, client, &job.journal, zip, &opts),
+            )
+            .await?
+        }
+    };
     if !r.success {
         return Ok(Flow::Stop(Outcome::ValidationFailed {
             deploy_id: r.id.clone(),
