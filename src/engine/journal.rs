@@ -57,6 +57,7 @@ pub enum Record {
     },
 }
 
+#[derive(Clone)]
 pub struct Journal {
     path: PathBuf,
 }

@@ -50,9 +50,25 @@ pub mod workspace;
 
 pub use workspace::Workspace;
 
+use crate::domain::job::JobKind;
 use crate::domain::{Board, Plan, PlanRequest, StatusReport};
 use crate::git::Caches;
 use std::sync::Arc;
+
+/// Runs one job by its kind — a rollback through its own steps (`rollback.rs`), everything else
+/// through the back-promotion pipeline — fresh, or continuing its journal (`replay`).
+fn run_job(
+    ws: Arc<Workspace>,
+    caches: Arc<Caches>,
+    ctx: jobs::JobCtx,
+    replay: Option<journal::Replay>,
+) -> jobs::JobFuture {
+    let run = match (ctx.spec.kind, ctx.spec.rollback_of.clone()) {
+        (JobKind::Rollback, Some(of)) => rollback::run(ws.clone(), ctx.clone(), of, replay),
+        _ => pipeline::run(ws.clone(), caches, ctx.clone(), replay),
+    };
+    audit::then_publish(ws, ctx, run)
+}
 
 /// The engine handle the views hold: cheap to clone, every query runs on `spawn_blocking`.
 #[derive(Clone)]
@@ -105,10 +121,16 @@ impl Engine {
                 "nothing to run: name at least one target".into(),
             ));
         }
+        // A rollback undoes a job that deployed; one that cannot is refused before any starts.
+        for spec in specs.iter().filter(|s| s.kind == JobKind::Rollback) {
+            let of = spec.rollback_of.as_deref().ok_or_else(|| {
+                EngineError::Input("a rollback must name the job it rolls back".into())
+            })?;
+            rollback::plan(&self.ws, of)?;
+        }
         let (ws, caches) = (self.ws.clone(), self.caches.clone());
         self.jobs.submit(specs, pipeline::steps(), move |ctx| {
-            let run = pipeline::run(ws.clone(), caches.clone(), ctx.clone(), None);
-            audit::then_publish(ws.clone(), ctx, run)
+            run_job(ws.clone(), caches.clone(), ctx, None)
         })
     }
 
@@ -139,10 +161,7 @@ impl Engine {
             batch,
             spec,
             pipeline::steps(),
-            move |ctx| {
-                let run = pipeline::run(ws.clone(), caches, ctx.clone(), Some(replay));
-                audit::then_publish(ws, ctx, run)
-            },
+            move |ctx| run_job(ws, caches, ctx, Some(replay)),
         ))
     }
 
@@ -171,16 +190,10 @@ impl Engine {
             ..base
         };
         self.preflight(&spec)?;
-        let ws = self.ws.clone();
-        let job = self.jobs.new_job_id()?;
-        let batch = self.jobs.new_id("b");
-        let of = of.to_string();
-        Ok(self
-            .jobs
-            .start(job, batch, spec, pipeline::steps(), move |ctx| {
-                let run = rollback::run(ws.clone(), ctx.clone(), of);
-                audit::then_publish(ws, ctx, run)
-            }))
+        let (_, ids) = self.submit(vec![spec])?;
+        ids.into_iter()
+            .next()
+            .ok_or_else(|| EngineError::Internal("the rollback did not start".into()))
     }
 
     /// Jobs with a journal in this workspace (any process), newest first.

@@ -907,3 +907,72 @@ fn own_deploys_are_not_drift_and_org_edits_are_named() {
         text(&o)
     );
 }
+
+fn tree_of(dir: &Path, branch: &str) -> git2::Oid {
+    let repo = git2::Repository::open(dir).unwrap();
+    let c = repo
+        .revparse_single(branch)
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    c.tree_id()
+}
+
+#[test]
+fn an_interrupted_rollback_resumes_through_its_own_steps() {
+    for point in ["deploy:unjournaled", "deploy:sent", "record:after"] {
+        let ws = Ws::new();
+        let before = tree_of(&ws.dir, "dev1");
+        let o = ws.run(&[
+            "back-promote",
+            "--from",
+            "prod",
+            "--to",
+            "dev1",
+            "--story",
+            "US-0101",
+            "--yes",
+            "--on-conflict",
+            "source",
+            "--json",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let job = events(&o)[0]["job"].as_str().unwrap().to_string();
+        let class = |ws: &Ws| {
+            ws.sim(async |a| a.files("dev1").await.unwrap())
+                .get("classes/AccountService.cls")
+                .cloned()
+        };
+        let promoted = class(&ws);
+        let o = backflow(ws._state.path())
+            .current_dir(&ws.dir)
+            .env("BACKFLOW_USER", "rm@acme.example")
+            .env("BACKFLOW_CRASH_AT", point)
+            .args(["rollback", &job, "--yes"])
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{point}: crashed: {}", text(&o));
+        let o = ws.run(&["resume"]);
+        assert_eq!(o.status.code(), Some(0), "{point}: {}", text(&o));
+        let real = ws
+            .deploys()
+            .into_iter()
+            .filter(|d| !d.check_only && d.org == "dev1")
+            .count();
+        assert_eq!(real, 2, "{point}: the job's deploy and one restore");
+        assert_ne!(class(&ws), promoted, "{point}: the org is restored");
+        assert_eq!(tree_of(&ws.dir, "dev1"), before, "{point}: branch reverted");
+        let repo = git2::Repository::open(&ws.dir).unwrap();
+        let rollbacks: Vec<_> = backflow::engine::audit::read(&repo)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.action == "rollback")
+            .collect();
+        assert_eq!(rollbacks.len(), 1, "{point}: one audit record");
+        assert_eq!(rollbacks[0].outcome, "rolled-back", "{point}");
+        // Nothing is left to resume, and the revert is not made twice.
+        let o = ws.run(&["resume"]);
+        assert_ne!(o.status.code(), Some(0), "{point}: {}", text(&o));
+        assert_eq!(tree_of(&ws.dir, "dev1"), before);
+    }
+}
