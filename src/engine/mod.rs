@@ -311,6 +311,12 @@ impl Engine {
         let user = self.user();
         let mut specs: Vec<JobSpec> = Vec::new();
         for rule in &self.ws.config.rules {
+            if let Some(name) = rule.env.keys().find(|n| p.env(n).is_none()) {
+                return Err(EngineError::Input(format!(
+                    "rule '{}' has settings for env '{name}' ([rule.env.{name}]), which is not an [[env]]",
+                    rule.name
+                )));
+            }
             for trigger in &rule.when_reaches {
                 let Some(src) = status.envs.iter().find(|e| &e.name == trigger) else {
                     return Err(EngineError::Input(format!(
@@ -353,10 +359,12 @@ impl Engine {
                         target: target.clone(),
                         stories: missing,
                         components: vec![],
-                        validate_only: rule.validate_only_protected && env.is_protected(),
+                        validate_only: rule.validates_only(env),
                         test_level: None,
                         tests: vec![],
-                        // Unattended: anything needing a human stops safely.
+                        // Unattended: anything needing a human stops safely. Protected
+                        // targets are confirmed by the rule, yet only validated unless the
+                        // rule deploys there (`validate_only` above).
                         on_conflict: ConflictPolicy::Abort,
                         on_drift: DriftPolicy::Abort,
                         destructive_pre: false,
@@ -560,17 +568,24 @@ impl Engine {
     }
 }
 
+/// One automatic job as the plan shows it: `from → target: stories`, marked when it only
+/// validates.
+pub fn auto_line(s: &crate::domain::job::JobSpec) -> String {
+    let mode = if s.validate_only {
+        " (validate only)"
+    } else {
+        ""
+    };
+    format!("{} → {}: {}{mode}", s.from, s.target, s.stories.join(" "))
+}
+
 impl Engine {
     /// The automations' pending back promotions as `from → target: stories` lines, off the
     /// async workers (the console shows them).
     pub async fn auto_pending(&self) -> Result<Vec<String>, EngineError> {
         let me = self.clone();
         tokio::task::spawn_blocking(move || {
-            Ok(me
-                .auto_plan()?
-                .into_iter()
-                .map(|s| format!("{} → {}: {}", s.from, s.target, s.stories.join(" ")))
-                .collect())
+            Ok(me.auto_plan()?.into_iter().map(|s| auto_line(&s)).collect())
         })
         .await
         .map_err(|e| EngineError::Internal(format!("background task: {e}")))?

@@ -976,3 +976,72 @@ fn an_interrupted_rollback_resumes_through_its_own_steps() {
         assert_eq!(tree_of(&ws.dir, "dev1"), before);
     }
 }
+
+#[test]
+fn automation_only_validates_into_protected_envs_unless_the_rule_deploys_there() {
+    let ws = Ws::new();
+    let toml = ws.dir.join("backflow.toml");
+    let config = std::fs::read_to_string(&toml).unwrap();
+    // The rule without the old flag: protected targets still only validate.
+    std::fs::write(
+        &toml,
+        config.replace("validate_only_protected = true\n", ""),
+    )
+    .unwrap();
+    let uat_before = tree_of(&ws.dir, "uat");
+    let plan = crate::common::engine(&ws.dir).auto_plan().unwrap();
+    let uat = plan
+        .iter()
+        .find(|s| s.target == "uat")
+        .expect("uat planned");
+    assert!(uat.validate_only, "{uat:?}");
+    assert!(
+        plan.iter()
+            .filter(|s| s.target != "uat")
+            .all(|s| !s.validate_only)
+    );
+    let o = ws.run(&["auto", "--once"]);
+    assert!(text(&o).contains("→ uat: "), "{}", text(&o));
+    assert!(
+        text(&o).contains("(validate only)"),
+        "the plan says so: {}",
+        text(&o)
+    );
+    let into_uat: Vec<_> = ws
+        .deploys()
+        .into_iter()
+        .filter(|d| d.org == "uat")
+        .collect();
+    // (The demo's hotfix conflicts there, so the job stops before the org; nothing deploys.)
+    assert!(into_uat.iter().all(|d| d.check_only), "{into_uat:?}");
+    assert_eq!(
+        tree_of(&ws.dir, "uat"),
+        uat_before,
+        "uat's branch unchanged"
+    );
+    // The rule deploys there only when it says so for that env.
+    std::fs::write(
+        &toml,
+        format!(
+            "{}[rule.env.uat]\ndeploy = true\n",
+            config.replace("validate_only_protected = true\n", "")
+        ),
+    )
+    .unwrap();
+    let plan = crate::common::engine(&ws.dir).auto_plan().unwrap();
+    let uat = plan
+        .iter()
+        .find(|s| s.target == "uat")
+        .expect("uat planned");
+    assert!(!uat.validate_only && uat.confirmed);
+    std::fs::write(
+        &toml,
+        format!(
+            "{}[rule.env.nowhere]\ndeploy = true\n",
+            config.replace("validate_only_protected = true\n", "")
+        ),
+    )
+    .unwrap();
+    let err = crate::common::engine(&ws.dir).auto_plan().unwrap_err();
+    assert!(err.to_string().contains("nowhere"), "{err}");
+}
