@@ -44,6 +44,7 @@ impl EngineError {
 
 pub mod query;
 pub mod refresh;
+pub mod replace;
 pub mod rollback;
 pub mod views;
 pub mod workspace;
@@ -494,8 +495,9 @@ impl Engine {
         let mut missing = std::collections::BTreeSet::new();
         for (path, bytes) in &tree.files {
             let name = pipeline::drift::component_label(path);
+            let bytes = replace::for_org(&e, path, bytes)?;
             match org.get(path) {
-                Some(o) if pipeline::drift::differs(path, o, bytes) => {
+                Some(o) if pipeline::drift::differs(path, o, &bytes) => {
                     drifted.insert(name);
                 }
                 Some(_) => {}

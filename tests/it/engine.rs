@@ -1045,3 +1045,69 @@ fn automation_only_validates_into_protected_envs_unless_the_rule_deploys_there()
     let err = crate::common::engine(&ws.dir).auto_plan().unwrap_err();
     assert!(err.to_string().contains("nowhere"), "{err}");
 }
+
+#[test]
+fn replaced_values_are_deployed_and_never_seen_as_drift() {
+    let ws = Ws::new();
+    let toml = ws.dir.join("backflow.toml");
+    let config = std::fs::read_to_string(&toml).unwrap();
+    let dev1 =
+        "name = \"dev1\"\nbranch = \"dev1\"\nkind = \"dev\"\norg = \"dev1\"\nprotected = false\n";
+    assert!(config.contains(dev1));
+    std::fs::write(
+        &toml,
+        config.replace(
+            dev1,
+            &format!(
+                "{dev1}\n[[env.replacement]]\nfiles = \"classes/AccountService.cls\"\nfrom = \"// US-0006\"\nto = \"// US-0006 (dev1)\"\n"
+            ),
+        ),
+    )
+    .unwrap();
+    // The org starts as the branch, without the replaced value: that is drift, overwritten.
+    let o = ws.run(&[
+        "back-promote",
+        "--from",
+        "prod",
+        "--to",
+        "dev1",
+        "--story",
+        "US-0101",
+        "--yes",
+        "--on-conflict",
+        "source",
+        "--on-drift",
+        "overwrite",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let files = ws.sim(async |a| a.files("dev1").await.unwrap());
+    let class = String::from_utf8_lossy(&files["classes/AccountService.cls"]).to_string();
+    assert!(
+        class.contains("// US-0006 (dev1)"),
+        "deployed replaced: {class}"
+    );
+    let meta = String::from_utf8_lossy(&files["classes/AccountService.cls-meta.xml"]).to_string();
+    assert!(!meta.contains("(dev1)"), "only matching files");
+    // The branch keeps the original value, and comparing it with the org is not drift.
+    let o = ws.run(&["validate", "dev1"]);
+    assert_eq!(o.status.code(), Some(0), "no drift: {}", text(&o));
+    let o = ws.run(&[
+        "back-promote",
+        "--from",
+        "prod",
+        "--to",
+        "dev1",
+        "--story",
+        "US-0102",
+        "--yes",
+        "--on-conflict",
+        "source",
+        "--on-drift",
+        "abort",
+    ]);
+    assert!(
+        !text(&o).contains("changes made directly in the org"),
+        "{}",
+        text(&o)
+    );
+}

@@ -147,7 +147,11 @@ async fn drift_step(
     }
     let mut drifted = BTreeSet::new();
     let mut details = Vec::new();
+    let env = ws.config.pipeline.env(&ctx.target).cloned();
     for (path, bytes) in &branch_files {
+        let bytes = &*env.as_ref().map_or(Ok(bytes.into()), |e| {
+            crate::engine::replace::for_org(e, path, bytes)
+        })?;
         match org_files.get(path) {
             Some(o) if !differs(path, o, bytes) => {}
             Some(_) => {
