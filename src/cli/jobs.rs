@@ -514,12 +514,7 @@ pub fn auto(cli: &Cli, a: &args::AutoArgs) -> CliResult {
         } else {
             if !a.json {
                 for s in &specs {
-                    println!(
-                        "automation: {} → {}: {}",
-                        s.from,
-                        s.target,
-                        s.stories.join(" ")
-                    );
+                    println!("automation: {}", crate::engine::auto_line(s));
                 }
             }
             let rt = runtime()?;

@@ -213,8 +213,29 @@ pub struct RuleConfig {
     pub when_reaches: Vec<String>,
     /// Targets: env names, or `below` for every env below the trigger.
     pub back_promote_to: Vec<String>,
+    /// Kept for older configs: a rule into a protected env validates only in any case.
     #[serde(default)]
     pub validate_only_protected: bool,
+    /// Per-target settings (`[rule.env.uat] deploy = true`): the only way a rule deploys to a
+    /// protected env rather than validating there.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, RuleTarget>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleTarget {
+    /// Deploy (not only validate) when the target is protected.
+    #[serde(default)]
+    pub deploy: bool,
+}
+
+impl RuleConfig {
+    /// Whether the rule's job into `env` deploys or only validates: unattended jobs never
+    /// deploy to a protected env unless the rule says so for that env.
+    pub fn validates_only(&self, env: &super::pipeline::Env) -> bool {
+        env.is_protected() && !self.env.get(&env.name).is_some_and(|t| t.deploy)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

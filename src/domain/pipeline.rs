@@ -51,7 +51,8 @@ impl Env {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Replacement {
-    /// Only files whose path matches this glob-like suffix are touched (empty: all files).
+    /// Only text files whose path, or a trailing part of it, matches this glob are touched
+    /// (empty: all text files).
     #[serde(default)]
     pub files: String,
     pub from: String,

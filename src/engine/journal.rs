@@ -69,6 +69,7 @@ pub enum Record {
     },
 }
 
+#[derive(Clone)]
 pub struct Journal {
     path: PathBuf,
 }

@@ -44,6 +44,7 @@ impl EngineError {
 
 pub mod query;
 pub mod refresh;
+pub mod replace;
 pub mod rollback;
 pub mod snapshot;
 pub mod views;
@@ -52,9 +53,25 @@ pub mod workspace;
 
 pub use workspace::Workspace;
 
+use crate::domain::job::JobKind;
 use crate::domain::{Board, ComponentRef, Plan, PlanRequest, StatusReport};
 use crate::git::Caches;
 use std::sync::Arc;
+
+/// Runs one job by its kind — a rollback through its own steps (`rollback.rs`), everything else
+/// through the back-promotion pipeline — fresh, or continuing its journal (`replay`).
+fn run_job(
+    ws: Arc<Workspace>,
+    caches: Arc<Caches>,
+    ctx: jobs::JobCtx,
+    replay: Option<journal::Replay>,
+) -> jobs::JobFuture {
+    let run = match (ctx.spec.kind, ctx.spec.rollback_of.clone()) {
+        (JobKind::Rollback, Some(of)) => rollback::run(ws.clone(), ctx.clone(), of, replay),
+        _ => pipeline::run(ws.clone(), caches, ctx.clone(), replay),
+    };
+    audit::then_publish(ws, ctx, run)
+}
 
 /// The engine handle the views hold: cheap to clone, every query runs on `spawn_blocking`.
 #[derive(Clone)]
@@ -107,10 +124,16 @@ impl Engine {
                 "nothing to run: name at least one target".into(),
             ));
         }
+        // A rollback undoes a job that deployed; one that cannot is refused before any starts.
+        for spec in specs.iter().filter(|s| s.kind == JobKind::Rollback) {
+            let of = spec.rollback_of.as_deref().ok_or_else(|| {
+                EngineError::Input("a rollback must name the job it rolls back".into())
+            })?;
+            rollback::plan(&self.ws, of)?;
+        }
         let (ws, caches) = (self.ws.clone(), self.caches.clone());
         self.jobs.submit(specs, pipeline::steps(), move |ctx| {
-            let run = pipeline::run(ws.clone(), caches.clone(), ctx.clone(), None);
-            audit::then_publish(ws.clone(), ctx, run)
+            run_job(ws.clone(), caches.clone(), ctx, None)
         })
     }
 
@@ -136,12 +159,13 @@ impl Engine {
             .clone()
             .unwrap_or_else(|| self.jobs.new_id("b").into());
         let (ws, caches) = (self.ws.clone(), self.caches.clone());
-        Ok(self
-            .jobs
-            .start(job.into(), batch, spec, pipeline::steps(), move |ctx| {
-                let run = pipeline::run(ws.clone(), caches, ctx.clone(), Some(replay));
-                audit::then_publish(ws, ctx, run)
-            }))
+        Ok(self.jobs.start(
+            job.to_string(),
+            batch,
+            spec,
+            pipeline::steps(),
+            move |ctx| run_job(ws, caches, ctx, Some(replay)),
+        ))
     }
 
     /// What `rollback JOB` would do.
@@ -169,16 +193,10 @@ impl Engine {
             ..base
         };
         self.preflight(&spec)?;
-        let ws = self.ws.clone();
-        let job = self.jobs.new_job_id()?;
-        let batch = self.jobs.new_id("b").into();
-        let of = of.to_string();
-        Ok(self
-            .jobs
-            .start(job, batch, spec, pipeline::steps(), move |ctx| {
-                let run = rollback::run(ws.clone(), ctx.clone(), of);
-                audit::then_publish(ws, ctx, run)
-            }))
+        let (_, ids) = self.submit(vec![spec])?;
+        ids.into_iter()
+            .next()
+            .ok_or_else(|| EngineError::Internal("the rollback did not start".into()))
     }
 
     /// Jobs with a journal in this workspace (any process), newest first.
@@ -302,6 +320,12 @@ impl Engine {
         let user = self.user();
         let mut specs: Vec<JobSpec> = Vec::new();
         for rule in &self.ws.config.rules {
+            if let Some(name) = rule.env.keys().find(|n| p.env(n).is_none()) {
+                return Err(EngineError::Input(format!(
+                    "rule '{}' has settings for env '{name}' ([rule.env.{name}]), which is not an [[env]]",
+                    rule.name
+                )));
+            }
             for trigger in &rule.when_reaches {
                 let Some(src) = status.envs.iter().find(|e| &e.name == trigger) else {
                     return Err(EngineError::Input(format!(
@@ -344,10 +368,12 @@ impl Engine {
                         target: target.clone(),
                         stories: missing,
                         components: vec![],
-                        validate_only: rule.validate_only_protected && env.is_protected(),
+                        validate_only: rule.validates_only(env),
                         test_level: None,
                         tests: vec![],
-                        // Unattended: anything needing a human stops safely.
+                        // Unattended: anything needing a human stops safely. Protected
+                        // targets are confirmed by the rule, yet only validated unless the
+                        // rule deploys there (`validate_only` above).
                         on_conflict: ConflictPolicy::Abort,
                         on_drift: DriftPolicy::Abort,
                         destructive_pre: false,
@@ -506,14 +532,13 @@ impl Engine {
         let mut drifted = std::collections::BTreeSet::new();
         let mut missing = std::collections::BTreeSet::new();
         for (path, bytes) in &tree.files {
+            let name = pipeline::drift::component_label(path);
+            let bytes = replace::for_org(&e, path, bytes)?;
             match org.get(path) {
-                // The whole branch is compared, but only what deploying it would change in the
-                // org counts: entries only the org has are kept by a deploy.
-                Some(o) => drifted.extend(
-                    pipeline::drift::overwritten(path, o, Some(bytes), &|_| false)
-                        .into_iter()
-                        .map(|c| c.to_string()),
-                ),
+                Some(o) if pipeline::drift::differs(path, o, &bytes) => {
+                    drifted.insert(name);
+                }
+                Some(_) => {}
                 None => {
                     missing.insert(pipeline::drift::component_label(path));
                 }
@@ -584,17 +609,24 @@ impl Engine {
     }
 }
 
+/// One automatic job as the plan shows it: `from → target: stories`, marked when it only
+/// validates.
+pub fn auto_line(s: &crate::domain::job::JobSpec) -> String {
+    let mode = if s.validate_only {
+        " (validate only)"
+    } else {
+        ""
+    };
+    format!("{} → {}: {}{mode}", s.from, s.target, s.stories.join(" "))
+}
+
 impl Engine {
     /// The automations' pending back promotions as `from → target: stories` lines, off the
     /// async workers (the console shows them).
     pub async fn auto_pending(&self) -> Result<Vec<String>, EngineError> {
         let me = self.clone();
         tokio::task::spawn_blocking(move || {
-            Ok(me
-                .auto_plan()?
-                .into_iter()
-                .map(|s| format!("{} → {}: {}", s.from, s.target, s.stories.join(" ")))
-                .collect())
+            Ok(me.auto_plan()?.into_iter().map(|s| auto_line(&s)).collect())
         })
         .await
         .map_err(|e| EngineError::Internal(format!("background task: {e}")))?

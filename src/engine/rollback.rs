@@ -6,7 +6,7 @@ use super::jobs::{JobCtx, JobFuture};
 use super::journal::{Journal, Record, Replay};
 use super::pipeline::deploy::poll_deploy;
 use super::pipeline::package::unzip;
-use super::{EngineError, Workspace, audit, connect, lock};
+use super::{EngineError, Workspace, audit, connect, crash, lock};
 use crate::domain::job::{DeployError, EventKind, JobId, Outcome, Step};
 use crate::metadata::Manifest;
 use crate::metadata::convert::{MdapiTree, to_zip};
@@ -100,19 +100,27 @@ pub fn plan(ws: &Workspace, job: &str) -> Result<(RollbackPlan, Replay, Vec<u8>)
     ))
 }
 
-/// Runs the rollback as a job. Journaled like a back promotion, so a rejected push leaves it
-/// "org ahead of branch" and `backflow resume` finishes the push.
-pub fn run(ws: Arc<Workspace>, ctx: JobCtx, of: String) -> JobFuture {
+/// Runs the rollback as a job. Journaled like a back promotion: `replay` (from `resume`)
+/// continues an interrupted rollback at its own steps — a sent restore deploy is polled, never
+/// sent again; a revert already on the branch is not made twice; a rejected push is retried.
+pub fn run(ws: Arc<Workspace>, ctx: JobCtx, of: String, replay: Option<Replay>) -> JobFuture {
     Box::pin(async move {
-        let journal = Journal::create(&ws.state_root(), &ctx.job)?;
-        journal.append(&Record::Created {
-            job: ctx.job.clone(),
-            batch: ctx.batch.clone(),
-            spec: ctx.spec.clone(),
-            at: chrono::Utc::now().timestamp(),
-        })?;
+        let root = ws.state_root();
+        let journal = match &replay {
+            Some(_) => Journal::open(&root, &ctx.job)?,
+            None => Journal::create(&root, &ctx.job)?,
+        };
+        let replay = replay.unwrap_or_default();
+        if replay.spec.is_none() {
+            journal.append(&Record::Created {
+                job: ctx.job.clone(),
+                batch: ctx.batch.clone(),
+                spec: ctx.spec.clone(),
+                at: chrono::Utc::now().timestamp(),
+            })?;
+        }
         let mut touched = Vec::new();
-        let result = run_steps(&ws, &ctx, &of, &journal, &mut touched).await;
+        let result = run_steps(&ws, &ctx, &of, &journal, &replay, &mut touched).await;
         match &result {
             Ok(o) => journal.append(&Record::Finished {
                 outcome: o.clone(),
@@ -208,6 +216,7 @@ async fn run_steps(
     ctx: &JobCtx,
     of: &str,
     journal: &Journal,
+    replay: &Replay,
     touched: &mut Vec<String>,
 ) -> Result<Outcome, EngineError> {
     let (rp, _, zip) = {
@@ -222,7 +231,13 @@ async fn run_steps(
         .env(&rp.env)
         .cloned()
         .ok_or_else(|| EngineError::Input(format!("unknown env '{}'", rp.env)))?;
-    super::pipeline::preflight(ws, &ctx.spec)?;
+    // A revert already made (and perhaps only its push missing) only needs recording.
+    let restored = replay.recorded.is_some() || replay.promotion_commit.is_some();
+    if !restored {
+        // Checked when nothing was changed yet: a resumed rollback past its deploy must finish
+        // even if the branch is checked out and edited meanwhile.
+        super::pipeline::preflight(ws, &ctx.spec)?;
+    }
     let _lock = lock::acquire(
         &ws.state_root().join("locks"),
         &env.name,
@@ -238,76 +253,34 @@ async fn run_steps(
     ] {
         ctx.skip(s);
     }
-    // Restore package + destructive changes for what the job added.
-    let zip = ctx
-        .step(Step::Convert, async {
-            let mut files = unzip(&zip)?;
-            let manifest = files
-                .remove("package.xml")
-                .map(|b| Manifest::parse(&b))
-                .transpose()
-                .map_err(EngineError::Input)?
-                .unwrap_or_default();
-            let mut destructive = Manifest::new(manifest.version.clone());
-            for c in &rp.delete {
-                if let Ok(c) = crate::domain::ComponentRef::parse(c) {
-                    destructive.add_ref(&c);
-                }
-            }
-            if !destructive.is_empty() {
-                files.insert(
-                    "destructiveChangesPost.xml".into(),
-                    destructive.render().into_bytes(),
-                );
-            }
-            to_zip(&MdapiTree {
-                files,
-                manifest,
-                warnings: vec![],
-            })
-            .map_err(|e| EngineError::Internal(e.to_string()))
-        })
-        .await?;
-    ctx.skip(Step::Validate);
-    let client = connect::client_for(ws, &env.name).await?;
-    let r = ctx
-        .step(Step::Deploy, async {
-            let opts = DeployOptions {
-                check_only: false,
-                test_level: if env.is_protected() {
-                    TestLevel::RunLocalTests
-                } else {
-                    TestLevel::NoTestRun
-                },
-                run_tests: vec![],
-                ignore_warnings: true,
-            };
-            journal.append(&Record::DeploySending {
-                check_only: false,
-                at: chrono::Utc::now().timestamp(),
-            })?;
-            let id = client.deploy(&zip, &opts).await?;
-            journal.append(&Record::DeployId {
-                id: id.clone(),
-                check_only: false,
-            })?;
-            ctx.log(format!("rollback deploy {id} sent"));
-            poll_deploy(ctx, &client, &id).await
-        })
-        .await?;
-    match r.status {
-        DeployStatus::Succeeded => {}
-        DeployStatus::SucceededPartial => {
-            return Ok(Outcome::NeedsReconciliation { deploy_id: r.id });
+    let deploy_id = if restored {
+        for s in [Step::Convert, Step::Validate, Step::Deploy] {
+            ctx.skip(s);
         }
-        DeployStatus::Canceled => return Ok(Outcome::Canceled),
-        _ => {
-            return Ok(Outcome::DeployFailed {
-                deploy_id: r.id.clone(),
-                errors: deploy_errors(&r),
-            });
+        replay
+            .deploy_ids
+            .iter()
+            .rev()
+            .find(|(_, check)| !check)
+            .map(|(id, _)| id.clone())
+            .unwrap_or_default()
+    } else {
+        let r = restore(ws, ctx, &env, journal, replay, &rp, zip).await?;
+        match r.status {
+            DeployStatus::Succeeded => {}
+            DeployStatus::SucceededPartial => {
+                return Ok(Outcome::NeedsReconciliation { deploy_id: r.id });
+            }
+            DeployStatus::Canceled => return Ok(Outcome::Canceled),
+            _ => {
+                return Ok(Outcome::DeployFailed {
+                    deploy_id: r.id.clone(),
+                    errors: deploy_errors(&r),
+                });
+            }
         }
-    }
+        r.id
+    };
     // Revert the job's commit on the env branch, then push it.
     let (ws2, branch, promotion, job) = (
         ws.clone(),
@@ -315,41 +288,20 @@ async fn run_steps(
         rp.revert_commit.clone(),
         of.to_string(),
     );
-    let (tip, commit) = ctx
-            .step(Step::Record, async move {
-                tokio::task::spawn_blocking(move || -> Result<(Oid, Oid), EngineError> {
-                    let repo = ws2.open_repo()?;
-                    let ge = |e: git2::Error| EngineError::Internal(format!("git: {}", e.message()));
-                    let tip = crate::git::history::resolve_branch(&repo, &branch)
-                        .ok_or_else(|| EngineError::Input(format!("branch '{branch}' not found")))?;
-                    let ours = repo.find_commit(tip).map_err(ge)?;
-                    let theirs = repo.find_commit(Oid::from_str(&promotion).map_err(ge)?).map_err(ge)?;
-                    let mut index = repo.revert_commit(&theirs, &ours, 0, None).map_err(ge)?;
-                    if index.has_conflicts() {
-                        return Err(EngineError::NeedsAction(format!(
-                            "the org is restored, but reverting {} on {branch} conflicts with later commits: revert it by hand",
-                            &promotion[..10]
-                        )));
-                    }
-                    let tree = repo.find_tree(index.write_tree_to(&repo).map_err(ge)?).map_err(ge)?;
-                    let sig = git2::Signature::new("backflow", "rollback@backflow.local", &git2::Time::new(chrono::Utc::now().timestamp(), 0)).map_err(ge)?;
-                    let msg = format!("Roll back backflow job {job}\n\nThis reverts commit {promotion}.\n");
-                    let new = repo.commit(None, &sig, &sig, &msg, &tree, &[&ours]).map_err(ge)?;
-                    crate::git::record::fast_forward(&repo, &branch, tip, new)
-                        .map_err(|e| EngineError::NeedsAction(e.to_string()))?;
-                    Ok((tip, new))
-                })
-                .await
-                .map_err(|e| EngineError::Internal(format!("background task: {e}")))?
+    let made = replay
+        .promotion_commit
+        .clone()
+        .zip(replay.target_tip.clone());
+    let journal2 = journal.clone();
+    let commit = ctx
+        .step(Step::Record, async move {
+            tokio::task::spawn_blocking(move || {
+                revert(&ws2, &branch, &promotion, &job, made, &journal2)
             })
-            .await?;
-    // What `resume` needs to finish a rejected push, as for a back promotion.
-    journal.append(&Record::TargetTip {
-        commit: tip.to_string(),
-    })?;
-    journal.append(&Record::PromotionCommit {
-        commit: commit.to_string(),
-    })?;
+            .await
+            .map_err(|e| EngineError::Internal(format!("background task: {e}")))?
+        })
+        .await?;
     ctx.emit(EventKind::Log {
         message: format!("{} reverted on {}", &rp.revert_commit[..10], env.branch),
     });
@@ -375,14 +327,187 @@ async fn run_steps(
     if let Some(why) = rejected {
         ctx.log(why);
         return Ok(Outcome::OrgAheadOfBranch {
-            deploy_id: r.id,
+            deploy_id,
             commit: commit.to_string(),
         });
     }
     Ok(Outcome::Deployed {
-        deploy_id: r.id,
+        deploy_id,
         commit: commit.to_string(),
     })
+}
+
+/// Converts and deploys the restore package (with destructive changes for what the job added),
+/// or, resuming, polls the restore deploy an earlier run sent — found in the org when its id
+/// never reached the journal.
+async fn restore(
+    ws: &Arc<Workspace>,
+    ctx: &JobCtx,
+    env: &crate::domain::Env,
+    journal: &Journal,
+    replay: &Replay,
+    rp: &RollbackPlan,
+    zip: Vec<u8>,
+) -> Result<DeployResult, EngineError> {
+    let client = connect::client_for(ws, &env.name).await?;
+    let sent = replay
+        .deploy_ids
+        .iter()
+        .rev()
+        .find(|(_, check)| !check)
+        .map(|(id, _)| id.clone());
+    let sent = match (sent, replay.deploy_sending) {
+        (Some(id), _) => Some(id),
+        (None, Some((_, at))) => {
+            let user = client.session().ids().map(|(_, u)| u).unwrap_or_default();
+            let since = chrono::DateTime::from_timestamp(at - 5, 0).unwrap_or_default();
+            let found = client.find_deploy_requests(&user, since).await?;
+            let Some(d) = found.into_iter().find(|d| !d.check_only) else {
+                return Err(EngineError::Remote(
+                    "outcome unknown: the restore deploy was being sent when the rollback stopped and the org shows none; check the org's Deployment Status before retrying".into(),
+                ));
+            };
+            journal.append(&Record::DeployId {
+                id: d.id.clone(),
+                check_only: false,
+            })?;
+            ctx.log(format!(
+                "found the restore deploy {} sent before the interruption",
+                d.id
+            ));
+            Some(d.id)
+        }
+        (None, None) => None,
+    };
+    if let Some(id) = sent {
+        for s in [Step::Convert, Step::Validate] {
+            ctx.skip(s);
+        }
+        ctx.log(format!(
+            "resuming: polling restore deploy {id} (never sent twice)"
+        ));
+        return ctx.step(Step::Deploy, poll_deploy(ctx, &client, &id)).await;
+    }
+    let zip = ctx
+        .step(Step::Convert, async { restore_zip(&zip, &rp.delete) })
+        .await?;
+    ctx.skip(Step::Validate);
+    ctx.step(Step::Deploy, async {
+        let opts = DeployOptions {
+            check_only: false,
+            test_level: if env.is_protected() {
+                TestLevel::RunLocalTests
+            } else {
+                TestLevel::NoTestRun
+            },
+            run_tests: vec![],
+            ignore_warnings: true,
+        };
+        journal.append(&Record::DeploySending {
+            check_only: false,
+            at: chrono::Utc::now().timestamp(),
+        })?;
+        crash::point(Step::Deploy, "sending");
+        let id = client.deploy(&zip, &opts).await?;
+        crash::point(Step::Deploy, "unjournaled");
+        journal.append(&Record::DeployId {
+            id: id.clone(),
+            check_only: false,
+        })?;
+        ctx.log(format!("rollback deploy {id} sent"));
+        crash::point(Step::Deploy, "sent");
+        poll_deploy(ctx, &client, &id).await
+    })
+    .await
+}
+
+/// The restore package plus destructive changes for the components the job added.
+fn restore_zip(zip: &[u8], delete: &[String]) -> Result<Vec<u8>, EngineError> {
+    let mut files = unzip(zip)?;
+    let manifest = files
+        .remove("package.xml")
+        .map(|b| Manifest::parse(&b))
+        .transpose()
+        .map_err(EngineError::Input)?
+        .unwrap_or_default();
+    let mut destructive = Manifest::new(manifest.version.clone());
+    for c in delete {
+        if let Ok(c) = crate::domain::ComponentRef::parse(c) {
+            destructive.add_ref(&c);
+        }
+    }
+    if !destructive.is_empty() {
+        files.insert(
+            "destructiveChangesPost.xml".into(),
+            destructive.render().into_bytes(),
+        );
+    }
+    to_zip(&MdapiTree {
+        files,
+        manifest,
+        warnings: vec![],
+    })
+    .map_err(|e| EngineError::Internal(e.to_string()))
+}
+
+/// Reverts `promotion` on `branch`. The revert commit and the tip it goes onto are journaled
+/// before the branch moves, so a resumed rollback (`made`) fast-forwards to that same commit, or
+/// finds the branch already there, and never reverts twice.
+fn revert(
+    ws: &Workspace,
+    branch: &str,
+    promotion: &str,
+    job: &str,
+    made: Option<(String, String)>,
+    journal: &Journal,
+) -> Result<Oid, EngineError> {
+    let repo = ws.open_repo()?;
+    let ge = |e: git2::Error| EngineError::Internal(format!("git: {}", e.message()));
+    let tip = crate::git::history::resolve_branch(&repo, branch)
+        .ok_or_else(|| EngineError::Input(format!("branch '{branch}' not found")))?;
+    if let Some((commit, from)) = made {
+        let commit = Oid::from_str(&commit).map_err(ge)?;
+        if tip == commit {
+            return Ok(commit);
+        }
+        let from = Oid::from_str(&from).map_err(ge)?;
+        crate::git::record::fast_forward(&repo, branch, from, commit)
+            .map_err(|e| EngineError::NeedsAction(e.to_string()))?;
+        return Ok(commit);
+    }
+    let ours = repo.find_commit(tip).map_err(ge)?;
+    let theirs = repo
+        .find_commit(Oid::from_str(promotion).map_err(ge)?)
+        .map_err(ge)?;
+    let mut index = repo.revert_commit(&theirs, &ours, 0, None).map_err(ge)?;
+    if index.has_conflicts() {
+        return Err(EngineError::NeedsAction(format!(
+            "the org is restored, but reverting {} on {branch} conflicts with later commits: revert it by hand",
+            &promotion[..10]
+        )));
+    }
+    let tree = repo
+        .find_tree(index.write_tree_to(&repo).map_err(ge)?)
+        .map_err(ge)?;
+    let sig = git2::Signature::new(
+        "backflow",
+        "rollback@backflow.local",
+        &git2::Time::new(chrono::Utc::now().timestamp(), 0),
+    )
+    .map_err(ge)?;
+    let msg = format!("Roll back backflow job {job}\n\nThis reverts commit {promotion}.\n");
+    let new = repo
+        .commit(None, &sig, &sig, &msg, &tree, &[&ours])
+        .map_err(ge)?;
+    journal.append(&Record::TargetTip {
+        commit: tip.to_string(),
+    })?;
+    journal.append(&Record::PromotionCommit {
+        commit: new.to_string(),
+    })?;
+    crate::git::record::fast_forward(&repo, branch, tip, new)
+        .map_err(|e| EngineError::NeedsAction(e.to_string()))?;
+    Ok(new)
 }
 
 #[cfg(test)]

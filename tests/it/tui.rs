@@ -744,15 +744,11 @@ fn finished_and_failed_jobs_show_outcomes_errors_and_rollback() {
         "jobs_finished_80x24",
         render(&app, 80, 24, &plain()).backend()
     );
-    // Rollback: asks, then submits a rollback of that job.
-    app.update(key('R'));
-    let eff = app.update(key('y'));
-    let [Effect::Submit(specs)] = &eff[..] else {
-        panic!("no rollback: {eff:?}");
-    };
-    assert_eq!(specs[0].kind, JobKind::Rollback);
-    assert_eq!(specs[0].rollback_of.as_deref(), Some("j2"));
-    assert_eq!(specs[0].target, "dev1");
+    // Rollback: the validation deployed nothing, so nothing is offered (the console's rollback
+    // of a deployed job runs in `console_rollback_restores_the_org_and_reverts_the_branch`).
+    assert!(app.update(key('R')).is_empty());
+    assert!(matches!(app.modals.last(), Some(Modal::Notice(_))));
+    app.update(code(KeyCode::Esc));
     // The failed one kept nothing.
     app.update(key('k'));
     app.update(key('R'));
@@ -1598,4 +1594,148 @@ fn the_lacking_view_lists_what_each_env_misses_from_above_and_back_promotes_it()
     app.update(key('m'));
     let again: Vec<String> = app.column(col).iter().map(|s| s.id.clone()).collect();
     assert_eq!(again, had);
+}
+
+// ---- rollback from the console, with a real engine -----------------------------------------
+
+/// Waits (bounded) until the engine's job `id` has finished.
+fn finished(e: &backflow::engine::Engine, id: &str) -> JobState {
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Some(s) = e.job_state(id).filter(|s| s.is_done()) {
+            return s;
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(60),
+            "job {id} did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn tree_of(dir: &std::path::Path, branch: &str) -> git2::Oid {
+    let repo = git2::Repository::open(dir).unwrap();
+    let c = repo
+        .revparse_single(branch)
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    c.tree_id()
+}
+
+#[test]
+fn console_rollback_restores_the_org_and_reverts_the_branch() {
+    let (state, dir) = crate::common::demo_workspace();
+    // The simulator, started by the binary the way a first command starts it.
+    let o = crate::common::backflow(state.path())
+        .current_dir(&dir)
+        .env("BACKFLOW_BIN", env!("CARGO_BIN_EXE_backflow"))
+        .args(["validate", "dev1"])
+        .output()
+        .unwrap();
+    assert!(o.status.code().is_some(), "{o:?}");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let admin = rt.block_on(async {
+        backflow::sim::workspace::connect_existing(&dir)
+            .await
+            .expect("simulator running")
+            .admin
+    });
+    struct Stop<'a>(&'a tokio::runtime::Runtime, backflow::sim::SimAdmin);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.block_on(self.1.shutdown());
+        }
+    }
+    let stop = Stop(&rt, admin.clone());
+    let e = engine(&dir);
+    let org = e.env_named("dev1").unwrap().org.unwrap();
+    let before_org = rt.block_on(admin.files(&org)).unwrap();
+    let before_tree = tree_of(&dir, "dev1");
+    let mut promote = spec("dev1");
+    promote.from = "prod".into();
+    promote.stories = vec!["US-0101".into()];
+    promote.on_conflict = backflow::domain::job::ConflictPolicy::Source;
+    promote.user = "rm@acme.example".into();
+    let mut validate_only = promote.clone();
+    validate_only.validate_only = true;
+    validate_only.target = "dev2".into();
+    let (_, ids) = rt
+        .block_on(async { e.submit(vec![promote, validate_only]) })
+        .unwrap();
+    let deployed = finished(&e, &ids[0]);
+    let validated = finished(&e, &ids[1]);
+    assert!(
+        matches!(deployed.outcome, Some(Outcome::Deployed { .. })),
+        "{deployed:?}"
+    );
+    assert!(matches!(validated.outcome, Some(Outcome::Validated { .. })));
+    assert!(deployed.has_restore_package && validated.has_restore_package);
+    let deployed_org = rt.block_on(admin.files(&org)).unwrap();
+    assert_ne!(
+        deployed_org.get("classes/AccountService.cls"),
+        before_org.get("classes/AccountService.cls")
+    );
+    assert_ne!(tree_of(&dir, "dev1"), before_tree);
+
+    let mut app = app_on(&fixture(), false);
+    app.user = "rm@acme.example".into();
+    app.update(Msg::JobSynced(Box::new(validated.clone())));
+    app.update(Msg::JobSynced(Box::new(deployed.clone())));
+    app.update(key('2'));
+    // A job that deployed nothing is not offered a rollback, and the engine refuses one too.
+    let sel = |app: &App| app.jobs[app.jobs_view.cursor].job.clone();
+    if sel(&app) != validated.job {
+        app.update(key('j'));
+    }
+    assert_eq!(sel(&app), validated.job);
+    assert!(app.update(key('R')).is_empty());
+    assert!(matches!(app.modals.last(), Some(Modal::Notice(_))));
+    app.update(code(KeyCode::Esc));
+    let mut refused = spec("dev2");
+    refused.kind = JobKind::Rollback;
+    refused.rollback_of = Some(validated.job.clone());
+    let err = rt.block_on(async { e.submit(vec![refused]) }).unwrap_err();
+    assert!(err.to_string().contains("did not deploy"), "{err}");
+    // The deployed one: R, yes → the engine runs the rollback, not a new back promotion.
+    app.update(key(if app.jobs_view.cursor == 0 { 'j' } else { 'k' }));
+    assert_eq!(sel(&app), deployed.job);
+    app.update(key('R'));
+    let eff = app.update(key('y'));
+    let [Effect::Submit(specs)] = &eff[..] else {
+        panic!("no rollback: {eff:?}");
+    };
+    let (_, ids) = rt.block_on(async { e.submit(specs.clone()) }).unwrap();
+    let rolled = finished(&e, &ids[0]);
+    assert!(
+        matches!(rolled.outcome, Some(Outcome::Deployed { .. })),
+        "{rolled:?}"
+    );
+    let after_org = rt.block_on(admin.files(&org)).unwrap();
+    // The simulator keeps labels in one file and does not delete single labels, so the label
+    // the job added is checked through the class it changed with it.
+    let differing: Vec<&String> = before_org
+        .keys()
+        .chain(after_org.keys())
+        .filter(|k| !k.starts_with("labels/") && before_org.get(*k) != after_org.get(*k))
+        .collect();
+    assert_ne!(
+        after_org.get("classes/AccountService.cls"),
+        deployed_org.get("classes/AccountService.cls"),
+        "the class the job changed is restored"
+    );
+    assert!(
+        differing.is_empty(),
+        "the org holds what it held before the job, but differs in {differing:?}"
+    );
+    assert_eq!(tree_of(&dir, "dev1"), before_tree, "the branch is reverted");
+    let audit = e.audit().unwrap();
+    let last = audit.last().unwrap();
+    assert_eq!(last.action, "rollback");
+    assert_eq!(last.outcome, "rolled-back");
+    drop(stop);
 }

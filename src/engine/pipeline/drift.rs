@@ -146,6 +146,8 @@ async fn drift_step(
     let requested: BTreeSet<ComponentRef> = planned.components.iter().cloned().collect();
     let mut drifted = BTreeSet::new();
     let mut details = Vec::new();
+    // The org holds the branch's files after the env's replacements: compare those.
+    let env = ws.config.pipeline.env(&ctx.target).cloned();
     // What adopting would commit: the branch's files with the org's copies of the compared
     // entries laid over them (a member-level retrieve holds only those entries).
     let mut org_files = BTreeMap::new();
@@ -153,7 +155,12 @@ async fn drift_step(
         if path == "package.xml" {
             continue;
         }
-        let branch = branch_files.get(path).map(Vec::as_slice);
+        let replaced = match (branch_files.get(path), &env) {
+            (Some(b), Some(e)) => Some(crate::engine::replace::for_org(e, path, b)?),
+            (Some(b), None) => Some(std::borrow::Cow::Borrowed(b.as_slice())),
+            (None, _) => None,
+        };
+        let branch = replaced.as_deref();
         let found = overwritten(path, org, branch, &|c| requested.contains(c));
         for c in &found {
             details.push(format!("{path}: {c} differs in the org"));

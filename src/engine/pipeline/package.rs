@@ -83,12 +83,9 @@ fn delta_step(
         crate::git::diff::delta_sources(&repo, &tree, &d.copies).map_err(EngineError::Input)?;
     // Per-env value replacements (endpoints, usernames with sandbox suffixes, emails).
     for f in &mut files {
-        for r in &env.replacements {
-            if r.files.is_empty() || f.path.contains(&r.files) {
-                f.bytes = String::from_utf8_lossy(&f.bytes)
-                    .replace(&r.from, &r.to)
-                    .into_bytes();
-            }
+        if let std::borrow::Cow::Owned(b) = crate::engine::replace::for_org(env, &f.path, &f.bytes)?
+        {
+            f.bytes = b;
         }
     }
     Ok(DeltaOut {

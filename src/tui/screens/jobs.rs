@@ -170,9 +170,9 @@ pub fn act(app: &mut App, a: Action) -> Vec<Effect> {
         }
         Action::Rollback => {
             if let Some(j) = app.jobs.get(cursor) {
-                if !(j.is_done() && j.has_restore_package) {
+                if !can_roll_back(j) {
                     let text = format!(
-                        "Job {} kept no restore package: nothing to roll back.",
+                        "Job {} deployed nothing that can be rolled back (only a job that deployed and kept a restore package can).",
                         j.job
                     );
                     app.notice(text);
@@ -227,6 +227,17 @@ pub fn act(app: &mut App, a: Action) -> Vec<Effect> {
         _ => app.jobs_view.cursor = list_move(cursor, n, a, app.page()),
     }
     vec![]
+}
+
+/// A rollback undoes a deploy: the job must have deployed (its restore package is saved at the
+/// drift check, before anything is deployed, so a canceled or failed job has one too).
+fn can_roll_back(j: &JobState) -> bool {
+    j.has_restore_package
+        && j.spec.kind != JobKind::Rollback
+        && matches!(
+            j.outcome,
+            Some(Outcome::Deployed { .. }) | Some(Outcome::OrgAheadOfBranch { .. })
+        )
 }
 
 fn elapsed(app: &App, j: &JobState) -> String {
@@ -432,7 +443,7 @@ fn draw_job(f: &mut Frame<'_>, app: &App, theme: &Theme, j: &JobState, area: Rec
             theme.warning.add_modifier(Modifier::BOLD),
         ));
     }
-    if j.is_done() && j.has_restore_package && !app.readonly {
+    if can_roll_back(j) && !app.readonly {
         l.push(Line::styled(
             format!(
                 "restore package kept: {} rolls back",
