@@ -67,7 +67,9 @@ fn run_job(
     replay: Option<journal::Replay>,
 ) -> jobs::JobFuture {
     let run = match (ctx.spec.kind, ctx.spec.rollback_of.clone()) {
-        (JobKind::Rollback, Some(of)) => rollback::run(ws.clone(), ctx.clone(), of, replay),
+        (JobKind::Rollback, Some(of)) => {
+            rollback::run(ws.clone(), ctx.clone(), of.to_string(), replay)
+        }
         _ => pipeline::run(ws.clone(), caches, ctx.clone(), replay),
     };
     audit::then_publish(ws, ctx, run)
@@ -159,13 +161,11 @@ impl Engine {
             .clone()
             .unwrap_or_else(|| self.jobs.new_id("b").into());
         let (ws, caches) = (self.ws.clone(), self.caches.clone());
-        Ok(self.jobs.start(
-            job.to_string(),
-            batch,
-            spec,
-            pipeline::steps(),
-            move |ctx| run_job(ws, caches, ctx, Some(replay)),
-        ))
+        Ok(self
+            .jobs
+            .start(job.into(), batch, spec, pipeline::steps(), move |ctx| {
+                run_job(ws, caches, ctx, Some(replay))
+            }))
     }
 
     /// What `rollback JOB` would do.

@@ -184,6 +184,9 @@ fn describe(rec: &Record) -> Option<String> {
             }
         }
         Record::DeployId { id, .. } => format!("deploy id {id}"),
+        Record::DeployNotSent { reason, .. } => {
+            format!("the org refused the request ({reason}); resume sends it again")
+        }
         Record::Recorded { commit, pushed } => format!(
             "recorded {}{}",
             &commit[..commit.len().min(10)],
@@ -191,6 +194,7 @@ fn describe(rec: &Record) -> Option<String> {
         ),
         Record::Failed { error, .. } => format!("failed: {error}"),
         Record::TargetTip { .. }
+        | Record::DeployComponents { .. }
         | Record::PromotionCommit { .. }
         | Record::RevisionHighWater { .. }
         | Record::Finished { .. } => return None,

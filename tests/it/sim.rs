@@ -798,7 +798,7 @@ async fn changes_made_directly_in_an_org_come_back_in_a_retrieve() {
         .expect("seed the org's own changes");
 
     let cfg = OrgConfig {
-        auth: "simulated".into(),
+        auth: backflow::domain::config::Auth::Simulated,
         url: Some(url),
         ..Default::default()
     };
@@ -854,7 +854,7 @@ async fn retrieves_are_capped_at_ten_thousand_files_and_hand_out_their_zip_once(
         .await
         .unwrap();
     let cfg = OrgConfig {
-        auth: "simulated".into(),
+        auth: backflow::domain::config::Auth::Simulated,
         url: sim.org_url("big"),
         ..Default::default()
     };
