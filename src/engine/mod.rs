@@ -532,13 +532,16 @@ impl Engine {
         let mut drifted = std::collections::BTreeSet::new();
         let mut missing = std::collections::BTreeSet::new();
         for (path, bytes) in &tree.files {
-            let name = pipeline::drift::component_label(path);
+            // The org holds the branch's files after the env's replacements.
             let bytes = replace::for_org(&e, path, bytes)?;
             match org.get(path) {
-                Some(o) if pipeline::drift::differs(path, o, &bytes) => {
-                    drifted.insert(name);
-                }
-                Some(_) => {}
+                // The whole branch is compared, but only what deploying it would change in the
+                // org counts: entries only the org has are kept by a deploy.
+                Some(o) => drifted.extend(
+                    pipeline::drift::overwritten(path, o, Some(&bytes), &|_| false)
+                        .into_iter()
+                        .map(|c| c.to_string()),
+                ),
                 None => {
                     missing.insert(pipeline::drift::component_label(path));
                 }

@@ -359,13 +359,38 @@ async fn restore(
     let sent = match (sent, replay.deploy_sending) {
         (Some(id), _) => Some(id),
         (None, Some((_, at))) => {
-            let user = client.session().ids().map(|(_, u)| u).unwrap_or_default();
-            let since = chrono::DateTime::from_timestamp(at - 5, 0).unwrap_or_default();
-            let found = client.find_deploy_requests(&user, since).await?;
-            let Some(d) = found.into_iter().find(|d| !d.check_only) else {
-                return Err(EngineError::Remote(
-                    "outcome unknown: the restore deploy was being sent when the rollback stopped and the org shows none; check the org's Deployment Status before retrying".into(),
-                ));
+            let user = client.user_id().await?;
+            // The window both ways, widened against clock skew; the rolled-back job's own
+            // deploys are in the org too and are never taken for the restore.
+            let from = chrono::DateTime::from_timestamp(at - 120, 0).unwrap_or_default();
+            let to = chrono::DateTime::from_timestamp(at + 300, 0).unwrap_or_default();
+            let theirs = Journal::open(&ws.state_root(), rp.job.as_str())
+                .and_then(|j| j.read())
+                .map(|r| Replay::from(&r).deploy_ids)
+                .unwrap_or_default();
+            let found: Vec<_> = client
+                .find_deploy_requests_between(&user, from, to)
+                .await?
+                .into_iter()
+                .filter(|d| !d.check_only && !theirs.iter().any(|(id, _)| *id == d.id))
+                .collect();
+            let d = match found.as_slice() {
+                [d] => d.clone(),
+                [] => {
+                    return Err(EngineError::Remote(
+                        "outcome unknown: the restore deploy was being sent when the rollback stopped and the org shows none; check the org's Deployment Status before retrying".into(),
+                    ));
+                }
+                many => {
+                    return Err(EngineError::Remote(format!(
+                        "outcome unknown: the org shows {} deploys that could be this restore ({}); check them in the org's Deployment Status before retrying",
+                        many.len(),
+                        many.iter()
+                            .map(|d| format!("{} {} created {}", d.id, d.status, d.created_date))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    )));
+                }
             };
             journal.append(&Record::DeployId {
                 id: d.id.clone(),
