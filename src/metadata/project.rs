@@ -68,6 +68,21 @@ impl SfdxProject {
     }
 }
 
+/// `path` relative to the first of `dirs` that holds it (any path when no dirs are given);
+/// `None` for a path outside them.
+pub(crate) fn rel_in<'p>(path: &'p str, dirs: &[String]) -> Option<&'p str> {
+    if dirs.is_empty() {
+        return Some(path);
+    }
+    dirs.iter().find_map(|d| {
+        let d = d.trim_start_matches("./").trim_end_matches('/');
+        if d.is_empty() || d == "." {
+            return Some(path);
+        }
+        path.strip_prefix(d).and_then(|r| r.strip_prefix('/'))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

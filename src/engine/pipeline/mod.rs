@@ -162,18 +162,8 @@ pub fn preflight(ws: &Workspace, spec: &JobSpec) -> Result<(), EngineError> {
     }
     // Test options Salesforce would reject are refused before any org is called.
     if spec.kind != JobKind::Rollback {
-        use crate::salesforce::metadata::{TestLevel, check_test_options};
-        let level = spec
-            .test_level
-            .clone()
-            .or(env.test_level.clone())
-            .and_then(|t| TestLevel::parse(&t))
-            .unwrap_or(if env.is_protected() {
-                TestLevel::RunLocalTests
-            } else {
-                TestLevel::NoTestRun
-            });
-        check_test_options(level, &spec.tests, None)
+        let level = validate::test_level(spec, env);
+        crate::salesforce::metadata::check_test_options(level, &spec.tests, None)
             .map_err(|e| EngineError::Input(format!("{}: {e}", env.name)))?;
     }
     let action = match spec.kind {

@@ -11,16 +11,7 @@ use crate::salesforce::metadata::{DeployOptions, TestLevel};
 /// requires (local tests for protected envs).
 pub(super) fn deploy_options(job: &Job, check_only: bool) -> DeployOptions {
     let (spec, env) = (&job.ctx.spec, &job.env);
-    let level = spec
-        .test_level
-        .clone()
-        .or(env.test_level.clone())
-        .and_then(|t| TestLevel::parse(&t))
-        .unwrap_or(if env.is_protected() {
-            TestLevel::RunLocalTests
-        } else {
-            TestLevel::NoTestRun
-        });
+    let level = test_level(spec, env);
     DeployOptions {
         check_only,
         test_level: level,
@@ -84,4 +75,21 @@ pub(super) async fn run(job: &mut Job) -> Result<Flow, EngineError> {
     }
     job.validation = Some(r);
     Ok(Flow::Next)
+}
+
+/// The test level a job runs with: the asked one, else the env's, else what the target
+/// requires (local tests for protected envs).
+pub(super) fn test_level(
+    spec: &crate::domain::job::JobSpec,
+    env: &crate::domain::Env,
+) -> TestLevel {
+    spec.test_level
+        .clone()
+        .or(env.test_level.clone())
+        .and_then(|t| TestLevel::parse(&t))
+        .unwrap_or(if env.is_protected() {
+            TestLevel::RunLocalTests
+        } else {
+            TestLevel::NoTestRun
+        })
 }

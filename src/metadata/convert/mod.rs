@@ -96,7 +96,7 @@ pub fn convert(files: &[SourceFile], opts: &ConvertOptions) -> Result<MdapiTree,
     let paths: std::collections::HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
     let has_file = |p: &str| paths.contains(p);
     for f in sorted {
-        let Some(rel) = rel_in(&f.path, &opts.source_dirs) else {
+        let Some(rel) = super::project::rel_in(&f.path, &opts.source_dirs) else {
             continue;
         };
         if opts.ignore.as_ref().is_some_and(|i| i.is_ignored(&f.path)) {
@@ -382,19 +382,6 @@ pub fn convert(files: &[SourceFile], opts: &ConvertOptions) -> Result<MdapiTree,
         tree.files.insert(path, bytes);
     }
     Ok(tree)
-}
-
-fn rel_in<'p>(path: &'p str, dirs: &[String]) -> Option<&'p str> {
-    if dirs.is_empty() {
-        return Some(path);
-    }
-    dirs.iter().find_map(|d| {
-        let d = d.trim_start_matches("./").trim_end_matches('/');
-        if d.is_empty() || d == "." {
-            return Some(path);
-        }
-        path.strip_prefix(d).and_then(|r| r.strip_prefix('/'))
-    })
 }
 
 /// The element a decomposed child takes in the parent file (`fields`, `rules`, `labels`).

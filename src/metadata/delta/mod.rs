@@ -141,19 +141,6 @@ struct Classified {
     tdef: &'static TypeDef,
 }
 
-fn rel_in_sources<'p>(path: &'p str, dirs: &[String]) -> Option<&'p str> {
-    if dirs.is_empty() {
-        return Some(path);
-    }
-    dirs.iter().find_map(|d| {
-        let d = d.trim_start_matches("./").trim_end_matches('/');
-        if d.is_empty() || d == "." {
-            return Some(path);
-        }
-        path.strip_prefix(d).and_then(|r| r.strip_prefix('/'))
-    })
-}
-
 fn classify(reg: &'static Registry, rel: &str) -> Option<Classified> {
     let mut res = reg.resolve_relative(rel)?;
     // A field translation belongs to its object translation, which is the deployable unit.
@@ -229,7 +216,7 @@ pub(crate) fn mdapi_root<'p>(path: &'p str, has_file: &dyn Fn(&str) -> bool) -> 
 /// git layer reads only those.
 pub fn needs_content(path: &str, opts: &DeltaOptions) -> bool {
     let dirs = effective_dirs(opts);
-    let Some(rel) = rel_in_sources(path, &dirs) else {
+    let Some(rel) = super::project::rel_in(path, &dirs) else {
         return false;
     };
     // Without the tree the format is unknown: a path that is in-file in either format is read.
@@ -272,7 +259,7 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     /// The component of a repository path, in the format of the folder it lives in.
     fn classify_path(&self, path: &str) -> Option<Classified> {
-        let rel = rel_in_sources(path, &self.dirs)?;
+        let rel = super::project::rel_in(path, &self.dirs)?;
         let has_file = |f: &str| {
             let mut cache = self.mdapi_files.borrow_mut();
             *cache
@@ -394,7 +381,7 @@ pub fn compute(changes: &[Change], to_tree: &dyn TreeView, opts: &DeltaOptions) 
     };
     let mut warned_unknown: HashSet<String> = HashSet::new();
     for ch in changes {
-        let Some(rel) = rel_in_sources(&ch.path, &cx.dirs) else {
+        let Some(rel) = super::project::rel_in(&ch.path, &cx.dirs) else {
             continue;
         };
         if opts.ignore.as_ref().is_some_and(|i| i.is_ignored(&ch.path)) {
