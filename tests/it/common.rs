@@ -92,3 +92,60 @@ pub fn commit_on(dir: &Path, branch: &str, subject: &str, files: &[(&str, &str)]
     repo.reference(&format!("refs/heads/{branch}"), oid, true, "test")
         .unwrap();
 }
+
+/// A demo workspace driven through the real binary, with the simulator its first command
+/// starts (shared by the engine tests and the fault matrix).
+pub struct DemoWs {
+    pub state: tempfile::TempDir,
+    pub dir: std::path::PathBuf,
+}
+
+impl DemoWs {
+    pub fn new() -> DemoWs {
+        let (state, dir) = demo_workspace();
+        DemoWs { state, dir }
+    }
+
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        backflow(self.state.path())
+            .current_dir(&self.dir)
+            .env("BACKFLOW_USER", "rm@acme.example")
+            .env("BACKFLOW_BIN", env!("CARGO_BIN_EXE_backflow"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    pub fn sim<T>(&self, f: impl AsyncFnOnce(backflow::sim::SimAdmin) -> T) -> T {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let h = backflow::sim::workspace::connect_existing(&self.dir)
+                .await
+                .expect("simulator running");
+            f(h.admin).await
+        })
+    }
+
+    pub fn deploys(&self) -> Vec<backflow::sim::DeployLogEntry> {
+        self.sim(async |a| a.deploy_log().await.unwrap())
+    }
+}
+
+/// Every test stops the simulator it started.
+impl Drop for DemoWs {
+    fn drop(&mut self) {
+        let dir = self.dir.clone();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            if let Some(h) = backflow::sim::workspace::connect_existing(&dir).await {
+                let _ = h.admin.shutdown().await;
+            }
+        });
+    }
+}

@@ -5,59 +5,7 @@ use crate::common::{backflow, commit_on};
 use std::path::Path;
 use std::process::Output;
 
-struct Ws {
-    _state: tempfile::TempDir,
-    dir: std::path::PathBuf,
-}
-
-impl Ws {
-    fn new() -> Ws {
-        let (state, dir) = crate::common::demo_workspace();
-        Ws { _state: state, dir }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        backflow(self._state.path())
-            .current_dir(&self.dir)
-            .env("BACKFLOW_USER", "rm@acme.example")
-            .env("BACKFLOW_BIN", env!("CARGO_BIN_EXE_backflow"))
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn sim<T>(&self, f: impl AsyncFnOnce(backflow::sim::SimAdmin) -> T) -> T {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let h = backflow::sim::workspace::connect_existing(&self.dir)
-                .await
-                .expect("simulator running");
-            f(h.admin).await
-        })
-    }
-
-    fn deploys(&self) -> Vec<backflow::sim::DeployLogEntry> {
-        self.sim(async |a| a.deploy_log().await.unwrap())
-    }
-}
-
-impl Drop for Ws {
-    fn drop(&mut self) {
-        let dir = self.dir.clone();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            if let Some(h) = backflow::sim::workspace::connect_existing(&dir).await {
-                let _ = h.admin.shutdown().await;
-            }
-        });
-    }
-}
+type Ws = crate::common::DemoWs;
 
 fn text(o: &Output) -> String {
     format!(
@@ -179,7 +127,7 @@ fn refusals_exit_2_before_anything_runs() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("--confirm-env uat"), "{}", text(&o));
     // A developer may only back-promote into their own sandbox.
-    let o = backflow(ws._state.path())
+    let o = backflow(ws.state.path())
         .current_dir(&ws.dir)
         .env("BACKFLOW_USER", "maya.chen@acme.example")
         .args([
@@ -383,7 +331,7 @@ fn drift_is_only_what_the_job_would_overwrite() {
 #[test]
 fn crash_after_deploy_then_resume_deploys_exactly_once() {
     let ws = Ws::new();
-    let o = backflow(ws._state.path())
+    let o = backflow(ws.state.path())
         .current_dir(&ws.dir)
         .env("BACKFLOW_USER", "rm@acme.example")
         .env("BACKFLOW_CRASH_AT", "deploy:sent")
@@ -418,7 +366,7 @@ fn crash_after_deploy_then_resume_deploys_exactly_once() {
 #[test]
 fn a_deploy_whose_id_was_lost_is_found_again_on_resume() {
     let ws = Ws::new();
-    let o = backflow(ws._state.path())
+    let o = backflow(ws.state.path())
         .current_dir(&ws.dir)
         .env("BACKFLOW_USER", "rm@acme.example")
         .env("BACKFLOW_CRASH_AT", "deploy:unjournaled")
@@ -454,7 +402,7 @@ fn a_deploy_whose_id_was_lost_is_found_again_on_resume() {
 #[test]
 fn a_rejected_push_leaves_the_org_ahead_until_resume() {
     let ws = Ws::new();
-    let remote = ws._state.path().join("remote.git");
+    let remote = ws.state.path().join("remote.git");
     let git = |args: &[&str], dir: &Path| {
         let o = crate::common::git(dir).args(args).output().unwrap();
         assert!(
@@ -465,7 +413,7 @@ fn a_rejected_push_leaves_the_org_ahead_until_resume() {
     };
     git(
         &["init", "-q", "--bare", remote.to_str().unwrap()],
-        ws._state.path(),
+        ws.state.path(),
     );
     git(
         &["remote", "add", "origin", remote.to_str().unwrap()],
@@ -723,7 +671,7 @@ fn slow_back_promotion(ws: &Ws, story: &str, target: &str) -> std::process::Chil
         .await
         .unwrap()
     });
-    backflow(ws._state.path())
+    backflow(ws.state.path())
         .current_dir(&ws.dir)
         .env("BACKFLOW_USER", "rm@acme.example")
         .args([
@@ -786,7 +734,7 @@ fn a_second_process_is_refused_while_an_env_is_locked() {
         let ev: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
         if refused.is_none() && ev["kind"] == "Deploy" {
             refused = Some(
-                backflow(ws._state.path())
+                backflow(ws.state.path())
                     .current_dir(&ws.dir)
                     .env("BACKFLOW_USER", "oncall@acme.example")
                     .args([
@@ -1010,7 +958,7 @@ fn an_interrupted_rollback_resumes_through_its_own_steps() {
                 .cloned()
         };
         let promoted = class(&ws);
-        let o = backflow(ws._state.path())
+        let o = backflow(ws.state.path())
             .current_dir(&ws.dir)
             .env("BACKFLOW_USER", "rm@acme.example")
             .env("BACKFLOW_CRASH_AT", point)

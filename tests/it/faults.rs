@@ -14,56 +14,30 @@ use std::sync::Mutex;
 const SLOW_MS: u64 = 2_500;
 const STORY: &str = "US-0105";
 
-struct Ws {
-    state: tempfile::TempDir,
-    dir: std::path::PathBuf,
+use crate::common::DemoWs as Ws;
+
+/// A demo workspace with a short request timeout and dev1 protected (so it validates).
+fn workspace() -> Ws {
+    let ws = Ws::new();
+    let path = ws.dir.join("backflow.toml");
+    let toml = std::fs::read_to_string(&path).unwrap();
+    let toml = toml
+        .replacen(
+            "poll_max_ms = 600\n",
+            "poll_max_ms = 600\nrequest_timeout_ms = 1500\n",
+            1,
+        )
+        .replacen(
+            "org = \"dev1\"\nprotected = false",
+            "org = \"dev1\"\nprotected = true",
+            1,
+        );
+    assert!(toml.contains("request_timeout_ms = 1500") && toml.contains("protected = true"));
+    std::fs::write(&path, toml).unwrap();
+    ws
 }
 
 impl Ws {
-    /// A demo workspace with a short request timeout and dev1 protected (so it validates).
-    fn new() -> Ws {
-        let (state, dir) = crate::common::demo_workspace();
-        let path = dir.join("backflow.toml");
-        let toml = std::fs::read_to_string(&path).unwrap();
-        let toml = toml
-            .replacen(
-                "poll_max_ms = 600\n",
-                "poll_max_ms = 600\nrequest_timeout_ms = 1500\n",
-                1,
-            )
-            .replacen(
-                "org = \"dev1\"\nprotected = false",
-                "org = \"dev1\"\nprotected = true",
-                1,
-            );
-        assert!(toml.contains("request_timeout_ms = 1500") && toml.contains("protected = true"));
-        std::fs::write(&path, toml).unwrap();
-        Ws { state, dir }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        backflow(self.state.path())
-            .current_dir(&self.dir)
-            .env("BACKFLOW_USER", "rm@acme.example")
-            .env("BACKFLOW_BIN", env!("CARGO_BIN_EXE_backflow"))
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn sim<T>(&self, f: impl AsyncFnOnce(backflow::sim::SimAdmin) -> T) -> T {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let h = backflow::sim::workspace::connect_existing(&self.dir)
-                .await
-                .expect("simulator running");
-            f(h.admin).await
-        })
-    }
-
     fn has_story(&self, env: &str) -> bool {
         let o = self.run(&["status", "--json"]);
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
@@ -73,21 +47,6 @@ impl Ws {
                     .as_array()
                     .is_some_and(|s| s.iter().any(|s| s == STORY))
         })
-    }
-}
-
-impl Drop for Ws {
-    fn drop(&mut self) {
-        let dir = self.dir.clone();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            if let Some(h) = backflow::sim::workspace::connect_existing(&dir).await {
-                let _ = h.admin.shutdown().await;
-            }
-        });
     }
 }
 
@@ -141,7 +100,7 @@ fn kinds() -> Vec<(&'static str, FaultKind)> {
 
 /// One cell: what the first run exited with, and what broke an invariant (if anything).
 fn cell(call: Call, kind: FaultKind, times: u32) -> (String, Result<(), String>) {
-    let ws = Ws::new();
+    let ws = workspace();
     let target = call.target();
     let mut args = vec![
         "back-promote",
@@ -310,7 +269,7 @@ fn a_crash_while_sending_resumes_to_one_validation_and_one_deploy() {
         for point in points {
             let red = &red;
             s.spawn(move || {
-                let ws = Ws::new();
+                let ws = workspace();
                 let o = backflow(ws.state.path())
                     .current_dir(&ws.dir)
                     .env("BACKFLOW_USER", "rm@acme.example")
