@@ -45,6 +45,7 @@ pub fn run(a: &ConvertArgs) -> CliResult {
     };
     let mut files = Vec::new();
     let mut warnings = Vec::new();
+    let mut links = Vec::new();
     let mut dirs = Vec::new();
     for d in &a.source_dir {
         let abs = std::fs::canonicalize(d)
@@ -57,9 +58,10 @@ pub fn run(a: &ConvertArgs) -> CliResult {
             ))
         })?;
         let rel = rel.to_string_lossy().replace('\\', "/");
-        read_tree(&abs, &rel, &mut files, &mut warnings)?;
+        read_tree(&abs, &rel, &mut files, &mut links)?;
         dirs.push(if rel.is_empty() { ".".into() } else { rel });
     }
+    drop_linked_components(&mut files, &links, &dirs, &mut warnings);
     let opts = ConvertOptions {
         source_dirs: dirs,
         api_version: a
@@ -101,13 +103,46 @@ pub fn run(a: &ConvertArgs) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads every regular file under `dir`; symlinks are skipped with a warning (a link could
-/// point outside the project and would not deploy as such).
+/// Symbolic links are not converted (a link could point outside the project and would not
+/// deploy as such), and neither is the rest of a component one of its files is a link to: the
+/// package.xml then lists only what the tree holds.
+fn drop_linked_components(
+    files: &mut Vec<SourceFile>,
+    links: &[String],
+    dirs: &[String],
+    warnings: &mut Vec<String>,
+) {
+    let reg = crate::metadata::registry();
+    let component_of = |path: &str| {
+        crate::metadata::project::rel_in(path, dirs)
+            .and_then(|r| reg.resolve_relative(r))
+            .map(|r| r.component)
+    };
+    let mut skipped = Vec::new();
+    for l in links {
+        match component_of(l) {
+            Some(c) => {
+                warnings.push(format!(
+                    "{l}: symbolic link skipped, and with it {c}; replace the link with the file"
+                ));
+                skipped.push(c);
+            }
+            None => warnings.push(format!(
+                "{l}: symbolic link skipped; replace it with the file"
+            )),
+        }
+    }
+    if !skipped.is_empty() {
+        files.retain(|f| component_of(&f.path).is_none_or(|c| !skipped.contains(&c)));
+    }
+}
+
+/// Reads every regular file under `dir`; symlinks are listed in `links`, not read.
 fn read_tree(
     dir: &Path,
     rel: &str,
     out: &mut Vec<SourceFile>,
-    warnings: &mut Vec<String>,
+    links: &mut Vec<String>,
 ) -> Result<(), CliError> {
     let rd = std::fs::read_dir(dir)
         .map_err(|e| CliError::input(format!("cannot read {}: {e}", dir.display())))?;
@@ -123,11 +158,9 @@ fn read_tree(
             .file_type()
             .map_err(|err| CliError::input(format!("{}: {err}", e.path().display())))?;
         if ft.is_symlink() {
-            warnings.push(format!(
-                "{child_rel}: symbolic link skipped; replace it with the file"
-            ));
+            links.push(child_rel);
         } else if ft.is_dir() {
-            read_tree(&e.path(), &child_rel, out, warnings)?;
+            read_tree(&e.path(), &child_rel, out, links)?;
         } else if ft.is_file() {
             let bytes = std::fs::read(e.path()).map_err(|err| {
                 CliError::input(format!("cannot read {}: {err}", e.path().display()))

@@ -459,7 +459,7 @@ impl Config {
             let org = org.checked(&name).map_err(|m| err(None, m))?;
             orgs.insert(name, org);
         }
-        Ok(Config {
+        let config = Config {
             project: ProjectConfig {
                 story_pattern: pattern_text,
                 package_directories: raw.project.package_directories,
@@ -475,7 +475,9 @@ impl Config {
             timing: raw.timing,
             env_lines,
             file: file.to_string(),
-        })
+        };
+        super::config_checks::check(&config, text)?;
+        Ok(config)
     }
 
     /// An error about env `name`, pointing at its `[[env]]` entry.

@@ -2,6 +2,7 @@
 
 pub mod component;
 pub mod config;
+pub mod config_checks;
 pub mod conflict;
 pub mod detail;
 pub mod job;

@@ -37,6 +37,22 @@ impl StoryPattern {
     }
 }
 
+/// The longest story id accepted on input; longer text is refused, never echoed whole.
+pub const MAX_STORY_ID_LEN: usize = 128;
+
+/// Refuses a story id longer than [`MAX_STORY_ID_LEN`], quoting only its start.
+pub fn check_story_id(id: &str) -> Result<(), String> {
+    if id.len() <= MAX_STORY_ID_LEN {
+        return Ok(());
+    }
+    let start: String = id.chars().take(32).collect();
+    Err(format!(
+        "a story id of {} bytes is too long (at most {MAX_STORY_ID_LEN}): it starts '{start}…'; \
+         check the --story value",
+        id.len()
+    ))
+}
+
 /// Where a commit named its story: decides nothing but is shown to users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -130,5 +146,16 @@ mod tests {
             "Add region"
         );
         assert_eq!(title_from_subject("Add region", "US-0042"), "Add region");
+    }
+
+    #[test]
+    fn long_story_ids_are_refused_quoting_only_their_start() {
+        assert!(check_story_id("US-12").is_ok());
+        let long = format!("US-{}", "1".repeat(100_000));
+        let e = check_story_id(&long).unwrap_err();
+        assert!(e.len() < 200, "{e}");
+        assert!(e.contains("100003 bytes"), "{e}");
+        // A multi-byte character at the cut is kept whole.
+        assert!(check_story_id(&"é".repeat(200)).is_err());
     }
 }

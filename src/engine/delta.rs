@@ -33,6 +33,46 @@ pub struct DeltaReport {
     pub source_dirs: Vec<String>,
 }
 
+/// A `--source-dir` as a path relative to the repository root (`/` separators): relative
+/// values are taken from the root, absolute ones must lie inside it. A folder outside the
+/// repository is refused: it would silently select nothing.
+fn repo_relative(root: &std::path::Path, dir: &str) -> Result<String, EngineError> {
+    use std::path::Component;
+    let outside = || {
+        EngineError::Input(format!(
+            "--source-dir {dir} is outside the repository {}: give a folder inside it, relative \
+             to its root (e.g. force-app)",
+            root.display()
+        ))
+    };
+    let given = std::path::Path::new(dir);
+    let rel = if given.is_absolute() {
+        // Compare resolved paths, so a symlinked temp dir or root still matches.
+        let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+        let real = std::fs::canonicalize(given).unwrap_or_else(|_| given.to_path_buf());
+        real.strip_prefix(&real_root)
+            .or_else(|_| given.strip_prefix(root))
+            .map_err(|_| outside())?
+            .to_path_buf()
+    } else {
+        given.to_path_buf()
+    };
+    let mut parts: Vec<String> = Vec::new();
+    for c in rel.components() {
+        match c {
+            Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if parts.pop().is_none() {
+                    return Err(outside());
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return Err(outside()),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
 pub fn delta(a: &DeltaRequest) -> Result<DeltaReport, EngineError> {
     let repo = git2::Repository::discover(&a.repo).map_err(|e| {
         EngineError::Input(format!(
@@ -83,8 +123,13 @@ pub fn delta(a: &DeltaRequest) -> Result<DeltaReport, EngineError> {
             "API version '{api_version}' is not of the form NN.0 (e.g. 62.0)"
         )));
     }
+    let source_dirs = a
+        .source_dir
+        .iter()
+        .map(|d| repo_relative(&root, d))
+        .collect::<Result<Vec<_>, _>>()?;
     let opts = DeltaOptions {
-        source_dirs: a.source_dir.clone(),
+        source_dirs,
         package_dirs,
         api_version: Some(api_version),
         ignore,
@@ -150,4 +195,26 @@ pub fn delta(a: &DeltaRequest) -> Result<DeltaReport, EngineError> {
         namespace: project.as_ref().and_then(|p| p.namespace.clone()),
         source_dirs: dirs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::repo_relative;
+    use std::path::Path;
+
+    #[test]
+    fn source_dirs_are_made_repo_relative_and_outside_ones_refused() {
+        let root = Path::new("/work/repo");
+        assert_eq!(repo_relative(root, "force-app").unwrap(), "force-app");
+        assert_eq!(repo_relative(root, "./force-app/").unwrap(), "force-app");
+        assert_eq!(repo_relative(root, "a/../force-app").unwrap(), "force-app");
+        assert_eq!(
+            repo_relative(root, "/work/repo/force-app/main").unwrap(),
+            "force-app/main"
+        );
+        for bad in ["../other", "/tmp/elsewhere", "force-app/../../x"] {
+            let e = repo_relative(root, bad).unwrap_err().to_string();
+            assert!(e.contains("outside the repository"), "{bad}: {e}");
+        }
+    }
 }

@@ -282,7 +282,12 @@ pub fn plan(ws: &Workspace, caches: &Caches, req: &PlanRequest) -> Result<Plan, 
             )));
         }
     }
+    for id in &req.stories {
+        crate::domain::story::check_story_id(id).map_err(EngineError::Input)?;
+    }
     let repo = ws.open_repo()?;
+    // Checked here, before any org is contacted: the apply would refuse anyway.
+    crate::git::apply::refuse_if_busy(&repo).map_err(|e| EngineError::Input(e.to_string()))?;
     let model = load_model(ws, &repo, caches)?;
     let h = &model.history;
     let src = h

@@ -38,6 +38,19 @@ impl fmt::Display for XmlError {
 
 impl std::error::Error for XmlError {}
 
+/// The deepest element nesting any of backflow's XML readers accepts. Salesforce metadata
+/// nests a few levels (a Flow or FlexiPage about ten); a document deeper than this is refused
+/// with its line instead of exhausting the stack of the code that walks the tree.
+pub const MAX_XML_DEPTH: usize = 128;
+
+/// The message for an element opened past [`MAX_XML_DEPTH`].
+pub fn too_deep_message() -> String {
+    format!(
+        "elements nested more than {MAX_XML_DEPTH} levels deep; Salesforce metadata never nests \
+         this deep, so the file is damaged or not metadata"
+    )
+}
+
 fn line_col(bytes: &[u8], pos: usize) -> (usize, usize) {
     let upto = &bytes[..pos.min(bytes.len())];
     let line = upto.iter().filter(|b| **b == b'\n').count() + 1;
@@ -88,6 +101,9 @@ impl Element {
                     return Err(err(pos, "content after the root element".into()));
                 }
                 Event::Start(s) => {
+                    if stack.len() >= MAX_XML_DEPTH {
+                        return Err(err(pos, too_deep_message()));
+                    }
                     let el = start_element(&s, line_at(pos)).map_err(|m| err(pos, m))?;
                     stack.push(el);
                 }
@@ -312,5 +328,25 @@ mod tests {
         let e = Element::parse(b"<a>\n<b>\n</c>\n</a>").unwrap_err();
         assert_eq!(e.line, 3, "{e}");
         assert!(Element::parse(b"<a><b></b>").is_err());
+    }
+
+    fn nested(depth: usize) -> Vec<u8> {
+        let mut d = b"<?xml version=\"1.0\"?>\n<Flow>\n".to_vec();
+        d.extend(b"<a>".repeat(depth - 1));
+        d.extend(b"x");
+        d.extend(b"</a>".repeat(depth - 1));
+        d.extend(b"</Flow>\n");
+        d
+    }
+
+    #[test]
+    fn nesting_is_bounded_with_the_line() {
+        assert!(Element::parse(&nested(MAX_XML_DEPTH)).is_ok());
+        let e = Element::parse(&nested(MAX_XML_DEPTH + 1)).unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.message.contains("nested more than 128 levels"), "{e}");
+        // Far deeper input fails the same way, without exhausting the stack.
+        let e = Element::parse(&nested(200_000)).unwrap_err();
+        assert!(e.message.contains("nested"), "{e}");
     }
 }

@@ -26,12 +26,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 mod overlay;
+pub use overlay::refuse_if_busy;
 use overlay::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error(
-        "the repository at {repo} is in the middle of a {state}; finish or abort it (git merge --abort / git rebase --abort) before applying"
+        "the repository at {repo} is in the middle of a {state}; finish or abort it (git merge --abort, git rebase --abort, git cherry-pick --abort) before planning or applying"
     )]
     Busy { repo: String, state: String },
     #[error("cannot find {what} '{name}' in the repository: {source}")]

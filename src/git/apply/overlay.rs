@@ -26,7 +26,9 @@ pub(super) struct Ctx<'r> {
     pub(super) package_dirs: Vec<String>,
 }
 
-pub(super) fn refuse_if_busy(repo: &Repository) -> Result<(), ApplyError> {
+/// Refuses a repository in the middle of a merge, rebase, cherry-pick, revert, `git am` or
+/// bisect: backflow would write branches under the user's unfinished operation.
+pub fn refuse_if_busy(repo: &Repository) -> Result<(), ApplyError> {
     let state = repo.state();
     if state == RepositoryState::Clean {
         return Ok(());

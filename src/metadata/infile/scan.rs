@@ -240,6 +240,9 @@ fn parse_from(
                 }
             }
             if !empty {
+                if stack.len() >= crate::metadata::xml::MAX_XML_DEPTH {
+                    return Err(err(pos, crate::metadata::xml::too_deep_message()));
+                }
                 stack.push((s0, s1));
             }
         }

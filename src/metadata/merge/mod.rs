@@ -97,22 +97,23 @@ impl MergeError {
 
 /// How a file should be merged: by its path when known, else by its content.
 pub fn detect_format(path: Option<&str>, sides: &[&[u8]]) -> FileFormat {
-    if sides
-        .iter()
-        .any(|s| s[..s.len().min(8000)].contains(&0u8) || std::str::from_utf8(s).is_err())
-    {
-        return FileFormat::Binary;
-    }
+    let has_nul = sides.iter().any(|s| s[..s.len().min(8000)].contains(&0u8));
     if let Some(p) = path {
         let lower = p.to_ascii_lowercase();
-        if lower.ends_with(".xml")
-            || lower.ends_with(".object")
-            || lower.ends_with(".profile")
-            || lower.ends_with(".permissionset")
-            || lower.ends_with(".labels")
+        // A metadata file with a stray non-UTF-8 byte is damaged text, not binary: the XML
+        // parser names the line and byte offset.
+        if !has_nul
+            && (lower.ends_with(".xml")
+                || lower.ends_with(".object")
+                || lower.ends_with(".profile")
+                || lower.ends_with(".permissionset")
+                || lower.ends_with(".labels"))
         {
             return FileFormat::Xml;
         }
+    }
+    if has_nul || sides.iter().any(|s| std::str::from_utf8(s).is_err()) {
+        return FileFormat::Binary;
     }
     // Otherwise (e.g. git's temporary `.merge_file_XXXXXX` names) the content decides.
     let looks_xml = sides.iter().filter(|s| !s.is_empty()).all(|s| {

@@ -352,3 +352,49 @@ fn child_picks_come_from_the_registry() {
         None
     );
 }
+
+#[test]
+fn invalid_utf8_in_metadata_xml_is_named_with_its_offset_not_called_binary() {
+    let o = MergeOptions {
+        path: Some("profiles/Admin.profile-meta.xml".into()),
+        ..Default::default()
+    };
+    let bad = b"<?xml version=\"1.0\"?>\n<Profile>\n<a>\xff</a>\n</Profile>\n";
+    let good = b"<?xml version=\"1.0\"?>\n<Profile>\n<a>b</a>\n</Profile>\n";
+    let e = merge(Some(good), bad, good, &o).unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("not valid UTF-8 (byte offset 35)"), "{text}");
+    assert!(text.contains("line 3"), "{text}");
+}
+
+fn deep(depth: usize, leaf: &str) -> Vec<u8> {
+    format!(
+        "<?xml version=\"1.0\"?>\n<Profile>\n{}{leaf}{}</Profile>\n",
+        "<a>".repeat(depth - 1),
+        "</a>".repeat(depth - 1)
+    )
+    .into_bytes()
+}
+
+#[test]
+fn nesting_at_the_bound_merges_and_deeper_is_refused_with_the_line() {
+    let max = crate::metadata::xml::MAX_XML_DEPTH;
+    // Both sides changed the deepest leaf: the merge walks the whole depth on a test thread.
+    let m = merge(
+        Some(&deep(max, "x")),
+        &deep(max, "y"),
+        &deep(max, "z"),
+        &MergeOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(m.conflicts.len(), 1, "{:?}", m.conflicts);
+    let e = merge(
+        Some(&deep(max, "x")),
+        &deep(50_000, "y"),
+        &deep(50_000, "z"),
+        &MergeOptions::default(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("line 3"), "{e}");
+    assert!(e.to_string().contains("nested more than"), "{e}");
+}

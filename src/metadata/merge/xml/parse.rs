@@ -152,7 +152,14 @@ impl Builder {
 pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
     let text = match std::str::from_utf8(src) {
         Ok(t) => t,
-        Err(e) => return Err(err_at(src, e.valid_up_to(), "not valid UTF-8")),
+        Err(e) => {
+            let at = e.valid_up_to();
+            return Err(err_at(
+                src,
+                at,
+                format!("not valid UTF-8 (byte offset {at}); save the file as UTF-8"),
+            ));
+        }
     };
     if u32::try_from(src.len()).is_err() {
         return Err(err_at(src, 0, "the file is larger than 4 GB"));
@@ -237,6 +244,13 @@ pub fn parse(src: &[u8]) -> Result<Doc<'_>, ParseError> {
                 if empty {
                     Some(open)
                 } else {
+                    if stack.len() >= crate::metadata::xml::MAX_XML_DEPTH {
+                        return Err(err_at(
+                            src,
+                            before,
+                            crate::metadata::xml::too_deep_message(),
+                        ));
+                    }
                     stack.push(open);
                     None
                 }
