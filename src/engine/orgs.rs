@@ -148,19 +148,19 @@ pub async fn login(
     let user = auth::username(&http, &org, &tokens.session)
         .await
         .map_err(EngineError::from)?;
-    store
-        .save(
-            &org,
-            &StoredLogin {
-                username: user.clone(),
-                login_url,
-                instance_url: tokens.session.instance_url.clone(),
-                client_id,
-                refresh_token: Secret::new(refresh.expose()),
-                client_secret,
-            },
-        )
-        .map_err(EngineError::from)?;
+    store_or_revoke(
+        &store,
+        &org,
+        &StoredLogin {
+            username: user.clone(),
+            login_url,
+            instance_url: tokens.session.instance_url.clone(),
+            client_id,
+            refresh_token: Secret::new(refresh.expose()),
+            client_secret,
+        },
+    )
+    .await?;
     let kind = store.kind();
     say(format!(
         "Logged in to {} as {user} ({}). The refresh token is in the OS credential store ({}{}).",
@@ -176,6 +176,42 @@ pub async fn login(
     Ok(())
 }
 
+/// Revokes a refresh token at the org's login URL (best effort); true when Salesforce
+/// confirmed it.
+async fn revoke_refresh(org: &str, login_url: &str, token: &Secret) -> bool {
+    let url = format!("{}/services/oauth2/revoke", login_url.trim_end_matches('/'));
+    if crate::salesforce::check_url(org, &url).is_err() {
+        return false;
+    }
+    reqwest::Client::new()
+        .post(url)
+        .form(&[("token", token.expose())])
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
+/// Stores a fresh login; when the store refuses it, the refresh token Salesforce just issued
+/// is revoked, so no usable copy is left anywhere (it lived only in this process's memory).
+pub async fn store_or_revoke(
+    store: &TokenStore,
+    org: &str,
+    login: &StoredLogin,
+) -> Result<(), EngineError> {
+    let Err(e) = store.save(org, login) else {
+        return Ok(());
+    };
+    let what = if revoke_refresh(org, &login.login_url, &login.refresh_token).await {
+        "the refresh token Salesforce issued was revoked, so nothing usable is left behind"
+    } else {
+        "revoking the refresh token at Salesforce failed too; it stays valid until it \
+         expires or an admin revokes it (Setup → Connected Apps OAuth Usage)"
+    };
+    Err(EngineError::Input(format!(
+        "{e}; {what}. Fix the credential store and log in again"
+    )))
+}
+
 /// Revokes (best effort) and forgets the stored login of an env's org. Returns a message.
 pub async fn logout(cfg: &Config, env: &str) -> Result<String, EngineError> {
     let (org, _) = env_org(cfg, env)?;
@@ -184,20 +220,7 @@ pub async fn logout(cfg: &Config, env: &str) -> Result<String, EngineError> {
         return Ok(format!("{env}: no stored login for {org}."));
     };
     // Revoke at Salesforce first, so a copied token stops working too.
-    let url = format!(
-        "{}/services/oauth2/revoke",
-        login.login_url.trim_end_matches('/')
-    );
-    let revoked = if crate::salesforce::check_url(&org, &url).is_err() {
-        false
-    } else {
-        reqwest::Client::new()
-            .post(url)
-            .form(&[("token", login.refresh_token.expose())])
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    };
+    let revoked = revoke_refresh(&org, &login.login_url, &login.refresh_token).await;
     store.delete(&org)?;
     Ok(format!(
         "{env}: forgot the login of {} on {org}{}.",

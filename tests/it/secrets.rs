@@ -178,3 +178,81 @@ fn no_issued_token_reaches_logs_journals_git_or_output() {
             .any(|c| c.starts_with("sample: access token"))
     );
 }
+
+/// A refresh token the credential store refuses is revoked at once: the token grant with it
+/// then fails.
+#[tokio::test]
+async fn a_refresh_token_that_cannot_be_stored_is_revoked() {
+    use backflow::salesforce::{Secret, StoredLogin, TokenStore};
+    let sim = crate::sim::start_sim().await;
+    let http = reqwest::Client::new();
+    let token_url = format!("{}/o/prod/services/oauth2/token", sim.url);
+    let post = |form: Vec<(&'static str, String)>| {
+        let (http, url) = (http.clone(), token_url.clone());
+        async move {
+            let r = http.post(url).form(&form).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    // A refresh token issued through the device flow (answers "pending" a few times first).
+    let (_, v) = post(vec![
+        ("response_type", "device_code".into()),
+        ("client_id", "abc".into()),
+    ])
+    .await;
+    let code = v["device_code"].as_str().unwrap().to_string();
+    let mut refresh = None;
+    for _ in 0..10 {
+        let (s, v) = post(vec![
+            ("grant_type", "device".into()),
+            ("client_id", "abc".into()),
+            ("code", code.clone()),
+        ])
+        .await;
+        if s == 200 {
+            refresh = v["refresh_token"].as_str().map(str::to_string);
+            break;
+        }
+    }
+    let refresh = refresh.expect("a refresh token");
+    let grant = || {
+        post(vec![
+            ("grant_type", "refresh_token".into()),
+            ("client_id", "abc".into()),
+            ("refresh_token", refresh.clone()),
+        ])
+    };
+    let (s, v) = grant().await;
+    assert_eq!(s, 200, "the token works before: {v}");
+    assert!(
+        v["refresh_token"].is_null(),
+        "no rotation: only a revoke can end this token"
+    );
+
+    let login = StoredLogin {
+        username: "admin@prod.example".into(),
+        login_url: format!("{}/o/prod", sim.url),
+        instance_url: format!("{}/o/prod", sim.url),
+        client_id: "abc".into(),
+        refresh_token: Secret::new(&refresh),
+        client_secret: None,
+    };
+    let store = TokenStore::unavailable("test: the keyring is locked");
+    let e = backflow::engine::orgs::store_or_revoke(&store, "prod", &login)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("the keyring is locked"), "{e}");
+    assert!(e.contains("was revoked"), "{e}");
+    assert!(
+        !e.contains(&refresh),
+        "the message does not carry the token"
+    );
+    let (s, v) = grant().await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{v}"
+    );
+}
