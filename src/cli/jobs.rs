@@ -308,9 +308,7 @@ pub fn resume(cli: &Cli, a: &args::ResumeArgs) -> CliResult {
                         && (r.deploy_sending.is_some() || r.deploy_not_sent.is_some())
             })
             .map(|(id, _)| id)
-            .ok_or_else(|| {
-                CliError::input("no interrupted job to resume (`backflow jobs` lists them)")
-            })?,
+            .ok_or_else(|| failed_jobs_to_continue(&engine))?,
     };
     let rt = runtime()?;
     rt.block_on(async {
@@ -318,6 +316,43 @@ pub fn resume(cli: &Cli, a: &args::ResumeArgs) -> CliResult {
         let id = engine.resume(&job)?;
         follow(&engine, &mut rx, vec![id], a.json).await
     })
+}
+
+/// Without an interrupted job: the failed jobs `resume JOB` would continue once their cause is
+/// fixed, each with its reason and command (exit 1), or "nothing to resume" (exit 2).
+fn failed_jobs_to_continue(engine: &crate::engine::Engine) -> CliError {
+    let failed: Vec<String> = engine
+        .journaled_jobs()
+        .into_iter()
+        .filter(|(_, r)| r.outcome.is_none() && r.error.is_some())
+        .map(|(id, r)| {
+            let (from, to) = r
+                .spec
+                .as_ref()
+                .map(|s| (s.from.clone(), s.target.clone()))
+                .unwrap_or_default();
+            let reason = r.error.unwrap_or_default();
+            let reason = reason.lines().next().unwrap_or_default();
+            let reason: String = if reason.chars().count() > 160 {
+                reason.chars().take(160).chain(['…']).collect()
+            } else {
+                reason.to_string()
+            };
+            format!(
+                "  {id}  {from} → {to}
+    failed: {reason}
+    continue with: backflow resume {id}"
+            )
+        })
+        .collect();
+    if failed.is_empty() {
+        return CliError::input("no interrupted job to resume (`backflow jobs` lists them)");
+    }
+    CliError::act(format!(
+        "no interrupted job to resume; {} failed and can be continued once the cause is fixed:\n{}",
+        crate::domain::plural(failed.len(), "job"),
+        failed.join("\n")
+    ))
 }
 
 pub fn jobs(cli: &Cli, a: &args::JsonArg) -> CliResult {

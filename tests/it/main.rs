@@ -9,6 +9,7 @@ mod deep_xml;
 mod delta;
 mod e2e;
 mod engine;
+mod failed_jobs;
 mod faults;
 mod layers;
 mod merge;

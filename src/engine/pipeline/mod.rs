@@ -99,9 +99,33 @@ pub fn run(
         }
         if let Ok(o) = &result {
             audit_outcome(&ws, &ctx, o);
+            drop_promotion_branch(&ws, &ctx, o);
         }
         result
     })
+}
+
+/// A job that ended without deploying (failed deploy or validation, aborted, canceled) has no
+/// use for its promotion branch: it goes, as it does once a deploy is recorded. A job that
+/// stopped with an error keeps it until `resume` finishes; a partial deploy keeps it for the
+/// reconciliation.
+fn drop_promotion_branch(ws: &Workspace, ctx: &JobCtx, o: &Outcome) {
+    if !matches!(
+        o,
+        Outcome::DeployFailed { .. }
+            | Outcome::ValidationFailed { .. }
+            | Outcome::Aborted { .. }
+            | Outcome::Canceled
+    ) {
+        return;
+    }
+    let name = crate::git::apply::promotion_branch(&ctx.spec.target, &ctx.job);
+    if let Ok(repo) = ws.open_repo()
+        && let Ok(mut b) = repo.find_branch(&name, git2::BranchType::Local)
+        && let Err(e) = b.delete()
+    {
+        tracing::warn!("cannot delete the promotion branch {name}: {e}");
+    }
 }
 
 fn audit_outcome(ws: &Workspace, ctx: &JobCtx, o: &Outcome) {
