@@ -5,6 +5,7 @@ mod bad_input;
 mod common;
 mod config_example;
 mod convert;
+mod crash_harness;
 mod deep_xml;
 mod delta;
 mod e2e;

@@ -274,6 +274,7 @@ pub(super) async fn run(job: &mut Job) -> Result<Flow, EngineError> {
                                 check_only: false,
                                 at: now(),
                             })?;
+                            crash::point(Step::Deploy, "quick-sending");
                             let id = match client.quick_deploy(&v.id).await {
                                 Ok(id) => id,
                                 Err(e) => {
@@ -281,11 +282,13 @@ pub(super) async fn run(job: &mut Job) -> Result<Flow, EngineError> {
                                     return Err(e.into());
                                 }
                             };
+                            crash::point(Step::Deploy, "quick-unjournaled");
                             job.journal.append(&Record::DeployId {
                                 id: id.clone(),
                                 check_only: false,
                             })?;
                             ctx.log(format!("quick deploy {id} of validation {}", v.id));
+                            crash::point(Step::Deploy, "quick-sent");
                             poll_deploy(ctx, client, &id).await
                         }
                         _ => send_and_poll(ctx, client, &job.journal, zip, &opts).await,
