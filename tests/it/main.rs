@@ -14,6 +14,7 @@ mod failed_jobs;
 mod faults;
 mod layers;
 mod merge;
+mod parsers_prop;
 mod pipeline;
 mod presence_cache;
 mod safety;
