@@ -26,6 +26,28 @@ fn read(p: &Path, what: &str) -> Result<Vec<u8>, CliError> {
     })
 }
 
+/// For a "binary" merge: which inputs are text with bytes that are not UTF-8 (no NUL byte),
+/// named with the offset of the first bad byte, so a mis-encoded file is not taken for binary.
+fn not_utf8(sides: &[(&std::path::PathBuf, &Vec<u8>)]) -> String {
+    let bad: Vec<String> = sides
+        .iter()
+        .filter(|(_, b)| !b[..b.len().min(8000)].contains(&0))
+        .filter_map(|(p, b)| {
+            let e = std::str::from_utf8(b).err()?;
+            Some(format!(
+                "{} is not valid UTF-8 at byte offset {}",
+                p.display(),
+                e.valid_up_to()
+            ))
+        })
+        .collect();
+    if bad.is_empty() {
+        String::new()
+    } else {
+        format!(" ({}; save it as UTF-8)", bad.join(", "))
+    }
+}
+
 pub fn run(a: &MergeFileArgs) -> CliResult {
     if a.json && a.output.is_none() {
         return Err(CliError::input(
@@ -96,7 +118,12 @@ pub fn run(a: &MergeFileArgs) -> CliResult {
                 .target_line
                 .map(|l| format!(" (line {l})"))
                 .unwrap_or_default();
-            eprintln!("conflict: {}{line}: {}", c.path, c.kind.label());
+            let why = if outcome.format == crate::domain::conflict::FileFormat::Binary {
+                not_utf8(&[(&a.base, &base), (&a.ours, &ours), (&a.theirs, &theirs)])
+            } else {
+                String::new()
+            };
+            eprintln!("conflict: {}{line}: {}{why}", c.path, c.kind.label());
         }
     }
     if outcome.is_clean() || !marked {

@@ -396,3 +396,30 @@ fn back_promote_refusals_in_the_plan_touch_no_org() {
         "no deploy reached an org"
     );
 }
+
+#[test]
+fn merge_file_a_mis_encoded_class_says_which_file_and_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("base.cls"), "public class A {}\n").unwrap();
+    std::fs::write(d.join("ours.cls"), b"public class A { // caf\xe9\n}\n").unwrap();
+    std::fs::write(d.join("theirs.cls"), "public class A { }\n").unwrap();
+    let o = backflow(d)
+        .current_dir(d)
+        .args([
+            "merge-file",
+            "base.cls",
+            "ours.cls",
+            "theirs.cls",
+            "-o",
+            "out.cls",
+        ])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "a conflict: {t}");
+    assert!(
+        t.contains("ours.cls is not valid UTF-8 at byte offset 23; save it as UTF-8"),
+        "{t}"
+    );
+}
