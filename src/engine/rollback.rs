@@ -368,19 +368,26 @@ async fn restore(
                 .and_then(|j| j.read())
                 .map(|r| Replay::from(&r).deploy_ids)
                 .unwrap_or_default();
-            let found: Vec<_> = client
-                .find_deploy_requests_between(&user, from, to)
-                .await?
-                .into_iter()
-                .filter(|d| !d.check_only && !theirs.iter().any(|(id, _)| *id == d.id))
-                .collect();
+            let find = async || -> Result<Vec<_>, EngineError> {
+                Ok(client
+                    .find_deploy_requests_between(&user, from, to)
+                    .await?
+                    .into_iter()
+                    .filter(|d| !d.check_only && !theirs.iter().any(|(id, _)| *id == d.id))
+                    .collect())
+            };
+            let mut found = find().await?;
+            // A request still travelling when the run stopped shows up a little later; after
+            // that, none in the org means the send never reached it and it can be sent now.
+            let in_flight_ms = (2 * client.timing().request_timeout_ms).min(30_000) as i64;
+            let wait = at * 1000 + in_flight_ms - chrono::Utc::now().timestamp_millis();
+            if found.is_empty() && wait > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
+                found = find().await?;
+            }
             let d = match found.as_slice() {
-                [d] => d.clone(),
-                [] => {
-                    return Err(EngineError::Remote(
-                        "outcome unknown: the restore deploy was being sent when the rollback stopped and the org shows none; check the org's Deployment Status before retrying".into(),
-                    ));
-                }
+                [d] => Some(d.clone()),
+                [] => None,
                 many => {
                     return Err(EngineError::Remote(format!(
                         "outcome unknown: the org shows {} deploys that could be this restore ({}); check them in the org's Deployment Status before retrying",
@@ -392,15 +399,26 @@ async fn restore(
                     )));
                 }
             };
-            journal.append(&Record::DeployId {
-                id: d.id.clone(),
-                check_only: false,
-            })?;
-            ctx.log(format!(
-                "found the restore deploy {} sent before the interruption",
-                d.id
-            ));
-            Some(d.id)
+            match d {
+                Some(d) => {
+                    journal.append(&Record::DeployId {
+                        id: d.id.clone(),
+                        check_only: false,
+                    })?;
+                    ctx.log(format!(
+                        "found the restore deploy {} sent before the interruption",
+                        d.id
+                    ));
+                    Some(d.id)
+                }
+                None => {
+                    ctx.log(
+                        "the restore deploy never reached the org (it shows none): sending it now"
+                            .to_string(),
+                    );
+                    None
+                }
+            }
         }
         (None, None) => None,
     };

@@ -4,6 +4,8 @@
 //! deploy and at most one validation in the org, the env branch moved only once the org
 //! accepted, no promotion branch left over, and `audit verify` passing.
 //!
+//! Promotions and rollbacks are crashed the same way (one point each in CI).
+//!
 //! CI runs a few points and kills; `BACKFLOW_CRASH_SWEEP=all` runs every point, and
 //! `BACKFLOW_KILL_RUNS=N` (with `BACKFLOW_KILL_SEED=S`) that many kills.
 
@@ -30,12 +32,20 @@ const ARGS: [&str; 10] = [
 fn workspace() -> DemoWs {
     let ws = DemoWs::new();
     let path = ws.dir.join("backflow.toml");
-    let toml = std::fs::read_to_string(&path).unwrap().replacen(
-        "org = \"dev1\"\nprotected = false",
-        "org = \"dev1\"\nprotected = true",
-        1,
-    );
-    assert!(toml.contains("protected = true"));
+    let toml = std::fs::read_to_string(&path)
+        .unwrap()
+        .replacen(
+            "org = \"dev1\"\nprotected = false",
+            "org = \"dev1\"\nprotected = true",
+            1,
+        )
+        // A short request timeout: a send that never reached the org is believed gone sooner.
+        .replacen(
+            "poll_max_ms = 600\n",
+            "poll_max_ms = 600\nrequest_timeout_ms = 1500\n",
+            1,
+        );
+    assert!(toml.contains("protected = true") && toml.contains("request_timeout_ms = 1500"));
     std::fs::write(&path, toml).unwrap();
     ws
 }
@@ -152,6 +162,167 @@ fn all_points() -> Vec<String> {
     v
 }
 
+/// A promotion (dev1 → qa) crashed at `point`, resumed: one deploy into qa, the story there.
+fn promote_cell(point: &str) -> Result<(), String> {
+    let ws = DemoWs::new();
+    let repo = git2::Repository::open(&ws.dir).unwrap();
+    let before = repo.revparse_single("qa").unwrap().id();
+    let o = backflow(ws.state.path())
+        .current_dir(&ws.dir)
+        .env("BACKFLOW_USER", "rm@acme.example")
+        .env("BACKFLOW_BIN", env!("CARGO_BIN_EXE_backflow"))
+        .env("BACKFLOW_CRASH_AT", point)
+        .args([
+            "promote",
+            "--from",
+            "dev1",
+            "--to",
+            "qa",
+            "--story",
+            "US-0033",
+            "--yes",
+            "--on-conflict",
+            "source",
+        ])
+        .output()
+        .unwrap();
+    let reached = text(&o).contains("crash point");
+    let last = if reached { ws.run(&["resume"]) } else { o };
+    let real = ws
+        .deploys()
+        .into_iter()
+        .filter(|d| d.org == "qa" && !d.check_only)
+        .count();
+    let moved = repo.revparse_single("qa").unwrap().id() != before;
+    let audit = ws.run(&["audit", "verify"]).status.success();
+    if last.status.code() == Some(0) && real == 1 && moved && audit {
+        Ok(())
+    } else {
+        Err(format!(
+            "exit {:?}, {real} deploys, branch moved: {moved}, audit ok: {audit}\n{}",
+            last.status.code(),
+            text(&last)
+        ))
+    }
+}
+
+/// A rollback of a finished back promotion crashed at `point`, resumed: one restore deploy on
+/// top of the job's own, the branch back at its old tree.
+fn rollback_cell(point: &str) -> Result<(), String> {
+    let ws = DemoWs::new();
+    // A short request timeout: a send that never reached the org is believed gone sooner.
+    let path = ws.dir.join("backflow.toml");
+    let toml = std::fs::read_to_string(&path).unwrap().replacen(
+        "poll_max_ms = 600\n",
+        "poll_max_ms = 600\nrequest_timeout_ms = 1500\n",
+        1,
+    );
+    assert!(toml.contains("request_timeout_ms = 1500"));
+    std::fs::write(&path, toml).unwrap();
+    let tree = |ws: &DemoWs| {
+        let repo = git2::Repository::open(&ws.dir).unwrap();
+        let c = repo
+            .revparse_single("dev2")
+            .unwrap()
+            .peel_to_commit()
+            .unwrap();
+        c.tree_id()
+    };
+    let before = tree(&ws);
+    let o = ws.run(&[
+        "back-promote",
+        "--from",
+        "prod",
+        "--to",
+        "dev2",
+        "--story",
+        "US-0101",
+        "--yes",
+        "--on-conflict",
+        "source",
+        "--json",
+    ]);
+    if o.status.code() != Some(0) {
+        return Err(format!("the back promotion failed: {}", text(&o)));
+    }
+    let job = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .find_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            v["job"].as_str().map(str::to_string)
+        })
+        .ok_or("no job id")?;
+    let o = backflow(ws.state.path())
+        .current_dir(&ws.dir)
+        .env("BACKFLOW_USER", "rm@acme.example")
+        .env("BACKFLOW_BIN", env!("CARGO_BIN_EXE_backflow"))
+        .env("BACKFLOW_CRASH_AT", point)
+        .args(["rollback", &job, "--yes"])
+        .output()
+        .unwrap();
+    let reached = text(&o).contains("crash point");
+    let last = if reached { ws.run(&["resume"]) } else { o };
+    let real = ws
+        .deploys()
+        .into_iter()
+        .filter(|d| d.org == "dev2" && !d.check_only)
+        .count();
+    let reverted = tree(&ws) == before;
+    let audit = ws.run(&["audit", "verify"]).status.success();
+    if last.status.code() == Some(0) && real == 2 && reverted && audit {
+        Ok(())
+    } else {
+        Err(format!(
+            "exit {:?}, {real} deploys (want the job's and one restore), reverted: {reverted}, audit ok: {audit}\n{}",
+            last.status.code(),
+            text(&last)
+        ))
+    }
+}
+
+/// Runs `cell` at every point, four at a time; the red ones come back.
+fn sweep(what: &str, points: &[String], cell: fn(&str) -> Result<(), String>) -> Vec<String> {
+    let started = Instant::now();
+    let red = Mutex::new(Vec::new());
+    for chunk in points.chunks(4) {
+        std::thread::scope(|s| {
+            for p in chunk {
+                let red = &red;
+                s.spawn(move || {
+                    if let Err(e) = cell(p) {
+                        red.lock().unwrap().push(format!("{what} {p}: {e}"));
+                    }
+                });
+            }
+        });
+    }
+    eprintln!(
+        "crash harness: {what}, {} points in {:.1} s",
+        points.len(),
+        started.elapsed().as_secs_f64()
+    );
+    red.into_inner().unwrap()
+}
+
+/// Promotions and rollbacks: every point in the full sweep, one each in CI.
+#[test]
+fn promotions_and_rollbacks_crashed_then_resumed_deploy_once() {
+    let full = std::env::var("BACKFLOW_CRASH_SWEEP").as_deref() == Ok("all");
+    let pick = |one: &str| -> Vec<String> {
+        if full {
+            all_points()
+                .into_iter()
+                .filter(|p| !p.contains("quick") && !p.starts_with("validate:"))
+                .collect()
+        } else {
+            vec![one.to_string()]
+        }
+    };
+    let mut red = sweep("promote", &pick("deploy:unjournaled"), promote_cell);
+    red.extend(sweep("rollback", &pick("deploy:sending"), rollback_cell));
+    assert!(red.is_empty(), "{}", red.join("\n----\n"));
+}
+
 #[test]
 fn a_crash_at_any_point_then_resume_deploys_once() {
     let points: Vec<String> = if std::env::var("BACKFLOW_CRASH_SWEEP").as_deref() == Ok("all") {
@@ -166,27 +337,8 @@ fn a_crash_at_any_point_then_resume_deploys_once() {
         .map(String::from)
         .to_vec()
     };
-    let started = Instant::now();
-    let red = Mutex::new(Vec::new());
     // Four cells at a time: each runs the real binary and the workspace's simulator.
-    for chunk in points.chunks(4) {
-        std::thread::scope(|s| {
-            for p in chunk {
-                let red = &red;
-                s.spawn(move || {
-                    if let Err(e) = crash_cell(p) {
-                        red.lock().unwrap().push(format!("{p}: {e}"));
-                    }
-                });
-            }
-        });
-    }
-    eprintln!(
-        "crash harness: {} points in {:.1} s",
-        points.len(),
-        started.elapsed().as_secs_f64()
-    );
-    let red = red.into_inner().unwrap();
+    let red = sweep("back promotion", &points, crash_cell);
     assert!(red.is_empty(), "{}", red.join("\n----\n"));
 }
 
