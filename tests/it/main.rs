@@ -9,6 +9,7 @@ mod e2e;
 mod engine;
 mod faults;
 mod layers;
+mod mask;
 mod merge;
 mod pipeline;
 mod presence_cache;

@@ -77,6 +77,10 @@ fn data_routes(api: Router<Arc<App>>) -> Router<Arc<App>> {
         &format!("{base}/jobs/ingest/{{id}}/{{kind}}"),
         get(data::ingest_results),
     )
+    .route(
+        &format!("{base}/jobs/ingest/{{id}}/{{kind}}/"),
+        get(data::ingest_results),
+    )
 }
 
 pub(super) fn router(app: Arc<App>) -> Router {
