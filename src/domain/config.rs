@@ -677,4 +677,50 @@ to = "qa"
             assert_eq!(Auth::parse(a.as_str()), Some(a));
         }
     }
+
+    const MINIMAL: &str = "[[env]]\nname = \"dev\"\nbranch = \"dev\"\nkind = \"dev\"\n";
+
+    #[test]
+    fn masking_rules_parse_and_the_first_spelling_still_reads() {
+        let text = format!(
+            "{MINIMAL}\n[masking]\nmask_after_refresh = false\n\n[[masking.rule]]\nobject = \"Contact\"\nfield = \"Email\"\nstrategy = \"email\"\ndomain = \"example.test\"\nwhere = \"LastName != 'x'\"\n\n[[masking.field]]\nobject = \"Lead\"\nfield = \"Title\"\nstrategy = \"fixed:n/a\"\n"
+        );
+        let c = Config::parse(&text, "b.toml").unwrap();
+        assert!(!c.masking.mask_after_refresh);
+        assert_eq!(c.masking.rules.len(), 2);
+        assert_eq!(c.masking.rules[0].line, 10);
+        assert_eq!(
+            c.masking.rules[0].strategy,
+            crate::domain::masking::Strategy::Email {
+                domain: Some("example.test".into())
+            }
+        );
+        assert_eq!(c.masking.rules[1].label(), "Lead.Title (fixed)");
+        assert!(
+            Config::parse(MINIMAL, "b.toml")
+                .unwrap()
+                .masking
+                .mask_after_refresh
+        );
+    }
+
+    #[test]
+    fn a_bad_masking_rule_names_its_line() {
+        let bad = |rule: &str| {
+            Config::parse(&format!("{MINIMAL}\n[[masking.rule]]\n{rule}"), "b.toml").unwrap_err()
+        };
+        let e = bad("object = \"Contact\"\nfield = \"Email\"\nstrategy = \"scramble\"\n");
+        assert_eq!(e.line, Some(9), "{e}");
+        assert!(e.message.contains("unknown masking strategy"), "{e}");
+        let e = bad("object = \"Contact\"\nfield = \"E-mail\"\nstrategy = \"email\"\n");
+        assert_eq!(e.line, Some(8), "{e}");
+        let e = bad(
+            "object = \"Contact\"\nfield = \"Email\"\nstrategy = \"null\"\nwhere = \"WHERE x = 1\"\n",
+        );
+        assert!(e.message.contains("without the WHERE"), "{e}");
+        let e = bad(
+            "object = \"Contact\"\nfield = \"Email\"\nstrategy = \"null\"\n\n[[masking.rule]]\nobject = \"Contact\"\nfield = \"email\"\nstrategy = \"hash\"\n",
+        );
+        assert!(e.message.contains("one rule per field"), "{e}");
+    }
 }
