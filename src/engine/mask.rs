@@ -560,6 +560,9 @@ async fn write_rows(
     Ok((total - failed, failed))
 }
 
+/// id → field → value.
+type RetryRows = BTreeMap<String, BTreeMap<String, String>>;
+
 /// Re-sends the rows of a failed-rows file (`object,id,field,value,error`).
 async fn retry(
     client: &SalesforceClient,
@@ -570,8 +573,7 @@ async fn retry(
     let bad = |m: String| EngineError::Input(format!("{}: {m}", file.display()));
     let mut r = csv::Reader::from_path(file).map_err(|e| bad(e.to_string()))?;
     // object → field list and id → cells, in file order.
-    let mut by_object: BTreeMap<String, (Vec<String>, BTreeMap<String, BTreeMap<String, String>>)> =
-        BTreeMap::new();
+    let mut by_object: BTreeMap<String, (Vec<String>, RetryRows)> = BTreeMap::new();
     for (i, rec) in r.records().enumerate() {
         let rec = rec.map_err(|e| bad(e.to_string()))?;
         let [object, id, field, value] = [0, 1, 2, 3].map(|c| rec.get(c).unwrap_or("").to_string());

@@ -314,7 +314,7 @@ fn seed_row(object: &str, i: usize, accounts: usize, contacts: usize) -> Map<Str
         }
         "Lead" => {
             // Every third lead is a contact's person (same email); the others are new people.
-            let k = if i % 3 == 0 && contacts > 0 {
+            let k = if i.is_multiple_of(3) && contacts > 0 {
                 (i / 3) % contacts
             } else {
                 300_000 + i
