@@ -273,6 +273,42 @@ impl Engine {
     }
 }
 
+/// When an org's envs were last refreshed and masked (from the audit log).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MaskState {
+    pub last_refreshed: Option<String>,
+    pub last_masked: Option<String>,
+    /// Refreshed after its last masking (or never masked since): production data may be there.
+    pub mask_stale: bool,
+}
+
+/// Fills each row's [`MaskState`] from the workspace's audit log (rows stay as they are when
+/// it cannot be read).
+pub fn annotate(rows: &mut [super::orgs::OrgRow], dir: &Path) {
+    let Ok(records) = git2::Repository::open(dir)
+        .map_err(|e| EngineError::Internal(e.to_string()))
+        .and_then(|r| audit::read(&r))
+    else {
+        return;
+    };
+    for row in rows {
+        let last = |action: &str| {
+            records
+                .iter()
+                .filter(|r| r.action == action)
+                .filter(|r| r.to.as_ref().is_some_and(|t| row.envs.contains(t)))
+                .map(|r| r.at.clone())
+                .max()
+        };
+        let (refreshed, masked) = (last("refresh"), last("mask"));
+        row.masking = MaskState {
+            mask_stale: refreshed.is_some() && masked < refreshed,
+            last_refreshed: refreshed,
+            last_masked: masked,
+        };
+    }
+}
+
 /// Rules grouped by (object, where): one query per group.
 pub(super) type Groups<'a> = BTreeMap<(String, Option<String>), Vec<&'a MaskRule>>;
 

@@ -42,9 +42,19 @@ where = "Status = 'New'"
 "#;
 
 fn with_rules(extra: &str) -> DemoWs {
+    with_config(extra, "")
+}
+
+/// A demo workspace with `extra` appended to its config and `license` set on dev1's org.
+fn with_config(extra: &str, license: &str) -> DemoWs {
     let ws = DemoWs::new();
     let cfg = ws.dir.join("backflow.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap();
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    if !license.is_empty() {
+        let org = "[orgs.dev1]\nauth = \"simulated\"\n";
+        assert!(text.contains(org));
+        text = text.replace(org, &format!("{org}license = \"{license}\"\n"));
+    }
     std::fs::write(&cfg, format!("{text}\n{extra}")).unwrap();
     // The first command that connects starts the workspace's simulator; a Developer sandbox
     // is skipped before any record is read.
@@ -286,4 +296,55 @@ fn rules_are_checked_against_the_describe_with_their_line() {
     let o = ws.run(&["mask", "dev1", "--force", "--dry-run"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("has no field Nickname"), "{err}");
+}
+
+#[test]
+fn a_refresh_masks_before_the_sandbox_is_ready_and_orgs_warns_when_it_did_not() {
+    let ws = with_config(RULES, "PARTIAL");
+    let o = ws.run(&["refresh", "dev1", "--wait", "--yes", "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v = json(&o);
+    assert_eq!(v["completed"], true);
+    assert!(v["problems"].as_array().unwrap().is_empty(), "{v}");
+    let prod = rows(&ws, "prod", "Contact");
+    let dev1 = rows(&ws, "dev1", "Contact");
+    assert_eq!(prod.len(), dev1.len());
+    assert!(
+        prod.iter()
+            .zip(&dev1)
+            .all(|(p, d)| p["Id"] == d["Id"] && p["Email"] != d["Email"])
+    );
+
+    // A Developer sandbox is refreshed but not masked: `orgs` warns about it.
+    let o = ws.run(&["refresh", "dev2", "--wait", "--yes", "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = ws.run(&["orgs", "--json"]);
+    let v = json(&o);
+    let org = |n: &str| {
+        v["orgs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["org"] == n)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(org("dev1")["mask_stale"], false, "{v}");
+    assert!(org("dev1")["last_masked"].is_string());
+    assert_eq!(org("dev2")["mask_stale"], true, "{v}");
+    assert!(org("dev2")["last_masked"].is_null());
+    let o = ws.run(&["orgs"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("WARNING: refreshed after its last masking")
+    );
 }
