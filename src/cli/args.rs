@@ -267,10 +267,20 @@ pub struct RefreshArgs {
 #[derive(Debug, Args, Clone)]
 pub struct MaskArgs {
     pub env: String,
+    /// Count the records each rule would mask; change nothing.
     #[arg(long)]
     pub dry_run: bool,
     #[arg(long)]
     pub json: bool,
+    /// Mask a Developer or Developer Pro sandbox too.
+    #[arg(long)]
+    pub force: bool,
+    /// Sample masked fields and fail if any still equals production's value.
+    #[arg(long, conflicts_with_all = ["dry_run", "retry"])]
+    pub verify: bool,
+    /// Re-send the failed rows a previous run wrote to FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
+    pub retry: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

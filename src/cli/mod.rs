@@ -9,6 +9,7 @@ mod demo;
 mod jobs;
 mod login;
 mod logout;
+mod mask;
 mod merge_file;
 mod orgcfg;
 mod orgs;
@@ -94,10 +95,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Login(a)) => login::run(&cli, a),
         Some(Command::Logout(a)) => logout::run(&cli, a),
         Some(Command::Sim(a)) => sim::run(a),
-        Some(other) => Err(CliError::input(format!(
-            "`{}` is not available in this build yet",
-            command_name(other)
-        ))),
+        Some(Command::Mask(a)) => mask::run(&cli, a),
     };
     match result {
         Ok(code) => code,
@@ -106,20 +104,6 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::from(e.code)
         }
     }
-}
-
-fn command_name(c: &Command) -> String {
-    let dbg = format!("{c:?}");
-    let name = dbg.split(['(', ' ', '{']).next().unwrap_or("").to_string();
-    // BackPromote → back-promote
-    let mut out = String::new();
-    for (i, ch) in name.chars().enumerate() {
-        if ch.is_uppercase() && i > 0 {
-            out.push('-');
-        }
-        out.extend(ch.to_lowercase());
-    }
-    out
 }
 
 /// Prints a value as one pretty JSON document on stdout.

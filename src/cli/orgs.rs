@@ -40,6 +40,19 @@ pub fn run(cli: &Cli, a: &JsonArg) -> CliResult {
                         .map_or_else(|| "-".to_string(), |u| u.to_string())
                 );
             }
+            let m = &r.masking;
+            if m.last_refreshed.is_some() || m.last_masked.is_some() {
+                let warn = if m.mask_stale {
+                    " · WARNING: refreshed after its last masking, run `backflow mask`"
+                } else {
+                    ""
+                };
+                println!(
+                    "             refreshed {} · masked {}{warn}",
+                    m.last_refreshed.as_deref().unwrap_or("never"),
+                    m.last_masked.as_deref().unwrap_or("never"),
+                );
+            }
             if let Some(e) = &r.error {
                 println!("             {e}");
             }

@@ -46,7 +46,7 @@ struct RawConfig {
     #[serde(default, rename = "rule")]
     rules: Vec<RuleConfig>,
     #[serde(default)]
-    masking: MaskingConfig,
+    masking: RawMasking,
     #[serde(default)]
     timing: TimingConfig,
 }
@@ -238,20 +238,110 @@ impl RuleConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[masking]`, validated (see `docs/masking.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MaskingConfig {
-    #[serde(default, rename = "field")]
-    pub fields: Vec<MaskField>,
+    /// Mask a sandbox right after `refresh --wait` completes (default on).
+    pub mask_after_refresh: bool,
+    /// Mixed into each org's seed, so fakes cannot be recomputed without the config.
+    pub seed: String,
+    pub rules: Vec<super::masking::MaskRule>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+impl Default for MaskingConfig {
+    fn default() -> Self {
+        Self {
+            mask_after_refresh: true,
+            seed: String::new(),
+            rules: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MaskField {
-    pub object: String,
-    pub field: String,
-    /// `email`, `phone`, `name`, `null`, `fixed:<text>`.
-    pub strategy: String,
+struct RawMasking {
+    mask_after_refresh: Option<bool>,
+    seed: Option<String>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<RawMaskRule>,
+    /// The first spelling (`[[masking.field]]`), read as rules.
+    #[serde(default, rename = "field")]
+    fields: Vec<RawMaskRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMaskRule {
+    object: Spanned<String>,
+    field: Spanned<String>,
+    strategy: Spanned<String>,
+    value: Option<String>,
+    domain: Option<String>,
+    #[serde(rename = "where")]
+    filter: Option<String>,
+}
+
+fn masking(raw: RawMasking, text: &str) -> Result<MaskingConfig, (usize, String)> {
+    use super::masking::{MaskRule, Strategy, api_name};
+    let mut rules = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for r in raw.rules.iter().chain(&raw.fields) {
+        let line = line_of(text, r.object.span());
+        for (what, v) in [("object", &r.object), ("field", &r.field)] {
+            if !api_name(v.get_ref()) {
+                return Err((
+                    line_of(text, v.span()),
+                    format!("masking {what} '{}' is not an API name", v.get_ref()),
+                ));
+            }
+        }
+        let strategy = Strategy::parse(
+            r.strategy.get_ref(),
+            r.value.as_deref(),
+            r.domain.as_deref(),
+        )
+        .map_err(|m| (line_of(text, r.strategy.span()), m))?;
+        let filter = r
+            .filter
+            .as_ref()
+            .map(|w| w.trim().to_string())
+            .filter(|w| !w.is_empty());
+        if let Some(w) = &filter
+            && w.to_ascii_uppercase().starts_with("WHERE ")
+        {
+            return Err((
+                line,
+                format!("where = \"{w}\": write the condition without the WHERE keyword"),
+            ));
+        }
+        let key = (
+            r.object.get_ref().to_ascii_lowercase(),
+            r.field.get_ref().to_ascii_lowercase(),
+        );
+        if !seen.insert(key) {
+            return Err((
+                line,
+                format!(
+                    "a second masking rule for {}.{}: one rule per field",
+                    r.object.get_ref(),
+                    r.field.get_ref()
+                ),
+            ));
+        }
+        rules.push(MaskRule {
+            object: r.object.get_ref().clone(),
+            field: r.field.get_ref().clone(),
+            strategy,
+            filter,
+            line,
+        });
+    }
+    Ok(MaskingConfig {
+        mask_after_refresh: raw.mask_after_refresh.unwrap_or(true),
+        seed: raw.seed.unwrap_or_default(),
+        rules,
+    })
 }
 
 /// Poll intervals and timeouts in milliseconds, so tests can run on a fast clock.
@@ -454,6 +544,7 @@ impl Config {
             };
             err(line, e.to_string())
         })?;
+        let masking = masking(raw.masking, text).map_err(|(l, m)| err(Some(l), m))?;
         let mut orgs = BTreeMap::new();
         for (name, org) in raw.orgs {
             let org = org.checked(&name).map_err(|m| err(None, m))?;
@@ -471,7 +562,7 @@ impl Config {
             orgs,
             roles: raw.roles,
             rules: raw.rules,
-            masking: raw.masking,
+            masking,
             timing: raw.timing,
             env_lines,
             file: file.to_string(),
@@ -587,5 +678,51 @@ to = "qa"
         for a in Auth::ALL {
             assert_eq!(Auth::parse(a.as_str()), Some(a));
         }
+    }
+
+    const MINIMAL: &str = "[[env]]\nname = \"dev\"\nbranch = \"dev\"\nkind = \"dev\"\n";
+
+    #[test]
+    fn masking_rules_parse_and_the_first_spelling_still_reads() {
+        let text = format!(
+            "{MINIMAL}\n[masking]\nmask_after_refresh = false\n\n[[masking.rule]]\nobject = \"Contact\"\nfield = \"Email\"\nstrategy = \"email\"\ndomain = \"example.test\"\nwhere = \"LastName != 'x'\"\n\n[[masking.field]]\nobject = \"Lead\"\nfield = \"Title\"\nstrategy = \"fixed:n/a\"\n"
+        );
+        let c = Config::parse(&text, "b.toml").unwrap();
+        assert!(!c.masking.mask_after_refresh);
+        assert_eq!(c.masking.rules.len(), 2);
+        assert_eq!(c.masking.rules[0].line, 10);
+        assert_eq!(
+            c.masking.rules[0].strategy,
+            crate::domain::masking::Strategy::Email {
+                domain: Some("example.test".into())
+            }
+        );
+        assert_eq!(c.masking.rules[1].label(), "Lead.Title (fixed)");
+        assert!(
+            Config::parse(MINIMAL, "b.toml")
+                .unwrap()
+                .masking
+                .mask_after_refresh
+        );
+    }
+
+    #[test]
+    fn a_bad_masking_rule_names_its_line() {
+        let bad = |rule: &str| {
+            Config::parse(&format!("{MINIMAL}\n[[masking.rule]]\n{rule}"), "b.toml").unwrap_err()
+        };
+        let e = bad("object = \"Contact\"\nfield = \"Email\"\nstrategy = \"scramble\"\n");
+        assert_eq!(e.line, Some(9), "{e}");
+        assert!(e.message.contains("unknown masking strategy"), "{e}");
+        let e = bad("object = \"Contact\"\nfield = \"E-mail\"\nstrategy = \"email\"\n");
+        assert_eq!(e.line, Some(8), "{e}");
+        let e = bad(
+            "object = \"Contact\"\nfield = \"Email\"\nstrategy = \"null\"\nwhere = \"WHERE x = 1\"\n",
+        );
+        assert!(e.message.contains("without the WHERE"), "{e}");
+        let e = bad(
+            "object = \"Contact\"\nfield = \"Email\"\nstrategy = \"null\"\n\n[[masking.rule]]\nobject = \"Contact\"\nfield = \"email\"\nstrategy = \"hash\"\n",
+        );
+        assert!(e.message.contains("one rule per field"), "{e}");
     }
 }

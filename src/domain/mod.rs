@@ -6,6 +6,7 @@ pub mod config_checks;
 pub mod conflict;
 pub mod detail;
 pub mod job;
+pub mod masking;
 pub mod org;
 pub mod pipeline;
 pub mod plan;

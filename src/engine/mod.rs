@@ -11,6 +11,8 @@ pub mod jobs;
 pub mod journal;
 pub mod lock;
 pub mod logging;
+pub mod mask;
+mod mask_verify;
 pub mod orgs;
 pub mod pipeline;
 

@@ -323,6 +323,9 @@ pub struct OrgRow {
     pub api_version: Option<String>,
     pub api_usage: Option<ApiUsage>,
     pub error: Option<String>,
+    /// Last refresh and masking of the org's envs (audit log) and whether masking is older.
+    #[serde(flatten)]
+    pub masking: super::mask::MaskState,
 }
 
 /// Every configured org: who is logged in, sandbox or production, instance, API version.
@@ -395,6 +398,7 @@ pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
             api_version: None,
             api_usage: None,
             error: None,
+            masking: super::mask::MaskState::default(),
         };
         if oc.auth == Auth::Simulated && oc.url.is_none() {
             match sim.as_ref().and_then(|urls| urls.get(name)) {
@@ -431,6 +435,7 @@ pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
         }
         rows.push(row);
     }
+    super::mask::annotate(&mut rows, dir);
     rows
 }
 

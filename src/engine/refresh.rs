@@ -111,6 +111,8 @@ impl Engine {
             )));
         }
         report.completed = true;
+        self.mask_after_refresh(env, &mut report.problems, progress)
+            .await;
         // The sandbox now holds production: so does its branch.
         let (ws, branch, prod_branch, env_name) = (
             self.ws.clone(),

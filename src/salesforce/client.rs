@@ -54,6 +54,8 @@ pub(crate) enum Payload {
     Json(serde_json::Value),
     /// Inner SOAP body; the envelope with the session header is added per attempt.
     Soap(String),
+    /// A CSV body (Bulk API 2.0 uploads).
+    Csv(Vec<u8>),
 }
 
 pub(crate) struct Call<'a> {
@@ -67,6 +69,8 @@ pub(crate) struct Call<'a> {
 
 pub(crate) struct Reply {
     pub body: Vec<u8>,
+    /// `Sforce-Locator` (Bulk API 2.0 query results), when the answer carries one.
+    pub locator: Option<String>,
 }
 
 struct Inner {
@@ -332,6 +336,10 @@ impl SalesforceClient {
                     .header("Content-Type", "text/xml; charset=UTF-8")
                     .header("SOAPAction", "\"\"")
                     .body(soap_envelope(session.access_token.expose(), inner)),
+                Payload::Csv(b) => rb
+                    .bearer_auth(session.access_token.expose())
+                    .header("Content-Type", "text/csv")
+                    .body(b.clone()),
             };
             let outcome = match rb.send().await {
                 Ok(resp) => {
@@ -353,14 +361,19 @@ impl SalesforceClient {
                             .lock()
                             .unwrap_or_else(|p| p.into_inner()) = Some(usage);
                     }
+                    let locator = resp
+                        .headers()
+                        .get("Sforce-Locator")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
                     match resp.bytes().await {
-                        Ok(b) => Ok((status, html, b.to_vec())),
+                        Ok(b) => Ok((status, html, b.to_vec(), locator)),
                         Err(e) => Err((false, e)),
                     }
                 }
                 Err(e) => Err((e.is_connect(), e)),
             };
-            let (status, html, body) = match outcome {
+            let (status, html, body, locator) = match outcome {
                 Ok(x) => x,
                 Err((never_sent, e)) => {
                     let detail = redact(&error_chain(&e));
@@ -391,7 +404,7 @@ impl SalesforceClient {
                 }
             };
             if status.is_success() && !html {
-                return Ok(Reply { body });
+                return Ok(Reply { body, locator });
             }
             let (code, message) = if html {
                 (

@@ -15,6 +15,7 @@
 //! and error texts pass through [`redact`].
 
 pub mod auth;
+pub mod bulk;
 mod client;
 pub mod error;
 pub mod metadata;

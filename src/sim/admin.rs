@@ -90,6 +90,7 @@ pub(super) fn routes(app: Arc<App>) -> Router<Arc<App>> {
         .route("/_sim/orgs/{name}", put(put_org_route))
         .route("/_sim/orgs/{name}/edit", post(edit_org_route))
         .route("/_sim/orgs/{name}/files", get(files))
+        .route("/_sim/orgs/{name}/records/{object}", get(records))
         .route("/_sim/orgs/{name}/expire-sessions", post(expire_sessions))
         .route("/_sim/faults", post(add_fault).delete(clear_faults))
         .route("/_sim/deploys", get(deploys))
@@ -182,6 +183,24 @@ async fn files(State(app): Shared, Path(name): Path<String>) -> Response {
         None => reply(
             StatusCode::NOT_FOUND,
             json!({"error": format!("no org {name}")}),
+        ),
+    }
+}
+
+/// An org's records of one object, as the org holds them (seeded on first use).
+async fn records(State(app): Shared, Path((name, object)): Path<(String, String)>) -> Response {
+    let mut st = app.lock();
+    if !st.orgs.contains_key(&name) {
+        return reply(
+            StatusCode::NOT_FOUND,
+            json!({"error": format!("no org {name}")}),
+        );
+    }
+    match super::records::query_rows(&mut st, &name, &object) {
+        Some(rows) => reply(StatusCode::OK, json!(rows)),
+        None => reply(
+            StatusCode::NOT_FOUND,
+            json!({"error": format!("no object {object}")}),
         ),
     }
 }
@@ -447,6 +466,22 @@ impl SimAdmin {
         m.into_iter()
             .map(|(p, b)| unb64(&b).map(|b| (p, b)))
             .collect()
+    }
+
+    /// An org's records of `object` (JSON objects with their fields).
+    pub async fn records(
+        &self,
+        name: &str,
+        object: &str,
+    ) -> Result<Vec<serde_json::Map<String, Value>>, String> {
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                &format!("orgs/{name}/records/{object}"),
+                None,
+            )
+            .await?;
+        serde_json::from_value(v).map_err(|e| e.to_string())
     }
 
     pub async fn expire_sessions(&self, name: &str) -> Result<(), String> {

@@ -20,6 +20,7 @@ mod faults;
 pub mod model;
 pub mod oauth;
 mod origin;
+pub mod records;
 mod rest_deploy;
 mod retrieve;
 mod routes;

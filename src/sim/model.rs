@@ -218,6 +218,11 @@ pub struct Settings {
     pub device_pending: u32,
     /// Registered External Client Apps; none means any consumer key works without a secret.
     pub client_apps: Vec<super::oauth::ClientApp>,
+    /// Records per object a production copy is seeded with (an org's records are seeded when
+    /// first used).
+    pub record_counts: BTreeMap<String, usize>,
+    /// The next this many record updates fail with `UNABLE_TO_LOCK_ROW` (row-level faults).
+    pub row_failures: u32,
 }
 
 impl Default for Settings {
@@ -231,6 +236,8 @@ impl Default for Settings {
             refresh_polls: 3,
             device_pending: 2,
             client_apps: Vec::new(),
+            record_counts: super::records::default_counts(),
+            row_failures: 0,
         }
     }
 }
@@ -291,6 +298,12 @@ pub struct SimState {
     pub cursors: HashMap<String, (Vec<serde_json::Value>, usize, String)>,
     #[serde(skip)]
     pub dir: Option<PathBuf>,
+    /// Org → its records (seeded on first use; see `records`).
+    #[serde(skip)]
+    pub records: HashMap<String, super::records::OrgRecords>,
+    /// Bulk API 2.0 jobs by id.
+    #[serde(skip)]
+    pub bulk_jobs: HashMap<String, super::records::BulkJob>,
 }
 
 /// Salesforce's date format in SOAP and REST bodies.

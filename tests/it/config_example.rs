@@ -7,4 +7,7 @@ fn config_example_parses() {
     let c = backflow::domain::Config::parse(&text, "config.example.toml").unwrap();
     assert_eq!(c.pipeline.envs().len(), 4);
     assert!(c.pipeline.env("prod").unwrap().is_protected());
+    assert!(c.masking.mask_after_refresh);
+    assert_eq!(c.masking.rules.len(), 4);
+    assert_eq!(c.masking.rules[3].filter.as_deref(), Some("Status = 'New'"));
 }

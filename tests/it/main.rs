@@ -13,6 +13,7 @@ mod engine;
 mod failed_jobs;
 mod faults;
 mod layers;
+mod mask;
 mod merge;
 mod parsers_prop;
 mod pipeline;

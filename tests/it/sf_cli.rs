@@ -352,3 +352,60 @@ async fn sf_deploys_validates_quick_deploys_and_retrieves() {
     assert_eq!(got["result"]["status"], "Succeeded", "{got:#}");
     assert_eq!(std::fs::read_to_string(class).unwrap(), CLASS);
 }
+
+/// `sf data query` (REST, paged) and `sf data export bulk` (Bulk API 2.0) read the simulated
+/// org's records.
+#[tokio::test(flavor = "multi_thread")]
+async fn sf_reads_records_with_rest_and_bulk_queries() {
+    let Some(bin) = sf_or_skip("sf_reads_records_with_rest_and_bulk_queries") else {
+        return;
+    };
+    let sim = start_sim().await;
+    let sf = Sf::new(bin);
+    sf.login(&sim, "prod").await;
+    let here = sf.home.path();
+    let q = sf
+        .run(
+            here,
+            &[
+                "data",
+                "query",
+                "--target-org",
+                "prod",
+                "--query",
+                "SELECT Id, Email FROM Contact WHERE LastName != 'x'",
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(q["result"]["totalSize"], 60, "{q:#}");
+    assert!(
+        q["result"]["records"][0]["Email"]
+            .as_str()
+            .unwrap()
+            .contains('@')
+    );
+    let out = here.join("contacts.csv");
+    let b = sf
+        .run(
+            here,
+            &[
+                "data",
+                "export",
+                "bulk",
+                "--target-org",
+                "prod",
+                "--query",
+                "SELECT Id, Email FROM Contact",
+                "--output-file",
+                out.to_str().unwrap(),
+                "--wait",
+                "2",
+            ],
+            &[],
+        )
+        .await;
+    let csv = std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{e}: {b:#}"));
+    assert_eq!(csv.lines().count(), 61, "{csv}");
+    assert!(csv.lines().next().unwrap().contains("Email"));
+}

@@ -9,6 +9,7 @@
 //! ([`guard::meter`]). Paths under an org that match no route answer 404 behind the same guards,
 //! as Salesforce does for an unknown resource.
 
+mod data;
 mod guard;
 mod metadata;
 pub(super) mod oauth;
@@ -21,7 +22,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::Response;
-use axum::routing::{any, get, patch, post};
+use axum::routing::{any, get, patch, post, put};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -48,6 +49,38 @@ pub(super) const OTHER_SOAP: &str = "/o/{org}/services/Soap/{*rest}";
 
 pub(super) async fn not_found() -> Response {
     rest_error(404, "NOT_FOUND", "The requested resource does not exist")
+}
+
+/// Records: composite updates and Bulk API 2.0 jobs (see `data`).
+fn data_routes(api: Router<Arc<App>>) -> Router<Arc<App>> {
+    let base = "/o/{org}/services/data/{version}";
+    api.route(
+        &format!("{base}/composite/sobjects"),
+        patch(data::composite_update),
+    )
+    .route(&format!("{base}/jobs/query"), post(data::query_create))
+    .route(&format!("{base}/jobs/query/{{id}}"), get(data::job_get))
+    .route(
+        &format!("{base}/jobs/query/{{id}}/results"),
+        get(data::query_results),
+    )
+    .route(&format!("{base}/jobs/ingest"), post(data::ingest_create))
+    .route(
+        &format!("{base}/jobs/ingest/{{id}}"),
+        get(data::job_get).patch(data::ingest_patch),
+    )
+    .route(
+        &format!("{base}/jobs/ingest/{{id}}/batches"),
+        put(data::ingest_upload),
+    )
+    .route(
+        &format!("{base}/jobs/ingest/{{id}}/{{kind}}"),
+        get(data::ingest_results),
+    )
+    .route(
+        &format!("{base}/jobs/ingest/{{id}}/{{kind}}/"),
+        get(data::ingest_results),
+    )
 }
 
 pub(super) fn router(app: Arc<App>) -> Router {
@@ -101,10 +134,15 @@ pub(super) fn router(app: Arc<App>) -> Router {
                 patch(rest::refresh_sandbox),
             )
             .route(
+                &format!("{base}/sobjects/{{object}}/describe"),
+                get(data::describe),
+            )
+            .route(
                 &format!("{base}/sobjects/{{object}}/{{id}}"),
                 get(rest::record),
             );
     }
+    api = data_routes(api);
     api = api
         .route("/o/{org}/services/data/{version}", get(rest::resources))
         .route("/o/{org}/services/data/{version}/", get(rest::resources));

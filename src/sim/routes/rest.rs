@@ -322,7 +322,11 @@ fn rows(
                 "NumberComponentsTotal": d.components_total, "NumberTestsTotal": d.tests_total,
             })))
             .collect(),
-        _ => return Err(("INVALID_TYPE".into(), format!("sObject type '{object}' is not supported."))),
+        _ => {
+            return crate::sim::records::query_rows(st, org, object).ok_or_else(|| {
+                ("INVALID_TYPE".into(), format!("sObject type '{object}' is not supported."))
+            });
+        }
     };
     Ok(out)
 }
@@ -349,6 +353,7 @@ fn tick_sandboxes(st: &mut SimState, prod: &str) {
         for s in st.sessions.values_mut().filter(|s| s.org == sb) {
             s.expired = true;
         }
+        let _ = crate::sim::records::copy_production(st, prod, &sb);
         if let Some(o) = st.orgs.get_mut(&sb) {
             o.source_members.clear();
             o.revision = 0;
