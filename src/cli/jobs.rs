@@ -13,11 +13,11 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-fn interactive() -> bool {
+pub(super) fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::env::var_os("CI").is_none()
 }
 
-fn ask(question: &str) -> String {
+pub(super) fn ask(question: &str) -> String {
     eprint!("{question} ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
@@ -631,43 +631,6 @@ pub fn review(cli: &Cli, a: &args::ReviewArgs) -> CliResult {
     }
     let failing = r.findings.iter().any(|f| f.severity >= fail_on);
     Ok(ExitCode::from(u8::from(failing)))
-}
-
-pub fn refresh(cli: &Cli, a: &args::RefreshArgs) -> CliResult {
-    if cli.readonly {
-        return Err(CliError::input("--readonly: refreshes are disabled"));
-    }
-    let engine = engine(cli)?;
-    if !a.yes {
-        if !interactive() {
-            return Err(CliError::act(format!(
-                "a refresh replaces everything in {} with production: pass --yes to run it without a terminal",
-                a.env
-            )));
-        }
-        if !matches!(
-            ask(&format!(
-                "Replace everything in {} with production? [y/N]",
-                a.env
-            ))
-            .as_str(),
-            "y" | "Y" | "yes"
-        ) {
-            return Err(CliError::act("not confirmed; nothing was changed"));
-        }
-    }
-    let confirmed = a.confirm_env.contains(&a.env);
-    let json = a.json;
-    let r = runtime()?.block_on(engine.refresh(&a.env, a.wait, confirmed, &move |line| {
-        if !json {
-            println!("{line}");
-        }
-    }))?;
-    if a.json {
-        print_json(&r)?;
-    }
-    // The org changed but something after it did not: the user must act (README: 1).
-    Ok(ExitCode::from(u8::from(!r.problems.is_empty())))
 }
 
 #[cfg(test)]

@@ -72,6 +72,8 @@ struct RawEnv {
     test_level: Option<Spanned<String>>,
     #[serde(default, rename = "replacement")]
     replacements: Vec<Replacement>,
+    /// Salesforce's SandboxName of the env's org, when it differs from the env name.
+    sandbox_name: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -313,6 +315,9 @@ pub struct Config {
     pub timing: TimingConfig,
     /// Line of each env's `name`, for later errors such as a missing branch.
     pub env_lines: BTreeMap<String, usize>,
+    /// Salesforce `SandboxName` of each env whose org is a sandbox (`sandbox_of`): its
+    /// `sandbox_name`, or the env name.
+    pub sandbox_names: BTreeMap<String, String>,
     pub file: String,
 }
 
@@ -459,6 +464,39 @@ impl Config {
             let org = org.checked(&name).map_err(|m| err(None, m))?;
             orgs.insert(name, org);
         }
+        let mut sandbox_names = BTreeMap::new();
+        for e in &raw.envs {
+            let name = e.name.get_ref().trim();
+            let is_sandbox = e
+                .org
+                .as_ref()
+                .and_then(|o| orgs.get(o.get_ref()))
+                .is_some_and(|o: &OrgConfig| o.sandbox_of.is_some());
+            let chosen = match &e.sandbox_name {
+                Some(s) => {
+                    super::sandbox::check_sandbox_name(s.get_ref()).map_err(|m| {
+                        err(
+                            Some(line_of(text, s.span())),
+                            format!("env '{name}': sandbox_name {m}"),
+                        )
+                    })?;
+                    s.get_ref().clone()
+                }
+                None if !is_sandbox => continue,
+                None => {
+                    super::sandbox::check_sandbox_name(name).map_err(|m| {
+                        err(
+                            Some(line_of(text, e.name.span())),
+                            format!(
+                                "env '{name}' is a sandbox and its name is its Salesforce SandboxName, but {m}: set sandbox_name = \"…\" in this [[env]]"
+                            ),
+                        )
+                    })?;
+                    name.to_string()
+                }
+            };
+            sandbox_names.insert(name.to_string(), chosen);
+        }
         Ok(Config {
             project: ProjectConfig {
                 story_pattern: pattern_text,
@@ -474,6 +512,7 @@ impl Config {
             masking: raw.masking,
             timing: raw.timing,
             env_lines,
+            sandbox_names,
             file: file.to_string(),
         })
     }

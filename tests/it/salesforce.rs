@@ -659,9 +659,12 @@ async fn sandbox_refresh_copies_production_after_a_delay() {
         .unwrap();
     let mut progress = Vec::new();
     let p = prod
-        .poll_sandbox_refresh("dev1", &CancellationToken::new(), |p| {
-            progress.push(p.copy_progress)
-        })
+        .poll_sandbox_refresh(
+            "dev1",
+            &CancellationToken::new(),
+            std::time::Duration::from_secs(60),
+            |p| progress.push(p.copy_progress),
+        )
         .await
         .unwrap();
     assert!(p.is_completed());
