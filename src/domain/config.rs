@@ -603,6 +603,41 @@ to = "qa"
         assert!(e.message.contains("branchh"), "{e}");
     }
 
+    /// GOOD with both envs on orgs, qa's a sandbox of dev1's (enough for the names).
+    fn with_sandbox(qa_name: &str, extra: &str) -> String {
+        GOOD.replace("name = \"qa\"", &format!("name = \"{qa_name}\"{extra}"))
+            .replace("to = \"qa\"", &format!("to = \"{qa_name}\""))
+            .replace("kind = \"dev\"", "kind = \"dev\"\norg = \"main\"")
+            .replace("kind = \"qa\"", "kind = \"qa\"\norg = \"box\"")
+            + "\n[orgs.main]\nauth = \"simulated\"\n\n[orgs.box]\nauth = \"simulated\"\nsandbox_of = \"main\"\n"
+    }
+
+    #[test]
+    fn sandbox_names_default_to_the_env_name_and_are_checked_with_their_line() {
+        let c = Config::parse(&with_sandbox("qa", ""), "b.toml").unwrap();
+        assert_eq!(c.sandbox_names.get("qa").map(String::as_str), Some("qa"));
+        assert!(!c.sandbox_names.contains_key("dev1"), "not a sandbox");
+        let c = Config::parse(
+            &with_sandbox("qa-eu", "\nsandbox_name = \"qaeu\""),
+            "b.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.sandbox_names.get("qa-eu").map(String::as_str),
+            Some("qaeu")
+        );
+        let e = Config::parse(&with_sandbox("qa-eu", ""), "b.toml").unwrap_err();
+        assert_eq!(e.line, Some(12), "{e}");
+        assert!(e.message.contains("set sandbox_name"), "{e}");
+        let e = Config::parse(
+            &with_sandbox("qa", "\nsandbox_name = \"quality_assurance\""),
+            "b.toml",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(13), "{e}");
+        assert!(e.message.contains("10 letters or digits"), "{e}");
+    }
+
     #[test]
     fn env_org_must_exist_when_orgs_are_declared() {
         let text = GOOD.replace("kind = \"dev\"", "kind = \"dev\"\norg = \"nope\"")

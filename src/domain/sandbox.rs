@@ -53,6 +53,10 @@ pub struct SandboxFacts {
     pub env: String,
     /// Stories in envs above it (not production) that it lacks.
     pub lacking: Vec<StoryId>,
+    /// Stories in it that are neither in production nor in any env above: work in progress
+    /// that a refresh takes out of the org and the branch (kept under `refs/backflow/refresh/…`).
+    #[serde(default)]
+    pub own_work: Vec<StoryId>,
     /// Components whose files differ between its branch and production's, and all components
     /// of either branch.
     pub differing: usize,
@@ -136,10 +140,14 @@ pub fn advise(f: &SandboxFacts) -> Advice {
         }
         match (&f.refresh_allowed_from, f.drift) {
             (None, Some(_)) => {
+                let redeploy = match f.own_work.len() {
+                    0 => String::new(),
+                    n => format!("; redeploy its {} not yet above after it", stories(n)),
+                };
                 return a(
                     Recommendation::Refresh,
                     format!(
-                        "refresh: {pct} % of components differ and in-progress work is committed"
+                        "refresh: {pct} % of components differ and in-progress work is committed{redeploy}"
                     ),
                 );
             }
@@ -241,6 +249,15 @@ mod tests {
         assert_eq!(
             a.reason,
             "refresh: 38 % of components differ and in-progress work is committed"
+        );
+        let mut f = facts(0, 40, Some(0));
+        f.own_work = vec!["US-9".into()];
+        assert!(
+            advise(&f)
+                .reason
+                .ends_with("redeploy its 1 story not yet above after it"),
+            "{}",
+            advise(&f).reason
         );
     }
 

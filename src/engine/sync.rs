@@ -57,6 +57,27 @@ pub fn lacking(ws: &Workspace, status: &StatusReport, env: &str) -> Vec<Lacking>
         .collect()
 }
 
+/// Stories in `env` (fully or partly) that neither production nor any env above holds fully.
+pub fn own_work(ws: &Workspace, status: &StatusReport, env: &str) -> Vec<StoryId> {
+    let p = &ws.config.pipeline;
+    let Some(me) = status.envs.iter().find(|e| e.name == env) else {
+        return vec![];
+    };
+    let above: BTreeSet<&str> = p.above(env).iter().map(|e| e.name.as_str()).collect();
+    let elsewhere: BTreeSet<&StoryId> = status
+        .envs
+        .iter()
+        .filter(|e| above.contains(e.name.as_str()) || e.kind == EnvKind::Prod)
+        .flat_map(|e| e.stories.iter())
+        .collect();
+    me.stories
+        .iter()
+        .chain(me.partial.iter())
+        .filter(|s| !elsewhere.contains(s))
+        .cloned()
+        .collect()
+}
+
 /// Every component of a tree with the blob ids of its files.
 fn component_blobs(
     tree: &git2::Tree<'_>,
@@ -204,6 +225,7 @@ impl Engine {
             let facts = SandboxFacts {
                 env: env.clone(),
                 lacking: lacking.iter().map(|l| l.story.clone()).collect(),
+                own_work: own_work(&self.ws, &status, env),
                 differing,
                 components,
                 drift,

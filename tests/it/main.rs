@@ -12,6 +12,7 @@ mod layers;
 mod merge;
 mod pipeline;
 mod presence_cache;
+mod refresh;
 mod safety;
 mod salesforce;
 mod sf_cli;

@@ -1589,7 +1589,7 @@ fn client_futures_are_send(c: &SalesforceClient, t: &CancellationToken) {
     send(c.source_members_since(0));
     send(c.find_deploy_requests("x", chrono::Utc::now()));
     send(c.refresh_sandbox("x", "y"));
-    send(c.poll_sandbox_refresh("x", t, |_| {}));
+    send(c.poll_sandbox_refresh("x", t, std::time::Duration::ZERO, |_| {}));
     send(SalesforceClient::connect(
         "x",
         &OrgConfig::default(),
