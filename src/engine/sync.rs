@@ -261,3 +261,54 @@ impl Engine {
         Ok(names.len())
     }
 }
+
+/// When a sandbox was last refreshed and when it may be refreshed again, as production tells.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RefreshDates {
+    pub sandbox_name: String,
+    pub license: Option<String>,
+    /// RFC 3339 end of the last completed refresh.
+    pub last_refresh: Option<String>,
+    /// When the next refresh is allowed, if not now.
+    pub refresh_allowed_from: Option<String>,
+    pub error: Option<String>,
+}
+
+/// [`RefreshDates`] of every sandbox env's org, keyed by org name (production is asked once
+/// per sandbox; an org it cannot be asked about carries the error).
+pub async fn refresh_dates(ws: &Workspace) -> BTreeMap<String, RefreshDates> {
+    let mut out = BTreeMap::new();
+    for (env, name) in &ws.config.sandbox_names {
+        let Some(org) = ws.config.pipeline.env(env).and_then(|e| e.org.clone()) else {
+            continue;
+        };
+        let mut d = RefreshDates {
+            sandbox_name: name.clone(),
+            ..Default::default()
+        };
+        let asked = async {
+            let prod = prod_env_of(ws, env)?;
+            let c = connect::client_for(ws, &prod.name).await?;
+            let info = c.sandbox_info(name).await?;
+            let done = c.last_completed_refresh(name).await?;
+            Ok::<_, EngineError>((info, done))
+        };
+        match asked.await {
+            Ok((info, done)) => {
+                let end = done.as_ref().and_then(ended);
+                d.last_refresh = end.map(|e| e.to_rfc3339());
+                if let Some(info) = info {
+                    d.refresh_allowed_from =
+                        sandbox::next_refresh(&info.license_type, end, Utc::now())
+                            .map(|n| n.to_rfc3339());
+                    d.license = Some(info.license_type);
+                } else {
+                    d.error = Some(format!("production has no sandbox named {name}"));
+                }
+            }
+            Err(e) => d.error = Some(e.to_string()),
+        }
+        out.insert(org, d);
+    }
+    out
+}

@@ -158,6 +158,35 @@ fn a_followed_refresh_resets_to_production_as_the_copy_started_and_names_what_la
         v.as_array().unwrap().iter().all(|r| r["env"] != "prod"),
         "production is no sandbox"
     );
+
+    // `orgs` tells when each sandbox was last refreshed.
+    let v = json(&ws.run(&["orgs", "--json"]));
+    let org = |name: &str| {
+        v["orgs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["org"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        org("qa")["refresh"]["last_refresh"],
+        qa["last_refresh"],
+        "{v}"
+    );
+    assert!(
+        org("qa")["refresh"]["refresh_allowed_from"].is_string(),
+        "{v}"
+    );
+    assert!(org("dev2")["refresh"]["last_refresh"].is_null(), "{v}");
+    assert!(org("prod").get("refresh").is_none(), "{v}");
+    let o = ws.run(&["orgs"]);
+    assert!(
+        text(&o).contains("sandbox qa: last refreshed 20"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
