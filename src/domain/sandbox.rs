@@ -110,6 +110,36 @@ pub struct Advice {
     pub reason: String,
 }
 
+/// What the board shows about a sandbox: when it was last refreshed and what the sync advisor
+/// last recommended (both as the last `refresh` or `advise` on this machine recorded them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxBadge {
+    /// RFC 3339.
+    pub last_refresh: Option<String>,
+    pub advice: Option<Advice>,
+    /// RFC 3339 time of the advice.
+    pub advised_at: Option<String>,
+}
+
+impl SandboxBadge {
+    /// `refreshed 3d · advise refresh` for a board column (`backflow advise` gives the reason).
+    pub fn line(&self, now: i64) -> String {
+        let ago = |t: &str| {
+            DateTime::parse_from_rfc3339(t)
+                .map(|d| super::status::age(now, d.timestamp()))
+                .unwrap_or_else(|_| "?".into())
+        };
+        let mut parts = Vec::new();
+        if let Some(t) = &self.last_refresh {
+            parts.push(format!("refreshed {}", ago(t)));
+        }
+        if let Some(a) = &self.advice {
+            parts.push(format!("advise {}", a.recommendation.label()));
+        }
+        parts.join(" · ")
+    }
+}
+
 fn stories(n: usize) -> String {
     super::plural(n, "story")
 }
@@ -278,6 +308,21 @@ mod tests {
         let a = advise(&facts(1, 50, None));
         assert_eq!(a.recommendation, Recommendation::BackPromote);
         assert!(a.reason.contains("drift is unknown"), "{}", a.reason);
+    }
+
+    #[test]
+    fn the_board_badge_reads_short() {
+        let b = SandboxBadge {
+            last_refresh: Some("2026-03-01T00:00:00Z".into()),
+            advice: Some(advise(&facts(4, 5, Some(0)))),
+            advised_at: None,
+        };
+        let now = "2026-03-04T00:00:00Z"
+            .parse::<DateTime<Utc>>()
+            .unwrap()
+            .timestamp();
+        assert_eq!(b.line(now), "refreshed 3d · advise back-promote");
+        assert_eq!(SandboxBadge::default().line(now), "");
     }
 
     #[test]

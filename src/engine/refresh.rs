@@ -389,6 +389,14 @@ impl Engine {
             ),
             Ok(_) => {}
         }
+        let done_at = ended(&p).unwrap_or_else(Utc::now).to_rfc3339();
+        super::sync::note_badges(&self.ws, |all| {
+            let b = all.entry(env.to_string()).or_default();
+            b.last_refresh = Some(done_at);
+            // Advice given before the copy no longer holds.
+            b.advice = None;
+            b.advised_at = None;
+        });
         // What the sandbox lost that is still in flight above it.
         let status = self.status().await?;
         report.lacking = super::sync::lacking(&self.ws, &status, env);

@@ -154,6 +154,10 @@ pub(crate) fn prod_env_of(ws: &Workspace, env: &str) -> Result<crate::domain::En
         .ok_or_else(|| EngineError::Input(format!("no env uses the production org '{prod_org}'")))
 }
 
+fn now_rfc3339() -> String {
+    Utc::now().to_rfc3339()
+}
+
 /// The newest completed refresh's end time, from the newest SandboxProcess rows.
 pub(crate) fn ended(p: &SandboxProcess) -> Option<DateTime<Utc>> {
     p.end_date
@@ -245,6 +249,17 @@ impl Engine {
                 notes,
             });
         }
+        let at = now_rfc3339();
+        note_badges(&self.ws, |all| {
+            for r in &out {
+                let b = all.entry(r.env.clone()).or_default();
+                b.advice = Some(r.advice.clone());
+                b.advised_at = Some(at.clone());
+                if r.last_refresh.is_some() {
+                    b.last_refresh = r.last_refresh.clone();
+                }
+            }
+        });
         Ok(out)
     }
 
@@ -311,4 +326,40 @@ pub async fn refresh_dates(ws: &Workspace) -> BTreeMap<String, RefreshDates> {
         out.insert(org, d);
     }
     out
+}
+
+/// Where `refresh` and `advise` leave what the board shows per sandbox (in the workspace's
+/// state directory, never in the repository).
+fn badges_path(ws: &Workspace) -> std::path::PathBuf {
+    ws.state_root().join("sandboxes.json")
+}
+
+/// The board's per-sandbox badges, as the last `refresh` and `advise` left them (a missing or
+/// unreadable file is no badges).
+pub fn badges(ws: &Workspace) -> BTreeMap<String, sandbox::SandboxBadge> {
+    std::fs::read(badges_path(ws))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// Updates the badges of some envs; written whole to a temporary file, then renamed.
+pub(crate) fn note_badges(
+    ws: &Workspace,
+    f: impl FnOnce(&mut BTreeMap<String, sandbox::SandboxBadge>),
+) {
+    let mut all = badges(ws);
+    f(&mut all);
+    let path = badges_path(ws);
+    let written = (|| -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&all).unwrap_or_default())?;
+        std::fs::rename(&tmp, &path)
+    })();
+    if let Err(e) = written {
+        tracing::warn!("cannot write {}: {e}", path.display());
+    }
 }

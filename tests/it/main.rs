@@ -15,6 +15,7 @@ mod presence_cache;
 mod refresh;
 mod safety;
 mod salesforce;
+mod sandbox_board;
 mod sf_cli;
 mod sim;
 mod tui;
