@@ -187,6 +187,25 @@ fn a_followed_refresh_resets_to_production_as_the_copy_started_and_names_what_la
         "{}",
         text(&o)
     );
+
+    // A copy that outlasts --timeout leaves the branch alone; the next run follows it.
+    ws.sim(async |a| {
+        let mut s = a.settings().await.unwrap();
+        s.refresh_polls = 100_000;
+        a.set_settings(&s).await.unwrap();
+    });
+    let before = tip(&ws, "dev1");
+    let o = ws.run(&["refresh", "dev1", "--wait", "--yes", "--timeout", "1s"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("still running in Salesforce after 1s"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(tip(&ws, "dev1"), before);
+    let o = ws.run(&["refresh", "dev1", "--yes", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(json(&o)["started"], false, "the running copy is followed");
 }
 
 #[test]
