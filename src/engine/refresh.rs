@@ -324,6 +324,10 @@ impl Engine {
                 "backflow refresh: branch reset to this copy",
             )
             .map_err(ge)?;
+            // The synced mark holds the same commit now.
+            if let Ok(mut r) = repo.find_reference(&base_ref(&env_name, &process_id)) {
+                let _ = r.delete();
+            }
             let pushed = match crate::git::record::push_reset(&ws.root, &branch, old) {
                 Ok(crate::git::record::Pushed::Rejected { remote, message }) => Err(format!(
                     "the org is refreshed and {branch} reset here, but the push to {remote} was rejected ({message}): the remote's {branch} is behind the org; push it with `git push --force-with-lease {remote} {branch}`"

@@ -109,6 +109,12 @@ fn a_followed_refresh_resets_to_production_as_the_copy_started_and_names_what_la
         .unwrap()
         .count();
     assert_eq!(syncs, 1, "the followed copy is marked");
+    let bases = git2::Repository::open(&ws.dir)
+        .unwrap()
+        .references_glob("refs/backflow/refresh-base/qa/*")
+        .unwrap()
+        .count();
+    assert_eq!(bases, 0, "the recorded start is folded into the mark");
 
     // Salesforce's interval: a Developer sandbox waits a day; refused before anything is sent.
     let sent = ws.deploys().len();
