@@ -38,6 +38,7 @@ fn board(n: usize) -> Board {
             release: Some("Spring '26".into()),
             api_version: Some("66.0".into()),
             level: *level,
+            sandbox: None,
         })
         .collect();
     let stories = (0..n)

@@ -55,6 +55,9 @@ pub enum Command {
     Logout(EnvArg),
     /// Refresh a sandbox from production.
     Refresh(RefreshArgs),
+    /// Per sandbox: what it lacks, how far it is from production, and whether to back-promote
+    /// or refresh it.
+    Advise(AdviseArgs),
     /// Mask personal data in a sandbox.
     Mask(MaskArgs),
     /// Salesforce releases and API versions per org.
@@ -254,12 +257,32 @@ pub struct LoginArgs {
 #[derive(Debug, Args, Clone)]
 pub struct RefreshArgs {
     pub env: String,
+    /// Follow the copy to its end, then reset the env branch to production.
     #[arg(long)]
     pub wait: bool,
+    /// How long `--wait` waits for the copy: a number with s, m, h or d (sandbox copies take
+    /// hours; Full sandboxes days).
+    #[arg(long, default_value = "72h")]
+    pub timeout: String,
+    /// After the reset, back-promote the stories in flight above the sandbox that it lacks.
+    #[arg(long, requires = "wait")]
+    pub resync: bool,
+    #[arg(long, default_value = "prompt", value_parser = ["prompt", "abort", "source", "target", "skip"])]
+    pub on_conflict: String,
+    #[arg(long, default_value = "prompt", value_parser = ["prompt", "abort", "adopt", "overwrite"])]
+    pub on_drift: String,
     #[arg(long)]
     pub yes: bool,
     #[arg(long = "confirm-env")]
     pub confirm_env: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct AdviseArgs {
+    /// One sandbox env (default: every sandbox).
+    pub env: Option<String>,
     #[arg(long)]
     pub json: bool,
 }

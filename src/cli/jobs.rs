@@ -16,7 +16,8 @@ use std::process::ExitCode;
 mod promote;
 #[cfg(test)]
 use promote::exit_code_of;
-use promote::{ask, follow, interactive};
+use promote::follow;
+pub(super) use promote::{ask, interactive};
 pub use promote::{promote, resume};
 
 pub fn jobs(cli: &Cli, a: &args::JsonArg) -> CliResult {
@@ -330,43 +331,6 @@ pub fn review(cli: &Cli, a: &args::ReviewArgs) -> CliResult {
     }
     let failing = r.findings.iter().any(|f| f.severity >= fail_on);
     Ok(ExitCode::from(u8::from(failing)))
-}
-
-pub fn refresh(cli: &Cli, a: &args::RefreshArgs) -> CliResult {
-    if cli.readonly {
-        return Err(CliError::input("--readonly: refreshes are disabled"));
-    }
-    let engine = engine(cli)?;
-    if !a.yes {
-        if !interactive() {
-            return Err(CliError::act(format!(
-                "a refresh replaces everything in {} with production: pass --yes to run it without a terminal",
-                a.env
-            )));
-        }
-        if !matches!(
-            ask(&format!(
-                "Replace everything in {} with production? [y/N]",
-                a.env
-            ))
-            .as_str(),
-            "y" | "Y" | "yes"
-        ) {
-            return Err(CliError::act("not confirmed; nothing was changed"));
-        }
-    }
-    let confirmed = a.confirm_env.contains(&a.env);
-    let json = a.json;
-    let r = runtime()?.block_on(engine.refresh(&a.env, a.wait, confirmed, &move |line| {
-        if !json {
-            println!("{line}");
-        }
-    }))?;
-    if a.json {
-        print_json(&r)?;
-    }
-    // The org changed but something after it did not: the user must act (README: 1).
-    Ok(ExitCode::from(u8::from(!r.problems.is_empty())))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod merge_file;
 mod orgcfg;
 mod orgs;
 mod plan;
+mod refresh;
 mod sim;
 mod status;
 
@@ -87,7 +88,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Releases(a)) => jobs::releases(&cli, a),
         Some(Command::Validate(a)) => jobs::validate(&cli, a),
         Some(Command::Review(a)) => jobs::review(&cli, a),
-        Some(Command::Refresh(a)) => jobs::refresh(&cli, a),
+        Some(Command::Refresh(a)) => refresh::refresh(&cli, a),
+        Some(Command::Advise(a)) => refresh::advise(&cli, a),
         Some(Command::Delta(a)) => delta::run(a),
         Some(Command::Convert(a)) => convert::run(a),
         Some(Command::MergeFile(a)) => merge_file::run(a),

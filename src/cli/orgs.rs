@@ -7,9 +7,26 @@ use std::process::ExitCode;
 
 pub fn run(cli: &Cli, a: &JsonArg) -> CliResult {
     let (cfg, dir) = load(cli)?;
-    let rows = runtime()?.block_on(crate::engine::orgs::orgs(&cfg, &dir));
+    let rt = runtime()?;
+    let rows = rt.block_on(crate::engine::orgs::orgs(&cfg, &dir));
+    // When each sandbox was last refreshed (production's SandboxProcess rows).
+    let refreshes =
+        match crate::engine::Workspace::load(&dir.join(crate::engine::workspace::CONFIG_FILE)) {
+            Ok(ws) => rt.block_on(crate::engine::sync::refresh_dates(&ws)),
+            Err(_) => Default::default(),
+        };
     if a.json {
-        print_json(&serde_json::json!({ "orgs": rows }))?;
+        let mut v = serde_json::to_value(&rows).unwrap_or_default();
+        for row in v.as_array_mut().into_iter().flatten() {
+            let org = row["org"].as_str().unwrap_or("").to_string();
+            if let (Some(d), Some(obj)) = (refreshes.get(&org), row.as_object_mut()) {
+                obj.insert(
+                    "refresh".into(),
+                    serde_json::to_value(d).unwrap_or_default(),
+                );
+            }
+        }
+        print_json(&serde_json::json!({ "orgs": v }))?;
     } else {
         for r in &rows {
             let kind = match r.sandbox {
@@ -56,7 +73,30 @@ pub fn run(cli: &Cli, a: &JsonArg) -> CliResult {
             if let Some(e) = &r.error {
                 println!("             {e}");
             }
+            if let Some(d) = refreshes.get(&r.org) {
+                println!("             {}", refresh_line(d));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `last refreshed 2026-03-01 (allowed again from 2026-03-06)` for a sandbox's row.
+fn refresh_line(d: &crate::engine::sync::RefreshDates) -> String {
+    let day = |t: &str| t.get(..10).unwrap_or(t).to_string();
+    if let Some(e) = &d.error {
+        return format!("sandbox {}: last refresh unknown ({e})", d.sandbox_name);
+    }
+    let last = d.last_refresh.as_deref().map_or_else(
+        || "never refreshed".to_string(),
+        |t| format!("last refreshed {}", day(t)),
+    );
+    match &d.refresh_allowed_from {
+        Some(from) => format!(
+            "sandbox {}: {last}; refresh allowed from {}",
+            d.sandbox_name,
+            day(from)
+        ),
+        None => format!("sandbox {}: {last}; refresh allowed now", d.sandbox_name),
+    }
 }

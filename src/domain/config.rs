@@ -72,6 +72,8 @@ struct RawEnv {
     test_level: Option<Spanned<String>>,
     #[serde(default, rename = "replacement")]
     replacements: Vec<Replacement>,
+    /// Salesforce's SandboxName of the env's org, when it differs from the env name.
+    sandbox_name: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -403,6 +405,9 @@ pub struct Config {
     pub timing: TimingConfig,
     /// Line of each env's `name`, for later errors such as a missing branch.
     pub env_lines: BTreeMap<String, usize>,
+    /// Salesforce `SandboxName` of each env whose org is a sandbox (`sandbox_of`): its
+    /// `sandbox_name`, or the env name.
+    pub sandbox_names: BTreeMap<String, String>,
     pub file: String,
 }
 
@@ -550,6 +555,39 @@ impl Config {
             let org = org.checked(&name).map_err(|m| err(None, m))?;
             orgs.insert(name, org);
         }
+        let mut sandbox_names = BTreeMap::new();
+        for e in &raw.envs {
+            let name = e.name.get_ref().trim();
+            let is_sandbox = e
+                .org
+                .as_ref()
+                .and_then(|o| orgs.get(o.get_ref()))
+                .is_some_and(|o: &OrgConfig| o.sandbox_of.is_some());
+            let chosen = match &e.sandbox_name {
+                Some(s) => {
+                    super::sandbox::check_sandbox_name(s.get_ref()).map_err(|m| {
+                        err(
+                            Some(line_of(text, s.span())),
+                            format!("env '{name}': sandbox_name {m}"),
+                        )
+                    })?;
+                    s.get_ref().clone()
+                }
+                None if !is_sandbox => continue,
+                None => {
+                    super::sandbox::check_sandbox_name(name).map_err(|m| {
+                        err(
+                            Some(line_of(text, e.name.span())),
+                            format!(
+                                "env '{name}' is a sandbox and its name is its Salesforce SandboxName, but {m}: set sandbox_name = \"…\" in this [[env]]"
+                            ),
+                        )
+                    })?;
+                    name.to_string()
+                }
+            };
+            sandbox_names.insert(name.to_string(), chosen);
+        }
         let config = Config {
             project: ProjectConfig {
                 story_pattern: pattern_text,
@@ -565,6 +603,7 @@ impl Config {
             masking,
             timing: raw.timing,
             env_lines,
+            sandbox_names,
             file: file.to_string(),
         };
         super::config_checks::check(&config, text)?;
@@ -655,6 +694,41 @@ to = "qa"
         )
         .unwrap_err();
         assert!(e.message.contains("branchh"), "{e}");
+    }
+
+    /// GOOD with both envs on orgs, qa's a sandbox of dev1's (enough for the names).
+    fn with_sandbox(qa_name: &str, extra: &str) -> String {
+        GOOD.replace("name = \"qa\"", &format!("name = \"{qa_name}\"{extra}"))
+            .replace("to = \"qa\"", &format!("to = \"{qa_name}\""))
+            .replace("kind = \"dev\"", "kind = \"dev\"\norg = \"main\"")
+            .replace("kind = \"qa\"", "kind = \"qa\"\norg = \"box\"")
+            + "\n[orgs.main]\nauth = \"simulated\"\n\n[orgs.box]\nauth = \"simulated\"\nsandbox_of = \"main\"\n"
+    }
+
+    #[test]
+    fn sandbox_names_default_to_the_env_name_and_are_checked_with_their_line() {
+        let c = Config::parse(&with_sandbox("qa", ""), "b.toml").unwrap();
+        assert_eq!(c.sandbox_names.get("qa").map(String::as_str), Some("qa"));
+        assert!(!c.sandbox_names.contains_key("dev1"), "not a sandbox");
+        let c = Config::parse(
+            &with_sandbox("qa-eu", "\nsandbox_name = \"qaeu\""),
+            "b.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.sandbox_names.get("qa-eu").map(String::as_str),
+            Some("qaeu")
+        );
+        let e = Config::parse(&with_sandbox("qa-eu", ""), "b.toml").unwrap_err();
+        assert_eq!(e.line, Some(12), "{e}");
+        assert!(e.message.contains("set sandbox_name"), "{e}");
+        let e = Config::parse(
+            &with_sandbox("qa", "\nsandbox_name = \"quality_assurance\""),
+            "b.toml",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(13), "{e}");
+        assert!(e.message.contains("10 letters or digits"), "{e}");
     }
 
     #[test]

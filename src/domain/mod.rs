@@ -11,6 +11,7 @@ pub mod org;
 pub mod pipeline;
 pub mod plan;
 pub mod roles;
+pub mod sandbox;
 pub mod status;
 pub mod story;
 

@@ -54,6 +54,9 @@ pub struct BoardEnv {
     pub release: Option<String>,
     pub api_version: Option<String>,
     pub level: usize,
+    /// Last refresh and the sync advisor's last word, when known (sandboxes only).
+    #[serde(default)]
+    pub sandbox: Option<super::sandbox::SandboxBadge>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -49,6 +49,7 @@ pub mod refresh;
 pub mod replace;
 pub mod rollback;
 pub mod snapshot;
+pub mod sync;
 pub mod views;
 pub mod watch;
 pub mod workspace;

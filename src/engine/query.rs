@@ -146,6 +146,7 @@ pub fn status(ws: &Workspace, caches: &Caches) -> Result<StatusReport, EngineErr
 
 fn board_envs(ws: &Workspace, envs: &[(String, String, String)]) -> Vec<BoardEnv> {
     let p = &ws.config.pipeline;
+    let mut badges = super::sync::badges(ws);
     envs.iter()
         .map(|(name, branch, _)| {
             let e = p.env(name);
@@ -158,6 +159,7 @@ fn board_envs(ws: &Workspace, envs: &[(String, String, String)]) -> Vec<BoardEnv
                 release: ws.api_version.as_deref().map(release_name),
                 api_version: ws.api_version.clone(),
                 level: p.level(name),
+                sandbox: badges.remove(name),
             }
         })
         .collect()

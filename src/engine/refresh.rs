@@ -1,36 +1,138 @@
 //! Sandbox refresh: the blunt alternative to back promotion. Production's org copies itself
-//! into the sandbox; when it completes the env branch is reset to production's branch (the old
-//! tip is kept under `refs/backflow/refresh/…`), and the audit log records it.
+//! into the sandbox (`SandboxName` from the env's `sandbox_name`); a refresh already running or
+//! finished elsewhere is followed, never started twice; Salesforce's refresh interval per
+//! license is checked before anything is sent. When the copy completes the env branch is reset
+//! to production's commit at the time the copy started (recorded when backflow starts it, else
+//! read from production's branch at the SandboxProcess's `CreatedDate`); the old tip is kept
+//! under `refs/backflow/refresh/…`, the audit log records it, and the stories in flight above
+//! the sandbox that it now lacks are reported (`--resync` back-promotes them).
 
+use super::sync::{Lacking, ended, prod_env_of};
 use super::{Engine, EngineError, audit, connect};
 use crate::domain::EnvKind;
-use git2::Oid;
+use crate::salesforce::SandboxProcess;
+use chrono::{DateTime, Utc};
+use git2::{Oid, Repository};
+use std::time::Duration;
 
-/// What a refresh did.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RefreshReport {
-    pub env: String,
-    pub sandbox: String,
-    pub started: bool,
-    pub status: String,
-    pub completed: bool,
-    /// The env branch's tip before the reset, kept under `refs/backflow/refresh/…`.
-    pub previous_tip: Option<String>,
-    pub new_tip: Option<String>,
-    /// What went wrong after the org was refreshed and the user must act on (a rejected push
-    /// of the reset branch, a failed audit append); the command exits 1 when there are any.
-    pub problems: Vec<String>,
+/// Where the production commit a refresh copies is recorded, per SandboxProcess.
+fn base_ref(env: &str, process: &str) -> String {
+    format!("refs/backflow/refresh-base/{env}/{process}")
 }
 
+/// Marks a SandboxProcess whose completion the env branch has been reset to.
+fn synced_ref(env: &str, process: &str) -> String {
+    format!("refs/backflow/refresh-synced/{env}/{process}")
+}
+
+/// How a refresh goes, as it goes: streamed to the console, printed by the CLI (text, or JSON
+/// Lines on stderr with `--json`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum RefreshEvent {
+    Started {
+        sandbox: String,
+        from: String,
+    },
+    /// A refresh started elsewhere (or earlier) is followed instead of starting another.
+    Following {
+        sandbox: String,
+        status: String,
+        started_at: String,
+    },
+    Progress {
+        sandbox: String,
+        status: String,
+        copy_progress: u64,
+    },
+    /// The copy finished: production's data is in the sandbox.
+    CopyCompleted {
+        sandbox: String,
+    },
+    Reset {
+        branch: String,
+        from: String,
+        to: String,
+    },
+    Pushed {
+        branch: String,
+        remote: String,
+    },
+    /// The sandbox and its branch are ready for work.
+    Ready {
+        sandbox: String,
+        lacking: usize,
+    },
+    Note {
+        text: String,
+    },
+    Problem {
+        text: String,
+    },
+}
+
+impl std::fmt::Display for RefreshEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RefreshEvent::Started { sandbox, from } => {
+                write!(f, "refresh of {sandbox} from {from} started")
+            }
+            RefreshEvent::Following {
+                sandbox,
+                status,
+                started_at,
+            } => write!(
+                f,
+                "a refresh of {sandbox} started at {started_at} is {status}: following it"
+            ),
+            RefreshEvent::Progress {
+                sandbox,
+                status,
+                copy_progress,
+            } => {
+                write!(f, "{sandbox}: {status} ({copy_progress}%)")
+            }
+            RefreshEvent::CopyCompleted { sandbox } => write!(f, "{sandbox}: copy completed"),
+            RefreshEvent::Reset { branch, from, to } => write!(
+                f,
+                "{branch} reset to {} (was {})",
+                &to[..to.len().min(10)],
+                &from[..from.len().min(10)]
+            ),
+            RefreshEvent::Pushed { branch, remote } => write!(f, "{branch} pushed to {remote}"),
+            RefreshEvent::Ready { sandbox, lacking } => write!(
+                f,
+                "{sandbox} is ready ({} in flight above it not in it)",
+                crate::domain::plural(*lacking, "story")
+            ),
+            RefreshEvent::Note { text } => f.write_str(text),
+            RefreshEvent::Problem { text } => write!(f, "! {text}"),
+        }
+    }
+}
+
+/// How `refresh` runs.
+#[derive(Debug, Clone)]
+pub struct RefreshOptions {
+    /// Follow the copy to its end and reset the branch.
+    pub wait: bool,
+    /// The env is protected and the user named it (`--confirm-env`).
+    pub confirmed: bool,
+    /// How long to wait for the copy (sandbox copies take hours to days).
+    pub timeout: Duration,
+}
+
+/// Salesforce's sandbox copies take hours (Full sandboxes: days): the default wait.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(72 * 3600);
+
 impl Engine {
-    /// Refreshes the sandbox of `env` from production (or follows a refresh already running);
-    /// with `wait`, waits for it and resets the env branch. `progress` receives status lines.
+    /// Refreshes the sandbox of `env` from production, or follows a refresh already running
+    /// (or finished and not yet followed); with `wait`, waits for it and resets the env branch.
     pub async fn refresh(
         &self,
         env: &str,
-        wait: bool,
-        confirmed: bool,
-        progress: &(dyn Fn(String) + Send + Sync),
+        opts: &RefreshOptions,
+        progress: &(dyn Fn(RefreshEvent) + Send + Sync),
     ) -> Result<RefreshReport, EngineError> {
         let cfg = &self.ws.config;
         let e = self.env_named(env)?;
@@ -42,92 +144,162 @@ impl Engine {
         let user = self.user();
         crate::domain::roles::authorize(&cfg.roles, &user, "refresh", &e)
             .map_err(EngineError::Input)?;
-        if e.is_protected() && !confirmed {
+        if e.is_protected() && !opts.confirmed {
             return Err(EngineError::Input(format!(
                 "'{env}' is protected: confirm it by name (--confirm-env {env})"
             )));
         }
-        let (org, oc) = super::orgs::env_org(cfg, env)?;
-        let prod_org = oc.sandbox_of.clone().ok_or_else(|| {
+        let prod_env = prod_env_of(&self.ws, env)?;
+        let sandbox = cfg.sandbox_names.get(env).cloned().ok_or_else(|| {
             EngineError::Input(format!(
-                "[orgs.{org}] has no sandbox_of: name the production org it is a sandbox of"
+                "'{env}' has no sandbox name: set sandbox_name in its [[env]]"
             ))
         })?;
-        let prod_env = cfg
-            .pipeline
-            .envs()
-            .iter()
-            .find(|x| x.org.as_deref() == Some(prod_org.as_str()))
-            .cloned()
-            .ok_or_else(|| {
-                EngineError::Input(format!("no env uses the production org '{prod_org}'"))
-            })?;
-        if wait {
+        if opts.wait {
             // The branch is reset when the refresh completes: refuse now, not after it.
             super::lock::checkout_ready(&self.ws, env)?;
         }
         let client = connect::client_for(&self.ws, &prod_env.name).await?;
-        let running = client
-            .sandbox_process(&org)
-            .await?
-            .is_some_and(|p| !p.is_completed() && !p.is_stopped());
-        if !running {
-            client
-                .refresh_sandbox(&org, &format!("backflow refresh of {env} by {user}"))
-                .await?;
-            progress(format!("refresh of {org} from {prod_org} started"));
+        let info = client.sandbox_info(&sandbox).await?.ok_or_else(|| {
+            EngineError::Input(
+                cfg.env_error(
+                    env,
+                    format!(
+                        "production ({}) has no sandbox named {sandbox}: set sandbox_name in the [[env]] of {env} to its SandboxName",
+                        prod_env.name
+                    ),
+                )
+                .to_string(),
+            )
+        })?;
+        let latest = client.sandbox_process(&sandbox).await?;
+        let running = latest
+            .as_ref()
+            .filter(|p| !p.is_completed() && !p.is_stopped());
+        let unfollowed = match latest.as_ref().filter(|p| p.is_completed()) {
+            Some(p) => self.completed_unfollowed(&e.branch, env, p).await?,
+            None => false,
+        };
+        let (process, started) = if let Some(p) = running.or(latest.as_ref().filter(|_| unfollowed))
+        {
+            progress(RefreshEvent::Following {
+                sandbox: sandbox.clone(),
+                status: p.status.clone(),
+                started_at: p.created_date.clone(),
+            });
+            (p.clone(), false)
         } else {
-            progress(format!(
-                "a refresh of {org} is already running; following it"
-            ));
-        }
+            let done = client.last_completed_refresh(&sandbox).await?;
+            if let Some(next) = crate::domain::sandbox::next_refresh(
+                &info.license_type,
+                done.as_ref().and_then(ended),
+                Utc::now(),
+            ) {
+                return Err(EngineError::Input(format!(
+                    "{sandbox} cannot be refreshed before {}: {} sandboxes can be refreshed every {} (last refresh completed {})",
+                    next.to_rfc3339(),
+                    info.license_type,
+                    crate::domain::plural(
+                        crate::domain::sandbox::refresh_interval_days(&info.license_type) as usize,
+                        "day"
+                    ),
+                    done.and_then(|d| d.end_date).unwrap_or_default()
+                )));
+            }
+            let prod_tip = self.branch_tip(&prod_env.branch)?;
+            client
+                .refresh_sandbox(&sandbox, &format!("backflow refresh of {env} by {user}"))
+                .await?;
+            progress(RefreshEvent::Started {
+                sandbox: sandbox.clone(),
+                from: prod_env.name.clone(),
+            });
+            let p = client.sandbox_process(&sandbox).await?.ok_or_else(|| {
+                EngineError::Remote(format!(
+                    "the refresh of {sandbox} was accepted but production lists no SandboxProcess for it"
+                ))
+            })?;
+            // Production's commit now is what the copy holds: the branch is reset to it.
+            let repo = self.ws.open_repo()?;
+            repo.reference(
+                &base_ref(env, &p.id),
+                prod_tip,
+                true,
+                "backflow refresh: production when the copy started",
+            )
+            .map_err(|e| EngineError::Internal(format!("git: {}", e.message())))?;
+            (p, true)
+        };
         let mut report = RefreshReport {
             env: env.to_string(),
-            sandbox: org.clone(),
-            started: !running,
-            status: "Pending".into(),
+            sandbox: sandbox.clone(),
+            started,
+            process: process.id.clone(),
+            status: process.status.clone(),
             completed: false,
             previous_tip: None,
             new_tip: None,
+            lacking: vec![],
             problems: vec![],
         };
-        if !wait {
-            progress(format!(
-                "run `backflow refresh {env} --wait` to follow it and reset the branch when it completes"
-            ));
+        if !opts.wait {
+            progress(RefreshEvent::Note {
+                text: format!(
+                    "run `backflow refresh {env} --wait` to follow it and reset the branch when it completes"
+                ),
+            });
             return Ok(report);
         }
         let token = tokio_util::sync::CancellationToken::new();
-        let p = client
-            .poll_sandbox_refresh(&org, &token, |p| {
-                progress(format!("{}: {} ({}%)", org, p.status, p.copy_progress))
-            })
-            .await?;
+        let p = if process.is_completed() {
+            process.clone()
+        } else {
+            client
+                .poll_sandbox_refresh(&sandbox, &token, opts.timeout, |p| {
+                    progress(RefreshEvent::Progress {
+                        sandbox: sandbox.clone(),
+                        status: p.status.clone(),
+                        copy_progress: p.copy_progress,
+                    })
+                })
+                .await
+                .map_err(|err| match err {
+                    crate::salesforce::SfError::Timeout { .. } => EngineError::Remote(format!(
+                        "the refresh of {sandbox} is still running in Salesforce after {}s; the branch is unchanged: run `backflow refresh {env} --wait` again to follow it",
+                        opts.timeout.as_secs()
+                    )),
+                    other => other.into(),
+                })?
+        };
         report.status = p.status.clone();
         if !p.is_completed() {
             return Err(EngineError::Remote(format!(
-                "the refresh of {org} stopped: {}",
+                "the refresh of {sandbox} stopped: {}",
                 p.status
             )));
         }
         report.completed = true;
-        self.mask_after_refresh(env, &mut report.problems, progress)
-            .await;
-        // The sandbox now holds production: so does its branch.
-        let (ws, branch, prod_branch, env_name) = (
+        progress(RefreshEvent::CopyCompleted {
+            sandbox: sandbox.clone(),
+        });
+        // ── Copy completed, not yet ready. Work on the org's fresh copy of production's data
+        // (masking: `mask_after_refresh`) belongs in `after_copy`, before the branch is reset.
+        self.after_copy(env, &sandbox, &mut report, progress)
+            .await?;
+        let base = self.copied_commit(env, &prod_env.branch, &p)?;
+        // The sandbox now holds production as it was when the copy started: so does its branch.
+        let (ws, branch, env_name, process_id) = (
             self.ws.clone(),
             e.branch.clone(),
-            prod_env.branch.clone(),
             env.to_string(),
+            p.id.clone(),
         );
         type Pushed = Result<crate::git::record::Pushed, String>;
-        let (old, new, pushed) = tokio::task::spawn_blocking(move || -> Result<(Oid, Oid, Pushed), EngineError> {
+        let (old, pushed) = tokio::task::spawn_blocking(move || -> Result<(Oid, Pushed), EngineError> {
             let repo = ws.open_repo()?;
             let ge = |e: git2::Error| EngineError::Internal(format!("git: {}", e.message()));
             let old = crate::git::history::resolve_branch(&repo, &branch)
                 .ok_or_else(|| EngineError::Input(format!("branch '{branch}' not found")))?;
-            let new = crate::git::history::resolve_branch(&repo, &prod_branch)
-                .ok_or_else(|| EngineError::Input(format!("branch '{prod_branch}' not found")))?;
             let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S");
             repo.reference(
                 &format!("refs/backflow/refresh/{env_name}/{stamp}"),
@@ -140,10 +312,22 @@ impl Engine {
                 &repo,
                 &branch,
                 old,
-                new,
+                base,
                 "backflow refresh: reset to production",
             )
             .map_err(|e| EngineError::NeedsAction(e.to_string()))?;
+            // This copy is followed: a later `refresh --wait` starts a new one.
+            repo.reference(
+                &synced_ref(&env_name, &process_id),
+                base,
+                true,
+                "backflow refresh: branch reset to this copy",
+            )
+            .map_err(ge)?;
+            // The synced mark holds the same commit now.
+            if let Ok(mut r) = repo.find_reference(&base_ref(&env_name, &process_id)) {
+                let _ = r.delete();
+            }
             let pushed = match crate::git::record::push_reset(&ws.root, &branch, old) {
                 Ok(crate::git::record::Pushed::Rejected { remote, message }) => Err(format!(
                     "the org is refreshed and {branch} reset here, but the push to {remote} was rejected ({message}): the remote's {branch} is behind the org; push it with `git push --force-with-lease {remote} {branch}`"
@@ -153,40 +337,43 @@ impl Engine {
                     "the org is refreshed and {branch} reset here, but it could not be pushed: {e}"
                 )),
             };
-            Ok((old, new, pushed))
+            Ok((old, pushed))
         })
         .await
         .map_err(|e| EngineError::Internal(format!("background task: {e}")))??;
+        let problem = |report: &mut RefreshReport, text: String| {
+            progress(RefreshEvent::Problem { text: text.clone() });
+            report.problems.push(text);
+        };
         match pushed {
-            Ok(crate::git::record::Pushed::Yes { remote }) => {
-                progress(format!("{} pushed to {remote}", e.branch))
-            }
+            Ok(crate::git::record::Pushed::Yes { remote }) => progress(RefreshEvent::Pushed {
+                branch: e.branch.clone(),
+                remote,
+            }),
             Ok(_) => {}
-            Err(problem) => {
-                progress(format!("! {problem}"));
-                report.problems.push(problem);
-            }
+            Err(text) => problem(&mut report, text),
         }
         report.previous_tip = Some(old.to_string());
-        report.new_tip = Some(new.to_string());
-        progress(format!(
-            "{} reset to {} (was {})",
-            e.branch,
-            &new.to_string()[..10],
-            &old.to_string()[..10]
-        ));
+        report.new_tip = Some(base.to_string());
+        progress(RefreshEvent::Reset {
+            branch: e.branch.clone(),
+            from: old.to_string(),
+            to: base.to_string(),
+        });
         let rec = audit::NewRecord {
             who: user,
             action: "refresh".into(),
             from: Some(prod_env.name.clone()),
             to: Some(env.to_string()),
             outcome: "refreshed".into(),
+            deploy_ids: vec![p.id.clone()],
             ..Default::default()
         };
         if let Err(err) = self.ws.open_repo().and_then(|r| audit::append(&r, rec)) {
-            let problem = format!("could not append to the audit log: {err}");
-            progress(format!("! {problem}"));
-            report.problems.push(problem);
+            problem(
+                &mut report,
+                format!("could not append to the audit log: {err}"),
+            );
         }
         let ws = self.ws.clone();
         let shared = tokio::task::spawn_blocking(move || audit::publish(&ws.open_repo()?))
@@ -194,20 +381,180 @@ impl Engine {
             .map_err(|e| EngineError::Internal(format!("background task: {e}")))
             .and_then(|r| r);
         match shared {
-            Ok(crate::git::record::Pushed::Rejected { remote, message }) => {
-                let problem = format!(
+            Ok(crate::git::record::Pushed::Rejected { remote, message }) => problem(
+                &mut report,
+                format!(
                     "the audit trail was not pushed to {remote} ({message}): `backflow audit sync` pushes it"
-                );
-                progress(format!("! {problem}"));
-                report.problems.push(problem);
-            }
-            Err(err) => {
-                let problem = format!("the audit trail was not shared: {err}");
-                progress(format!("! {problem}"));
-                report.problems.push(problem);
-            }
+                ),
+            ),
+            Err(err) => problem(
+                &mut report,
+                format!("the audit trail was not shared: {err}"),
+            ),
             Ok(_) => {}
         }
+        let done_at = ended(&p).unwrap_or_else(Utc::now).to_rfc3339();
+        super::sync::note_badges(&self.ws, |all| {
+            let b = all.entry(env.to_string()).or_default();
+            b.last_refresh = Some(done_at);
+            // Advice given before the copy no longer holds.
+            b.advice = None;
+            b.advised_at = None;
+        });
+        // What the sandbox lost that is still in flight above it.
+        let status = self.status().await?;
+        report.lacking = super::sync::lacking(&self.ws, &status, env);
+        for l in &report.lacking {
+            progress(RefreshEvent::Note {
+                text: format!("  lacks {} (in {})", l.story, l.from),
+            });
+        }
+        progress(RefreshEvent::Ready {
+            sandbox,
+            lacking: report.lacking.len(),
+        });
         Ok(report)
+    }
+
+    /// Runs between "copy completed" and "ready", on the org's fresh copy of production.
+    /// Masking of personal data (`mask_after_refresh`) is called from here.
+    async fn after_copy(
+        &self,
+        env: &str,
+        _sandbox: &str,
+        report: &mut RefreshReport,
+        progress: &(dyn Fn(RefreshEvent) + Send + Sync),
+    ) -> Result<(), EngineError> {
+        // Production's data is in the sandbox now: mask it before anyone is told it is ready.
+        let note = |text: String| progress(RefreshEvent::Note { text });
+        self.mask_after_refresh(env, &mut report.problems, &note)
+            .await;
+        Ok(())
+    }
+
+    fn branch_tip(&self, branch: &str) -> Result<Oid, EngineError> {
+        let repo = self.ws.open_repo()?;
+        crate::git::history::resolve_branch(&repo, branch)
+            .ok_or_else(|| EngineError::Input(format!("branch '{branch}' not found")))
+    }
+
+    /// Whether completed copy `p` was never followed by backflow and nothing was recorded on
+    /// the env branch since it ended: the branch still describes the org before the copy.
+    async fn completed_unfollowed(
+        &self,
+        branch: &str,
+        env: &str,
+        p: &SandboxProcess,
+    ) -> Result<bool, EngineError> {
+        let repo = self.ws.open_repo()?;
+        if repo.find_reference(&synced_ref(env, &p.id)).is_ok() {
+            return Ok(false);
+        }
+        let Some(end) = ended(p) else {
+            return Ok(false);
+        };
+        let tip = self.branch_tip(branch)?;
+        let tip_time = repo
+            .find_commit(tip)
+            .map(|c| c.committer().when().seconds())
+            .map_err(|e| EngineError::Internal(format!("git: {}", e.message())))?;
+        Ok(tip_time < end.timestamp())
+    }
+
+    /// Production's commit the copy `p` holds: recorded when backflow started it, else the
+    /// newest commit of production's branch (first parents) made before the copy started.
+    fn copied_commit(
+        &self,
+        env: &str,
+        prod_branch: &str,
+        p: &SandboxProcess,
+    ) -> Result<Oid, EngineError> {
+        let repo = self.ws.open_repo()?;
+        if let Ok(r) = repo.find_reference(&base_ref(env, &p.id))
+            && let Some(oid) = r.target()
+        {
+            return Ok(oid);
+        }
+        let started = DateTime::parse_from_rfc3339(&p.created_date)
+            .map_err(|e| {
+                EngineError::Remote(format!(
+                    "SandboxProcess {} has no readable CreatedDate ('{}'): {e}",
+                    p.id, p.created_date
+                ))
+            })?
+            .timestamp();
+        commit_at(&repo, self.branch_tip(prod_branch)?, started).ok_or_else(|| {
+            EngineError::NeedsAction(format!(
+                "production's branch '{prod_branch}' has no commit older than the copy's start ({}): reset the branch by hand",
+                p.created_date
+            ))
+        })
+    }
+}
+
+/// The newest first-parent ancestor of `tip` (itself included) committed at or before `time`.
+fn commit_at(repo: &Repository, tip: Oid, time: i64) -> Option<Oid> {
+    let mut c = repo.find_commit(tip).ok()?;
+    loop {
+        if c.committer().when().seconds() <= time {
+            return Some(c.id());
+        }
+        c = c.parent(0).ok()?;
+    }
+}
+
+/// What a refresh did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RefreshReport {
+    pub env: String,
+    /// Salesforce's SandboxName.
+    pub sandbox: String,
+    /// False when a refresh started elsewhere (or earlier) was followed.
+    pub started: bool,
+    /// The SandboxProcess id.
+    pub process: String,
+    pub status: String,
+    pub completed: bool,
+    /// The env branch's tip before the reset, kept under `refs/backflow/refresh/…`.
+    pub previous_tip: Option<String>,
+    /// Production's commit when the copy started: the branch's new tip.
+    pub new_tip: Option<String>,
+    /// Stories in flight above the sandbox that it lacks now, with where to take them from.
+    pub lacking: Vec<Lacking>,
+    /// What went wrong after the org was refreshed and the user must act on (a rejected push
+    /// of the reset branch, a failed audit append); the command exits 1 when there are any.
+    pub problems: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_copied_commit_is_the_newest_one_before_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let mut parent: Option<Oid> = None;
+        let mut ids = vec![];
+        for (i, t) in [1000, 2000, 3000].into_iter().enumerate() {
+            let sig = git2::Signature::new("a", "a@x", &git2::Time::new(t, 0)).unwrap();
+            let tree = repo
+                .find_tree(repo.treebuilder(None).unwrap().write().unwrap())
+                .unwrap();
+            let parents: Vec<_> = parent
+                .iter()
+                .map(|p| repo.find_commit(*p).unwrap())
+                .collect();
+            let refs: Vec<_> = parents.iter().collect();
+            let id = repo
+                .commit(None, &sig, &sig, &format!("c{i}"), &tree, &refs)
+                .unwrap();
+            ids.push(id);
+            parent = Some(id);
+        }
+        let tip = ids[2];
+        assert_eq!(commit_at(&repo, tip, 2500), Some(ids[1]));
+        assert_eq!(commit_at(&repo, tip, 3000), Some(ids[2]));
+        assert_eq!(commit_at(&repo, tip, 999), None);
     }
 }

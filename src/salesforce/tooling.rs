@@ -171,6 +171,24 @@ impl SalesforceClient {
 
     /// The newest SandboxProcess of sandbox `name` (call on production), skipping deleted runs.
     pub async fn sandbox_process(&self, name: &str) -> Result<Option<SandboxProcess>, SfError> {
+        Ok(self.sandbox_processes(name).await?.into_iter().next())
+    }
+
+    /// The newest completed SandboxProcess of sandbox `name`: its `EndDate` is when the sandbox
+    /// was last refreshed.
+    pub async fn last_completed_refresh(
+        &self,
+        name: &str,
+    ) -> Result<Option<SandboxProcess>, SfError> {
+        Ok(self
+            .sandbox_processes(name)
+            .await?
+            .into_iter()
+            .find(SandboxProcess::is_completed))
+    }
+
+    /// SandboxProcess rows of sandbox `name`, newest first, without deleted runs.
+    async fn sandbox_processes(&self, name: &str) -> Result<Vec<SandboxProcess>, SfError> {
         let rows = self
             .tooling_query(&format!(
                 "SELECT Id, Status, SandboxName, CopyProgress, CreatedDate, EndDate FROM SandboxProcess WHERE SandboxName = {} ORDER BY CreatedDate DESC",
@@ -188,7 +206,7 @@ impl SalesforceClient {
                 created_date: s(r, "CreatedDate"),
                 end_date: r["EndDate"].as_str().map(str::to_string),
             })
-            .next())
+            .collect())
     }
 
     /// Starts a refresh of sandbox `name` from this production org (PATCH SandboxInfo). Not
@@ -225,6 +243,7 @@ impl SalesforceClient {
         &self,
         name: &str,
         cancel: &CancellationToken,
+        timeout: Duration,
         mut on_progress: impl FnMut(&SandboxProcess),
     ) -> Result<SandboxProcess, SfError> {
         let timing = self.timing().clone();
@@ -249,11 +268,11 @@ impl SalesforceClient {
                     op: format!("waiting for the refresh of {name} (it continues in Salesforce)"),
                 });
             }
-            if started.elapsed() > Duration::from_millis(timing.deploy_timeout_ms) {
+            if started.elapsed() > timeout {
                 return Err(SfError::Timeout {
                     org: self.org().into(),
                     op: format!("refresh of {name}"),
-                    ms: timing.deploy_timeout_ms,
+                    ms: timeout.as_millis() as u64,
                 });
             }
             tokio::select! {

@@ -659,9 +659,12 @@ async fn sandbox_refresh_copies_production_after_a_delay() {
         .unwrap();
     let mut progress = Vec::new();
     let p = prod
-        .poll_sandbox_refresh("dev1", &CancellationToken::new(), |p| {
-            progress.push(p.copy_progress)
-        })
+        .poll_sandbox_refresh(
+            "dev1",
+            &CancellationToken::new(),
+            std::time::Duration::from_secs(60),
+            |p| progress.push(p.copy_progress),
+        )
         .await
         .unwrap();
     assert!(p.is_completed());
@@ -1586,7 +1589,7 @@ fn client_futures_are_send(c: &SalesforceClient, t: &CancellationToken) {
     send(c.source_members_since(0));
     send(c.find_deploy_requests("x", chrono::Utc::now()));
     send(c.refresh_sandbox("x", "y"));
-    send(c.poll_sandbox_refresh("x", t, |_| {}));
+    send(c.poll_sandbox_refresh("x", t, std::time::Duration::ZERO, |_| {}));
     send(SalesforceClient::connect(
         "x",
         &OrgConfig::default(),

@@ -1228,6 +1228,7 @@ fn wide_titles_are_clipped_by_display_width_on_the_board() {
         release: None,
         api_version: None,
         level,
+        sandbox: None,
     };
     let story = |id: &str, title: &str| BoardStory {
         id: id.into(),

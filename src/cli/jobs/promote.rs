@@ -3,11 +3,11 @@
 
 use super::*;
 
-pub(super) fn interactive() -> bool {
+pub(in crate::cli) fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::env::var_os("CI").is_none()
 }
 
-pub(super) fn ask(question: &str) -> String {
+pub(in crate::cli) fn ask(question: &str) -> String {
     eprint!("{question} ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();

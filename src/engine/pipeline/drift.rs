@@ -59,7 +59,7 @@ pub(super) async fn run(job: &mut Job) -> Result<Flow, EngineError> {
 }
 
 /// The newest high-water mark any earlier job journaled for `env`.
-fn last_high_water(ws: &Workspace, env: &str) -> Option<i64> {
+pub(crate) fn last_high_water(ws: &Workspace, env: &str) -> Option<i64> {
     let root = ws.state_root();
     Journal::list(&root).into_iter().find_map(|id| {
         let r = Replay::from(&Journal::open(&root, &id).ok()?.read().ok()?);

@@ -106,6 +106,9 @@ fn draw_column(
         _ => "release unknown".into(),
     };
     lines.push(Line::styled(clip(&rel, w), theme.muted));
+    if let Some(b) = &env.sandbox {
+        lines.push(Line::styled(clip(&b.line(app.now), w), theme.warning));
+    }
     let mut badges = Vec::new();
     for c in board.connections.iter().filter(|c| c.from == env.name) {
         badges.push(Span::styled(format!("→{} ", c.to), theme.muted));
