@@ -13,6 +13,7 @@ mod merge_file;
 mod orgcfg;
 mod orgs;
 mod plan;
+mod review_org;
 mod sim;
 mod status;
 

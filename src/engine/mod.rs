@@ -45,6 +45,7 @@ impl EngineError {
 pub mod query;
 pub mod refresh;
 pub mod replace;
+pub mod review_org;
 pub mod rollback;
 pub mod snapshot;
 pub mod views;

@@ -272,6 +272,8 @@ pub struct SimState {
     #[serde(skip)]
     pub faults: Vec<Fault>,
     pub settings: Settings,
+    /// Users, permissions and Setup Audit Trail per org (seeded on first use).
+    pub security: BTreeMap<String, super::security::OrgSecurity>,
     /// refresh token → org.
     pub refresh_tokens: BTreeMap<String, String>,
     /// refresh token → the app and scopes it was issued for.

@@ -12,6 +12,7 @@ mod layers;
 mod merge;
 mod pipeline;
 mod presence_cache;
+mod review_org;
 mod safety;
 mod salesforce;
 mod sf_cli;

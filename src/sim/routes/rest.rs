@@ -266,6 +266,9 @@ fn rows(
     org: &str,
     object: &str,
 ) -> Result<Vec<serde_json::Map<String, Value>>, (String, String)> {
+    if let Some(rows) = crate::sim::security::rows(st, org, object) {
+        return Ok(rows);
+    }
     let obj = |v: Value| v.as_object().cloned().unwrap_or_default();
     let o = st.orgs[org].clone();
     let out = match object.to_ascii_lowercase().as_str() {
@@ -274,9 +277,6 @@ fn rows(
             "OrganizationType": "Enterprise Edition",
             "InstanceName": "SIM1",
         }))],
-        "user" => vec![obj(json!({"Id": o.user_id, "Username": o.username, "Name": "Sim User", "IsActive": true,
-            "Email": o.username, "FirstName": "Sim", "LastName": "User", "Alias": "sim", "ProfileId": "00e000000000001AAA",
-            "LanguageLocaleKey": "en_US", "TimeZoneSidKey": "GMT", "LocaleSidKey": "en_US", "UserType": "Standard"}))],
         "sandboxinfo" => st
             .orgs
             .values()
