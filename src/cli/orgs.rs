@@ -39,6 +39,14 @@ pub fn run(cli: &Cli, a: &JsonArg) -> CliResult {
                     r.api_usage
                         .map_or_else(|| "-".to_string(), |u| u.to_string())
                 );
+                if let (Some(rel), Some(v)) = (&r.release, &r.max_api_version) {
+                    let preview = if r.preview == Some(true) {
+                        " — release preview: on a newer release than production"
+                    } else {
+                        ""
+                    };
+                    println!("             on {rel} (API {v}){preview}");
+                }
             }
             if let Some(e) = &r.error {
                 println!("             {e}");

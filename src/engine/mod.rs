@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod journal;
 pub mod lock;
 pub mod logging;
+pub mod org_release;
 pub mod orgs;
 pub mod pipeline;
 

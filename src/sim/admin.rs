@@ -30,6 +30,9 @@ pub struct OrgSpec {
     /// Files in Metadata API layout (`classes/Foo.cls` → base64 bytes); replaces the org's files.
     #[serde(default)]
     pub files: Option<BTreeMap<String, String>>,
+    /// On the next Salesforce release already (a release preview sandbox).
+    #[serde(default)]
+    pub preview: bool,
 }
 
 impl OrgSpec {
@@ -41,6 +44,7 @@ impl OrgSpec {
             sandbox_of: c.sandbox_of.clone(),
             username: c.username.clone(),
             files: None,
+            preview: false,
         }
     }
 }
@@ -312,6 +316,7 @@ fn put_org(st: &mut SimState, name: &str, spec: OrgSpec) -> Response {
                 api_usage: 0,
                 last_refresh: None,
                 port: 0,
+                preview: false,
             },
         );
     }
@@ -319,6 +324,7 @@ fn put_org(st: &mut SimState, name: &str, spec: OrgSpec) -> Response {
         o.sandbox = spec.sandbox;
         o.license = spec.license.clone();
         o.sandbox_of = spec.sandbox_of.clone();
+        o.preview = spec.preview;
         o.username = spec
             .username
             .clone()

@@ -31,6 +31,10 @@ pub struct OrgState {
     /// logins other tools stored keep working.
     #[serde(default)]
     pub port: u16,
+    /// A sandbox already on the next release (the release preview window): it offers one API
+    /// version more than other orgs.
+    #[serde(default)]
+    pub preview: bool,
 }
 
 impl OrgState {

@@ -10,6 +10,7 @@ mod engine;
 mod faults;
 mod layers;
 mod merge;
+mod org_release;
 mod pipeline;
 mod presence_cache;
 mod review_org;

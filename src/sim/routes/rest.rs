@@ -29,10 +29,21 @@ fn query_prefix(matched: &MatchedPath, ver: &str) -> String {
     }
 }
 
-/// The API versions the org serves; needs no session.
-pub(super) async fn versions() -> Response {
+#[derive(Deserialize)]
+pub(super) struct OrgPath {
+    org: String,
+}
+
+/// The API versions the org serves; needs no session. A sandbox in the release preview
+/// window offers the next release's version too, as Salesforce's preview instances do.
+pub(super) async fn versions(
+    State(app): State<Arc<App>>,
+    Path(OrgPath { org }): Path<OrgPath>,
+) -> Response {
+    let preview = app.lock().orgs.get(&org).is_some_and(|o| o.preview);
     let v: Vec<Value> = API_VERSIONS
         .iter()
+        .chain(preview.then_some(&crate::sim::server::PREVIEW_VERSION))
         .map(|(l, v)| json!({"label": l, "url": format!("/services/data/v{v}"), "version": v}))
         .collect();
     json_ok(StatusCode::OK, Value::Array(v))
