@@ -3,6 +3,10 @@
 mod apply;
 mod common;
 mod config_example;
+mod conformance;
+/// The checks the live suite runs against a real org (`tests/live.rs`).
+#[path = "../conformance/mod.rs"]
+mod conformance_checks;
 mod convert;
 mod delta;
 mod e2e;
