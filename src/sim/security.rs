@@ -124,9 +124,15 @@ fn sid(prefix: &str, org_id: &str, n: u32) -> String {
 }
 
 /// The deterministic starting point of an org (its main user keeps its id and username, so
-/// sessions and the Salesforce CLI's `sobjects/User/<id>` keep working).
-pub fn seed(org_id: &str, org_name: &str, user_id: &str, username: &str) -> OrgSecurity {
-    let now = chrono::Utc::now();
+/// sessions and the Salesforce CLI's `sobjects/User/<id>` keep working); times are relative to
+/// `now`.
+pub fn seed(
+    now: chrono::DateTime<chrono::Utc>,
+    org_id: &str,
+    org_name: &str,
+    user_id: &str,
+    username: &str,
+) -> OrgSecurity {
     let ago = |days: i64| {
         (now - chrono::Duration::days(days))
             .format("%Y-%m-%dT%H:%M:%S%.3fZ")
@@ -267,10 +273,45 @@ pub fn seed(org_id: &str, org_name: &str, user_id: &str, username: &str) -> OrgS
 pub fn of<'a>(st: &'a mut SimState, org: &str) -> Option<&'a mut OrgSecurity> {
     let o = st.orgs.get(org)?;
     if !st.security.contains_key(org) {
-        let seeded = seed(&o.id, &o.name, &o.user_id, &o.username);
+        let seeded = seed(chrono::Utc::now(), &o.id, &o.name, &o.user_id, &o.username);
         st.security.insert(org.to_string(), seeded);
     }
     st.security.get_mut(org)
+}
+
+/// A refreshed sandbox gets production's users and permissions, as Salesforce copies them
+/// (Salesforce Help, "Sandbox Setup Considerations"): record ids stay, usernames gain
+/// `.<sandbox>`, email addresses gain `.invalid` so the copy mails nobody; the sandbox's own
+/// login user stays. Its Setup Audit Trail starts empty.
+pub fn copy_to_sandbox(st: &mut SimState, prod: &str, sandbox: &str) {
+    let Some((sb_user, sb_username)) = st
+        .orgs
+        .get(sandbox)
+        .map(|o| (o.user_id.clone(), o.username.clone()))
+    else {
+        return;
+    };
+    let prod_user = st.orgs.get(prod).map(|o| o.user_id.clone());
+    let Some(mut copy) = of(st, prod).cloned() else {
+        return;
+    };
+    for u in &mut copy.users {
+        if Some(&u.id) == prod_user.as_ref() {
+            u.id = sb_user.clone();
+            u.username = sb_username.clone();
+            u.email = sb_username.clone();
+        } else {
+            u.username = format!("{}.{sandbox}", u.username);
+            u.email = format!("{}.invalid", u.email);
+        }
+    }
+    if let Some(p) = &prod_user {
+        for a in copy.assignments.iter_mut().filter(|a| &a.user_id == p) {
+            a.user_id = sb_user.clone();
+        }
+    }
+    copy.audit_trail.clear();
+    st.security.insert(sandbox.to_string(), copy);
 }
 
 /// Appends Setup Audit Trail rows for components changed by `by` (a deploy, or a direct edit).
@@ -426,25 +467,70 @@ mod tests {
 
     #[test]
     fn the_seed_is_deterministic_and_holds_the_risks() {
-        let a = seed(
-            "00D000000000001AAA",
-            "prod",
-            "005000000000001AAA",
-            "a@prod.sim",
-        );
-        let b = seed(
-            "00D000000000001AAA",
-            "prod",
-            "005000000000001AAA",
-            "a@prod.sim",
-        );
-        assert_eq!(a.users, b.users);
-        assert_eq!(a.permission_sets, b.permission_sets);
+        let now = chrono::Utc::now();
+        let prod = |n| {
+            seed(
+                n,
+                "00D000000000001AAA",
+                "prod",
+                "005000000000001AAA",
+                "a@p.sim",
+            )
+        };
+        let a = prod(now);
+        assert_eq!(a, prod(now));
         assert!(a.users.iter().any(|u| !u.is_active));
         assert!(a.users.iter().any(|u| u.last_login.is_none()));
         assert!(a.users.iter().all(|u| u.id.len() == 18));
         assert!(a.permission_sets.iter().any(|s| s.perms.view_all_data));
-        let other = seed("00D000000000002AAA", "qa", "005000000000002AAA", "a@qa.sim");
+        let other = seed(
+            now,
+            "00D000000000002AAA",
+            "qa",
+            "005000000000002AAA",
+            "a@qa.sim",
+        );
         assert_ne!(a.users[2].id, other.users[2].id);
+    }
+
+    #[test]
+    fn a_refreshed_sandbox_gets_productions_people_with_invalid_emails() {
+        let mut st = SimState::default();
+        for (name, n) in [("prod", 1), ("uat", 2)] {
+            st.orgs.insert(
+                name.into(),
+                super::super::model::OrgState {
+                    name: name.into(),
+                    id: format!("00D00000000000{n}AAA"),
+                    user_id: format!("00500000000000{n}AAA"),
+                    username: format!("admin@{name}.sim"),
+                    sandbox: name != "prod",
+                    license: None,
+                    sandbox_of: None,
+                    files: Default::default(),
+                    source_members: vec![],
+                    revision: 0,
+                    api_usage: 0,
+                    last_refresh: None,
+                    port: 0,
+                    preview: false,
+                },
+            );
+        }
+        of(&mut st, "prod").unwrap().users[2].first_name = "Mariana".into();
+        copy_to_sandbox(&mut st, "prod", "uat");
+        let uat = of(&mut st, "uat").unwrap().clone();
+        let maria = uat
+            .users
+            .iter()
+            .find(|u| u.first_name == "Mariana")
+            .unwrap();
+        assert_eq!(maria.username, "maria.lopez@prod.sim.uat");
+        assert!(maria.email.ends_with(".invalid"));
+        assert_eq!(
+            uat.users[0].username, "admin@uat.sim",
+            "the sandbox keeps its login"
+        );
+        assert!(uat.audit_trail.is_empty());
     }
 }

@@ -357,6 +357,7 @@ fn tick_sandboxes(st: &mut SimState, prod: &str) {
     for sb in done {
         let files = st.orgs[prod].files.clone();
         let _ = st.set_files(&sb, files);
+        crate::sim::security::copy_to_sandbox(st, prod, &sb);
         for s in st.sessions.values_mut().filter(|s| s.org == sb) {
             s.expired = true;
         }
