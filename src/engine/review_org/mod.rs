@@ -6,6 +6,8 @@
 //! env compares against it.
 
 pub mod rules;
+#[cfg(test)]
+mod rules_tests;
 
 use super::{Engine, EngineError, audit, connect};
 use crate::metadata::review::Severity;
