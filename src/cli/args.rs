@@ -64,7 +64,7 @@ pub enum Command {
     Releases(JsonArg),
     /// Check an env's org against its branch.
     Validate(EnvArg),
-    /// Review an env for risky metadata.
+    /// Review an env for risky metadata (or, with --org, its org's access and setup changes).
     Review(ReviewArgs),
     /// The audit trail.
     Audit(AuditArgs),
@@ -309,8 +309,14 @@ pub struct MaskArgs {
 #[derive(Debug, Args, Clone)]
 pub struct ReviewArgs {
     pub env: String,
+    /// Exit 1 when a finding reaches this severity: error, warning or info.
     #[arg(long, default_value = "error")]
     pub fail_on: String,
+    /// Review the org's access instead of the branch's metadata: powerful permissions,
+    /// inactive or unused admins, API access and login IP ranges against the last review,
+    /// setup changes no backflow deploy explains, masking older than the last refresh.
+    #[arg(long)]
+    pub org: bool,
     #[arg(long)]
     pub json: bool,
 }

@@ -299,6 +299,9 @@ pub fn review(cli: &Cli, a: &args::ReviewArgs) -> CliResult {
             a.fail_on
         )));
     };
+    if a.org {
+        return super::review_org::run(cli, a, fail_on);
+    }
     let engine = engine(cli)?;
     let r = runtime()?.block_on(engine.review_env(&a.env))?;
     if a.json {

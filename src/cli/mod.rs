@@ -15,6 +15,7 @@ mod orgcfg;
 mod orgs;
 mod plan;
 mod refresh;
+mod review_org;
 mod sim;
 mod status;
 

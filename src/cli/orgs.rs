@@ -56,6 +56,14 @@ pub fn run(cli: &Cli, a: &JsonArg) -> CliResult {
                     r.api_usage
                         .map_or_else(|| "-".to_string(), |u| u.to_string())
                 );
+                if let (Some(rel), Some(v)) = (&r.release, &r.max_api_version) {
+                    let preview = if r.preview == Some(true) {
+                        " — release preview: on a newer release than production"
+                    } else {
+                        ""
+                    };
+                    println!("             on {rel} (API {v}){preview}");
+                }
             }
             let m = &r.masking;
             if m.last_refreshed.is_some() || m.last_masked.is_some() {

@@ -30,4 +30,7 @@ pub struct OrgInfo {
     pub release: Option<String>,
     pub api_version: Option<String>,
     pub limits: Vec<OrgLimit>,
+    /// A sandbox already on a newer Salesforce release than production (release preview).
+    #[serde(default)]
+    pub preview: bool,
 }

@@ -13,6 +13,7 @@ pub mod lock;
 pub mod logging;
 pub mod mask;
 mod mask_verify;
+pub mod org_release;
 pub mod orgs;
 pub mod pipeline;
 
@@ -47,6 +48,7 @@ impl EngineError {
 pub mod query;
 pub mod refresh;
 pub mod replace;
+pub mod review_org;
 pub mod rollback;
 pub mod snapshot;
 pub mod sync;

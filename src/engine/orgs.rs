@@ -322,6 +322,11 @@ pub struct OrgRow {
     pub instance_url: Option<String>,
     pub api_version: Option<String>,
     pub api_usage: Option<ApiUsage>,
+    /// The org's own newest API version (`/services/data/`) and its release name.
+    pub max_api_version: Option<String>,
+    pub release: Option<String>,
+    /// A sandbox already on a newer release than its production org (release preview).
+    pub preview: Option<bool>,
     pub error: Option<String>,
     /// Last refresh and masking of the org's envs (audit log) and whether masking is older.
     #[serde(flatten)]
@@ -397,6 +402,9 @@ pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
             instance_url: None,
             api_version: None,
             api_usage: None,
+            max_api_version: None,
+            release: None,
+            preview: None,
             error: None,
             masking: super::mask::MaskState::default(),
         };
@@ -418,10 +426,14 @@ pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
         let attempt = async {
             let c = SalesforceClient::connect(name, &oc, &cfg.timing, &store).await?;
             let info = c.org_info().await?;
-            Ok::<_, SfError>((info, c.api_usage()))
+            // An org that cannot list its versions still reports everything else.
+            let top = c.versions().await.ok().and_then(|v| v.last().cloned());
+            Ok::<_, SfError>((info, c.api_usage(), top))
         };
         match tokio::time::timeout(Duration::from_secs(30), attempt).await {
-            Ok(Ok((info, usage))) => {
+            Ok(Ok((info, usage, top))) => {
+                row.release = top.as_deref().map(super::query::release_name);
+                row.max_api_version = top;
                 row.connected = true;
                 row.username = Some(info.username);
                 row.org_id = Some(info.org_id);
@@ -436,6 +448,7 @@ pub async fn orgs(cfg: &Config, dir: &Path) -> Vec<OrgRow> {
         rows.push(row);
     }
     super::mask::annotate(&mut rows, dir);
+    super::org_release::flag_previews(cfg, &mut rows);
     rows
 }
 
@@ -468,10 +481,12 @@ pub fn per_env(ws: &Workspace, rows: &[OrgRow]) -> Vec<OrgInfo> {
             login,
             username: row.and_then(|r| r.username.clone().or(r.error.clone())),
             instance_url: row.and_then(|r| r.instance_url.clone()),
-            release: release.clone(),
+            // The org's own release when it answered, else the project's.
+            release: row.and_then(|r| r.release.clone()).or(release.clone()),
             api_version: row
-                .and_then(|r| r.api_version.clone())
+                .and_then(|r| r.max_api_version.clone().or(r.api_version.clone()))
                 .or(ws.api_version.clone()),
+            preview: row.and_then(|r| r.preview).unwrap_or(false),
             limits,
         });
     }

@@ -30,6 +30,9 @@ pub struct OrgSpec {
     /// Files in Metadata API layout (`classes/Foo.cls` → base64 bytes); replaces the org's files.
     #[serde(default)]
     pub files: Option<BTreeMap<String, String>>,
+    /// On the next Salesforce release already (a release preview sandbox).
+    #[serde(default)]
+    pub preview: bool,
 }
 
 impl OrgSpec {
@@ -41,6 +44,7 @@ impl OrgSpec {
             sandbox_of: c.sandbox_of.clone(),
             username: c.username.clone(),
             files: None,
+            preview: false,
         }
     }
 }
@@ -92,6 +96,10 @@ pub(super) fn routes(app: Arc<App>) -> Router<Arc<App>> {
         .route("/_sim/orgs/{name}/files", get(files))
         .route("/_sim/orgs/{name}/records/{object}", get(records))
         .route("/_sim/orgs/{name}/expire-sessions", post(expire_sessions))
+        .route(
+            "/_sim/orgs/{name}/security",
+            get(security).put(set_security),
+        )
         .route("/_sim/faults", post(add_fault).delete(clear_faults))
         .route("/_sim/deploys", get(deploys))
         .route("/_sim/settings", get(settings).put(set_settings))
@@ -212,6 +220,34 @@ async fn expire_sessions(State(app): Shared, Path(name): Path<String>) -> Respon
     ok()
 }
 
+/// An org's users, permissions and Setup Audit Trail (seeded on first read).
+async fn security(State(app): Shared, Path(name): Path<String>) -> Response {
+    match super::security::of(&mut app.lock(), &name) {
+        Some(sec) => reply(StatusCode::OK, json!(sec)),
+        None => reply(
+            StatusCode::NOT_FOUND,
+            json!({"error": format!("no org {name}")}),
+        ),
+    }
+}
+
+/// Replaces an org's users, permissions and Setup Audit Trail (a change made in Setup).
+async fn set_security(State(app): Shared, Path(name): Path<String>, body: Bytes) -> Response {
+    let sec = match serde_json::from_slice::<super::security::OrgSecurity>(&body) {
+        Ok(s) => s,
+        Err(e) => return bad(e),
+    };
+    let mut st = app.lock();
+    if !st.orgs.contains_key(&name) {
+        return reply(
+            StatusCode::NOT_FOUND,
+            json!({"error": format!("no org {name}")}),
+        );
+    }
+    st.security.insert(name, sec);
+    ok()
+}
+
 async fn add_fault(State(app): Shared, body: Bytes) -> Response {
     match serde_json::from_slice::<Fault>(&body) {
         Ok(f) => {
@@ -299,6 +335,7 @@ fn put_org(st: &mut SimState, name: &str, spec: OrgSpec) -> Response {
                 api_usage: 0,
                 last_refresh: None,
                 port: 0,
+                preview: false,
             },
         );
     }
@@ -306,6 +343,7 @@ fn put_org(st: &mut SimState, name: &str, spec: OrgSpec) -> Response {
         o.sandbox = spec.sandbox;
         o.license = spec.license.clone();
         o.sandbox_of = spec.sandbox_of.clone();
+        o.preview = spec.preview;
         o.username = spec
             .username
             .clone()
@@ -351,9 +389,12 @@ fn edit_org(st: &mut SimState, name: &str, edit: OrgEdit) -> Response {
             touched.insert(c, (false, true));
         }
     }
+    let changed: Vec<(String, String)> = touched.keys().cloned().collect();
     for ((t, m), (is_new, obsolete)) in touched {
         st.track(name, &t, &m, is_new, obsolete, DRIFT_USER);
     }
+    // A change made in Setup is logged in the Setup Audit Trail like any other.
+    super::security::record_changes(st, name, DRIFT_USER, &changed);
     reply(
         StatusCode::OK,
         json!({"ok": true, "revision": st.orgs[name].revision}),
@@ -489,6 +530,25 @@ impl SimAdmin {
             reqwest::Method::POST,
             &format!("orgs/{name}/expire-sessions"),
             None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// An org's users, permissions and Setup Audit Trail.
+    pub async fn security(&self, name: &str) -> Result<super::OrgSecurity, String> {
+        let v = self
+            .call(reqwest::Method::GET, &format!("orgs/{name}/security"), None)
+            .await?;
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    /// Replaces an org's users, permissions and Setup Audit Trail.
+    pub async fn set_security(&self, name: &str, sec: &super::OrgSecurity) -> Result<(), String> {
+        self.call(
+            reqwest::Method::PUT,
+            &format!("orgs/{name}/security"),
+            Some(json!(sec)),
         )
         .await
         .map(|_| ())

@@ -280,10 +280,14 @@ fn finish(st: &mut SimState, d: &mut Deploy, status: &str) {
                 touched.insert(c);
             }
         }
+        let mut changed: Vec<(String, String)> = d.deletes.clone();
         for (ty, m) in touched {
             let is_new = !existing.contains_key(&(ty.clone(), m.clone()));
             st.track(&org, &ty, &m, is_new, false, &by);
+            changed.push((ty, m));
         }
+        // Salesforce logs what a deploy changed in the Setup Audit Trail, by the deploying user.
+        super::security::record_changes(st, &org, &by, &changed);
     }
     // A passed validation keeps its files for a later quick deploy.
     if !(d.check_only && status == "Succeeded") {

@@ -24,6 +24,7 @@ pub mod records;
 mod rest_deploy;
 mod retrieve;
 mod routes;
+pub mod security;
 mod server;
 mod soap;
 pub mod soql;
@@ -32,6 +33,7 @@ pub mod workspace;
 
 pub use admin::{OrgEdit, OrgSpec, OrgSummary, SimAdmin};
 pub use model::{DeployLogEntry, Fault, FaultKind, Settings};
+pub use security::OrgSecurity;
 pub use server::{API_VERSIONS, DRIFT_USER, SimServer};
 pub use workspace::WorkspaceHost;
 

@@ -31,6 +31,10 @@ pub struct OrgState {
     /// logins other tools stored keep working.
     #[serde(default)]
     pub port: u16,
+    /// A sandbox already on the next release (the release preview window): it offers one API
+    /// version more than other orgs.
+    #[serde(default)]
+    pub preview: bool,
 }
 
 impl OrgState {
@@ -279,6 +283,8 @@ pub struct SimState {
     #[serde(skip)]
     pub faults: Vec<Fault>,
     pub settings: Settings,
+    /// Users, permissions and Setup Audit Trail per org (seeded on first use).
+    pub security: BTreeMap<String, super::security::OrgSecurity>,
     /// refresh token → org.
     pub refresh_tokens: BTreeMap<String, String>,
     /// refresh token → the app and scopes it was issued for.

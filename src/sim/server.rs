@@ -20,6 +20,9 @@ pub const API_VERSIONS: &[(&str, &str)] = &[
     ("Summer '26", "67.0"),
 ];
 
+/// The release a preview sandbox is on already (one after the last of `API_VERSIONS`).
+pub const PREVIEW_VERSION: (&str, &str) = ("Winter '27", "68.0");
+
 /// User id recorded for edits made "directly in the org" (drift).
 pub const DRIFT_USER: &str = "005000000000999AAA";
 

@@ -145,11 +145,57 @@ fn norm_date(s: &str) -> String {
     }
 }
 
+/// A field of a row; `CreatedBy.Name` follows the relationship (a nested object).
 fn get<'a>(row: &'a Map<String, Value>, field: &str) -> &'a Value {
-    row.iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(field))
+    let (head, rest) = match field.split_once('.') {
+        Some((h, r)) => (h, Some(r)),
+        None => (field, None),
+    };
+    let v = row
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(head))
         .map(|(_, v)| v)
-        .unwrap_or(&Value::Null)
+        .unwrap_or(&Value::Null);
+    match (rest, v) {
+        (None, v) => v,
+        (Some(r), Value::Object(m)) => get(m, r),
+        (Some(_), _) => &Value::Null,
+    }
+}
+
+/// Puts a relationship field (`CreatedBy.Name`) into `out` the way Salesforce answers it: a
+/// nested object with its `attributes`, or null when the relationship is empty.
+fn put_related(out: &mut Map<String, Value>, row: &Map<String, Value>, field: &str) {
+    let Some((head, rest)) = field.split_once('.') else {
+        return;
+    };
+    let (key, related) = match row.iter().find(|(k, _)| k.eq_ignore_ascii_case(head)) {
+        Some((k, Value::Object(m))) => (k.clone(), m),
+        Some((k, _)) => {
+            out.insert(k.clone(), Value::Null);
+            return;
+        }
+        None => {
+            out.insert(head.to_string(), Value::Null);
+            return;
+        }
+    };
+    let slot = out.entry(key).or_insert_with(|| Value::Object(Map::new()));
+    if let Value::Object(nested) = slot {
+        if let Some(a) = related.get("attributes") {
+            nested.insert("attributes".into(), a.clone());
+        }
+        if rest.contains('.') {
+            put_related(nested, related, rest);
+        } else {
+            let k = related
+                .keys()
+                .find(|k| k.eq_ignore_ascii_case(rest))
+                .cloned()
+                .unwrap_or_else(|| rest.to_string());
+            nested.insert(k, get(related, rest).clone());
+        }
+    }
 }
 
 impl Query {
@@ -192,6 +238,10 @@ impl Query {
                 );
                 for f in &self.fields {
                     if f.eq_ignore_ascii_case("COUNT()") {
+                        continue;
+                    }
+                    if f.contains('.') {
+                        put_related(&mut out, &r, f);
                         continue;
                     }
                     let key = r
@@ -238,5 +288,33 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[0]["RevisionCounter"], 3);
         assert!(out[0].get("MemberName").is_none());
+    }
+
+    #[test]
+    fn relationship_fields_nest_like_salesforce() {
+        let q = parse("SELECT Id, CreatedBy.Name, CreatedBy.Username FROM SetupAuditTrail WHERE CreatedBy.Name = 'Jo Kim'").unwrap();
+        let row = |id: &str, by: Value| {
+            json!({"Id": id, "CreatedBy": by})
+                .as_object()
+                .cloned()
+                .unwrap()
+        };
+        let rows = vec![
+            row(
+                "0Ym1",
+                json!({"attributes": {"type": "User"}, "Name": "Jo Kim", "Username": "jo@x"}),
+            ),
+            row("0Ym2", json!({"Name": "Al Bo", "Username": "al@x"})),
+            row("0Ym3", Value::Null),
+        ];
+        let out = q.run(rows.clone(), "/x");
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0]["CreatedBy"]["Name"], "Jo Kim");
+        assert_eq!(out[0]["CreatedBy"]["Username"], "jo@x");
+        assert_eq!(out[0]["CreatedBy"]["attributes"]["type"], "User");
+        let all = parse("SELECT CreatedBy.Name FROM SetupAuditTrail")
+            .unwrap()
+            .run(rows, "/x");
+        assert_eq!(all[2]["CreatedBy"], Value::Null);
     }
 }

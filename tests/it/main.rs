@@ -4,6 +4,10 @@ mod apply;
 mod bad_input;
 mod common;
 mod config_example;
+mod conformance;
+/// The checks the live suite runs against a real org (`tests/live.rs`).
+#[path = "../conformance/mod.rs"]
+mod conformance_checks;
 mod convert;
 mod crash_harness;
 mod deep_xml;
@@ -19,6 +23,8 @@ mod parsers_prop;
 mod pipeline;
 mod presence_cache;
 mod refresh;
+mod org_release;
+mod review_org;
 mod safety;
 mod salesforce;
 mod sandbox_board;

@@ -981,6 +981,7 @@ fn orgs_screen_shows_logins_and_logs_in() {
             used: 1200,
             max: 15000,
         }],
+        preview: false,
     };
     app.update(Msg::OrgsLoaded(Ok(vec![
         org("dev1", LoginState::LoggedIn),
@@ -993,6 +994,34 @@ fn orgs_screen_shows_logins_and_logs_in() {
     assert_eq!(app.update(key('l')), vec![Effect::Login("qa".into())]);
     app.update(Msg::External(Ok("Logged in to qa.".into())));
     assert!(matches!(app.modals.last(), Some(Modal::Notice(_))));
+}
+
+#[test]
+fn orgs_screen_shows_each_orgs_release_and_flags_preview_sandboxes() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    app.update(key('4'));
+    let org = |env: &str, release: &str, api: &str, preview| OrgInfo {
+        env: env.into(),
+        org: Some(env.into()),
+        login: LoginState::Simulated,
+        username: Some(format!("admin@{env}.sim")),
+        instance_url: None,
+        release: Some(release.into()),
+        api_version: Some(api.into()),
+        limits: vec![],
+        preview,
+    };
+    app.update(Msg::OrgsLoaded(Ok(vec![
+        org("qa", "Summer '26", "67.0", false),
+        org("uat", "Winter '27", "68.0", true),
+        org("prod", "Summer '26", "67.0", false),
+    ])));
+    let screen = render(&app, 80, 24, &plain());
+    let text = screen_text(&screen);
+    assert!(text.contains("Winter '27 v68.0 preview"), "{text}");
+    assert_eq!(text.matches("preview").count(), 1, "{text}");
+    insta::assert_snapshot!("orgs_release_preview_80x24", screen.backend());
 }
 
 #[test]

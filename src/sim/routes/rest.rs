@@ -29,10 +29,21 @@ fn query_prefix(matched: &MatchedPath, ver: &str) -> String {
     }
 }
 
-/// The API versions the org serves; needs no session.
-pub(super) async fn versions() -> Response {
+#[derive(Deserialize)]
+pub(super) struct OrgPath {
+    org: String,
+}
+
+/// The API versions the org serves; needs no session. A sandbox in the release preview
+/// window offers the next release's version too, as Salesforce's preview instances do.
+pub(super) async fn versions(
+    State(app): State<Arc<App>>,
+    Path(OrgPath { org }): Path<OrgPath>,
+) -> Response {
+    let preview = app.lock().orgs.get(&org).is_some_and(|o| o.preview);
     let v: Vec<Value> = API_VERSIONS
         .iter()
+        .chain(preview.then_some(&crate::sim::server::PREVIEW_VERSION))
         .map(|(l, v)| json!({"label": l, "url": format!("/services/data/v{v}"), "version": v}))
         .collect();
     json_ok(StatusCode::OK, Value::Array(v))
@@ -266,6 +277,9 @@ fn rows(
     org: &str,
     object: &str,
 ) -> Result<Vec<serde_json::Map<String, Value>>, (String, String)> {
+    if let Some(rows) = crate::sim::security::rows(st, org, object) {
+        return Ok(rows);
+    }
     let obj = |v: Value| v.as_object().cloned().unwrap_or_default();
     let o = st.orgs[org].clone();
     let out = match object.to_ascii_lowercase().as_str() {
@@ -274,9 +288,6 @@ fn rows(
             "OrganizationType": "Enterprise Edition",
             "InstanceName": "SIM1",
         }))],
-        "user" => vec![obj(json!({"Id": o.user_id, "Username": o.username, "Name": "Sim User", "IsActive": true,
-            "Email": o.username, "FirstName": "Sim", "LastName": "User", "Alias": "sim", "ProfileId": "00e000000000001AAA",
-            "LanguageLocaleKey": "en_US", "TimeZoneSidKey": "GMT", "LocaleSidKey": "en_US", "UserType": "Standard"}))],
         "sandboxinfo" => st
             .orgs
             .values()
@@ -350,6 +361,7 @@ fn tick_sandboxes(st: &mut SimState, prod: &str) {
     for sb in done {
         let files = st.orgs[prod].files.clone();
         let _ = st.set_files(&sb, files);
+        crate::sim::security::copy_to_sandbox(st, prod, &sb);
         for s in st.sessions.values_mut().filter(|s| s.org == sb) {
             s.expired = true;
         }

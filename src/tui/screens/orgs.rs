@@ -46,6 +46,7 @@ impl App {
                         release: e.release.clone(),
                         api_version: e.api_version.clone(),
                         limits: Vec::new(),
+                        preview: false,
                     })
                     .collect()
             })
@@ -99,6 +100,14 @@ pub fn draw(f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
             .as_ref()
             .and_then(|b| b.envs.iter().find(|e| e.name == o.env))
             .map(|e| e.kind);
+        let rel = clip(
+            &format!(
+                " {} v{}",
+                o.release.as_deref().unwrap_or("release ?"),
+                o.api_version.as_deref().unwrap_or("?")
+            ),
+            w.saturating_sub(44),
+        );
         l.push(Line::from(vec![
             Span::styled(
                 pad(&clip(&o.env, 10), 10),
@@ -112,16 +121,14 @@ pub fn draw(f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
                 base,
             ),
             Span::styled(format!(" {login:<10}"), ls),
+            Span::styled(rel.clone(), theme.muted),
+            // A sandbox on the next release before production: validate there first.
             Span::styled(
                 clip(
-                    &format!(
-                        " {} v{}",
-                        o.release.as_deref().unwrap_or("release ?"),
-                        o.api_version.as_deref().unwrap_or("?")
-                    ),
-                    w.saturating_sub(44),
+                    if o.preview { " preview" } else { "" },
+                    w.saturating_sub(44 + rel.chars().count()),
                 ),
-                theme.muted,
+                theme.warning,
             ),
         ]));
         let user = o.username.clone().or(o.instance_url.clone());
