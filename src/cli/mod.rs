@@ -15,6 +15,7 @@ mod orgs;
 mod plan;
 mod sim;
 mod status;
+mod team;
 
 pub use args::{Cli, Command};
 
@@ -94,6 +95,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Login(a)) => login::run(&cli, a),
         Some(Command::Logout(a)) => logout::run(&cli, a),
         Some(Command::Sim(a)) => sim::run(a),
+        Some(Command::Unlock(a)) => team::unlock(&cli, a),
         Some(other) => Err(CliError::input(format!(
             "`{}` is not available in this build yet",
             command_name(other)

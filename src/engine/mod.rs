@@ -13,6 +13,7 @@ pub mod lock;
 pub mod logging;
 pub mod orgs;
 pub mod pipeline;
+pub mod team;
 
 use thiserror::Error;
 
@@ -72,7 +73,8 @@ fn run_job(
         }
         _ => pipeline::run(ws.clone(), caches, ctx.clone(), replay),
     };
-    audit::then_publish(ws, ctx, run)
+    let run = audit::then_publish(ws.clone(), ctx.clone(), run);
+    team::jobs::then_share(ws, ctx, run)
 }
 
 /// The engine handle the views hold: cheap to clone, every query runs on `spawn_blocking`.

@@ -16,5 +16,6 @@ mod safety;
 mod salesforce;
 mod sf_cli;
 mod sim;
+mod team;
 mod tui;
 mod tui_e2e;
