@@ -345,6 +345,45 @@ pub fn force_unlock(repo: &Repository, env: &str, who: &str) -> Result<RemoteHol
     Ok(h)
 }
 
+/// Brings the env branch up to the remote's before a job that holds the env's team lock plans
+/// anything: a teammate's job may have moved it. Fast-forwards it (and a clean checkout of it);
+/// a local branch ahead of the remote is left for the job's push; a branch that diverged from
+/// the remote's is refused. Returns what it did, for the job's log.
+pub fn catch_up(
+    repo: &Repository,
+    remote: &str,
+    branch: &str,
+) -> Result<Option<String>, EngineError> {
+    let full = format!("refs/heads/{branch}");
+    let theirs = match shared_ref::fetch_one(
+        repo,
+        remote,
+        &full,
+        &format!("refs/backflow/env-fetched/{branch}"),
+    ) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(None),
+        Err(e) => return Ok(Some(format!("{e}: planning on this clone's '{branch}'"))),
+    };
+    let Some(ours) = crate::git::history::resolve_branch(repo, branch) else {
+        return Ok(None);
+    };
+    if ours == theirs || repo.graph_descendant_of(ours, theirs).unwrap_or(false) {
+        return Ok(None);
+    }
+    if !repo.graph_descendant_of(theirs, ours).unwrap_or(false) {
+        return Err(EngineError::NeedsAction(format!(
+            "branch '{branch}' here and on {remote} have diverged: reconcile them (e.g. `git pull` on '{branch}') before promoting into it"
+        )));
+    }
+    crate::git::record::fast_forward(repo, branch, ours, theirs)
+        .map_err(|e| EngineError::NeedsAction(e.to_string()))?;
+    Ok(Some(format!(
+        "'{branch}' fast-forwarded to {remote}'s {} (a teammate's job moved it)",
+        &theirs.to_string()[..10]
+    )))
+}
+
 /// A remote lock held for a running job, its lease renewed in the background.
 pub struct Hold {
     lock: Option<Arc<Mutex<RemoteLock>>>,
@@ -396,6 +435,24 @@ pub async fn hold(
             Arc::new(Mutex::new(*lock))
         }
     };
+    if let Some(e) = ws.config.pipeline.env(env) {
+        let (ws2, remote, branch) = (
+            ws.clone(),
+            lock.lock().map(|l| l.remote.clone()).unwrap_or_default(),
+            e.branch.clone(),
+        );
+        match blocking(move || catch_up(&ws2.open_repo()?, &remote, &branch)).await {
+            Ok(Some(n)) => ctx.log(n),
+            Ok(None) => {}
+            Err(e) => {
+                let notice = lock.lock().ok().and_then(|l| l.release());
+                if let Some(n) = notice {
+                    ctx.log(n);
+                }
+                return Err(e);
+            }
+        }
+    }
     let (l, s, c) = (lock.clone(), stop.clone(), ctx.clone());
     let renewer = tokio::spawn(async move {
         loop {
