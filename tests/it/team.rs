@@ -155,6 +155,21 @@ fn an_expired_lease_is_taken_over_and_its_old_holder_cannot_release_or_renew_it(
     assert!(first.renew(Duration::from_secs(60)).is_err());
     assert!(first.release().unwrap().contains("no longer this job's"));
     assert!(remote_locks(&bare).contains(&second.oid().to_string()));
+    // Bob's job, resumed after its process stopped, takes its own lock back.
+    let Ok(lock::Taken::Remote {
+        lock: second,
+        notice,
+    }) = lock::take(
+        &repos[1],
+        "uat",
+        "bob@acme.example",
+        "j3",
+        Duration::from_secs(60),
+    )
+    else {
+        panic!("a resumed job takes its lock back");
+    };
+    assert!(notice.unwrap().contains("takes back"));
     let listed = lock::list(&repos[0]).unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].user, "bob@acme.example");

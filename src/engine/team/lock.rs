@@ -180,34 +180,55 @@ pub fn take(
     let name = refname(env);
     let mut expected: Option<Oid> = None;
     let mut notice = None;
-    // At most: create, or take over an expired lease seen on the remote once.
-    for _ in 0..3 {
-        match shared_ref::swap(repo, &remote, &name, expected, Some(oid)).map_err(git_err)? {
-            Swap::Done => {
-                return Ok(Taken::Remote {
-                    lock: Box::new(RemoteLock {
-                        git_dir: repo.path().to_path_buf(),
-                        remote,
-                        holder,
-                        oid,
-                    }),
-                    notice,
-                });
-            }
-            Swap::Unreachable(why) => return Ok(offline(env, &remote, &why)),
-            Swap::Lost(_) => {}
-        }
+    let mut refused_unlocked = 0;
+    // Create it, or take over an expired lease seen on the remote; a few rounds at most.
+    for _ in 0..4 {
+        let why =
+            match shared_ref::swap(repo, &remote, &name, expected, Some(oid)).map_err(git_err)? {
+                Swap::Done => {
+                    return Ok(Taken::Remote {
+                        lock: Box::new(RemoteLock {
+                            git_dir: repo.path().to_path_buf(),
+                            remote,
+                            holder,
+                            oid,
+                        }),
+                        notice,
+                    });
+                }
+                Swap::Unreachable(why) => return Ok(offline(env, &remote, &why)),
+                Swap::Lost(why) => why,
+            };
         if let Err(why) = refresh(repo, &remote) {
             return Ok(offline(env, &remote, &why));
         }
         let current = seen(repo).into_iter().find(|(h, _)| h.env == env);
         match current {
-            // Released meanwhile: try to create it again.
-            None => expected = None,
+            // Refused twice with no lock there: the remote refuses backflow's refs (a hook or
+            // a host policy), not a teammate.
+            None if refused_unlocked >= 1 => {
+                return Ok(Taken::LocalOnly {
+                    notice: format!(
+                        "{remote} refuses the lock ref {name} ({why}): env '{env}' is locked on this machine only — teammates will not see it"
+                    ),
+                });
+            }
+            // Released meanwhile (or refused): try to create it again.
+            None => {
+                refused_unlocked += 1;
+                expected = None;
+            }
             Some((h, at)) if h.expired() => {
                 notice = Some(format!(
                     "env '{env}': the lock of {} had expired; taken over",
                     h.describe()
+                ));
+                expected = Some(at);
+            }
+            // The same job, resumed after its process stopped: it takes its own lock back.
+            Some((h, at)) if h.job == job => {
+                notice = Some(format!(
+                    "env '{env}': job {job} takes back the lock its earlier run left on {remote}"
                 ));
                 expected = Some(at);
             }
