@@ -72,6 +72,16 @@ pub enum Command {
     Auto(AutoArgs),
     /// Run the Salesforce simulator.
     Sim(SimArgs),
+    /// Break a teammate's lock on an env (shared through the git remote; audited).
+    Unlock(UnlockArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct UnlockArgs {
+    pub env: String,
+    /// Required: breaking a lock lets a second job into an env another job may still change.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args, Clone)]

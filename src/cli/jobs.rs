@@ -22,6 +22,7 @@ pub use promote::{promote, resume};
 
 pub fn jobs(cli: &Cli, a: &args::JsonArg) -> CliResult {
     let engine = engine(cli)?;
+    let team = runtime()?.block_on(engine.team_view(true));
     let rows: Vec<serde_json::Value> = engine
         .journaled_jobs()
         .into_iter()
@@ -47,8 +48,15 @@ pub fn jobs(cli: &Cli, a: &args::JsonArg) -> CliResult {
             })
         })
         .collect();
+    let own: BTreeSet<String> = rows
+        .iter()
+        .filter_map(|r| r["job"].as_str().map(str::to_string))
+        .collect();
     if a.json {
-        print_json(&serde_json::json!({ "jobs": rows }))?;
+        let mut doc = super::team::json(&team);
+        doc["jobs"] = serde_json::Value::Array(rows);
+        print_json(&doc)?;
+        return Ok(ExitCode::SUCCESS);
     } else if rows.is_empty() {
         println!("no jobs yet");
     } else {
@@ -63,6 +71,7 @@ pub fn jobs(cli: &Cli, a: &args::JsonArg) -> CliResult {
             );
         }
     }
+    super::team::print(&team, &own);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -18,6 +18,7 @@ mod refresh;
 mod review_org;
 mod sim;
 mod status;
+mod team;
 
 pub use args::{Cli, Command};
 
@@ -99,6 +100,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Logout(a)) => logout::run(&cli, a),
         Some(Command::Sim(a)) => sim::run(a),
         Some(Command::Mask(a)) => mask::run(&cli, a),
+        Some(Command::Unlock(a)) => team::unlock(&cli, a),
     };
     match result {
         Ok(code) => code,

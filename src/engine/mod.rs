@@ -16,6 +16,7 @@ mod mask_verify;
 pub mod org_release;
 pub mod orgs;
 pub mod pipeline;
+pub mod team;
 
 use thiserror::Error;
 
@@ -80,7 +81,8 @@ fn run_job(
         }
         _ => pipeline::run(ws.clone(), caches, ctx.clone(), replay),
     };
-    audit::then_publish(ws, ctx, run)
+    let run = audit::then_publish(ws.clone(), ctx.clone(), run);
+    team::jobs::then_share(ws, ctx, run)
 }
 
 /// The engine handle the views hold: cheap to clone, every query runs on `spawn_blocking`.

@@ -120,7 +120,15 @@ pub fn run(ws: Arc<Workspace>, ctx: JobCtx, of: String, replay: Option<Replay>) 
             })?;
         }
         let mut touched = Vec::new();
-        let result = run_steps(&ws, &ctx, &of, &journal, &replay, &mut touched).await;
+        // The team's lock on the remote (docs/team.md) around the steps; they take the local one.
+        let result = match super::team::lock::hold(&ws, &ctx, &ctx.spec.target).await {
+            Ok(team) => {
+                let r = run_steps(&ws, &ctx, &of, &journal, &replay, &mut touched).await;
+                team.release(&ctx).await;
+                r
+            }
+            Err(e) => Err(e),
+        };
         match &result {
             Ok(o) => journal.append(&Record::Finished {
                 outcome: o.clone(),

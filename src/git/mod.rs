@@ -7,6 +7,7 @@ pub mod diff;
 pub mod history;
 pub mod presence_cache;
 pub mod record;
+pub mod shared_ref;
 
 pub use history::{Caches, GitError, History};
 

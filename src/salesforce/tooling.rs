@@ -122,6 +122,27 @@ impl SalesforceClient {
         self.deploy_requests(user_id, from, Some(to)).await
     }
 
+    /// The org's deploy queue: the deploy running now (`InProgress`), then those waiting
+    /// (`Pending`), oldest first. Salesforce runs one deploy per org at a time.
+    pub async fn deploy_queue(&self) -> Result<Vec<DeployRequestInfo>, SfError> {
+        let mut out = Vec::new();
+        for status in ["InProgress", "Pending"] {
+            let rows = self
+                .tooling_query(&format!(
+                    "SELECT Id, Status, CreatedDate, CreatedById, CheckOnly FROM DeployRequest WHERE Status = '{status}' ORDER BY CreatedDate ASC"
+                ))
+                .await?;
+            out.extend(rows.iter().map(|r| DeployRequestInfo {
+                id: s(r, "Id"),
+                status: s(r, "Status"),
+                created_date: s(r, "CreatedDate"),
+                created_by: s(r, "CreatedById"),
+                check_only: r["CheckOnly"].as_bool().unwrap_or(false),
+            }));
+        }
+        Ok(out)
+    }
+
     async fn deploy_requests(
         &self,
         user_id: &str,

@@ -60,6 +60,8 @@ pub enum Msg {
     Resize(u16, u16),
     /// Clock tick: seconds since the epoch.
     Tick(i64),
+    /// Env locks, teammates' jobs and deploy queues, read through the remote and the orgs.
+    Team(Box<crate::engine::team::TeamView>),
 }
 
 /// Work the event loop must do after an update.
@@ -131,6 +133,8 @@ pub struct App {
     pub jobs_view: jobs::JobsView,
     pub history: history::HistoryView,
     pub orgs: orgs::OrgsView,
+    /// What the team does (docs/team.md), refreshed in the background; none until first read.
+    pub team: Option<crate::engine::team::TeamView>,
     /// Where the last frame drew what the mouse can hit (written while drawing).
     pub hits: std::cell::RefCell<super::mouse::Hits>,
     last_request: RequestId,
@@ -163,6 +167,7 @@ impl App {
             jobs_view: jobs::JobsView::default(),
             history: history::HistoryView::default(),
             orgs: orgs::OrgsView::default(),
+            team: None,
             hits: Default::default(),
             last_request: 0,
         }
@@ -252,6 +257,11 @@ impl App {
                 vec![]
             }
             Msg::Journaled { jobs, first } => jobs::journaled(self, jobs, first),
+            Msg::Team(v) => {
+                self.team = Some(*v);
+                self.dirty = true;
+                vec![]
+            }
             Msg::Edited { decision, result } => match result {
                 Ok(text) => super::decisions::answer_one(self, &decision, Answer::Edit { text }),
                 Err(e) => {

@@ -122,6 +122,23 @@ fn watch_journals(engine: &Engine, tx: &UnboundedSender<Msg>) {
     });
 }
 
+/// Reads env locks, teammates' jobs (fetched from the remote) and each org's deploy queue off
+/// the UI thread, at start and then every `TEAM_POLL`; a frame never waits for the network.
+fn watch_team(engine: &Engine, tx: &UnboundedSender<Msg>) {
+    let (engine, tx) = (engine.clone(), tx.clone());
+    tokio::spawn(async move {
+        loop {
+            let v = engine.team_view(true).await;
+            if tx.send(Msg::Team(Box::new(v))).is_err() {
+                return;
+            }
+            tokio::time::sleep(TEAM_POLL).await;
+        }
+    });
+}
+
+const TEAM_POLL: Duration = Duration::from_secs(30);
+
 /// How often the journals are looked at: a `stat` per journal, reads only when one grew.
 const JOURNAL_POLL: Duration = Duration::from_secs(1);
 
@@ -334,6 +351,7 @@ async fn event_loop(
         queue.push_back(Msg::JobSynced(Box::new(st)));
     }
     watch_journals(&engine, &tx);
+    watch_team(&engine, &tx);
     let mut events = Some(EventStream::new());
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

@@ -31,5 +31,6 @@ mod sandbox_board;
 mod secrets;
 mod sf_cli;
 mod sim;
+mod team;
 mod tui;
 mod tui_e2e;

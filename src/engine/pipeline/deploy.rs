@@ -393,6 +393,7 @@ pub(super) async fn send_and_poll(
         },
         "sent",
     );
+    crate::engine::team::queue::announce(ctx, client, &id).await;
     poll_deploy(ctx, client, &id).await
 }
 

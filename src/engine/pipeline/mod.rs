@@ -224,6 +224,21 @@ async fn run_steps(
     preflight(&ws, &ctx.spec)?;
     let lock_dir = ws.state_root().join("locks");
     let _lock = lock::acquire(&lock_dir, &env.name, &ctx.spec.user, &ctx.job)?;
+    // The team's lock on the remote too (docs/team.md), released whatever the steps return.
+    let team = crate::engine::team::lock::hold(&ws, ctx, &env.name).await?;
+    let result = locked_steps(ws, caches, ctx, journal, replay, env).await;
+    team.release(ctx).await;
+    result
+}
+
+async fn locked_steps(
+    ws: Arc<Workspace>,
+    caches: Arc<Caches>,
+    ctx: &JobCtx,
+    journal: Arc<Journal>,
+    replay: Replay,
+    env: Env,
+) -> Result<Outcome, EngineError> {
     let mut job = Job {
         ws,
         caches,

@@ -5,6 +5,7 @@ pub mod board;
 pub mod history;
 pub mod jobs;
 pub mod orgs;
+pub mod team;
 
 use super::app::App;
 use super::keymap::{Action, Context};
