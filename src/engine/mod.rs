@@ -6,6 +6,7 @@ pub mod connect;
 pub mod crash;
 pub mod delta;
 pub mod demo;
+pub mod depends;
 pub mod identity;
 pub mod jobs;
 pub mod journal;

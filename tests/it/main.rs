@@ -5,6 +5,7 @@ mod common;
 mod config_example;
 mod convert;
 mod delta;
+mod depends;
 mod e2e;
 mod engine;
 mod faults;

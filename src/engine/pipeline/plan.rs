@@ -20,6 +20,8 @@ pub(super) struct Planned {
     pub picks: Vec<ComponentRef>,
     pub components: Vec<ComponentRef>,
     pub stories: Vec<String>,
+    /// Test classes picked for `RunSpecifiedTests` when the job names none.
+    pub selected_tests: Vec<String>,
 }
 
 pub(super) async fn run(job: &mut Job) -> Result<Flow, EngineError> {
@@ -132,5 +134,6 @@ fn plan_step(
         picks,
         components: components.into_iter().collect(),
         stories: t.apply.iter().map(|s| s.story.clone()).collect(),
+        selected_tests: t.selected_tests,
     })
 }
