@@ -3,6 +3,7 @@
 //! refused action; 3 Salesforce/network failure or outcome unknown.
 
 pub mod args;
+pub mod ci;
 mod convert;
 mod delta;
 mod demo;
@@ -94,6 +95,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Login(a)) => login::run(&cli, a),
         Some(Command::Logout(a)) => logout::run(&cli, a),
         Some(Command::Sim(a)) => sim::run(a),
+        Some(Command::Ci(a)) => ci::run(&cli, a),
         Some(other) => Err(CliError::input(format!(
             "`{}` is not available in this build yet",
             command_name(other)

@@ -1,6 +1,7 @@
 //! One integration-test binary (faster to link): a module per area.
 
 mod apply;
+mod ci_init;
 mod common;
 mod config_example;
 mod convert;
