@@ -49,6 +49,8 @@ struct RawConfig {
     masking: MaskingConfig,
     #[serde(default)]
     timing: TimingConfig,
+    #[serde(default)]
+    notify: Vec<super::notify::NotifyConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -311,6 +313,8 @@ pub struct Config {
     pub rules: Vec<RuleConfig>,
     pub masking: MaskingConfig,
     pub timing: TimingConfig,
+    /// `[[notify]]` webhooks (docs/notifications.md).
+    pub notify: Vec<super::notify::NotifyConfig>,
     /// Line of each env's `name`, for later errors such as a missing branch.
     pub env_lines: BTreeMap<String, usize>,
     pub file: String,
@@ -459,6 +463,7 @@ impl Config {
             let org = org.checked(&name).map_err(|m| err(None, m))?;
             orgs.insert(name, org);
         }
+        super::notify::check(&raw.notify).map_err(|m| err(None, m))?;
         Ok(Config {
             project: ProjectConfig {
                 story_pattern: pattern_text,
@@ -473,6 +478,7 @@ impl Config {
             rules: raw.rules,
             masking: raw.masking,
             timing: raw.timing,
+            notify: raw.notify,
             env_lines,
             file: file.to_string(),
         })

@@ -5,6 +5,7 @@ pub mod config;
 pub mod conflict;
 pub mod detail;
 pub mod job;
+pub mod notify;
 pub mod org;
 pub mod pipeline;
 pub mod plan;

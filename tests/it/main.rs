@@ -12,6 +12,7 @@ mod engine;
 mod faults;
 mod layers;
 mod merge;
+mod notify;
 mod pipeline;
 mod presence_cache;
 mod safety;
