@@ -184,3 +184,64 @@ fn run_specified_tests_selects_the_tests_that_reference_changed_classes() {
         .unwrap();
     assert_eq!(plan.targets[0].test_level.as_deref(), Some("RunLocalTests"));
 }
+
+/// The deploy into an env with `RunSpecifiedTests` runs the selected test class in the org.
+#[test]
+fn a_deploy_with_run_specified_tests_runs_the_selected_tests() {
+    let ws = crate::common::DemoWs::new();
+    let dir = ws.dir.clone();
+    let cfg = dir.join("backflow.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replacen(
+        "name = \"qa\"\nbranch = \"qa\"\nkind = \"qa\"\norg = \"qa\"\nprotected = false",
+        "name = \"qa\"\nbranch = \"qa\"\nkind = \"qa\"\norg = \"qa\"\nprotected = false\ntest_level = \"RunSpecifiedTests\"",
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let mut files = class(
+        "PriceBook",
+        "public class PriceBook { public static Integer price() { return 1; } }",
+    )
+    .to_vec();
+    files.extend(class(
+        "PriceBookTest",
+        "@IsTest\nprivate class PriceBookTest {\n  @IsTest static void prices() { System.assertEquals(1, PriceBook.price()); }\n}\n",
+    ));
+    commit(&dir, "US-9301 price book", &files);
+    let o = ws.run(&[
+        "back-promote",
+        "--from",
+        "prod",
+        "--to",
+        "qa",
+        "--story",
+        "US-9301",
+        "--yes",
+        "--json",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        events.iter().any(|e| e["kind"] == "Log"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("(RunSpecifiedTests)"))),
+        "{out}"
+    );
+    let tests = events
+        .iter()
+        .filter(|e| e["kind"] == "Deploy")
+        .filter_map(|e| e["tests_total"].as_u64())
+        .max();
+    assert_eq!(tests, Some(1), "one selected test ran: {out}");
+    let files = ws.sim(async |a| a.files("qa").await.unwrap());
+    assert!(files.contains_key("classes/PriceBook.cls"));
+}
