@@ -215,6 +215,16 @@ pub(crate) fn select_tests(
         let Ok(blob) = repo.find_blob(id) else {
             continue;
         };
+        // Most classes are neither tests nor name a changed class: a byte search skips them
+        // before the tokenizer runs.
+        let lower = blob.content().to_ascii_lowercase();
+        let lower = String::from_utf8_lossy(&lower);
+        let own = r.component.member.to_ascii_lowercase();
+        if !(lower.contains("istest") || lower.contains("testmethod"))
+            || !(changed.contains(&own) || changed.iter().any(|c| lower.contains(c.as_str())))
+        {
+            continue;
+        }
         let f = refs::apex(&String::from_utf8_lossy(blob.content()));
         if !f.is_test {
             continue;

@@ -235,13 +235,18 @@ pub fn plan(ws: &Workspace, caches: &Caches, req: &PlanRequest) -> Result<Plan, 
             }
         }
         let level = crate::engine::depends::level_for(None, env);
-        let selected_tests = crate::engine::depends::select_tests(
-            &repo,
-            &src_tree,
-            &tgt_tree,
-            &changed,
-            &ws.package_dirs,
-        );
+        // Reading every test class costs time: only for envs that run specified tests.
+        let selected_tests = if level == crate::salesforce::metadata::TestLevel::RunSpecifiedTests {
+            crate::engine::depends::select_tests(
+                &repo,
+                &src_tree,
+                &tgt_tree,
+                &changed,
+                &ws.package_dirs,
+            )
+        } else {
+            Vec::new()
+        };
         let mut warnings = Vec::new();
         for b in types::BEHAVIOUR {
             if let Some(w) = b.deploy_warning
