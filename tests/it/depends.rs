@@ -244,4 +244,32 @@ fn a_deploy_with_run_specified_tests_runs_the_selected_tests() {
     assert_eq!(tests, Some(1), "one selected test ran: {out}");
     let files = ws.sim(async |a| a.files("qa").await.unwrap());
     assert!(files.contains_key("classes/PriceBook.cls"));
+    // Asked on the command line for an env configured otherwise: selected at the job's plan.
+    let o = ws.run(&[
+        "back-promote",
+        "--from",
+        "prod",
+        "--to",
+        "dev1",
+        "--story",
+        "US-9301",
+        "--yes",
+        "--test-level",
+        "RunSpecifiedTests",
+        "--json",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let tests = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["kind"] == "Deploy")
+        .filter_map(|e| e["tests_total"].as_u64())
+        .max();
+    assert_eq!(tests, Some(1), "{out}");
 }
