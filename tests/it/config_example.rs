@@ -7,4 +7,6 @@ fn config_example_parses() {
     let c = backflow::domain::Config::parse(&text, "config.example.toml").unwrap();
     assert_eq!(c.pipeline.envs().len(), 4);
     assert!(c.pipeline.env("prod").unwrap().is_protected());
+    assert_eq!(c.notify.len(), 1);
+    assert_eq!(c.notify[0].url_env.as_deref(), Some("BACKFLOW_SLACK_HOOK"));
 }
