@@ -348,6 +348,26 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_carrying_a_credential_is_sent_without_it() {
+        let n = notices_for(
+            &ev(EventKind::Failed {
+                error: "push to https://ci:glpat-s3cr3t@gitlab.example/acme.git failed: Bearer 00D1!tok"
+                    .into(),
+                exit_code: 1,
+            }),
+            false,
+        );
+        for f in [NotifyFormat::Slack, NotifyFormat::Teams, NotifyFormat::Json] {
+            let body = payload(f, &n[0]).to_string();
+            assert!(
+                !body.contains("glpat-s3cr3t") && !body.contains("tok"),
+                "{body}"
+            );
+            assert!(body.contains("gitlab.example/acme.git"), "{body}");
+        }
+    }
+
+    #[test]
     fn events_map_to_notices() {
         let n = notices_for(&ev(EventKind::Finished(Outcome::NothingToDo)), false);
         assert_eq!(n[0].event, NotifyEvent::Finished);
