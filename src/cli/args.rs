@@ -72,6 +72,8 @@ pub enum Command {
     Auto(AutoArgs),
     /// Run the Salesforce simulator.
     Sim(SimArgs),
+    /// Continuous integration: write a workflow for GitHub Actions or GitLab CI.
+    Ci(CiArgs),
     /// Break a teammate's lock on an env (shared through the git remote; audited).
     Unlock(UnlockArgs),
 }
@@ -367,4 +369,29 @@ pub struct SimArgs {
     pub port: u16,
     #[arg(long)]
     pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CiArgs {
+    #[command(subcommand)]
+    pub action: CiAction,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum CiAction {
+    /// Write the workflow (.github/workflows/backflow.yml or .gitlab-ci.yml) for this config.
+    Init {
+        #[arg(value_enum)]
+        system: CiSystem,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// The CI systems `ci init` writes a workflow for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CiSystem {
+    Github,
+    Gitlab,
 }

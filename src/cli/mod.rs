@@ -3,6 +3,7 @@
 //! refused action; 3 Salesforce/network failure or outcome unknown.
 
 pub mod args;
+pub mod ci;
 mod convert;
 mod delta;
 mod demo;
@@ -101,6 +102,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Sim(a)) => sim::run(a),
         Some(Command::Mask(a)) => mask::run(&cli, a),
         Some(Command::Unlock(a)) => team::unlock(&cli, a),
+        Some(Command::Ci(a)) => ci::run(&cli, a),
     };
     match result {
         Ok(code) => code,

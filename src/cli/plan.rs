@@ -53,7 +53,33 @@ pub fn run(cli: &Cli, a: &PlanArgs) -> CliResult {
             println!("  conflict {} ({})", c.path, c.kind);
         }
         for m in &t.missing_dependencies {
-            println!("  missing in {}: {m}", t.env);
+            let detail = t.dependency_details.iter().find(|d| &d.component == m);
+            let by = detail
+                .filter(|d| !d.referenced_by.is_empty())
+                .map(|d| format!(" (used by {})", d.referenced_by.join(", ")))
+                .unwrap_or_default();
+            let fix = detail
+                .filter(|d| !d.brought_by.is_empty())
+                .map(|d| {
+                    format!(
+                        " — brought by {}: add --story {}",
+                        d.brought_by.join(", "),
+                        d.brought_by[0]
+                    )
+                })
+                .unwrap_or_default();
+            println!("  missing in {}: {m}{by}{fix}", t.env);
+        }
+        if let Some(level) = &t.test_level {
+            let tests = t.selected_tests.join(", ");
+            match (level.as_str(), tests.is_empty()) {
+                ("RunSpecifiedTests", true) => println!(
+                    "  tests: RunSpecifiedTests, but no test class references the changed classes (the env's default level runs)"
+                ),
+                ("RunSpecifiedTests", false) => println!("  tests: RunSpecifiedTests → {tests}"),
+                (_, true) => println!("  tests: {level}"),
+                (_, false) => println!("  tests: {level} (tests covering the change: {tests})"),
+            }
         }
         for w in &t.warnings {
             println!("  ! {w}");

@@ -49,6 +49,8 @@ struct RawConfig {
     masking: RawMasking,
     #[serde(default)]
     timing: TimingConfig,
+    #[serde(default)]
+    notify: Vec<super::notify::NotifyConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -403,6 +405,8 @@ pub struct Config {
     pub rules: Vec<RuleConfig>,
     pub masking: MaskingConfig,
     pub timing: TimingConfig,
+    /// `[[notify]]` webhooks (docs/notifications.md).
+    pub notify: Vec<super::notify::NotifyConfig>,
     /// Line of each env's `name`, for later errors such as a missing branch.
     pub env_lines: BTreeMap<String, usize>,
     /// Salesforce `SandboxName` of each env whose org is a sandbox (`sandbox_of`): its
@@ -555,6 +559,7 @@ impl Config {
             let org = org.checked(&name).map_err(|m| err(None, m))?;
             orgs.insert(name, org);
         }
+        super::notify::check(&raw.notify).map_err(|m| err(None, m))?;
         let mut sandbox_names = BTreeMap::new();
         for e in &raw.envs {
             let name = e.name.get_ref().trim();
@@ -602,6 +607,7 @@ impl Config {
             rules: raw.rules,
             masking,
             timing: raw.timing,
+            notify: raw.notify,
             env_lines,
             sandbox_names,
             file: file.to_string(),

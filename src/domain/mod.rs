@@ -7,6 +7,7 @@ pub mod conflict;
 pub mod detail;
 pub mod job;
 pub mod masking;
+pub mod notify;
 pub mod org;
 pub mod pipeline;
 pub mod plan;

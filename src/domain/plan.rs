@@ -35,6 +35,29 @@ pub struct PlanTarget {
     /// Components whose content in the target already equals the source's.
     pub no_ops: Vec<String>,
     pub warnings: Vec<String>,
+    /// Each missing dependency found in Apex and Lightning sources, with what refers to it and
+    /// the stories of the source that would bring it.
+    #[serde(default)]
+    pub dependency_details: Vec<MissingDependency>,
+    /// The test level the deploy into this env runs with (asked, else the env's, else the
+    /// default for the env).
+    #[serde(default)]
+    pub test_level: Option<String>,
+    /// Test classes chosen for `RunSpecifiedTests` when none are named: the `@isTest` classes
+    /// that reference a changed Apex class.
+    #[serde(default)]
+    pub selected_tests: Vec<String>,
+}
+
+/// A component the planned change refers to that the target lacks and the plan does not bring.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissingDependency {
+    /// `TYPE:member`, e.g. `CustomLabel:Greeting`.
+    pub component: String,
+    /// The planned components whose source refers to it.
+    pub referenced_by: Vec<String>,
+    /// Stories of the source env that change it (add one to the plan to bring it).
+    pub brought_by: Vec<StoryId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ pub mod connect;
 pub mod crash;
 pub mod delta;
 pub mod demo;
+pub mod depends;
 pub mod identity;
 pub mod jobs;
 pub mod journal;
@@ -14,6 +15,7 @@ pub mod logging;
 pub mod mask;
 mod mask_verify;
 pub mod org_release;
+pub mod notify;
 pub mod orgs;
 pub mod pipeline;
 pub mod team;
@@ -91,6 +93,8 @@ pub struct Engine {
     pub ws: Arc<Workspace>,
     caches: Arc<Caches>,
     pub jobs: jobs::Jobs,
+    /// `[[notify]]` delivery, started with the first job.
+    notifier: Arc<std::sync::OnceLock<notify::Notifier>>,
 }
 
 impl Engine {
@@ -99,6 +103,22 @@ impl Engine {
             jobs: jobs::Jobs::with_journal_root(ws.state_root()),
             ws: Arc::new(ws),
             caches: Arc::new(Caches::default()),
+            notifier: Arc::default(),
+        }
+    }
+
+    /// Starts the webhook notifier once, when the config has `[[notify]]` (needs a runtime).
+    fn start_notifier(&self) {
+        if !self.ws.config.notify.is_empty() && tokio::runtime::Handle::try_current().is_ok() {
+            self.notifier
+                .get_or_init(|| notify::Notifier::start(&self.jobs, self.ws.config.notify.clone()));
+        }
+    }
+
+    /// Waits (at most `limit`) for the notifications of the events so far to be delivered.
+    pub async fn settle_notifications(&self, limit: std::time::Duration) {
+        if let Some(n) = self.notifier.get() {
+            n.settle(limit).await;
         }
     }
 
@@ -143,6 +163,7 @@ impl Engine {
             })?;
             rollback::plan(&self.ws, of)?;
         }
+        self.start_notifier();
         let (ws, caches) = (self.ws.clone(), self.caches.clone());
         self.jobs.submit(specs, pipeline::steps(), move |ctx| {
             run_job(ws.clone(), caches.clone(), ctx, None)
@@ -170,6 +191,7 @@ impl Engine {
             .batch
             .clone()
             .unwrap_or_else(|| self.jobs.new_id("b").into());
+        self.start_notifier();
         let (ws, caches) = (self.ws.clone(), self.caches.clone());
         Ok(self
             .jobs

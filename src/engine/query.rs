@@ -16,8 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod plan;
 pub use plan::plan;
-#[cfg(test)]
-use plan::tag_values;
+pub(crate) use plan::tag_values;
 
 impl From<GitError> for EngineError {
     fn from(e: GitError) -> Self {

@@ -8,6 +8,7 @@ pub mod infile;
 pub mod merge;
 pub mod package_xml;
 pub mod project;
+pub mod refs;
 pub mod registry;
 pub mod review;
 pub mod types;

@@ -10,4 +10,6 @@ fn config_example_parses() {
     assert!(c.masking.mask_after_refresh);
     assert_eq!(c.masking.rules.len(), 4);
     assert_eq!(c.masking.rules[3].filter.as_deref(), Some("Status = 'New'"));
+    assert_eq!(c.notify.len(), 1);
+    assert_eq!(c.notify[0].url_env.as_deref(), Some("BACKFLOW_SLACK_HOOK"));
 }

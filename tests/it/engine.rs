@@ -891,9 +891,16 @@ fn orgs_connects_the_demo_orgs_as_the_first_command() {
 #[test]
 fn test_options_salesforce_rejects_are_refused_before_any_org_is_called() {
     let ws = Ws::new();
+    // (`--test-level RunSpecifiedTests` without `--tests` runs the tests that cover the
+    // change: tests/it/depends.rs.)
     for extra in [
         &["--tests", "InvoiceServiceTest"][..],
-        &["--test-level", "RunSpecifiedTests"][..],
+        &[
+            "--test-level",
+            "RunLocalTests",
+            "--tests",
+            "InvoiceServiceTest",
+        ][..],
     ] {
         let mut args = vec![
             "back-promote",

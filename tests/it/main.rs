@@ -2,6 +2,7 @@
 
 mod apply;
 mod bad_input;
+mod ci_init;
 mod common;
 mod config_example;
 mod conformance;
@@ -12,6 +13,7 @@ mod convert;
 mod crash_harness;
 mod deep_xml;
 mod delta;
+mod depends;
 mod e2e;
 mod engine;
 mod failed_jobs;
@@ -20,6 +22,7 @@ mod layers;
 mod mask;
 mod merge;
 mod parsers_prop;
+mod notify;
 mod pipeline;
 mod presence_cache;
 mod refresh;

@@ -1769,3 +1769,40 @@ fn console_rollback_restores_the_org_and_reverts_the_branch() {
     assert_eq!(last.outcome, "rolled-back");
     drop(stop);
 }
+
+#[test]
+fn plan_shows_the_selected_tests_and_the_story_the_engine_found() {
+    let fx = fixture();
+    let mut app = app_on(&fx, false);
+    focus_col(&mut app, "uat");
+    app.update(key('j')); // US-0104
+    app.update(key('b'));
+    let eff = app.update(code(KeyCode::Enter));
+    let (id, mut plan) = plan_for(&fx, &eff);
+    for t in &mut plan.targets {
+        t.test_level = Some("RunSpecifiedTests".into());
+        t.selected_tests = vec!["PriceBookTest".into()];
+        t.missing_dependencies = vec!["CustomLabel:Totals_Heading".into()];
+        t.dependency_details = vec![backflow::domain::plan::MissingDependency {
+            component: "CustomLabel:Totals_Heading".into(),
+            referenced_by: vec!["ApexClass:InvoiceTotals".into()],
+            brought_by: vec!["US-0105".into()],
+        }];
+    }
+    app.update(Msg::PlanLoaded(id, Ok(plan)));
+    let t = render(&app, 100, 30, &plain());
+    let text = screen_text(&t);
+    assert!(
+        text.contains("tests (RunSpecifiedTests): PriceBookTest"),
+        "{text}"
+    );
+    assert!(
+        text.contains("CustomLabel:Totals_Heading — brought by US-0105"),
+        "{text}"
+    );
+    let eff = app.update(key('i'));
+    let [Effect::Plan(_, req)] = &eff[..] else {
+        panic!("no replan: {eff:?}");
+    };
+    assert_eq!(req.stories, ["US-0104", "US-0105"]);
+}

@@ -163,6 +163,10 @@ pub(super) async fn follow(
             _ => {}
         }
     }
+    // Webhooks of the last events go out before the process ends (bounded).
+    engine
+        .settle_notifications(std::time::Duration::from_secs(5))
+        .await;
     Ok(ExitCode::from(code))
 }
 

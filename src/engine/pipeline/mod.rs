@@ -187,8 +187,13 @@ pub fn preflight(ws: &Workspace, spec: &JobSpec) -> Result<(), EngineError> {
     // Test options Salesforce would reject are refused before any org is called.
     if spec.kind != JobKind::Rollback {
         let level = validate::test_level(spec, env);
-        crate::salesforce::metadata::check_test_options(level, &spec.tests, None)
-            .map_err(|e| EngineError::Input(format!("{}: {e}", env.name)))?;
+        // RunSpecifiedTests without names runs the tests the plan selects.
+        let selected = level == crate::salesforce::metadata::TestLevel::RunSpecifiedTests
+            && spec.tests.is_empty();
+        if !selected {
+            crate::salesforce::metadata::check_test_options(level, &spec.tests, None)
+                .map_err(|e| EngineError::Input(format!("{}: {e}", env.name)))?;
+        }
     }
     let action = match spec.kind {
         JobKind::BackPromote => "back-promote",

@@ -20,6 +20,8 @@ pub(super) struct Planned {
     pub picks: Vec<ComponentRef>,
     pub components: Vec<ComponentRef>,
     pub stories: Vec<String>,
+    /// Test classes picked for `RunSpecifiedTests` when the job names none.
+    pub selected_tests: Vec<String>,
 }
 
 pub(super) async fn run(job: &mut Job) -> Result<Flow, EngineError> {
@@ -124,6 +126,33 @@ fn plan_step(
             }
         }
     }
+    // A job asked to run specified tests without naming them runs the tests that cover the
+    // change (the plan selects them only for envs configured so).
+    let env = p.env(&spec.target);
+    let wants = env.is_some_and(|e| {
+        crate::engine::depends::level_for(spec.test_level.as_deref(), e)
+            == crate::salesforce::metadata::TestLevel::RunSpecifiedTests
+    }) && spec.tests.is_empty();
+    let selected_tests = if !wants {
+        Vec::new()
+    } else if spec.test_level.is_none() {
+        t.selected_tests.clone()
+    } else {
+        let tree = |oid: Oid| {
+            repo.find_commit(oid)
+                .and_then(|c| c.tree())
+                .map_err(git_err)
+        };
+        let src_tip = crate::git::history::resolve_branch(&repo, &source_branch)
+            .ok_or_else(|| EngineError::Input(format!("branch '{source_branch}' not found")))?;
+        crate::engine::depends::select_tests(
+            &repo,
+            &tree(src_tip)?,
+            &tree(target_tip)?,
+            &components,
+            &ws.package_dirs,
+        )
+    };
     Ok(Planned {
         target_branch,
         source_branch,
@@ -132,5 +161,6 @@ fn plan_step(
         picks,
         components: components.into_iter().collect(),
         stories: t.apply.iter().map(|s| s.story.clone()).collect(),
+        selected_tests,
     })
 }

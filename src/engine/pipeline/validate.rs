@@ -5,17 +5,30 @@ use super::deploy::{map_errors, poll_deploy, send_and_poll};
 use super::{Flow, Job};
 use crate::domain::job::{Outcome, Step};
 use crate::engine::EngineError;
+use crate::engine::depends::{default_level, level_for};
 use crate::salesforce::metadata::{DeployOptions, TestLevel};
 
 /// The deploy options of this job: the asked test level, else the env's, else what the target
-/// requires (local tests for protected envs).
+/// requires (local tests for protected envs). `RunSpecifiedTests` without named tests runs the
+/// tests the plan selected; when none cover the change, the env's default level is used.
 pub(super) fn deploy_options(job: &Job, check_only: bool) -> DeployOptions {
     let (spec, env) = (&job.ctx.spec, &job.env);
-    let level = test_level(spec, env);
+    let mut level = test_level(spec, env);
+    let mut run_tests = spec.tests.clone();
+    if level == TestLevel::RunSpecifiedTests && run_tests.is_empty() {
+        run_tests = job
+            .planned
+            .as_ref()
+            .map(|p| p.selected_tests.clone())
+            .unwrap_or_default();
+        if run_tests.is_empty() {
+            level = default_level(env);
+        }
+    }
     DeployOptions {
         check_only,
         test_level: level,
-        run_tests: spec.tests.clone(),
+        run_tests,
         ignore_warnings: true,
     }
 }
@@ -83,13 +96,5 @@ pub(super) fn test_level(
     spec: &crate::domain::job::JobSpec,
     env: &crate::domain::Env,
 ) -> TestLevel {
-    spec.test_level
-        .clone()
-        .or(env.test_level.clone())
-        .and_then(|t| TestLevel::parse(&t))
-        .unwrap_or(if env.is_protected() {
-            TestLevel::RunLocalTests
-        } else {
-            TestLevel::NoTestRun
-        })
+    level_for(spec.test_level.as_deref(), env)
 }

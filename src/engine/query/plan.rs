@@ -203,8 +203,55 @@ pub fn plan(ws: &Workspace, caches: &Caches, req: &PlanRequest) -> Result<Plan, 
             })
             .map(|c| c.to_string())
             .collect();
-        let missing_dependencies =
+        let mut missing_dependencies =
             missing_dependencies(&tgt_tree, &all_paths, &added, &ws.package_dirs);
+        // Stories of the source this plan does not bring: what could bring a missing piece.
+        let planned_ids: BTreeSet<&str> = apply.iter().map(|s| s.story.as_str()).collect();
+        let others: Vec<(String, Vec<Oid>)> = model
+            .presence
+            .iter()
+            .filter(|(id, pr)| {
+                pr[src] != Presence::Absent
+                    && pr[ti] != Presence::Present
+                    && !planned_ids.contains(id.as_str())
+            })
+            .map(|(id, _)| {
+                let commits = h.stories[id]
+                    .canonical
+                    .iter()
+                    .map(|c| h.representative(src, *c).unwrap_or(*c))
+                    .collect();
+                (id.clone(), commits)
+            })
+            .collect();
+        let dependency_details = crate::engine::depends::code_dependencies(
+            &repo,
+            caches,
+            &src_tree,
+            &tgt_tree,
+            &all_paths,
+            &added,
+            &ws.package_dirs,
+            &others,
+        );
+        for d in &dependency_details {
+            if !missing_dependencies.contains(&d.component) {
+                missing_dependencies.push(d.component.clone());
+            }
+        }
+        let level = crate::engine::depends::level_for(None, env);
+        // Reading every test class costs time: only for envs that run specified tests.
+        let selected_tests = if level == crate::salesforce::metadata::TestLevel::RunSpecifiedTests {
+            crate::engine::depends::select_tests(
+                &repo,
+                &src_tree,
+                &tgt_tree,
+                &changed,
+                &ws.package_dirs,
+            )
+        } else {
+            Vec::new()
+        };
         let mut warnings = Vec::new();
         for b in types::BEHAVIOUR {
             if let Some(w) = b.deploy_warning
@@ -288,6 +335,9 @@ pub fn plan(ws: &Workspace, caches: &Caches, req: &PlanRequest) -> Result<Plan, 
             component_picks: pick_paths.keys().cloned().collect(),
             no_ops,
             warnings,
+            dependency_details,
+            test_level: Some(format!("{level:?}")),
+            selected_tests,
         });
     }
     Ok(Plan {
@@ -383,7 +433,7 @@ fn missing_dependencies(
 /// files, not one document, so the reader is lenient: each line is read on its own (an
 /// element may still span lines), unbalanced tags are accepted and what cannot be read (code
 /// between elements) is skipped.
-pub(super) fn tag_values(text: &str, tag: &str) -> Vec<String> {
+pub(crate) fn tag_values(text: &str, tag: &str) -> Vec<String> {
     use quick_xml::errors::IllFormedError;
     use quick_xml::events::Event;
     let mut out = Vec::new();

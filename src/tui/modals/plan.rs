@@ -50,7 +50,7 @@ impl PlanView {
         let mut add: Vec<String> = Vec::new();
         for t in &plan.targets {
             for dep in &t.missing_dependencies {
-                for id in app.stories_bringing(&plan.from, dep) {
+                for id in bringing(app, &plan.from, t, dep) {
                     if !self.req.stories.contains(&id) && !add.contains(&id) {
                         add.push(id);
                     }
@@ -151,6 +151,15 @@ impl App {
             })
             .map(|s| s.id.clone())
             .collect()
+    }
+}
+
+/// The stories that bring a missing dependency: the plan's own answer (from the source's
+/// commits), else the board's components.
+fn bringing(app: &App, from: &str, t: &crate::domain::PlanTarget, dep: &str) -> Vec<String> {
+    match t.dependency_details.iter().find(|d| d.component == dep) {
+        Some(d) if !d.brought_by.is_empty() => d.brought_by.clone(),
+        _ => app.stories_bringing(from, dep),
     }
 }
 
@@ -351,7 +360,7 @@ impl ModalView for PlanView {
                 );
                 let mut any = false;
                 for d in &t.missing_dependencies {
-                    let by = app.stories_bringing(&plan.from, d);
+                    let by = bringing(app, &plan.from, t, d);
                     any |= !by.is_empty();
                     let by = if by.is_empty() {
                         String::new()
@@ -372,6 +381,19 @@ impl ModalView for PlanView {
                         theme.focus,
                     ));
                 }
+            }
+            let specified = t.test_level.as_deref() == Some("RunSpecifiedTests");
+            if specified || !t.selected_tests.is_empty() {
+                let level = t.test_level.as_deref().unwrap_or("default");
+                let tests = if t.selected_tests.is_empty() {
+                    "none reference the changed classes".to_string()
+                } else {
+                    t.selected_tests.join(", ")
+                };
+                l.push(Line::styled(
+                    clip(&format!("tests ({level}): {tests}"), w),
+                    theme.muted,
+                ));
             }
             if !t.conflicts.is_empty() {
                 section(
