@@ -5,19 +5,10 @@ use super::{EngineError, Workspace};
 use crate::domain::config::{Auth, Config, OrgConfig};
 use crate::domain::org::{LoginState, OrgInfo, OrgLimit};
 use crate::salesforce::auth::{self, DEFAULT_CALLBACK_PORT, WebLogin};
-use crate::salesforce::{SalesforceClient, Secret, SfError, SfErrorKind, StoredLogin, TokenStore};
+use crate::salesforce::{SalesforceClient, Secret, SfError, StoredLogin, TokenStore};
 use serde::Serialize;
 use std::path::Path;
 use std::time::Duration;
-
-impl From<SfError> for EngineError {
-    fn from(e: SfError) -> Self {
-        match e.kind() {
-            SfErrorKind::InvalidInput => EngineError::Input(e.to_string()),
-            _ => EngineError::Remote(e.to_string()),
-        }
-    }
-}
 
 /// (org name, its config) of an env.
 pub fn env_org(cfg: &Config, env: &str) -> Result<(String, OrgConfig), EngineError> {
