@@ -3,6 +3,7 @@
 //! refused action; 3 Salesforce/network failure or outcome unknown.
 
 pub mod args;
+mod causes;
 mod convert;
 mod delta;
 mod demo;
@@ -59,7 +60,7 @@ impl From<crate::engine::EngineError> for CliError {
     fn from(e: crate::engine::EngineError) -> Self {
         Self {
             code: e.exit_code(),
-            message: e.to_string(),
+            message: causes::with_causes(&e),
         }
     }
 }
