@@ -35,7 +35,7 @@ pub enum EngineError {
     /// `backflow.toml` is wrong (exit 2).
     #[error(transparent)]
     Config(#[from] crate::domain::ConfigError),
-    /// Git failed (exit 3); a missing env branch is the user's to fix (exit 2).
+    /// Git failed (exit 3); a missing branch or LFS object is the user's to fix (exit 2).
     #[error("{}", git_text(.0))]
     Git(#[from] crate::git::GitError),
     /// A config entry names a branch that is not there (exit 2): the entry, and the git cause.
@@ -47,11 +47,12 @@ pub enum EngineError {
     },
 }
 
-/// A git error as users read it: a missing branch as it is, anything else marked as git's.
+/// A git error as users read it: what they fix as it is, anything else marked as git's.
 fn git_text(e: &crate::git::GitError) -> String {
-    match e {
-        crate::git::GitError::MissingBranch { .. } => e.to_string(),
-        other => format!("git: {other}"),
+    if e.is_input() {
+        e.to_string()
+    } else {
+        format!("git: {e}")
     }
 }
 
@@ -63,8 +64,13 @@ impl EngineError {
             EngineError::Remote(_) => 3,
             EngineError::Internal(_) => 3,
             EngineError::Salesforce(e) => e.exit_code(),
-            EngineError::Git(crate::git::GitError::MissingBranch { .. }) => 2,
-            EngineError::Git(_) => 3,
+            EngineError::Git(e) => {
+                if e.is_input() {
+                    2
+                } else {
+                    3
+                }
+            }
         }
     }
 }
