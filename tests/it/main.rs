@@ -7,6 +7,7 @@ mod convert;
 mod delta;
 mod e2e;
 mod engine;
+mod errors;
 mod faults;
 mod layers;
 mod merge;
