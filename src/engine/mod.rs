@@ -43,7 +43,7 @@ pub enum EngineError {
     Branch {
         at: Box<crate::domain::ConfigError>,
         #[source]
-        cause: Box<crate::git::GitError>,
+        cause: crate::git::GitError,
     },
 }
 

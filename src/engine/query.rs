@@ -51,7 +51,7 @@ pub fn load_model(
     .map_err(|e| match e {
         GitError::MissingBranch { ref env, .. } => EngineError::Branch {
             at: Box::new(ws.config.env_error(env, e.to_string())),
-            cause: Box::new(e),
+            cause: e,
         },
         other => other.into(),
     })?;

@@ -2,6 +2,9 @@
 //! before, and a cause the message already states is not printed twice.
 
 use crate::common;
+use backflow::engine::{EngineError, Workspace, query};
+use backflow::git::{Caches, GitError};
+use std::error::Error;
 
 #[test]
 fn a_missing_env_branch_names_the_config_line_and_exits_2() {
@@ -48,4 +51,29 @@ fn a_missing_env_branch_names_the_config_line_and_exits_2() {
         !err.contains("caused by"),
         "the cause is already stated: {err}"
     );
+}
+
+#[test]
+fn the_engine_keeps_the_git_cause_of_a_missing_branch_under_its_config_entry() {
+    let ws = common::demo();
+    let file = ws.path().join("backflow.toml");
+    let text = std::fs::read_to_string(&file).expect("config");
+    std::fs::write(
+        &file,
+        text.replacen("branch = \"uat\"", "branch = \"gone\"", 1),
+    )
+    .expect("config written");
+    let w = Workspace::load(&file).expect("the config itself is valid");
+    let e = query::board(&w, &Caches::default()).expect_err("a branch is missing");
+    assert!(matches!(e, EngineError::Branch { .. }), "{e:?}");
+    assert_eq!(e.exit_code(), 2);
+    let cause = e
+        .source()
+        .and_then(|s| s.downcast_ref::<GitError>())
+        .unwrap_or_else(|| panic!("no git cause: {e:?}"));
+    assert!(
+        matches!(cause, GitError::MissingBranch { env, branch, .. } if env == "uat" && branch == "gone"),
+        "{cause:?}"
+    );
+    assert!(e.to_string().ends_with(&cause.to_string()), "{e}");
 }
