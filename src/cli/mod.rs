@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod ci;
+mod causes;
 mod convert;
 mod delta;
 mod demo;
@@ -64,7 +65,7 @@ impl From<crate::engine::EngineError> for CliError {
     fn from(e: crate::engine::EngineError) -> Self {
         Self {
             code: e.exit_code(),
-            message: e.to_string(),
+            message: causes::with_causes(&e),
         }
     }
 }

@@ -173,7 +173,7 @@ pub fn delta(a: &DeltaRequest) -> Result<DeltaReport, EngineError> {
     for c in &d.copies {
         let bytes = match c {
             CopyOut::File(p) => match diff::read_at(&repo, &to_tree, p) {
-                Some(b) => diff::resolve_lfs(&repo, p, b).map_err(EngineError::Input)?,
+                Some(b) => diff::resolve_lfs(&repo, p, b)?,
                 None => continue,
             },
             CopyOut::Pruned { bytes, .. } => bytes.clone(),

@@ -35,15 +35,48 @@ pub enum EngineError {
     Remote(String),
     #[error("{0}")]
     Internal(String),
+    /// A Salesforce call failed; the exit code follows its kind (2 for input, else 3).
+    #[error(transparent)]
+    Salesforce(#[from] crate::salesforce::SfError),
+    /// `backflow.toml` is wrong (exit 2).
+    #[error(transparent)]
+    Config(#[from] crate::domain::ConfigError),
+    /// Git failed (exit 3); a missing branch or LFS object is the user's to fix (exit 2).
+    #[error("{}", git_text(.0))]
+    Git(#[from] crate::git::GitError),
+    /// A config entry names a branch that is not there (exit 2): the entry, and the git cause.
+    #[error("{at}")]
+    Branch {
+        at: Box<crate::domain::ConfigError>,
+        #[source]
+        cause: crate::git::GitError,
+    },
+}
+
+/// A git error as users read it: what they fix as it is, anything else marked as git's.
+fn git_text(e: &crate::git::GitError) -> String {
+    if e.is_input() {
+        e.to_string()
+    } else {
+        format!("git: {e}")
+    }
 }
 
 impl EngineError {
     pub fn exit_code(&self) -> u8 {
         match self {
             EngineError::NeedsAction(_) => 1,
-            EngineError::Input(_) => 2,
+            EngineError::Input(_) | EngineError::Config(_) | EngineError::Branch { .. } => 2,
             EngineError::Remote(_) => 3,
             EngineError::Internal(_) => 3,
+            EngineError::Salesforce(e) => e.exit_code(),
+            EngineError::Git(e) => {
+                if e.is_input() {
+                    2
+                } else {
+                    3
+                }
+            }
         }
     }
 }

@@ -10,15 +10,6 @@ use serde::Serialize;
 use std::path::Path;
 use std::time::Duration;
 
-impl From<SfError> for EngineError {
-    fn from(e: SfError) -> Self {
-        match e.exit_code() {
-            2 => EngineError::Input(e.to_string()),
-            _ => EngineError::Remote(e.to_string()),
-        }
-    }
-}
-
 /// (org name, its config) of an env.
 pub fn env_org(cfg: &Config, env: &str) -> Result<(String, OrgConfig), EngineError> {
     let e = cfg

@@ -18,15 +18,6 @@ mod plan;
 pub use plan::plan;
 pub(crate) use plan::tag_values;
 
-impl From<GitError> for EngineError {
-    fn from(e: GitError) -> Self {
-        match e {
-            GitError::MissingBranch { .. } => EngineError::Input(e.to_string()),
-            other => EngineError::Internal(format!("git: {other}")),
-        }
-    }
-}
-
 /// The loaded history plus presence of every story in every env (pipeline order), shared
 /// with the cache.
 pub type Model = std::sync::Arc<crate::git::history::Loaded>;
@@ -57,19 +48,10 @@ pub fn load_model(
         caches,
     )
     .map_err(|e| match e {
-        GitError::MissingBranch { env, branch, repo } => EngineError::Input(
-            ws.config
-                .env_error(
-                    &env,
-                    GitError::MissingBranch {
-                        env: env.clone(),
-                        branch,
-                        repo,
-                    }
-                    .to_string(),
-                )
-                .to_string(),
-        ),
+        GitError::MissingBranch { ref env, .. } => EngineError::Branch {
+            at: Box::new(ws.config.env_error(env, e.to_string())),
+            cause: e,
+        },
         other => other.into(),
     })?;
     store::save(caches, &facts, &ws.package_dirs);

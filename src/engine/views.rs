@@ -7,8 +7,8 @@ use super::query::load_model;
 use super::workspace::Workspace;
 use crate::domain::ComponentRef;
 use crate::domain::detail::{ComponentFiles, DiffKind, DiffLine, FileDiff, StoryDetail};
-use crate::git::Caches;
 use crate::git::history::{changed_paths, commit_components, components_of};
+use crate::git::{Caches, GitError};
 use crate::metadata::registry;
 use git2::{Oid, Repository};
 use std::collections::BTreeMap;
@@ -37,8 +37,7 @@ pub fn story_detail(
         .unwrap_or_default();
     for c in canonical {
         let paths = changed_paths(&repo, caches, c)?;
-        let cc = commit_components(&repo, caches, c, &ws.package_dirs)
-            .map_err(|e| EngineError::Internal(format!("git: {e}")))?;
+        let cc = commit_components(&repo, caches, c, &ws.package_dirs)?;
         for (comp, files) in element_files(&paths, &cc.changed, &cc.deleted, &ws.package_dirs) {
             let v = by.entry(comp).or_default();
             for p in files {
@@ -134,12 +133,10 @@ fn blob_at(repo: &Repository, commit: Oid, path: &str) -> Result<Option<Vec<u8>>
     let tree = repo
         .find_commit(commit)
         .and_then(|c| c.tree())
-        .map_err(|e| EngineError::Internal(format!("git: {e}")))?;
+        .map_err(GitError::from)?;
     match tree.get_path(std::path::Path::new(path)) {
         Ok(entry) => {
-            let blob = repo
-                .find_blob(entry.id())
-                .map_err(|e| EngineError::Internal(format!("git: {e}")))?;
+            let blob = repo.find_blob(entry.id()).map_err(GitError::from)?;
             Ok(Some(blob.content().to_vec()))
         }
         Err(_) => Ok(None),
@@ -188,7 +185,7 @@ pub fn file_diff(
         None => {
             let parent = repo
                 .find_commit(*first)
-                .map_err(|e| EngineError::Internal(format!("git: {e}")))?
+                .map_err(GitError::from)?
                 .parent_ids()
                 .next();
             match parent {

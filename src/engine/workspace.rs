@@ -52,8 +52,7 @@ impl Workspace {
     pub fn load(file: &Path) -> Result<Workspace, EngineError> {
         let text = std::fs::read_to_string(file)
             .map_err(|e| EngineError::Input(format!("cannot read {}: {e}", file.display())))?;
-        let config = Config::parse(&text, &file.display().to_string())
-            .map_err(|e| EngineError::Input(e.to_string()))?;
+        let config = Config::parse(&text, &file.display().to_string())?;
         let root = file
             .parent()
             .map(|p| {

@@ -2,6 +2,7 @@
 //! detection off: a rename is a deletion plus an addition), both blob versions of the paths the
 //! metadata layer asks for, and the file list of the `to` tree.
 
+use crate::git::GitError;
 use crate::metadata::convert::SourceFile;
 use crate::metadata::delta::{Change, ChangeStatus, CopyOut};
 use git2::{
@@ -175,7 +176,7 @@ pub fn read_at(repo: &Repository, tree: &Tree<'_>, path: &str) -> Option<Vec<u8>
 
 /// If `bytes` is a Git LFS pointer, the real content from the repository's LFS store
 /// (`.git/lfs/objects/…`); `Err` names the missing object so the user can `git lfs pull`.
-pub fn resolve_lfs(repo: &Repository, path: &str, bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+pub fn resolve_lfs(repo: &Repository, path: &str, bytes: Vec<u8>) -> Result<Vec<u8>, GitError> {
     const SPEC: &[u8] = b"version https://git-lfs.github.com/spec/v1";
     if !bytes.starts_with(SPEC) || bytes.len() > 1024 {
         return Ok(bytes);
@@ -195,8 +196,9 @@ pub fn resolve_lfs(repo: &Repository, path: &str, bytes: Vec<u8>) -> Result<Vec<
         .join(&oid[..2])
         .join(&oid[2..4])
         .join(oid);
-    std::fs::read(&file).map_err(|_| {
-        format!("{path}: Git LFS object {oid} is not in this clone; run `git lfs pull` and retry")
+    std::fs::read(&file).map_err(|_| GitError::LfsMissing {
+        path: path.to_string(),
+        oid: oid.to_string(),
     })
 }
 
@@ -207,7 +209,7 @@ pub fn delta_sources(
     repo: &Repository,
     to: &Tree<'_>,
     copies: &[CopyOut],
-) -> Result<Vec<SourceFile>, String> {
+) -> Result<Vec<SourceFile>, GitError> {
     let mut out = Vec::with_capacity(copies.len());
     for c in copies {
         match c {
@@ -251,7 +253,8 @@ mod tests {
             "a".repeat(64)
         );
         let e = resolve_lfs(&repo, "x.png", ptr.clone().into_bytes()).unwrap_err();
-        assert!(e.contains("git lfs pull"), "{e}");
+        assert!(e.to_string().contains("git lfs pull"), "{e}");
+        assert!(e.is_input());
         let obj = repo.path().join("lfs/objects/aa/aa");
         std::fs::create_dir_all(&obj).unwrap();
         std::fs::write(obj.join("a".repeat(64)), b"PNG").unwrap();

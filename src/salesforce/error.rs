@@ -51,6 +51,27 @@ pub fn redact(s: &str) -> String {
     out
 }
 
+/// The kind of an [`SfError`]: what the caller can do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SfErrorKind {
+    /// The configuration or the keyring is wrong: the user fixes it (exit 2).
+    InvalidInput,
+    /// Login failed or the session cannot be renewed: log in again.
+    Auth,
+    /// The org's API request allowance is used up.
+    Limit,
+    /// The org or the network cannot be reached right now (5xx, `SERVER_UNAVAILABLE`).
+    Unavailable,
+    /// The org answered and refused the call.
+    Refused,
+    /// The call may have taken effect in the org or not (timeouts, lost answers).
+    OutcomeUnknown,
+    /// The org answered something this client cannot read.
+    Protocol,
+    /// The user cancelled the call.
+    Cancelled,
+}
+
 /// What went wrong talking to Salesforce.
 #[derive(Debug, thiserror::Error)]
 pub enum SfError {
@@ -118,10 +139,32 @@ impl SfError {
         }
     }
 
+    /// What kind of failure this is, for callers deciding what to do next.
+    pub fn kind(&self) -> SfErrorKind {
+        match self {
+            SfError::Config { .. } | SfError::Keyring(_) => SfErrorKind::InvalidInput,
+            SfError::Auth { .. } => SfErrorKind::Auth,
+            SfError::Limit { .. } => SfErrorKind::Limit,
+            SfError::Network { .. } => SfErrorKind::Unavailable,
+            SfError::Timeout { .. } | SfError::OutcomeUnknown { .. } => SfErrorKind::OutcomeUnknown,
+            SfError::Api { status, code, .. } => {
+                if code == "REQUEST_LIMIT_EXCEEDED" {
+                    SfErrorKind::Limit
+                } else if matches!(*status, 420 | 502 | 503 | 504) || code == "SERVER_UNAVAILABLE" {
+                    SfErrorKind::Unavailable
+                } else {
+                    SfErrorKind::Refused
+                }
+            }
+            SfError::Protocol { .. } => SfErrorKind::Protocol,
+            SfError::Cancelled { .. } => SfErrorKind::Cancelled,
+        }
+    }
+
     /// The CLI exit code: 2 for configuration, 3 for Salesforce and network failures.
     pub fn exit_code(&self) -> u8 {
-        match self {
-            SfError::Config { .. } | SfError::Keyring(_) => 2,
+        match self.kind() {
+            SfErrorKind::InvalidInput => 2,
             _ => 3,
         }
     }
@@ -131,6 +174,102 @@ impl SfError {
         match self {
             SfError::Api { code, .. } => Some(code),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, code: &str) -> SfError {
+        SfError::Api {
+            org: "qa".into(),
+            op: "deploy".into(),
+            status,
+            code: code.into(),
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn every_error_has_a_kind_and_only_input_problems_exit_2() {
+        let org = || "qa".to_string();
+        let cases = [
+            (
+                SfError::Config {
+                    org: org(),
+                    detail: "d".into(),
+                },
+                SfErrorKind::InvalidInput,
+            ),
+            (SfError::Keyring("locked".into()), SfErrorKind::InvalidInput),
+            (
+                SfError::Auth {
+                    org: org(),
+                    detail: "d".into(),
+                },
+                SfErrorKind::Auth,
+            ),
+            (
+                SfError::Limit {
+                    org: org(),
+                    message: "m".into(),
+                },
+                SfErrorKind::Limit,
+            ),
+            (api(403, "REQUEST_LIMIT_EXCEEDED"), SfErrorKind::Limit),
+            (
+                SfError::Network {
+                    org: org(),
+                    url: "u".into(),
+                    detail: "d".into(),
+                },
+                SfErrorKind::Unavailable,
+            ),
+            (api(503, "X"), SfErrorKind::Unavailable),
+            (api(500, "SERVER_UNAVAILABLE"), SfErrorKind::Unavailable),
+            (api(400, "INVALID_FIELD"), SfErrorKind::Refused),
+            (
+                SfError::Timeout {
+                    org: org(),
+                    op: "deploy".into(),
+                    ms: 5,
+                },
+                SfErrorKind::OutcomeUnknown,
+            ),
+            (
+                SfError::OutcomeUnknown {
+                    org: org(),
+                    op: "o".into(),
+                    detail: "d".into(),
+                },
+                SfErrorKind::OutcomeUnknown,
+            ),
+            (
+                SfError::Protocol {
+                    org: org(),
+                    op: "o".into(),
+                    detail: "d".into(),
+                },
+                SfErrorKind::Protocol,
+            ),
+            (
+                SfError::Cancelled {
+                    org: org(),
+                    op: "o".into(),
+                },
+                SfErrorKind::Cancelled,
+            ),
+        ];
+        for (e, kind) in cases {
+            assert_eq!(e.kind(), kind, "{e}");
+            let code = if kind == SfErrorKind::InvalidInput {
+                2
+            } else {
+                3
+            };
+            assert_eq!(e.exit_code(), code, "{e}");
         }
     }
 }

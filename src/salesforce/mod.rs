@@ -26,7 +26,7 @@ pub mod tooling;
 pub mod xml;
 
 pub use client::{MAX_API_VERSION, SalesforceClient, Session, check_url, parse_limit_info};
-pub use error::{Secret, SfError, redact};
+pub use error::{Secret, SfError, SfErrorKind, redact};
 pub use metadata::{
     ComponentMessage, DeployOptions, DeployResult, DeployStatus, RetrieveResult, TestFailure,
     TestLevel,

@@ -33,11 +33,7 @@ pub(super) async fn inject(
     req: Request,
     next: Next,
 ) -> Response {
-    let call = req
-        .extensions()
-        .get::<SoapCall>()
-        .cloned()
-        .unwrap_or_default();
+    let call = SoapCall::of(&req);
     let key = format!("{} {} {}", req.method(), req.uri().path(), call.op);
     // Failures answer in the shape of the API called (SOAP fault or REST error).
     let is_soap = call.metadata;

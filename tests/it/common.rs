@@ -129,6 +129,26 @@ impl DemoWs {
         })
     }
 
+    /// Back-promotes US-0101 from prod to dev1 taking the source side of every conflict (the
+    /// set-up of the rollback tests); asserts it succeeded and returns the command's output.
+    pub fn back_promote_us0101_to_dev1(&self) -> std::process::Output {
+        let o = self.run(&[
+            "back-promote",
+            "--from",
+            "prod",
+            "--to",
+            "dev1",
+            "--story",
+            "US-0101",
+            "--yes",
+            "--on-conflict",
+            "source",
+            "--json",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        o
+    }
+
     pub fn deploys(&self) -> Vec<backflow::sim::DeployLogEntry> {
         self.sim(async |a| a.deploy_log().await.unwrap())
     }
@@ -148,4 +168,21 @@ impl Drop for DemoWs {
             }
         });
     }
+}
+
+/// A command's stdout and stderr, for assertion messages and text checks.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The JSON Lines a `--json` command printed, one value a line.
+pub fn events(o: &std::process::Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
 }

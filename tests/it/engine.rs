@@ -1,26 +1,10 @@
 //! The back-promotion engine end to end: the real binary on a demo workspace whose orgs are
 //! simulated on loopback (a real HTTP server hosted by the first command that needs it).
 
-use crate::common::{backflow, commit_on};
+use crate::common::{backflow, commit_on, events, text};
 use std::path::Path;
-use std::process::Output;
 
 type Ws = crate::common::DemoWs;
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn events(o: &Output) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
 
 fn status_has(ws: &Ws, env: &str, story: &str) -> bool {
     let o = ws.run(&["status", "--json"]);
@@ -450,20 +434,7 @@ fn a_rejected_push_leaves_the_org_ahead_until_resume() {
 #[test]
 fn rollback_restores_the_org_and_reverts_the_branch() {
     let ws = Ws::new();
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
-        "prod",
-        "--to",
-        "dev1",
-        "--story",
-        "US-0101",
-        "--yes",
-        "--on-conflict",
-        "source",
-        "--json",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = ws.back_promote_us0101_to_dev1();
     let job = events(&o)[0]["job"].as_str().unwrap().to_string();
     let before = ws.sim(async |a| a.files("dev1").await.unwrap());
     assert!(String::from_utf8_lossy(&before["classes/AccountService.cls"]).contains("us0101"));
@@ -944,20 +915,7 @@ fn an_interrupted_rollback_resumes_through_its_own_steps() {
     for point in ["deploy:unjournaled", "deploy:sent", "record:after"] {
         let ws = Ws::new();
         let before = tree_of(&ws.dir, "dev1");
-        let o = ws.run(&[
-            "back-promote",
-            "--from",
-            "prod",
-            "--to",
-            "dev1",
-            "--story",
-            "US-0101",
-            "--yes",
-            "--on-conflict",
-            "source",
-            "--json",
-        ]);
-        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let o = ws.back_promote_us0101_to_dev1();
         let job = events(&o)[0]["job"].as_str().unwrap().to_string();
         let class = |ws: &Ws| {
             ws.sim(async |a| a.files("dev1").await.unwrap())

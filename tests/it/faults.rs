@@ -5,9 +5,8 @@
 //! moved only once the org accepted, and an intact audit log. The table is printed; the test
 //! fails listing the red cells.
 
-use crate::common::backflow;
+use crate::common::{backflow, text};
 use backflow::sim::{Fault, FaultKind};
-use std::process::Output;
 use std::sync::Mutex;
 
 /// Past the request timeout the matrix's workspaces use (`request_timeout_ms`).
@@ -48,14 +47,6 @@ impl Ws {
                     .is_some_and(|s| s.iter().any(|s| s == STORY))
         })
     }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[derive(Clone, Copy, Debug)]

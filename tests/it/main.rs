@@ -17,6 +17,7 @@ mod depends;
 mod e2e;
 mod engine;
 mod failed_jobs;
+mod errors;
 mod faults;
 mod layers;
 mod mask;

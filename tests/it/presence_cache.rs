@@ -104,13 +104,10 @@ fn processes_filling_the_snapshot_at_once_all_answer_right() {
     assert_eq!(status(state.path(), &ws).0, want);
 }
 
-#[test]
-fn a_moved_branch_gives_the_cold_answer() {
-    let (state, ws) = demo_workspace();
-    let (before, _) = status(state.path(), &ws);
-    // A hotfix on qa for a story qa lacks, and a new story on dev2.
+/// Moves two branches: a hotfix on qa for a story qa lacks, and a new story on dev2.
+fn move_branches(ws: &Path) {
     commit_on(
-        &ws,
+        ws,
         "qa",
         "US-0105: hotfix made again on qa",
         &[(
@@ -119,7 +116,7 @@ fn a_moved_branch_gives_the_cold_answer() {
         )],
     );
     commit_on(
-        &ws,
+        ws,
         "dev2",
         "US-0901: brand new story",
         &[(
@@ -127,6 +124,13 @@ fn a_moved_branch_gives_the_cold_answer() {
             "public class NewStory {}\n",
         )],
     );
+}
+
+#[test]
+fn a_moved_branch_gives_the_cold_answer() {
+    let (state, ws) = demo_workspace();
+    let (before, _) = status(state.path(), &ws);
+    move_branches(&ws);
     let (after, _) = status(state.path(), &ws);
     assert_ne!(after, before, "the moved tips show");
     assert!(after.contains("US-0901"));
@@ -198,24 +202,7 @@ fn stored_commit_facts_read_only_new_commits_and_survive_damage() {
     assert!(all > 10, "the demo has history ({all} commits read)");
     store::save(&first, &file, &w.package_dirs);
 
-    commit_on(
-        &ws,
-        "qa",
-        "US-0105: hotfix made again on qa",
-        &[(
-            "force-app/main/default/classes/QaHotfix.cls",
-            "public class QaHotfix {}\n",
-        )],
-    );
-    commit_on(
-        &ws,
-        "dev2",
-        "US-0901: brand new story",
-        &[(
-            "force-app/main/default/classes/NewStory.cls",
-            "public class NewStory {}\n",
-        )],
-    );
+    move_branches(&ws);
     let moved = Caches::default();
     assert_eq!(store::load_into(&moved, &file, &text, &w.package_dirs), all);
     let warm = load(&moved);

@@ -1,62 +1,10 @@
 //! Safe operations end to end: the real binary on demo workspaces (and bare remotes) — the
 //! checked-out branch, job ids used as paths, `--readonly`, the shared audit trail.
 
-use crate::common::backflow;
+use crate::common::text;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-struct Ws {
-    state: tempfile::TempDir,
-    dir: PathBuf,
-}
-
-impl Ws {
-    fn new() -> Ws {
-        let (state, dir) = crate::common::demo_workspace();
-        Ws { state, dir }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        run_in(self.state.path(), &self.dir, args)
-    }
-}
-
-fn run_in(state: &Path, dir: &Path, args: &[&str]) -> Output {
-    backflow(state)
-        .current_dir(dir)
-        .env("BACKFLOW_USER", "rm@acme.example")
-        .env("BACKFLOW_BIN", env!("CARGO_BIN_EXE_backflow"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-impl Drop for Ws {
-    fn drop(&mut self) {
-        stop_sim(&self.dir);
-    }
-}
-
-/// Stops the simulator a command started for the workspace at `dir`, if any.
-fn stop_sim(dir: &Path) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        if let Some(h) = backflow::sim::workspace::connect_existing(dir).await {
-            let _ = h.admin.shutdown().await;
-        }
-    });
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+type Ws = crate::common::DemoWs;
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let o = crate::common::git(dir).args(args).output().unwrap();
@@ -250,20 +198,7 @@ fn remote_with(ws: &Ws, branches: &[&str]) -> (PathBuf, PathBuf) {
 fn a_rollback_whose_push_is_rejected_leaves_the_org_ahead_until_resume() {
     let ws = Ws::new();
     let (remote, reject) = remote_with(&ws, &["dev1"]);
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
-        "prod",
-        "--to",
-        "dev1",
-        "--story",
-        "US-0101",
-        "--yes",
-        "--on-conflict",
-        "source",
-        "--json",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = ws.back_promote_us0101_to_dev1();
     let first: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
     let job = first["job"].as_str().unwrap().to_string();

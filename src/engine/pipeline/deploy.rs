@@ -11,7 +11,7 @@ use crate::engine::jobs::JobCtx;
 use crate::engine::journal::{Journal, Record};
 use crate::engine::{EngineError, Workspace, connect, crash, query};
 use crate::salesforce::metadata::{DeployOptions, DeployResult, DeployStatus};
-use crate::salesforce::{SalesforceClient, SfError};
+use crate::salesforce::{SalesforceClient, SfErrorKind};
 use git2::Oid;
 use std::sync::Arc;
 
@@ -424,7 +424,7 @@ pub(crate) async fn poll_deploy(
         .await
         .map_err(|e| match e {
             // The deploy is in the org and nothing says it failed: say that, not what the poll met.
-            SfError::Config { .. } | SfError::Keyring(_) => EngineError::from(e),
+            e if e.kind() == SfErrorKind::InvalidInput => EngineError::from(e),
             e => EngineError::Remote(format!(
                 "deploy {id} is in the org and its outcome is not known yet: reading its status failed ({e}). `backflow resume` polls it again; it is never sent twice."
             )),

@@ -44,8 +44,9 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn git_err(e: impl std::fmt::Display) -> EngineError {
-    EngineError::Internal(format!("git: {e}"))
+/// A git failure in a step, kept typed: `git: …`, exit 3, the git2 error as its source.
+fn git_err(e: impl Into<crate::git::GitError>) -> EngineError {
+    EngineError::Git(e.into())
 }
 
 /// Runs one job to its outcome; `replay` continues an interrupted one.

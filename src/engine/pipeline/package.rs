@@ -79,8 +79,7 @@ fn delta_step(
         .find_commit(promotion)
         .and_then(|c| c.tree())
         .map_err(git_err)?;
-    let mut files =
-        crate::git::diff::delta_sources(&repo, &tree, &d.copies).map_err(EngineError::Input)?;
+    let mut files = crate::git::diff::delta_sources(&repo, &tree, &d.copies)?;
     // Per-env value replacements (endpoints, usernames with sandbox suffixes, emails).
     for f in &mut files {
         if let std::borrow::Cow::Owned(b) = crate::engine::replace::for_org(env, &f.path, &f.bytes)?

@@ -40,8 +40,20 @@ pub enum GitError {
         branch: String,
         repo: String,
     },
+    #[error("{path}: Git LFS object {oid} is not in this clone; run `git lfs pull` and retry")]
+    LfsMissing { path: String, oid: String },
     #[error("{0}")]
     Other(String),
+}
+
+impl GitError {
+    /// The user fixes it (a branch to create, an object to pull), not a failure of git itself.
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            GitError::MissingBranch { .. } | GitError::LfsMissing { .. }
+        )
+    }
 }
 
 /// What one commit says about stories.

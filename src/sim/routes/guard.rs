@@ -28,6 +28,16 @@ pub struct SoapCall {
     pub op: String,
 }
 
+impl SoapCall {
+    /// The SOAP layer [`read_body`] noted on `req` (an empty one before it ran).
+    pub fn of(req: &Request) -> SoapCall {
+        req.extensions()
+            .get::<SoapCall>()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
 /// Notes the time of every request, for the idle exit of a hosted simulator.
 pub async fn touch(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     app.last_request_ms
@@ -98,11 +108,7 @@ pub async fn session(
     req: Request,
     next: Next,
 ) -> Response {
-    let call = req
-        .extensions()
-        .get::<SoapCall>()
-        .cloned()
-        .unwrap_or_default();
+    let call = SoapCall::of(&req);
     let token = match &call.envelope {
         Some(env) => env
             .path(&["Header", "SessionHeader"])
@@ -136,7 +142,7 @@ pub async fn meter(
     req: Request,
     next: Next,
 ) -> Response {
-    let soap = req.extensions().get::<SoapCall>().is_some_and(|c| c.soap);
+    let soap = SoapCall::of(&req).soap;
     let usage = {
         let mut st = app.lock();
         let limit = st.settings.daily_api_limit;
