@@ -3,8 +3,8 @@
 //! refused action; 3 Salesforce/network failure or outcome unknown.
 
 pub mod args;
-pub mod ci;
 mod causes;
+pub mod ci;
 mod convert;
 mod delta;
 mod demo;
