@@ -18,3 +18,4 @@ mod sf_cli;
 mod sim;
 mod tui;
 mod tui_e2e;
+mod tui_first_frame;

@@ -82,12 +82,21 @@ pub struct Caches {
     store_dirty: AtomicBool,
     /// The store file already loaded into these caches.
     store_loaded: Mutex<Option<std::path::PathBuf>>,
+    /// The commits the last walk found, children first, and the tips it started from.
+    pub(super) walk: Mutex<Option<Walked>>,
     /// The last history and presence, keyed by the env tips and the story pattern: when no
     /// branch moved, a refresh costs a few ref lookups.
     model: Mutex<Option<(ModelKey, Arc<Loaded>)>>,
 }
 
 type ModelKey = (Vec<(String, Oid)>, String);
+
+/// One walk over the env branches: every commit reachable from `tips`, children first.
+#[derive(Clone)]
+pub(super) struct Walked {
+    pub(super) tips: Vec<Oid>,
+    pub(super) order: Arc<[Oid]>,
+}
 
 /// A history with the presence of every story in every env.
 pub struct Loaded {
@@ -222,11 +231,6 @@ impl History {
                 "more than 64 environments are not supported".into(),
             ));
         }
-        let mut walk = repo.revwalk()?;
-        walk.set_sorting(Sort::TOPOLOGICAL)?;
-        for t in &tips {
-            walk.push(t.tip)?;
-        }
         let mut known = caches
             .metas
             .lock()
@@ -234,15 +238,43 @@ impl History {
         if known.0 != pattern_text {
             known.0 = pattern_text.to_string();
             known.1.clear();
+            if let Ok(mut w) = caches.walk.lock() {
+                *w = None;
+            }
         }
-        let mut commits = HashMap::new();
+        // The last walk (this process's or a stored one): only the commits the tips gained
+        // since are walked; the rest of the order is kept (a new commit is never an ancestor
+        // of an old one, so new ++ old stays children-first).
+        let prev = caches
+            .walk
+            .lock()
+            .ok()
+            .and_then(|w| w.clone())
+            .filter(|w| w.order.iter().all(|o| known.1.contains_key(o)));
+        let tip_ids: Vec<Oid> = tips.iter().map(|t| t.tip).collect();
+        let mut walk = repo.revwalk()?;
+        walk.set_sorting(Sort::TOPOLOGICAL)?;
+        for t in &tip_ids {
+            walk.push(*t)?;
+        }
+        let mut base: Option<Arc<[Oid]>> = None;
+        if let Some(p) = &prev {
+            if p.tips.iter().all(|t| walk.hide(*t).is_ok()) {
+                base = Some(p.order.clone());
+            } else {
+                walk = repo.revwalk()?;
+                walk.set_sorting(Sort::TOPOLOGICAL)?;
+                for t in &tip_ids {
+                    walk.push(*t)?;
+                }
+            }
+        }
         let mut order = Vec::new();
         let mut read = 0usize;
         for oid in walk {
             let oid = oid?;
             order.push(oid);
-            if let Some(m) = known.1.get(&oid) {
-                commits.insert(oid, m.clone());
+            if known.1.contains_key(&oid) {
                 continue;
             }
             read += 1;
@@ -266,10 +298,11 @@ impl History {
                 cherry_picked_from: picks,
                 reverts: reverted_by(&msg),
             };
-            known.1.insert(oid, meta.clone());
-            commits.insert(oid, meta);
+            known.1.insert(oid, meta);
         }
-        drop(known);
+        if let Some(b) = &base {
+            order.extend(b.iter().copied());
+        }
         if read > 0 {
             caches.commits_read.fetch_add(read, Ordering::Relaxed);
             caches.learned();
@@ -281,10 +314,30 @@ impl History {
         }
         for oid in &order {
             let bits = reach.get(oid).copied().unwrap_or(0);
-            if let Some(c) = commits.get(oid) {
+            if let Some(c) = known.1.get(oid) {
                 for p in &c.parents {
                     *reach.entry(*p).or_default() |= bits;
                 }
+            }
+        }
+        // What an old tip reached and no tip reaches now is no longer part of the pipeline.
+        if base.is_some() {
+            order.retain(|o| reach.get(o).is_some_and(|b| *b != 0));
+            reach.retain(|_, b| *b != 0);
+        }
+        let mut commits: HashMap<Oid, CommitMeta> = order
+            .iter()
+            .filter_map(|o| Some((*o, known.1.get(o)?.clone())))
+            .collect();
+        drop(known);
+        if let Ok(mut w) = caches.walk.lock() {
+            let changed = w.as_ref().is_none_or(|w| w.tips != tip_ids);
+            *w = Some(Walked {
+                tips: tip_ids,
+                order: order.clone().into(),
+            });
+            if changed {
+                caches.learned();
             }
         }
         let dag = Dag::new(&order, |o| {
@@ -292,6 +345,17 @@ impl History {
                 .get(o)
                 .map(|c: &CommitMeta| c.parents.as_slice())
                 .unwrap_or(&[])
+        });
+        // One order whichever way the commits were walked (whole, or new commits on top of
+        // a stored walk): descending generation, then newest, then by id. Still children first.
+        let mut order = order;
+        order.sort_by_cached_key(|o| {
+            let time = commits.get(o).map(|c| c.time).unwrap_or(0);
+            (
+                std::cmp::Reverse(dag.generation_of(o)),
+                std::cmp::Reverse(time),
+                *o,
+            )
         });
         // Commits brought in by a merge of a story branch belong to that story.
         let merges: Vec<(Oid, Oid, Oid, String)> = order
