@@ -1,0 +1,311 @@
+//! Running a promotion or resuming one in the foreground: events as they come, decisions asked on
+//! stdin.
+
+use super::*;
+
+pub(super) fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::env::var_os("CI").is_none()
+}
+
+pub(super) fn ask(question: &str) -> String {
+    eprint!("{question} ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    line.trim().to_string()
+}
+
+pub fn promote(cli: &Cli, a: &args::PromoteArgs, kind: JobKind) -> CliResult {
+    if cli.readonly {
+        return Err(CliError::input("--readonly: promotions are disabled"));
+    }
+    let engine = engine(cli)?;
+    let user = engine.user();
+    let specs: Vec<JobSpec> =
+        a.to.iter()
+            .map(|t| JobSpec {
+                kind,
+                from: a.from.clone(),
+                target: t.clone(),
+                stories: a.stories.clone(),
+                components: a.components.clone(),
+                validate_only: a.validate_only,
+                test_level: a.test_level.clone(),
+                tests: a.tests.clone(),
+                on_conflict: match a.on_conflict.as_str() {
+                    "abort" => ConflictPolicy::Abort,
+                    "source" => ConflictPolicy::Source,
+                    "target" => ConflictPolicy::Target,
+                    "skip" => ConflictPolicy::Skip,
+                    _ => ConflictPolicy::Prompt,
+                },
+                on_drift: match a.on_drift.as_str() {
+                    "abort" => DriftPolicy::Abort,
+                    "adopt" => DriftPolicy::Adopt,
+                    "overwrite" => DriftPolicy::Overwrite,
+                    _ => DriftPolicy::Prompt,
+                },
+                destructive_pre: a.destructive_pre,
+                confirmed: a.confirm_env.iter().any(|c| c == t),
+                user: user.clone(),
+                rollback_of: None,
+            })
+            .collect();
+    if kind == JobKind::Promote && a.stories.is_empty() && a.components.is_empty() {
+        return Err(CliError::input(
+            "promote needs --story ID… (or --component TYPE:NAME…)",
+        ));
+    }
+    // Refusals before anything runs: prod target, roles, unconfirmed protected envs.
+    for s in &specs {
+        engine.preflight(s)?;
+    }
+    // Show the plan and confirm unless --yes.
+    let plan = engine.plan_now(&crate::domain::PlanRequest {
+        from: a.from.clone(),
+        to: a.to.clone(),
+        stories: a.stories.clone(),
+        components: a.components.clone(),
+    })?;
+    if !a.yes {
+        if !interactive() {
+            return Err(CliError::act(
+                "no terminal to confirm on: pass --yes to run without asking (the plan is `backflow plan …`)",
+            ));
+        }
+        for t in &plan.targets {
+            let n: usize = t.apply.len();
+            eprintln!(
+                "{} → {}: {}, {}, {}{}",
+                plan.from,
+                t.env,
+                plural(n, "story"),
+                plural(t.component_picks.len(), "pick"),
+                plural(t.deletions.len(), "deletion"),
+                if t.data_loss.is_empty() {
+                    ""
+                } else {
+                    " (data loss!)"
+                }
+            );
+            for w in &t.warnings {
+                eprintln!("  ! {w}");
+            }
+        }
+        if !matches!(ask("Proceed? [y/N]").as_str(), "y" | "Y" | "yes") {
+            return Err(CliError::act("not confirmed; nothing was changed"));
+        }
+    }
+    let rt = runtime()?;
+    rt.block_on(async {
+        let mut rx = engine.subscribe();
+        let (_batch, ids) = engine.submit(specs)?;
+        follow(&engine, &mut rx, ids, a.json).await
+    })
+}
+
+/// Prints events until every job has finished; answers decisions; returns the exit code.
+pub(super) async fn follow(
+    engine: &Engine,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<crate::domain::job::JobEvent>,
+    ids: Vec<JobId>,
+    json: bool,
+) -> CliResult {
+    let mut open: BTreeSet<JobId> = ids.into_iter().collect();
+    let mut code = 0u8;
+    while !open.is_empty() {
+        let Some(ev) = rx.recv().await else { break };
+        if !open.contains(&ev.job) {
+            continue;
+        }
+        if json {
+            super::super::out_line(&serde_json::to_string(&ev).unwrap_or_default());
+        }
+        match &ev.kind {
+            EventKind::Started { .. } if !json => {
+                println!("[{}] job {} started", ev.target, ev.job)
+            }
+            EventKind::StepStarted { step } if !json => {
+                println!("[{}] {} …", ev.target, step.label())
+            }
+            EventKind::Log { message } if !json => println!("[{}]   {message}", ev.target),
+            EventKind::Deploy {
+                deploy_id,
+                status,
+                components_deployed,
+                components_total,
+                tests_completed,
+                tests_total,
+            } if !json => {
+                println!(
+                    "[{}]   {deploy_id} {status}: components {components_deployed}/{components_total}, tests {tests_completed}/{tests_total}",
+                    ev.target
+                )
+            }
+            EventKind::DecisionNeeded { id, summary } => {
+                let answer = decide(engine, &ev.job, id, summary);
+                let _ = engine.answer(id, answer);
+            }
+            EventKind::Finished(o) => {
+                code = code.max(o.exit_code());
+                open.remove(&ev.job);
+                if !json {
+                    println!("[{}] {}", ev.target, describe(o));
+                }
+            }
+            EventKind::Failed { error, .. } => {
+                code = code.max(exit_code_of(&ev.kind).unwrap_or(3));
+                open.remove(&ev.job);
+                if !json {
+                    println!("[{}] failed: {error}", ev.target);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(ExitCode::from(code))
+}
+
+/// The exit code a job's last event stands for (README "Exit codes"): an outcome's own code, or
+/// the code of the error that stopped the job (a held lock or a branch that moved during the
+/// job ask the user to act: 1). `None` while the job runs.
+pub(crate) fn exit_code_of(kind: &EventKind) -> Option<u8> {
+    match kind {
+        EventKind::Finished(o) => Some(o.exit_code()),
+        // A failure is never "done", whatever the error says.
+        EventKind::Failed { exit_code, .. } => Some((*exit_code).max(1)),
+        _ => None,
+    }
+}
+
+fn describe(o: &Outcome) -> String {
+    match o {
+        Outcome::Deployed { deploy_id, commit } => format!(
+            "deployed ({deploy_id}); branch now at {}",
+            &commit[..commit.len().min(10)]
+        ),
+        Outcome::Validated { deploy_id } => {
+            format!("validated ({deploy_id}); nothing deployed (--validate-only)")
+        }
+        Outcome::NothingToDo => "nothing to do: the target already has it".into(),
+        Outcome::Aborted { reason } => format!("aborted: {reason}; nothing was deployed"),
+        Outcome::Canceled => "canceled; the org reports nothing deployed".into(),
+        Outcome::OrgAheadOfBranch { deploy_id, .. } => format!(
+            "deployed ({deploy_id}) but the branch could not be pushed: run `backflow resume`"
+        ),
+        Outcome::NeedsReconciliation { deploy_id } => {
+            format!("partly deployed ({deploy_id}): reconcile the org and the branch")
+        }
+        Outcome::ValidationFailed { deploy_id, errors }
+        | Outcome::DeployFailed { deploy_id, errors } => {
+            let mut s = format!(
+                "{} failed ({deploy_id}); nothing changed:",
+                if matches!(o, Outcome::ValidationFailed { .. }) {
+                    "validation"
+                } else {
+                    "deploy"
+                }
+            );
+            for e in errors {
+                let at = match (&e.file, e.line) {
+                    (Some(f), Some(l)) => format!("{f}:{l}"),
+                    (Some(f), None) => f.clone(),
+                    _ => e.component.clone(),
+                };
+                s.push_str(&format!("\n    {at}: {} ({})", e.problem, e.component));
+            }
+            s
+        }
+    }
+}
+
+/// A decision asked on stdin; with no terminal the safe choice (abort).
+fn decide(engine: &Engine, job: &str, id: &str, summary: &str) -> Answer {
+    let Some(state) = engine.job_state(job) else {
+        return Answer::Abort;
+    };
+    let Some(p) = state.pending.iter().find(|p| p.id == id) else {
+        return Answer::Abort;
+    };
+    if !interactive() {
+        eprintln!(
+            "[{}] {summary}: no terminal to ask on, aborting (use --on-conflict / --on-drift)",
+            state.target
+        );
+        return Answer::Abort;
+    }
+    eprintln!("\n[{}] {summary}", state.target);
+    match &p.kind {
+        DecisionKind::Conflict {
+            elements,
+            both_allowed,
+            ..
+        } => {
+            for e in elements {
+                eprintln!("    {e}");
+            }
+            let both = if *both_allowed { " (b)oth," } else { "" };
+            loop {
+                match ask(&format!(
+                    "take (s)ource, keep (t)arget,{both} s(k)ip, (a)bort?"
+                ))
+                .as_str()
+                {
+                    "s" => return Answer::TakeSource,
+                    "t" => return Answer::KeepTarget,
+                    "b" if *both_allowed => return Answer::Both,
+                    "k" => return Answer::Skip,
+                    "a" => return Answer::Abort,
+                    _ => {}
+                }
+            }
+        }
+        DecisionKind::Drift { components, .. } => {
+            eprintln!("    changed in the org: {}", components.join(", "));
+            loop {
+                match ask("(a)dopt them onto the branch first, (o)verwrite them, a(b)ort?").as_str()
+                {
+                    "a" => return Answer::Adopt,
+                    "o" => return Answer::Overwrite,
+                    "b" => return Answer::Abort,
+                    _ => {}
+                }
+            }
+        }
+        DecisionKind::Confirm { env } => Answer::Confirm {
+            typed: ask(&format!("type {env} to confirm:")),
+        },
+    }
+}
+
+pub fn resume(cli: &Cli, a: &args::ResumeArgs) -> CliResult {
+    if cli.readonly {
+        return Err(CliError::input(
+            "--readonly: resuming a job is disabled (resume deploys and moves branches)",
+        ));
+    }
+    let engine = engine(cli)?;
+    let job = match &a.job {
+        Some(j) => j.clone(),
+        None => engine
+            .journaled_jobs()
+            .into_iter()
+            .find(|(_, r)| {
+                r.outcome.is_none() && r.error.is_none()
+                    || matches!(r.outcome, Some(Outcome::OrgAheadOfBranch { .. }))
+                    // Failed with a deploy to look up (answer lost) or to send again (refused).
+                    || r.outcome.is_none()
+                        && (r.deploy_sending.is_some() || r.deploy_not_sent.is_some())
+            })
+            .map(|(id, _)| id)
+            .ok_or_else(|| {
+                CliError::input("no interrupted job to resume (`backflow jobs` lists them)")
+            })?,
+    };
+    let rt = runtime()?;
+    rt.block_on(async {
+        let mut rx = engine.subscribe();
+        let id = engine.resume(&job)?;
+        follow(&engine, &mut rx, vec![id], a.json).await
+    })
+}
