@@ -47,14 +47,17 @@ fn first_frame_draws_the_persisted_board_while_git_is_unreadable() {
     assert_eq!(effects, vec![Effect::LoadIndex, Effect::LoadAuto]);
     let first = screen(&app);
     assert_ne!(before, first);
-    for s in fresh.stories.iter().take(3) {
-        assert!(
-            first.contains(&s.id),
-            "{} not on the first frame:\n{first}",
-            s.id
-        );
-    }
-    for e in &fresh.envs {
+    let shown = fresh
+        .stories
+        .iter()
+        .filter(|s| first.contains(&s.id))
+        .count();
+    assert!(
+        shown >= 5,
+        "only {shown} stories on the first frame:\n{first}"
+    );
+    // The columns that fit at 100 columns: the first three envs.
+    for e in fresh.envs.iter().take(3) {
         assert!(
             first.to_uppercase().contains(&e.name.to_uppercase()),
             "{} column missing:\n{first}",

@@ -1,8 +1,9 @@
 //! Story discovery and presence over the env branches' history.
 //!
-//! One topological walk over everything reachable from the env tips reads each commit once
-//! (story ids, `cherry picked from` lines, parents) and propagates, per commit, a bitmask of the
-//! envs that reach it. The graph stays in memory (`graph`), so questions such as "which commits
+//! One walk over everything reachable from the env tips reads each commit once (story ids,
+//! `cherry picked from` lines, parents; `walk`) and propagates, per commit, a bitmask of the
+//! envs that reach it. The walk is kept (and stored with the commit facts), so when a tip
+//! moves only the commits it gained are walked. The graph stays in memory (`graph`), so questions such as "which commits
 //! did this merge bring in" walk only the commits concerned. Presence (`presence`) compares
 //! patch-ids only where reachability and `cherry picked from` lines leave a commit unplaced.
 
@@ -11,6 +12,7 @@ mod graph;
 mod message;
 mod presence;
 pub mod store;
+mod walk;
 
 pub use changes::{
     CommitComponents, added_lines, changed_paths, commit_components, components_of, patch_id,
@@ -20,9 +22,9 @@ pub use presence::PresenceCalc;
 
 use crate::domain::story::{StoryPattern, StorySource};
 use crate::domain::{CommitInfo, ComponentRef, Presence, Story};
-use git2::{Oid, Repository, Sort};
+use git2::{Oid, Repository};
 use graph::Dag;
-use message::{merged_branch, parse_message, reverted_by};
+use message::merged_branch;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -78,6 +80,8 @@ pub struct Caches {
     metas: Mutex<(String, HashMap<Oid, CommitMeta>)>,
     /// Commits read from the repository (not known from `metas`), for measuring.
     commits_read: AtomicUsize,
+    /// Commits history loads walked (those a previous walk had not covered), for measuring.
+    commits_walked: AtomicUsize,
     /// A fact was learned since the store was last loaded or saved.
     store_dirty: AtomicBool,
     /// The store file already loaded into these caches.
@@ -120,6 +124,12 @@ impl Caches {
     /// already known) over these caches' life.
     pub fn commits_read(&self) -> usize {
         self.commits_read.load(Ordering::Relaxed)
+    }
+
+    /// How many commits history loads walked over these caches' life: after a branch moved,
+    /// only the commits its tip gained.
+    pub fn commits_walked(&self) -> usize {
+        self.commits_walked.load(Ordering::Relaxed)
     }
 
     pub(super) fn learned(&self) {
@@ -252,54 +262,13 @@ impl History {
             .and_then(|w| w.clone())
             .filter(|w| w.order.iter().all(|o| known.1.contains_key(o)));
         let tip_ids: Vec<Oid> = tips.iter().map(|t| t.tip).collect();
-        let mut walk = repo.revwalk()?;
-        walk.set_sorting(Sort::TOPOLOGICAL)?;
-        for t in &tip_ids {
-            walk.push(*t)?;
-        }
-        let mut base: Option<Arc<[Oid]>> = None;
-        if let Some(p) = &prev {
-            if p.tips.iter().all(|t| walk.hide(*t).is_ok()) {
-                base = Some(p.order.clone());
-            } else {
-                walk = repo.revwalk()?;
-                walk.set_sorting(Sort::TOPOLOGICAL)?;
-                for t in &tip_ids {
-                    walk.push(*t)?;
-                }
-            }
-        }
-        let mut order = Vec::new();
+        let base: Option<Arc<[Oid]>> = prev.map(|p| p.order);
+        let covered: HashSet<Oid> = base.iter().flat_map(|b| b.iter().copied()).collect();
         let mut read = 0usize;
-        for oid in walk {
-            let oid = oid?;
-            order.push(oid);
-            if known.1.contains_key(&oid) {
-                continue;
-            }
-            read += 1;
-            let c = repo.find_commit(oid)?;
-            let msg = String::from_utf8_lossy(c.message_bytes()).into_owned();
-            let parents: Vec<Oid> = c.parent_ids().collect();
-            let (mut stories, picks) = parse_message(pattern, &msg);
-            if parents.len() > 1 {
-                // A merge's own subject ("Promote US-1 to qa") does not make it a story commit.
-                stories.clear();
-            }
-            let author = c.author();
-            let meta = CommitMeta {
-                oid,
-                parents,
-                summary: msg.lines().next().unwrap_or("").to_string(),
-                author: author.name().unwrap_or("").to_string(),
-                email: author.email().unwrap_or("").to_string(),
-                time: author.when().seconds(),
-                stories,
-                cherry_picked_from: picks,
-                reverts: reverted_by(&msg),
-            };
-            known.1.insert(oid, meta);
-        }
+        let mut order = walk::walk_new(repo, pattern, &tip_ids, &covered, &mut known.1, &mut read)?;
+        caches
+            .commits_walked
+            .fetch_add(order.len(), Ordering::Relaxed);
         if let Some(b) = &base {
             order.extend(b.iter().copied());
         }
