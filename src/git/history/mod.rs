@@ -77,7 +77,7 @@ pub struct Caches {
     keys: Mutex<HashMap<Oid, Option<u64>>>,
     components: Mutex<HashMap<Oid, CommitComponents>>,
     /// What each commit's message says, for the story pattern named first.
-    metas: Mutex<(String, HashMap<Oid, CommitMeta>)>,
+    metas: Mutex<(String, HashMap<Oid, Arc<CommitMeta>>)>,
     /// Commits read from the repository (not known from `metas`), for measuring.
     commits_read: AtomicUsize,
     /// Commits history loads walked (those a previous walk had not covered), for measuring.
@@ -140,7 +140,8 @@ impl Caches {
 /// The pipeline's history as backflow sees it.
 pub struct History {
     pub envs: Vec<EnvTip>,
-    pub commits: HashMap<Oid, CommitMeta>,
+    /// Shared with the caches' facts: a commit's record is held once.
+    pub commits: HashMap<Oid, Arc<CommitMeta>>,
     /// Bitmask of envs (index into `envs`) that reach each commit.
     pub reach: HashMap<Oid, u64>,
     /// Stories by id, with their canonical commits (oldest first).
@@ -294,7 +295,7 @@ impl History {
             order.retain(|o| reach.get(o).is_some_and(|b| *b != 0));
             reach.retain(|_, b| *b != 0);
         }
-        let mut commits: HashMap<Oid, CommitMeta> = order
+        let mut commits: HashMap<Oid, Arc<CommitMeta>> = order
             .iter()
             .filter_map(|o| Some((*o, known.1.get(o)?.clone())))
             .collect();
@@ -312,7 +313,7 @@ impl History {
         let dag = Dag::new(&order, |o| {
             commits
                 .get(o)
-                .map(|c: &CommitMeta| c.parents.as_slice())
+                .map(|c: &Arc<CommitMeta>| c.parents.as_slice())
                 .unwrap_or(&[])
         });
         // One order whichever way the commits were walked (whole, or new commits on top of
@@ -348,7 +349,9 @@ impl History {
                     && !c.is_merge()
                     && c.stories.is_empty()
                 {
-                    c.stories.push((id.clone(), StorySource::BranchName));
+                    Arc::make_mut(c)
+                        .stories
+                        .push((id.clone(), StorySource::BranchName));
                 }
             }
         }
@@ -484,7 +487,7 @@ impl History {
 }
 
 fn group_stories(
-    commits: &HashMap<Oid, CommitMeta>,
+    commits: &HashMap<Oid, Arc<CommitMeta>>,
     order: &[Oid],
     reach: &HashMap<Oid, u64>,
     levels: &[usize],

@@ -14,6 +14,7 @@ use super::{Caches, CommitMeta, Walked};
 use crate::domain::story::StorySource;
 use git2::Oid;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
@@ -26,7 +27,7 @@ pub const FILE_NAME: &str = "commits.json";
 
 /// Commit ids are written once (`ids`) and named by their index elsewhere; so are authors.
 #[derive(Serialize, Deserialize)]
-struct StoreFile {
+struct StoreFile<'a> {
     version: u32,
     pattern: String,
     package_dirs: Vec<String>,
@@ -37,20 +38,23 @@ struct StoreFile {
     /// Record `i` is commit `ids[i]`; parents outside the records follow.
     ids: Vec<String>,
     /// (name, email) pairs.
-    people: Vec<(String, String)>,
-    commits: Vec<Record>,
+    #[serde(borrow)]
+    people: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    #[serde(borrow)]
+    commits: Vec<Record<'a>>,
 }
 
 /// One commit. Optional facts are absent when they were never computed.
 #[derive(Serialize, Deserialize)]
-struct Record {
+struct Record<'a> {
     /// Indexes into `ids`.
     parents: Vec<u32>,
-    summary: String,
+    #[serde(borrow)]
+    summary: Cow<'a, str>,
     /// Index into `people`.
     who: u32,
     time: i64,
-    stories: Vec<(String, StorySource)>,
+    stories: Cow<'a, [(String, StorySource)]>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     picks: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -62,7 +66,7 @@ struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     key: Option<Vec<u64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    components: Option<CommitComponents>,
+    components: Option<Cow<'a, CommitComponents>>,
 }
 
 fn oid(s: &str) -> Option<Oid> {
@@ -77,8 +81,8 @@ fn hex(v: &[Oid]) -> Vec<String> {
     v.iter().map(|o| o.to_string()).collect()
 }
 
-impl Record {
-    fn meta(&self, id: Oid, ids: &[Oid], people: &[(String, String)]) -> Option<CommitMeta> {
+impl Record<'_> {
+    fn meta(&self, id: Oid, ids: &[Oid], people: &[(Cow<str>, Cow<str>)]) -> Option<CommitMeta> {
         let (author, email) = people.get(self.who as usize)?;
         Some(CommitMeta {
             oid: id,
@@ -87,11 +91,11 @@ impl Record {
                 .iter()
                 .map(|p| ids.get(*p as usize).copied())
                 .collect::<Option<_>>()?,
-            summary: self.summary.clone(),
-            author: author.clone(),
-            email: email.clone(),
+            summary: self.summary.to_string(),
+            author: author.to_string(),
+            email: email.to_string(),
             time: self.time,
-            stories: self.stories.clone(),
+            stories: self.stories.to_vec(),
             cherry_picked_from: oids(&self.picks)?,
             reverts: oids(&self.reverts)?,
         })
@@ -111,9 +115,11 @@ pub fn load_into(caches: &Caches, path: &Path, pattern: &str, package_dirs: &[St
         }
         *done = Some(path.to_path_buf());
     }
-    let Some(file) = std::fs::read(path)
+    let Ok(bytes) = std::fs::read(path) else {
+        return 0;
+    };
+    let Some(file) = serde_json::from_slice::<StoreFile>(&bytes)
         .ok()
-        .and_then(|b| serde_json::from_slice::<StoreFile>(&b).ok())
         .filter(|f| f.version == VERSION && f.ids.len() >= f.commits.len())
     else {
         return 0;
@@ -140,7 +146,7 @@ pub fn load_into(caches: &Caches, path: &Path, pattern: &str, package_dirs: &[St
     for (i, r) in file.commits.into_iter().enumerate() {
         let id = ids[i];
         if same_pattern && let Some(m) = r.meta(id, &ids, &file.people) {
-            metas.1.entry(id).or_insert(m);
+            metas.1.entry(id).or_insert_with(|| std::sync::Arc::new(m));
             taken += 1;
         } else if i < file.walked {
             whole_walk = false;
@@ -159,7 +165,7 @@ pub fn load_into(caches: &Caches, path: &Path, pattern: &str, package_dirs: &[St
             keys.entry(id).or_insert(k.first().copied());
         }
         if same_dirs && let Some(c) = r.components {
-            comps.entry(id).or_insert(c);
+            comps.entry(id).or_insert(c.into_owned());
         }
     }
     if same_pattern
@@ -185,7 +191,8 @@ pub fn save(caches: &Caches, path: &Path, package_dirs: &[String]) {
     {
         return;
     }
-    let file = {
+    // The records borrow the facts, so the file is written while the caches are held.
+    {
         let (Ok(metas), Ok(pids), Ok(keys), Ok(comps), Ok(walk)) = (
             caches.metas.lock(),
             caches.patch_ids.lock(),
@@ -216,7 +223,7 @@ pub fn save(caches: &Caches, path: &Path, package_dirs: &[String]) {
             .map(|(i, o)| (*o, i as u32))
             .collect();
         let mut ids = order.clone();
-        let mut people: Vec<(String, String)> = Vec::new();
+        let mut people: Vec<(Cow<str>, Cow<str>)> = Vec::new();
         let mut who: HashMap<(&str, &str), u32> = HashMap::new();
         let mut commits = Vec::with_capacity(order.len());
         for id in &order {
@@ -234,25 +241,25 @@ pub fn save(caches: &Caches, path: &Path, package_dirs: &[String]) {
             let w = *who
                 .entry((m.author.as_str(), m.email.as_str()))
                 .or_insert_with(|| {
-                    people.push((m.author.clone(), m.email.clone()));
+                    people.push((Cow::Borrowed(&m.author), Cow::Borrowed(&m.email)));
                     (people.len() - 1) as u32
                 });
             commits.push(Record {
                 parents,
-                summary: m.summary.clone(),
+                summary: Cow::Borrowed(&m.summary),
                 who: w,
                 time: m.time,
-                stories: m.stories.clone(),
+                stories: Cow::Borrowed(&m.stories),
                 picks: hex(&m.cherry_picked_from),
                 reverts: hex(&m.reverts),
                 patch: pids
                     .get(id)
                     .map(|p| p.map(|o| o.to_string()).unwrap_or_default()),
                 key: keys.get(id).map(|k| k.iter().copied().collect()),
-                components: comps.get(id).cloned(),
+                components: comps.get(id).map(Cow::Borrowed),
             });
         }
-        StoreFile {
+        let file = StoreFile {
             version: VERSION,
             pattern: metas.0.clone(),
             package_dirs: package_dirs.to_vec(),
@@ -261,10 +268,10 @@ pub fn save(caches: &Caches, path: &Path, package_dirs: &[String]) {
             ids: hex(&ids),
             people,
             commits,
+        };
+        if let Err(e) = write(path, &file) {
+            tracing::debug!("commit facts not stored: {e}");
         }
-    };
-    if let Err(e) = write(path, &file) {
-        tracing::debug!("commit facts not stored: {e}");
     }
 }
 
@@ -275,9 +282,11 @@ fn write(path: &Path, file: &StoreFile) -> std::io::Result<()> {
         .prefix(".commits-")
         .suffix(".tmp")
         .tempfile_in(dir)?;
-    let bytes = serde_json::to_vec(file).map_err(std::io::Error::other)?;
-    tmp.write_all(&bytes)?;
-    tmp.flush()?;
+    // Streamed: the records borrow the caches' facts, and no second copy is built.
+    let mut out = std::io::BufWriter::new(&mut tmp);
+    serde_json::to_writer(&mut out, file).map_err(std::io::Error::other)?;
+    out.flush()?;
+    drop(out);
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }

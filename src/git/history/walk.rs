@@ -10,6 +10,7 @@ use super::{CommitMeta, GitError};
 use crate::domain::story::StoryPattern;
 use git2::{ErrorCode, Oid, Repository};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Commits reachable from `tips` outside `covered`, children first. Facts for commits not in
 /// `known` are read from `repo` and added to it; `read` counts them.
@@ -18,7 +19,7 @@ pub(super) fn walk_new(
     pattern: &StoryPattern,
     tips: &[Oid],
     covered: &HashSet<Oid>,
-    known: &mut HashMap<Oid, CommitMeta>,
+    known: &mut HashMap<Oid, Arc<CommitMeta>>,
     read: &mut usize,
 ) -> Result<Vec<Oid>, GitError> {
     let mut seen: HashSet<Oid> = HashSet::new();
@@ -66,7 +67,7 @@ fn ensure(
     repo: &Repository,
     pattern: &StoryPattern,
     oid: Oid,
-    known: &mut HashMap<Oid, CommitMeta>,
+    known: &mut HashMap<Oid, Arc<CommitMeta>>,
     read: &mut usize,
 ) -> Result<bool, GitError> {
     if known.contains_key(&oid) {
@@ -88,7 +89,7 @@ fn ensure(
     let author = c.author();
     known.insert(
         oid,
-        CommitMeta {
+        Arc::new(CommitMeta {
             oid,
             parents,
             summary: msg.lines().next().unwrap_or("").to_string(),
@@ -98,7 +99,7 @@ fn ensure(
             stories,
             cherry_picked_from: picks,
             reverts: reverted_by(&msg),
-        },
+        }),
     );
     Ok(true)
 }
