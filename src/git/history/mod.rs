@@ -318,7 +318,6 @@ impl History {
         });
         // One order whichever way the commits were walked (whole, or new commits on top of
         // a stored walk): descending generation, then newest, then by id. Still children first.
-        let mut order = order;
         order.sort_by_cached_key(|o| {
             let time = commits.get(o).map(|c| c.time).unwrap_or(0);
             (
