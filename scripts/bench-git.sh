@@ -37,7 +37,7 @@ cargo build --release --bin backflow 2>&1 | tail -1
 bin=$repo_root/target/release/backflow
 base=${BACKFLOW_HISTORY_DIR:-/tmp/backflow-history}
 conns=("dev1 qa" "dev2 qa" "qa uat" "uat prod")
-printf '%-7s %-26s %9s %9s\n' commits measure ms peak_MB
+printf '%-7s %-26s %9s %9s %9s\n' commits measure ms cpu_ms peak_MB
 for n in ${SIZES:-5000 20000 50000}; do
   repo=$base-$n
   [ -f "$repo/backflow.toml" ] || python3 scripts/gen-history.py "$repo" "$n" >/dev/null
@@ -48,7 +48,7 @@ for n in ${SIZES:-5000 20000 50000}; do
   orig=$(git rev-parse -q --verify dev1-orig || git rev-parse dev1)
   git update-ref refs/heads/dev1 "$orig"
   git update-ref refs/heads/dev1-orig "$orig"
-  row() { printf '%-7s %-26s %9s %9s\n' "$n" "$1" "$2" "${3:-}"; }
+  row() { printf '%-7s %-26s %9s %9s %9s\n' "$n" "$1" "$2" "${3:-}" "${4:-}"; }
   t0=$(now)
   for c in "${conns[@]}"; do set -- $c; git log --cherry-mark --oneline "$1...$2" >/dev/null; done
   t1=$(now)
@@ -59,13 +59,14 @@ for n in ${SIZES:-5000 20000 50000}; do
   row "git cherry-mark x4" "$(ms "$t0" "$t1")"
   row "git first-parent walk" "$(ms "$t1" "$t2")"
   row "git rev-list both ways x4" "$(ms "$t2" "$t3")"
-  run() { # label: status --json with the shared state dir, timed, peak memory from time -v
-    local t0 t1 mem
+  run() { # label: status --json with the shared state dir, timed; CPU and peak memory from time -v
+    local t0 t1 mem cpu
     t0=$(now)
     /usr/bin/time -v env BACKFLOW_STATE_DIR="$state" "$bin" status --json >/dev/null 2>"$state/time.txt"
     t1=$(now)
     mem=$(awk '/Maximum resident/ {printf "%.1f", $6/1024}' "$state/time.txt")
-    row "$1" "$(ms "$t0" "$t1")" "$mem"
+    cpu=$(awk '/User time|System time/ {s += $NF} END {printf "%d", s * 1000}' "$state/time.txt")
+    row "$1" "$(ms "$t0" "$t1")" "$cpu" "$mem"
   }
   run "backflow status cold"
   run "backflow status warm"
@@ -76,6 +77,8 @@ for n in ${SIZES:-5000 20000 50000}; do
   git update-ref refs/heads/dev1 "$moved"
   run "backflow status dev1 moved"
   run "backflow status warm again"
+  facts=$(find "$state" -name commits.json -printf '%s')
+  row "commit facts file (KB)" "$((facts / 1024))"
   git update-ref refs/heads/dev1 dev1-orig
   cd "$repo_root"
   rm -rf "$state"

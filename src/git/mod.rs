@@ -16,6 +16,13 @@ pub use history::{Caches, GitError, History};
 /// libgit2 re-hashes every object it reads by default; git itself does not (it verifies objects
 /// in `fsck` and on transfer), and on big trees the re-hash is a third of an in-memory apply.
 /// Objects written still go through libgit2's checks.
+///
+/// Commits are not kept in libgit2's object cache: history is read once per commit into
+/// backflow's own records, and 50,000 cached commits would only add to the peak memory.
 pub fn configure_process() {
     git2::opts::strict_hash_verification(false);
+    // SAFETY: called once by the binary at start-up, before any thread uses libgit2.
+    if let Err(e) = unsafe { git2::opts::set_cache_object_limit(git2::ObjectType::Commit, 0) } {
+        tracing::debug!("libgit2 commit cache left as is: {e}");
+    }
 }

@@ -207,6 +207,33 @@ fn stored_commit_facts_read_only_new_commits_and_survive_damage() {
     assert_eq!(store::load_into(&moved, &file, &text, &w.package_dirs), all);
     let warm = load(&moved);
     assert_eq!(moved.commits_read(), 2, "only the two new commits are read");
+    assert_eq!(
+        moved.commits_walked(),
+        2,
+        "the stored walk covers the rest: only the two new commits are walked"
+    );
+    // Nothing moved since: a second load in the same process walks nothing.
+    load(&moved);
+    assert_eq!(moved.commits_walked(), 2);
+    // A branch reset backwards: what only the old tip reached leaves the pipeline.
+    let repo2 = git2::Repository::open(&ws).unwrap();
+    let dev2 = repo2
+        .revparse_single("dev2")
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    repo2
+        .branch("dev2", &dev2.parent(0).unwrap(), true)
+        .unwrap();
+    let back = load(&moved);
+    assert_eq!(
+        back,
+        load(&Caches::default()),
+        "reset tip from the kept walk = cold"
+    );
+    assert!(!back.contains("US-0901"));
+    assert_eq!(moved.commits_walked(), 2, "a reset walks nothing new");
+    repo2.branch("dev2", &dev2, true).unwrap();
     let fresh = Caches::default();
     assert_eq!(warm, load(&fresh), "moved tips from stored facts = cold");
     assert_ne!(warm, cold);

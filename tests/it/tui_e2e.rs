@@ -318,3 +318,54 @@ fn console_resolves_conflicts_of_a_back_promotion() {
     assert_eq!(recs[0]["to"], "dev1");
     assert_eq!(recs[0]["outcome"], "deployed");
 }
+
+#[test]
+fn console_follows_a_cli_job_started_in_another_process() {
+    let Some(Console {
+        state,
+        ws,
+        exit_file,
+        tmux,
+    }) = launch("other")
+    else {
+        return;
+    };
+    let deadline = Duration::from_secs(30);
+    tmux.wait_for("US-0", deadline);
+    let s = tmux.screen();
+    assert!(!s.contains("deployed · "), "no job yet:\n{s}");
+    // Another terminal back-promotes the uat hotfix to dev1 while the console stays open.
+    let out = backflow(state.path())
+        .current_dir(&ws)
+        .env("BACKFLOW_USER", "night-shift")
+        .args([
+            "back-promote",
+            "--from",
+            "uat",
+            "--to",
+            "dev1",
+            "--story",
+            "US-0105",
+            "--yes",
+            "--json",
+        ])
+        .output()
+        .expect("backflow runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job = String::from_utf8_lossy(&out.stdout).into_owned();
+    // The console's Jobs tab learns of it from the journal, without a restart or a key.
+    let s = tmux.wait_for("Jobs(1)", deadline);
+    assert!(s.contains("1 Board"), "{s}");
+    tmux.keys(&["2"]);
+    let s = tmux.wait_for("deployed · ", deadline);
+    assert!(s.contains("dev1"), "the job's target is listed:\n{s}");
+    assert!(job.contains("dev1"), "{job}");
+    tmux.keys(&["1", "q"]);
+    tmux.wait_for("CONSOLE-EXITED", deadline);
+    let code = std::fs::read_to_string(&exit_file).unwrap_or_default();
+    assert_eq!(code.trim(), "0");
+}

@@ -52,6 +52,14 @@ impl Dag {
         }
     }
 
+    /// One more than the longest path to a root (0 for a commit outside the graph).
+    pub(super) fn generation_of(&self, o: &Oid) -> u32 {
+        self.index
+            .get(o)
+            .map(|i| self.generation[*i as usize])
+            .unwrap_or(0)
+    }
+
     /// Commits reachable from `want` and not from `hide` (`git rev-list want ^hide`), in no
     /// particular order. Visits only the commits down to where the two histories meet.
     pub(super) fn only_in(&self, want: Oid, hide: Oid) -> Vec<Oid> {

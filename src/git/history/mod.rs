@@ -1,8 +1,9 @@
 //! Story discovery and presence over the env branches' history.
 //!
-//! One topological walk over everything reachable from the env tips reads each commit once
-//! (story ids, `cherry picked from` lines, parents) and propagates, per commit, a bitmask of the
-//! envs that reach it. The graph stays in memory (`graph`), so questions such as "which commits
+//! One walk over everything reachable from the env tips reads each commit once (story ids,
+//! `cherry picked from` lines, parents; `walk`) and propagates, per commit, a bitmask of the
+//! envs that reach it. The walk is kept (and stored with the commit facts), so when a tip
+//! moves only the commits it gained are walked. The graph stays in memory (`graph`), so questions such as "which commits
 //! did this merge bring in" walk only the commits concerned. Presence (`presence`) compares
 //! patch-ids only where reachability and `cherry picked from` lines leave a commit unplaced.
 
@@ -11,6 +12,7 @@ mod graph;
 mod message;
 mod presence;
 pub mod store;
+mod walk;
 
 pub use changes::{
     CommitComponents, added_lines, changed_paths, commit_components, components_of, patch_id,
@@ -20,9 +22,9 @@ pub use presence::PresenceCalc;
 
 use crate::domain::story::{StoryPattern, StorySource};
 use crate::domain::{CommitInfo, ComponentRef, Presence, Story};
-use git2::{Oid, Repository, Sort};
+use git2::{Oid, Repository};
 use graph::Dag;
-use message::{merged_branch, parse_message, reverted_by};
+use message::merged_branch;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -87,19 +89,30 @@ pub struct Caches {
     keys: Mutex<HashMap<Oid, Option<u64>>>,
     components: Mutex<HashMap<Oid, CommitComponents>>,
     /// What each commit's message says, for the story pattern named first.
-    metas: Mutex<(String, HashMap<Oid, CommitMeta>)>,
+    metas: Mutex<(String, HashMap<Oid, Arc<CommitMeta>>)>,
     /// Commits read from the repository (not known from `metas`), for measuring.
     commits_read: AtomicUsize,
+    /// Commits history loads walked (those a previous walk had not covered), for measuring.
+    commits_walked: AtomicUsize,
     /// A fact was learned since the store was last loaded or saved.
     store_dirty: AtomicBool,
     /// The store file already loaded into these caches.
     store_loaded: Mutex<Option<std::path::PathBuf>>,
+    /// The commits the last walk found, children first, and the tips it started from.
+    pub(super) walk: Mutex<Option<Walked>>,
     /// The last history and presence, keyed by the env tips and the story pattern: when no
     /// branch moved, a refresh costs a few ref lookups.
     model: Mutex<Option<(ModelKey, Arc<Loaded>)>>,
 }
 
 type ModelKey = (Vec<(String, Oid)>, String);
+
+/// One walk over the env branches: every commit reachable from `tips`, children first.
+#[derive(Clone)]
+pub(super) struct Walked {
+    pub(super) tips: Vec<Oid>,
+    pub(super) order: Arc<[Oid]>,
+}
 
 /// A history with the presence of every story in every env.
 pub struct Loaded {
@@ -125,6 +138,12 @@ impl Caches {
         self.commits_read.load(Ordering::Relaxed)
     }
 
+    /// How many commits history loads walked over these caches' life: after a branch moved,
+    /// only the commits its tip gained.
+    pub fn commits_walked(&self) -> usize {
+        self.commits_walked.load(Ordering::Relaxed)
+    }
+
     pub(super) fn learned(&self) {
         self.store_dirty.store(true, Ordering::Release);
     }
@@ -133,7 +152,8 @@ impl Caches {
 /// The pipeline's history as backflow sees it.
 pub struct History {
     pub envs: Vec<EnvTip>,
-    pub commits: HashMap<Oid, CommitMeta>,
+    /// Shared with the caches' facts: a commit's record is held once.
+    pub commits: HashMap<Oid, Arc<CommitMeta>>,
     /// Bitmask of envs (index into `envs`) that reach each commit.
     pub reach: HashMap<Oid, u64>,
     /// Stories by id, with their canonical commits (oldest first).
@@ -234,11 +254,6 @@ impl History {
                 "more than 64 environments are not supported".into(),
             ));
         }
-        let mut walk = repo.revwalk()?;
-        walk.set_sorting(Sort::TOPOLOGICAL)?;
-        for t in &tips {
-            walk.push(t.tip)?;
-        }
         let mut known = caches
             .metas
             .lock()
@@ -246,42 +261,30 @@ impl History {
         if known.0 != pattern_text {
             known.0 = pattern_text.to_string();
             known.1.clear();
+            if let Ok(mut w) = caches.walk.lock() {
+                *w = None;
+            }
         }
-        let mut commits = HashMap::new();
-        let mut order = Vec::new();
+        // The last walk (this process's or a stored one): only the commits the tips gained
+        // since are walked; the rest of the order is kept (a new commit is never an ancestor
+        // of an old one, so new ++ old stays children-first).
+        let prev = caches
+            .walk
+            .lock()
+            .ok()
+            .and_then(|w| w.clone())
+            .filter(|w| w.order.iter().all(|o| known.1.contains_key(o)));
+        let tip_ids: Vec<Oid> = tips.iter().map(|t| t.tip).collect();
+        let base: Option<Arc<[Oid]>> = prev.map(|p| p.order);
+        let covered: HashSet<Oid> = base.iter().flat_map(|b| b.iter().copied()).collect();
         let mut read = 0usize;
-        for oid in walk {
-            let oid = oid?;
-            order.push(oid);
-            if let Some(m) = known.1.get(&oid) {
-                commits.insert(oid, m.clone());
-                continue;
-            }
-            read += 1;
-            let c = repo.find_commit(oid)?;
-            let msg = String::from_utf8_lossy(c.message_bytes()).into_owned();
-            let parents: Vec<Oid> = c.parent_ids().collect();
-            let (mut stories, picks) = parse_message(pattern, &msg);
-            if parents.len() > 1 {
-                // A merge's own subject ("Promote US-1 to qa") does not make it a story commit.
-                stories.clear();
-            }
-            let author = c.author();
-            let meta = CommitMeta {
-                oid,
-                parents,
-                summary: msg.lines().next().unwrap_or("").to_string(),
-                author: author.name().unwrap_or("").to_string(),
-                email: author.email().unwrap_or("").to_string(),
-                time: author.when().seconds(),
-                stories,
-                cherry_picked_from: picks,
-                reverts: reverted_by(&msg),
-            };
-            known.1.insert(oid, meta.clone());
-            commits.insert(oid, meta);
+        let mut order = walk::walk_new(repo, pattern, &tip_ids, &covered, &mut known.1, &mut read)?;
+        caches
+            .commits_walked
+            .fetch_add(order.len(), Ordering::Relaxed);
+        if let Some(b) = &base {
+            order.extend(b.iter().copied());
         }
-        drop(known);
         if read > 0 {
             caches.commits_read.fetch_add(read, Ordering::Relaxed);
             caches.learned();
@@ -293,17 +296,47 @@ impl History {
         }
         for oid in &order {
             let bits = reach.get(oid).copied().unwrap_or(0);
-            if let Some(c) = commits.get(oid) {
+            if let Some(c) = known.1.get(oid) {
                 for p in &c.parents {
                     *reach.entry(*p).or_default() |= bits;
                 }
             }
         }
+        // What an old tip reached and no tip reaches now is no longer part of the pipeline.
+        if base.is_some() {
+            order.retain(|o| reach.get(o).is_some_and(|b| *b != 0));
+            reach.retain(|_, b| *b != 0);
+        }
+        let mut commits: HashMap<Oid, Arc<CommitMeta>> = order
+            .iter()
+            .filter_map(|o| Some((*o, known.1.get(o)?.clone())))
+            .collect();
+        drop(known);
+        if let Ok(mut w) = caches.walk.lock() {
+            let changed = w.as_ref().is_none_or(|w| w.tips != tip_ids);
+            *w = Some(Walked {
+                tips: tip_ids,
+                order: order.clone().into(),
+            });
+            if changed {
+                caches.learned();
+            }
+        }
         let dag = Dag::new(&order, |o| {
             commits
                 .get(o)
-                .map(|c: &CommitMeta| c.parents.as_slice())
+                .map(|c: &Arc<CommitMeta>| c.parents.as_slice())
                 .unwrap_or(&[])
+        });
+        // One order whichever way the commits were walked (whole, or new commits on top of
+        // a stored walk): descending generation, then newest, then by id. Still children first.
+        order.sort_by_cached_key(|o| {
+            let time = commits.get(o).map(|c| c.time).unwrap_or(0);
+            (
+                std::cmp::Reverse(dag.generation_of(o)),
+                std::cmp::Reverse(time),
+                *o,
+            )
         });
         // Commits brought in by a merge of a story branch belong to that story.
         let merges: Vec<(Oid, Oid, Oid, String)> = order
@@ -327,7 +360,9 @@ impl History {
                     && !c.is_merge()
                     && c.stories.is_empty()
                 {
-                    c.stories.push((id.clone(), StorySource::BranchName));
+                    Arc::make_mut(c)
+                        .stories
+                        .push((id.clone(), StorySource::BranchName));
                 }
             }
         }
@@ -463,7 +498,7 @@ impl History {
 }
 
 fn group_stories(
-    commits: &HashMap<Oid, CommitMeta>,
+    commits: &HashMap<Oid, Arc<CommitMeta>>,
     order: &[Oid],
     reach: &HashMap<Oid, u64>,
     levels: &[usize],

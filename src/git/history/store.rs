@@ -10,37 +10,51 @@
 //! (temporary file + rename).
 
 use super::changes::CommitComponents;
-use super::{Caches, CommitMeta};
+use super::{Caches, CommitMeta, Walked};
 use crate::domain::story::StorySource;
 use git2::Oid;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
 /// Bump when the record layout or what a fact means changes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The file name inside a workspace's state directory.
 pub const FILE_NAME: &str = "commits.json";
 
+/// Commit ids are written once (`ids`) and named by their index elsewhere; so are authors.
 #[derive(Serialize, Deserialize)]
-struct StoreFile {
+struct StoreFile<'a> {
     version: u32,
     pattern: String,
     package_dirs: Vec<String>,
-    commits: Vec<Record>,
+    /// The env tips of the last walk; its commits are the first `walked` records, children
+    /// first, so the next walk only reads what the tips gained since.
+    tips: Vec<String>,
+    walked: usize,
+    /// Record `i` is commit `ids[i]`; parents outside the records follow.
+    ids: Vec<String>,
+    /// (name, email) pairs.
+    #[serde(borrow)]
+    people: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    #[serde(borrow)]
+    commits: Vec<Record<'a>>,
 }
 
 /// One commit. Optional facts are absent when they were never computed.
 #[derive(Serialize, Deserialize)]
-struct Record {
-    id: String,
-    parents: Vec<String>,
-    summary: String,
-    author: String,
-    email: String,
+struct Record<'a> {
+    /// Indexes into `ids`.
+    parents: Vec<u32>,
+    #[serde(borrow)]
+    summary: Cow<'a, str>,
+    /// Index into `people`.
+    who: u32,
     time: i64,
-    stories: Vec<(String, StorySource)>,
+    stories: Cow<'a, [(String, StorySource)]>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     picks: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -52,7 +66,7 @@ struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     key: Option<Vec<u64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    components: Option<CommitComponents>,
+    components: Option<Cow<'a, CommitComponents>>,
 }
 
 fn oid(s: &str) -> Option<Oid> {
@@ -67,16 +81,21 @@ fn hex(v: &[Oid]) -> Vec<String> {
     v.iter().map(|o| o.to_string()).collect()
 }
 
-impl Record {
-    fn meta(&self) -> Option<CommitMeta> {
+impl Record<'_> {
+    fn meta(&self, id: Oid, ids: &[Oid], people: &[(Cow<str>, Cow<str>)]) -> Option<CommitMeta> {
+        let (author, email) = people.get(self.who as usize)?;
         Some(CommitMeta {
-            oid: oid(&self.id)?,
-            parents: oids(&self.parents)?,
-            summary: self.summary.clone(),
-            author: self.author.clone(),
-            email: self.email.clone(),
+            oid: id,
+            parents: self
+                .parents
+                .iter()
+                .map(|p| ids.get(*p as usize).copied())
+                .collect::<Option<_>>()?,
+            summary: self.summary.to_string(),
+            author: author.to_string(),
+            email: email.to_string(),
             time: self.time,
-            stories: self.stories.clone(),
+            stories: self.stories.to_vec(),
             cherry_picked_from: oids(&self.picks)?,
             reverts: oids(&self.reverts)?,
         })
@@ -96,11 +115,16 @@ pub fn load_into(caches: &Caches, path: &Path, pattern: &str, package_dirs: &[St
         }
         *done = Some(path.to_path_buf());
     }
-    let Some(file) = std::fs::read(path)
+    let Ok(bytes) = std::fs::read(path) else {
+        return 0;
+    };
+    let Some(file) = serde_json::from_slice::<StoreFile>(&bytes)
         .ok()
-        .and_then(|b| serde_json::from_slice::<StoreFile>(&b).ok())
-        .filter(|f| f.version == VERSION)
+        .filter(|f| f.version == VERSION && f.ids.len() >= f.commits.len())
     else {
+        return 0;
+    };
+    let Some(ids) = oids(&file.ids) else {
         return 0;
     };
     let same_pattern = file.pattern == pattern;
@@ -118,11 +142,14 @@ pub fn load_into(caches: &Caches, path: &Path, pattern: &str, package_dirs: &[St
         metas.0 = pattern.to_string();
         metas.1.clear();
     }
-    for r in file.commits {
-        let Some(id) = oid(&r.id) else { continue };
-        if same_pattern && let Some(m) = r.meta() {
-            metas.1.entry(id).or_insert(m);
+    let mut whole_walk = file.walked <= file.commits.len();
+    for (i, r) in file.commits.into_iter().enumerate() {
+        let id = ids[i];
+        if same_pattern && let Some(m) = r.meta(id, &ids, &file.people) {
+            metas.1.entry(id).or_insert_with(|| std::sync::Arc::new(m));
             taken += 1;
+        } else if i < file.walked {
+            whole_walk = false;
         }
         if let Some(p) = &r.patch {
             let v = if p.is_empty() {
@@ -138,8 +165,19 @@ pub fn load_into(caches: &Caches, path: &Path, pattern: &str, package_dirs: &[St
             keys.entry(id).or_insert(k.first().copied());
         }
         if same_dirs && let Some(c) = r.components {
-            comps.entry(id).or_insert(c);
+            comps.entry(id).or_insert(c.into_owned());
         }
+    }
+    if same_pattern
+        && whole_walk
+        && let Some(tips) = oids(&file.tips)
+        && let Ok(mut w) = caches.walk.lock()
+        && w.is_none()
+    {
+        *w = Some(Walked {
+            tips,
+            order: ids[..file.walked].into(),
+        });
     }
     taken
 }
@@ -153,48 +191,87 @@ pub fn save(caches: &Caches, path: &Path, package_dirs: &[String]) {
     {
         return;
     }
-    let file = {
-        let (Ok(metas), Ok(pids), Ok(keys), Ok(comps)) = (
+    // The records borrow the facts, so the file is written while the caches are held.
+    {
+        let (Ok(metas), Ok(pids), Ok(keys), Ok(comps), Ok(walk)) = (
             caches.metas.lock(),
             caches.patch_ids.lock(),
             caches.keys.lock(),
             caches.components.lock(),
+            caches.walk.lock(),
         ) else {
             return;
         };
-        let mut ids: Vec<&Oid> = metas.1.keys().collect();
-        ids.sort();
-        let commits = ids
-            .into_iter()
-            .map(|id| {
-                let m = &metas.1[id];
-                Record {
-                    id: id.to_string(),
-                    parents: hex(&m.parents),
-                    summary: m.summary.clone(),
-                    author: m.author.clone(),
-                    email: m.email.clone(),
-                    time: m.time,
-                    stories: m.stories.clone(),
-                    picks: hex(&m.cherry_picked_from),
-                    reverts: hex(&m.reverts),
-                    patch: pids
-                        .get(id)
-                        .map(|p| p.map(|o| o.to_string()).unwrap_or_default()),
-                    key: keys.get(id).map(|k| k.iter().copied().collect()),
-                    components: comps.get(id).cloned(),
-                }
-            })
+        // The last walk first (children first), then any other commit known.
+        let walk = walk
+            .as_ref()
+            .filter(|w| w.order.iter().all(|o| metas.1.contains_key(o)));
+        let mut order: Vec<Oid> = walk.map(|w| w.order.to_vec()).unwrap_or_default();
+        let walked = order.len();
+        let in_walk: std::collections::HashSet<Oid> = order.iter().copied().collect();
+        let mut rest: Vec<Oid> = metas
+            .1
+            .keys()
+            .filter(|o| !in_walk.contains(o))
+            .copied()
             .collect();
-        StoreFile {
+        rest.sort();
+        order.extend(rest);
+        let mut index: HashMap<Oid, u32> = order
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (*o, i as u32))
+            .collect();
+        let mut ids = order.clone();
+        let mut people: Vec<(Cow<str>, Cow<str>)> = Vec::new();
+        let mut who: HashMap<(&str, &str), u32> = HashMap::new();
+        let mut commits = Vec::with_capacity(order.len());
+        for id in &order {
+            let m = &metas.1[id];
+            let parents = m
+                .parents
+                .iter()
+                .map(|p| {
+                    *index.entry(*p).or_insert_with(|| {
+                        ids.push(*p);
+                        (ids.len() - 1) as u32
+                    })
+                })
+                .collect();
+            let w = *who
+                .entry((m.author.as_str(), m.email.as_str()))
+                .or_insert_with(|| {
+                    people.push((Cow::Borrowed(&m.author), Cow::Borrowed(&m.email)));
+                    (people.len() - 1) as u32
+                });
+            commits.push(Record {
+                parents,
+                summary: Cow::Borrowed(&m.summary),
+                who: w,
+                time: m.time,
+                stories: Cow::Borrowed(&m.stories),
+                picks: hex(&m.cherry_picked_from),
+                reverts: hex(&m.reverts),
+                patch: pids
+                    .get(id)
+                    .map(|p| p.map(|o| o.to_string()).unwrap_or_default()),
+                key: keys.get(id).map(|k| k.iter().copied().collect()),
+                components: comps.get(id).map(Cow::Borrowed),
+            });
+        }
+        let file = StoreFile {
             version: VERSION,
             pattern: metas.0.clone(),
             package_dirs: package_dirs.to_vec(),
+            tips: walk.map(|w| hex(&w.tips)).unwrap_or_default(),
+            walked,
+            ids: hex(&ids),
+            people,
             commits,
+        };
+        if let Err(e) = write(path, &file) {
+            tracing::debug!("commit facts not stored: {e}");
         }
-    };
-    if let Err(e) = write(path, &file) {
-        tracing::debug!("commit facts not stored: {e}");
     }
 }
 
@@ -205,9 +282,11 @@ fn write(path: &Path, file: &StoreFile) -> std::io::Result<()> {
         .prefix(".commits-")
         .suffix(".tmp")
         .tempfile_in(dir)?;
-    let bytes = serde_json::to_vec(file).map_err(std::io::Error::other)?;
-    tmp.write_all(&bytes)?;
-    tmp.flush()?;
+    // Streamed: the records borrow the caches' facts, and no second copy is built.
+    let mut out = std::io::BufWriter::new(&mut tmp);
+    serde_json::to_writer(&mut out, file).map_err(std::io::Error::other)?;
+    out.flush()?;
+    drop(out);
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
