@@ -163,9 +163,10 @@ pub(super) async fn follow(
             _ => {}
         }
     }
-    // Webhooks of the last events go out before the process ends (bounded).
+    // Webhooks of the last events go out before the process ends (bounded; returns as soon as
+    // they are delivered, so only a slow receiver makes the wait long).
     engine
-        .settle_notifications(std::time::Duration::from_secs(5))
+        .settle_notifications(std::time::Duration::from_secs(15))
         .await;
     Ok(ExitCode::from(code))
 }
