@@ -844,6 +844,8 @@ fn own_deploys_are_not_drift_and_org_edits_are_named() {
         "{}",
         text(&o)
     );
+    // Source tracking names the user by id; the log names them by username.
+    assert!(text(&o).contains("(changed by jordan.kim@"), "{}", text(&o));
 }
 
 #[test]

@@ -138,9 +138,14 @@ async fn drift_step(
         && let Ok(rows) = client.source_members_since(hw.max(0) as u64).await
         && !rows.is_empty()
     {
+        let ids: Vec<String> = rows.iter().map(|r| r.changed_by.clone()).collect();
+        let who = client.usernames(&ids).await;
         let names: BTreeSet<String> = rows
             .iter()
-            .map(|r| format!("{}:{}", r.member_type, r.member_name))
+            .map(|r| match who.get(&r.changed_by) {
+                Some(by) => format!("{}:{} (changed by {by})", r.member_type, r.member_name),
+                None => format!("{}:{}", r.member_type, r.member_name),
+            })
             .collect();
         ctx.log(format!(
             "changed in the org since backflow's last deploy (revision {hw}): {}",
