@@ -106,10 +106,11 @@ impl Engine {
         use crate::salesforce::metadata::{Limits, chunk_retrieves};
         let e = self.env_named(env)?;
         let ws = self.ws.clone();
-        let branch = e.branch.clone();
+        let (branch, env2) = (e.branch.clone(), e.clone());
+        // The org holds the branch's files after the env's replacements: compare those.
         let tree = tokio::task::spawn_blocking(move || {
             let repo = ws.open_repo()?;
-            connect::mdapi_of(&ws, &repo, &branch)
+            replace::mdapi_for_org(&ws, &repo, &branch, &env2)
         })
         .await
         .map_err(|e| EngineError::Internal(format!("background task: {e}")))??;
@@ -147,13 +148,11 @@ impl Engine {
         let mut drifted = std::collections::BTreeSet::new();
         let mut missing = std::collections::BTreeSet::new();
         for (path, bytes) in &tree.files {
-            // The org holds the branch's files after the env's replacements.
-            let bytes = replace::for_org(&e, path, bytes)?;
             match org.get(path) {
                 // The whole branch is compared, but only what deploying it would change in the
                 // org counts: entries only the org has are kept by a deploy.
                 Some(o) => drifted.extend(
-                    pipeline::drift::overwritten(path, o, Some(&bytes), &|_| false)
+                    pipeline::drift::overwritten(path, o, Some(bytes), &|_| false)
                         .into_iter()
                         .map(|c| c.to_string()),
                 ),

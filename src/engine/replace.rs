@@ -36,6 +36,36 @@ pub fn for_org<'a>(env: &Env, path: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8
     })
 }
 
+/// The branch at `rev` in Metadata API form as `env`'s org should hold it: the replacements
+/// run on the project's source files (paths like `force-app/main/default/classes/A.cls`, as
+/// at deploy time) before the conversion, so a glob written against source paths matches on
+/// every side where branch content is compared with the org.
+pub fn mdapi_for_org(
+    ws: &crate::engine::Workspace,
+    repo: &git2::Repository,
+    rev: &str,
+    env: &Env,
+) -> Result<crate::metadata::convert::MdapiTree, EngineError> {
+    if env.replacements.is_empty() {
+        return super::connect::mdapi_of(ws, repo, rev);
+    }
+    let mut files = super::connect::source_files(repo, rev, &ws.package_dirs)?;
+    for f in &mut files {
+        if let Cow::Owned(b) = for_org(env, &f.path, &f.bytes)? {
+            f.bytes = b;
+        }
+    }
+    crate::metadata::convert::convert(
+        &files,
+        &crate::metadata::convert::ConvertOptions {
+            source_dirs: ws.package_dirs.clone(),
+            api_version: ws.api_version.clone(),
+            ignore: None,
+        },
+    )
+    .map_err(|e| EngineError::Input(format!("cannot convert {rev}: {e}")))
+}
+
 fn matches(glob: &str, path: &str) -> Result<bool, globset::Error> {
     let pattern = if glob.starts_with("**/") || glob.starts_with('/') {
         glob.trim_start_matches('/').to_string()

@@ -100,6 +100,33 @@ impl SalesforceClient {
             .collect())
     }
 
+    /// Usernames of some user ids (`SourceMember.ChangedBy` holds the user's id, not a name);
+    /// an id the org does not answer for keeps the id.
+    pub async fn usernames(&self, ids: &[String]) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::new();
+        for id in ids {
+            let id = id.as_str();
+            if id.is_empty() || out.contains_key(id) {
+                continue;
+            }
+            let name = match self
+                .query(&format!(
+                    "SELECT Id, Username FROM User WHERE Id = {}",
+                    soql_quote(id)
+                ))
+                .await
+            {
+                Ok(rows) => rows
+                    .first()
+                    .and_then(|r| r["Username"].as_str())
+                    .map(str::to_string),
+                Err(_) => None,
+            };
+            out.insert(id.to_string(), name.unwrap_or_else(|| id.to_string()));
+        }
+        out
+    }
+
     /// Deploys started by `user_id` at or after `since`, newest first — to find a deploy whose
     /// id was lost (outcome unknown).
     pub async fn find_deploy_requests(

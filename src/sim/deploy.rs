@@ -258,6 +258,14 @@ fn finish(st: &mut SimState, d: &mut Deploy, status: &str) {
             .map(|o| org_components(&o.files))
             .unwrap_or_default();
         for (ty, m) in d.deletes.clone() {
+            // A label or field is an entry of its container file: only that entry goes.
+            if let Some((p, bytes)) = st
+                .orgs
+                .get(&org)
+                .and_then(|o| super::child_delete::without(&o.files, &ty, &m))
+            {
+                let _ = st.put_file(&org, &p, bytes);
+            }
             for p in existing
                 .get(&(ty.clone(), m.clone()))
                 .cloned()

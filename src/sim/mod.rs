@@ -15,6 +15,7 @@
 //! is deleted.
 
 mod admin;
+mod child_delete;
 pub mod deploy;
 mod faults;
 pub mod model;

@@ -268,7 +268,9 @@ fn analyse_files(
                     "{p}: wildcards are not allowed in destructive changes"
                 ));
             }
-            if existing.contains_key(&(ty.clone(), m.clone())) {
+            if existing.contains_key(&(ty.clone(), m.clone()))
+                || super::child_delete::exists(&o.files, &ty, &m)
+            {
                 d.deletes.push((ty.clone(), m.clone()));
                 d.component_successes.push(Message {
                     component_type: ty,

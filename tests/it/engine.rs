@@ -844,6 +844,8 @@ fn own_deploys_are_not_drift_and_org_edits_are_named() {
         "{}",
         text(&o)
     );
+    // Source tracking names the user by id; the log names them by username.
+    assert!(text(&o).contains("(changed by jordan.kim@"), "{}", text(&o));
 }
 
 #[test]
@@ -1027,6 +1029,18 @@ fn automation_only_validates_into_protected_envs_unless_the_rule_deploys_there()
 
 #[test]
 fn replaced_values_are_deployed_and_never_seen_as_drift() {
+    replaced_values_with_glob("classes/AccountService.cls");
+}
+
+/// A glob written as the project's source path matches on the drift and `validate` side too,
+/// where the branch is compared in Metadata API form.
+#[test]
+fn replacement_globs_on_source_paths_apply_wherever_the_org_is_compared() {
+    replaced_values_with_glob("force-app/main/default/classes/AccountService.cls");
+    replaced_values_with_glob("force-app/**/AccountService.cls");
+}
+
+fn replaced_values_with_glob(glob: &str) {
     let ws = Ws::new();
     let toml = ws.dir.join("backflow.toml");
     let config = std::fs::read_to_string(&toml).unwrap();
@@ -1038,7 +1052,7 @@ fn replaced_values_are_deployed_and_never_seen_as_drift() {
         config.replace(
             dev1,
             &format!(
-                "{dev1}\n[[env.replacement]]\nfiles = \"classes/AccountService.cls\"\nfrom = \"// US-0006\"\nto = \"// US-0006 (dev1)\"\n"
+                "{dev1}\n[[env.replacement]]\nfiles = \"{glob}\"\nfrom = \"// US-0006\"\nto = \"// US-0006 (dev1)\"\n"
             ),
         ),
     )

@@ -23,6 +23,7 @@ mod layers;
 mod mask;
 mod merge;
 mod notify;
+mod org_fidelity;
 mod org_release;
 mod parsers_prop;
 mod pipeline;

@@ -94,22 +94,39 @@ async fn drift_step(
     // The branch's files holding the planned components, in Metadata API form. The retrieve
     // asks for exactly the planned members (`CustomField:Account.Region__c`, `CustomLabel:X`),
     // never their containers: a real org returns every field, list view and label it has.
-    let (ws2, tip, comps) = (ws.clone(), planned.target_tip, planned.components.clone());
-    let (branch_files, manifest) = blocking(move || {
+    // The org holds the branch's files after the env's replacements, which match the
+    // project's source paths as at deploy time: `for_org` holds those files for the comparison.
+    let env = ws.config.pipeline.env(&ctx.target).cloned();
+    let (ws2, tip, comps, env2) = (
+        ws.clone(),
+        planned.target_tip,
+        planned.components.clone(),
+        env.clone(),
+    );
+    let (branch_files, for_org, manifest) = blocking(move || {
         let repo = ws2.open_repo()?;
         let tree = connect::mdapi_of(&ws2, &repo, &tip.to_string())?;
+        let replaced =
+            match &env2 {
+                Some(e) if !e.replacements.is_empty() => Some(
+                    crate::engine::replace::mdapi_for_org(&ws2, &repo, &tip.to_string(), e)?,
+                ),
+                _ => None,
+            };
         let mut manifest = crate::metadata::Manifest::new(ws2.api_version.clone());
-        let mut files = BTreeMap::new();
+        let (mut files, mut for_org) = (BTreeMap::new(), BTreeMap::new());
         for c in &comps {
             manifest.add_ref(c);
             let file = file_component(c);
             for (p, b) in &tree.files {
                 if mdapi_component(p).as_ref() == Some(&file) {
                     files.insert(p.clone(), b.clone());
+                    let r = replaced.as_ref().and_then(|t| t.files.get(p)).unwrap_or(b);
+                    for_org.insert(p.clone(), r.clone());
                 }
             }
         }
-        Ok((files, manifest))
+        Ok((files, for_org, manifest))
     })
     .await?;
     if manifest.is_empty() {
@@ -138,9 +155,14 @@ async fn drift_step(
         && let Ok(rows) = client.source_members_since(hw.max(0) as u64).await
         && !rows.is_empty()
     {
+        let ids: Vec<String> = rows.iter().map(|r| r.changed_by.clone()).collect();
+        let who = client.usernames(&ids).await;
         let names: BTreeSet<String> = rows
             .iter()
-            .map(|r| format!("{}:{}", r.member_type, r.member_name))
+            .map(|r| match who.get(&r.changed_by) {
+                Some(by) => format!("{}:{} (changed by {by})", r.member_type, r.member_name),
+                None => format!("{}:{}", r.member_type, r.member_name),
+            })
             .collect();
         ctx.log(format!(
             "changed in the org since backflow's last deploy (revision {hw}): {}",
@@ -150,8 +172,6 @@ async fn drift_step(
     let requested: BTreeSet<ComponentRef> = planned.components.iter().cloned().collect();
     let mut drifted = BTreeSet::new();
     let mut details = Vec::new();
-    // The org holds the branch's files after the env's replacements: compare those.
-    let env = ws.config.pipeline.env(&ctx.target).cloned();
     // What adopting would commit: the branch's files with the org's copies of the compared
     // entries laid over them (a member-level retrieve holds only those entries).
     let mut org_files = BTreeMap::new();
@@ -159,12 +179,7 @@ async fn drift_step(
         if path == "package.xml" {
             continue;
         }
-        let replaced = match (branch_files.get(path), &env) {
-            (Some(b), Some(e)) => Some(crate::engine::replace::for_org(e, path, b)?),
-            (Some(b), None) => Some(std::borrow::Cow::Borrowed(b.as_slice())),
-            (None, _) => None,
-        };
-        let branch = replaced.as_deref();
+        let branch = for_org.get(path).map(Vec::as_slice);
         let found = overwritten(path, org, branch, &|c| requested.contains(c));
         for c in &found {
             details.push(format!("{path}: {c} differs in the org"));
