@@ -38,3 +38,4 @@ mod sim;
 mod team;
 mod tui;
 mod tui_e2e;
+mod tui_sandbox;
