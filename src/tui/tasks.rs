@@ -408,3 +408,98 @@ pub fn draw_above(f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) -> Re
     );
     rest
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::mask::ObjectSummary;
+    use crate::tui::keymap::Keymap;
+
+    fn app() -> App {
+        App::new(Keymap::default_map(), "w".into(), false, 0)
+    }
+
+    #[test]
+    fn progress_lines_are_capped_and_the_summary_names_failures_and_the_retry_file() {
+        let mut a = app();
+        start(&mut a, TaskKind::Mask, "dev1".into());
+        for i in 0..KEEP_LINES + 5 {
+            update(
+                &mut a,
+                TaskMsg::Line {
+                    task: 1,
+                    line: format!("line {i}"),
+                },
+            );
+        }
+        assert_eq!(a.tasks[0].lines.len(), KEEP_LINES);
+        assert_eq!(a.tasks[0].lines[0], "line 5");
+        let r = MaskReport {
+            env: "dev1".into(),
+            objects: vec![ObjectSummary {
+                object: "Contact".into(),
+                written: 8,
+                failed: 2,
+                ..Default::default()
+            }],
+            failed_rows_file: Some("f.csv".into()),
+            ..Default::default()
+        };
+        let eff = update(
+            &mut a,
+            TaskMsg::Masked {
+                task: 1,
+                result: Ok(r),
+            },
+        );
+        assert_eq!(eff, vec![Effect::LoadBoard]);
+        let t = &a.tasks[0];
+        assert!(t.failed && !t.running());
+        assert_eq!(
+            t.summary.as_deref(),
+            Some("masked 8 records in 1 group, 2 failed (retry: backflow mask dev1 --retry f.csv)")
+        );
+        // A message for a task that is not there is ignored.
+        update(
+            &mut a,
+            TaskMsg::Line {
+                task: 9,
+                line: "x".into(),
+            },
+        );
+        assert_eq!(a.tasks.len(), 1);
+    }
+
+    #[test]
+    fn a_resync_is_one_back_promotion_per_source_env() {
+        let mut a = app();
+        a.user = "me".into();
+        let l = |s: &str, f: &str| Lacking {
+            story: s.into(),
+            from: f.into(),
+        };
+        let specs = resync_specs(
+            &a,
+            "dev1",
+            &[l("US-2", "uat"), l("US-1", "qa"), l("US-3", "qa")],
+        );
+        let got: Vec<(String, Vec<String>)> = specs
+            .iter()
+            .map(|s| (s.from.clone(), s.stories.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("qa".into(), vec!["US-1".into(), "US-3".into()]),
+                ("uat".into(), vec!["US-2".into()]),
+            ]
+        );
+        assert!(specs.iter().all(|s| s.target == "dev1"
+            && s.kind == JobKind::BackPromote
+            && s.user == "me"
+            && !s.confirmed));
+        // Nothing lacking: no prompt.
+        offer(&mut a, "dev1".into(), vec![]);
+        assert!(a.modals.is_empty());
+    }
+}
