@@ -116,8 +116,22 @@ pub fn mask(app: &mut App) -> Vec<Effect> {
     let Some(env) = sandbox_env(app, "masking") else {
         return vec![];
     };
-    app.loading = true;
+    app.notice(counting(&env));
     vec![Effect::Task(TaskEffect::MaskDryRun { env })]
+}
+
+fn counting(env: &str) -> String {
+    format!("Counting the records each masking rule would rewrite in {env}…")
+}
+
+fn reading(env: &str) -> String {
+    format!("Reading which stories in flight above {env} it lacks…")
+}
+
+/// Closes the notice shown while a background answer was awaited.
+fn close_notice(app: &mut App, text: &str) {
+    app.modals
+        .retain(|m| !matches!(m, Modal::Notice(n) if n.0 == text));
 }
 
 /// `F` on a sandbox column: the typed confirmation first.
@@ -143,7 +157,7 @@ pub fn resync(app: &mut App) -> Vec<Effect> {
     let Some(env) = sandbox_env(app, "a re-sync") else {
         return vec![];
     };
-    app.loading = true;
+    app.notice(reading(&env));
     vec![Effect::Task(TaskEffect::Lacking { env })]
 }
 
@@ -168,7 +182,7 @@ pub fn start(app: &mut App, kind: TaskKind, env: String) -> Vec<Effect> {
 pub fn update(app: &mut App, msg: TaskMsg) -> Vec<Effect> {
     match msg {
         TaskMsg::Counted { env, result } => {
-            app.loading = false;
+            close_notice(app, &counting(&env));
             match result {
                 Err(e) => app.notice(format!("Masking {env} cannot run: {e}")),
                 Ok(r) if r.skipped.is_some() => {
@@ -203,7 +217,9 @@ pub fn update(app: &mut App, msg: TaskMsg) -> Vec<Effect> {
                 Err(e) => (format!("failed: {e}"), true),
             };
             finish(app, task, summary, failed);
+            // Orgs and the board show when a sandbox was last masked: read them again.
             app.orgs.orgs = None;
+            app.loading = true;
             return vec![Effect::LoadBoard];
         }
         TaskMsg::Refreshed { task, result } => {
@@ -239,7 +255,7 @@ pub fn update(app: &mut App, msg: TaskMsg) -> Vec<Effect> {
             return vec![Effect::LoadBoard];
         }
         TaskMsg::Lacking { env, result } => {
-            app.loading = false;
+            close_notice(app, &reading(&env));
             match result {
                 Err(e) => app.notice(format!("What {env} lacks cannot be read: {e}")),
                 Ok(l) if l.is_empty() => {

@@ -150,7 +150,8 @@ fn the_mask_action_counts_confirms_and_masks_the_sandbox_in_the_background() {
         task_effect(&eff),
         TaskEffect::MaskDryRun { env: "dev2".into() }
     );
-    assert!(app.busy(), "the count runs in the background");
+    // The count runs in the background; a notice says so until it arrives.
+    assert!(matches!(app.modals.last(), Some(Modal::Notice(n)) if n.0.contains("Counting")));
     assert!(drive(&mut app, &engine, task_effect(&eff)).is_empty());
     let Some(Modal::SandboxConfirm(c)) = app.modals.last() else {
         panic!("{:?}", app.modals);
@@ -364,6 +365,7 @@ fn resync_on_demand_reads_what_the_sandbox_lacks_from_the_branches() {
         TaskEffect::Lacking { env: "dev1".into() }
     );
     drive(&mut app, &engine, task_effect(&eff));
+    assert_eq!(app.modals.len(), 1, "the reading notice is gone");
     let status = engine.status_now().unwrap();
     let want = backflow::engine::sync::lacking(&engine.ws, &status, "dev1");
     assert!(!want.is_empty(), "the demo's dev1 lacks stories from above");
