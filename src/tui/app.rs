@@ -62,6 +62,8 @@ pub enum Msg {
     Tick(i64),
     /// Env locks, teammates' jobs and deploy queues, read through the remote and the orgs.
     Team(Box<crate::engine::team::TeamView>),
+    /// Sandbox masking and refresh tasks (docs/console.md).
+    Task(super::tasks::TaskMsg),
 }
 
 /// Work the event loop must do after an update.
@@ -96,6 +98,8 @@ pub enum Effect {
     LoadAudit,
     LoadOrgs,
     Login(String),
+    /// Sandbox masking, refresh and re-sync work, run by `tasks::run`.
+    Task(super::tasks::TaskEffect),
     Quit,
 }
 
@@ -135,6 +139,8 @@ pub struct App {
     pub orgs: orgs::OrgsView,
     /// What the team does (docs/team.md), refreshed in the background; none until first read.
     pub team: Option<crate::engine::team::TeamView>,
+    /// Sandbox masking and refresh tasks started here, newest last (shown on the jobs pane).
+    pub tasks: Vec<super::tasks::Task>,
     /// Where the last frame drew what the mouse can hit (written while drawing).
     pub hits: std::cell::RefCell<super::mouse::Hits>,
     last_request: RequestId,
@@ -168,6 +174,7 @@ impl App {
             history: history::HistoryView::default(),
             orgs: orgs::OrgsView::default(),
             team: None,
+            tasks: Vec::new(),
             hits: Default::default(),
             last_request: 0,
         }
@@ -175,7 +182,9 @@ impl App {
 
     /// Anything moving on screen (loading, running jobs): the event loop ticks only then.
     pub fn busy(&self) -> bool {
-        self.loading || self.jobs.iter().any(|j| self.job_moving(j))
+        self.loading
+            || self.jobs.iter().any(|j| self.job_moving(j))
+            || self.tasks.iter().any(|t| t.running())
     }
 
     /// A job still running somewhere (an interrupted one does not move until resumed).
@@ -307,6 +316,7 @@ impl App {
                 self.now = now;
                 vec![]
             }
+            Msg::Task(m) => super::tasks::update(self, m),
             Msg::Key(k) => self.key(k),
             Msg::Mouse(m) => super::mouse::mouse(self, m),
         }

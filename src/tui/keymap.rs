@@ -41,6 +41,12 @@ pub enum Action {
     Plan,
     /// Board: show, per column, the stories of the envs above that it lacks.
     Lacking,
+    /// Board: mask the sandbox of the column (dry-run counts, typed confirmation).
+    Mask,
+    /// Board: refresh the sandbox of the column from production and wait for it.
+    RefreshSandbox,
+    /// Board: offer to back-promote the stories the column's sandbox lacks.
+    Resync,
     // Jobs
     Cancel,
     /// Continue an interrupted job here.
@@ -66,6 +72,9 @@ impl Action {
         matches!(
             self,
             Action::Plan
+                | Action::Mask
+                | Action::RefreshSandbox
+                | Action::Resync
                 | Action::Cancel
                 | Action::Resume
                 | Action::Rollback

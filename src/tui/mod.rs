@@ -14,6 +14,7 @@ pub mod modals;
 pub mod mouse;
 pub mod nav;
 pub mod screens;
+pub mod tasks;
 pub mod theme;
 pub mod view;
 pub mod widgets;
@@ -237,6 +238,12 @@ fn run_effect(
             }
             Err(err) => queue.push_back(Msg::Failed(format!("Cannot resume {job}: {err}"))),
         },
+        Effect::Task(t) => {
+            let tx = tx.clone();
+            tokio::spawn(crate::tui::tasks::run(e, t, move |m| {
+                let _ = tx.send(m);
+            }));
+        }
         Effect::Resync(job) => {
             if let Some(st) = engine.job_state(&job) {
                 queue.push_back(Msg::JobSynced(Box::new(st)));

@@ -40,3 +40,4 @@ mod team;
 mod tui;
 mod tui_e2e;
 mod tui_first_frame;
+mod tui_sandbox;

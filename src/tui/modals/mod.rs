@@ -14,6 +14,7 @@ pub mod help;
 pub mod notice;
 pub mod palette;
 pub mod plan;
+pub mod sandbox;
 pub mod story;
 pub mod targets;
 pub mod typed;
@@ -159,4 +160,8 @@ modals! {
     /// A job asks for the typed name of a protected env.
     TypedAnswer(typed::TypedAnswer),
     Notice(notice::Notice),
+    /// The typed name of a sandbox before it is masked or refreshed.
+    SandboxConfirm(sandbox::SandboxConfirm),
+    /// Back-promote the stories a sandbox lacks?
+    Resync(sandbox::ResyncPrompt),
 }

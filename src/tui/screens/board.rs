@@ -395,6 +395,9 @@ pub fn act(app: &mut App, a: Action) -> Vec<Effect> {
             }
         }
         Action::Plan => return targets::open(app),
+        Action::Mask => return crate::tui::tasks::mask(app),
+        Action::RefreshSandbox => return crate::tui::tasks::refresh(app),
+        Action::Resync => return crate::tui::tasks::resync(app),
         Action::Close => app.board_view.range_anchor = None,
         _ => {}
     }

@@ -260,6 +260,7 @@ fn status_style(theme: &Theme, status: &str) -> Style {
 
 pub fn draw(f: &mut Frame<'_>, app: &App, theme: &Theme, area: Rect) {
     let area = super::team::draw_below(f, app, theme, area);
+    let area = crate::tui::tasks::draw_above(f, app, theme, area);
     if app.jobs.is_empty() {
         f.render_widget(
             Paragraph::new(
