@@ -428,6 +428,7 @@ async fn mask_group(
         let (ok, failed) = write_rows(client, object, rules, rows, failed_rows).await?;
         sum.written += ok;
         sum.failed += failed;
+        super::crash::named("mask:written");
         progress(format!(
             "{object}: {} read, {} written, {} failed",
             sum.read, sum.written, sum.failed
