@@ -1,7 +1,7 @@
 //! Named crash points for deterministic crash tests: `BACKFLOW_CRASH_AT=deploy:after` aborts
 //! the process right after the deploy step finished (journal written, nothing else).
 //! Refresh and masking have their own points (`refresh:started`, `refresh:copied`,
-//! `refresh:masked`, `refresh:reset`, `mask:written`; see docs/sandboxes.md).
+//! `refresh:masked`, `refresh:reset`, `mask:group`; see docs/sandboxes.md).
 
 use crate::domain::job::Step;
 

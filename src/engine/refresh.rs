@@ -492,7 +492,8 @@ impl Engine {
         let note = |text: String| progress(RefreshEvent::Note { text });
         let before = report.problems.len();
         let m = &self.ws.config.masking;
-        self.mask_after_refresh(env, &mut report.problems, &note)
+        let journal = format!("refs/backflow/refresh-masking/{env}/{process}");
+        self.mask_after_refresh(env, journal, &mut report.problems, &note)
             .await;
         if m.mask_after_refresh && !m.rules.is_empty() && report.problems.len() == before {
             let tip = self.branch_tip(&self.env_named(env)?.branch)?;
