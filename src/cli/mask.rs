@@ -20,6 +20,7 @@ pub fn run(cli: &Cli, a: &args::MaskArgs) -> CliResult {
         force: a.force,
         verify: a.verify,
         retry: a.retry.clone(),
+        ..Default::default()
     };
     let json = a.json;
     let r = runtime()?.block_on(engine.mask(&a.env, &opts, &move |line| {

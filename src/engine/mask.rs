@@ -28,6 +28,10 @@ pub struct MaskOptions {
     pub verify: bool,
     /// Re-send the rows of a failed-rows file instead of masking.
     pub retry: Option<PathBuf>,
+    /// A ref prefix journaling each (object, where) group masked without failures: a re-run
+    /// with the same prefix skips those groups instead of masking their fakes again (the
+    /// masking after a refresh uses one per copy).
+    pub journal: Option<String>,
 }
 
 /// What masking did to one (object, where) group.
@@ -168,7 +172,15 @@ impl Engine {
             report.objects = retry(&client, file, &mut failed_rows, progress).await?;
         } else {
             let seed = Seed::for_org(&info.org_id, &cfg.masking.seed);
-            for ((object, filter), rs) in &groups {
+            let repo = self.ws.open_repo()?;
+            let mark = |i: usize| opts.journal.as_ref().map(|j| format!("{j}/{i}"));
+            for (i, ((object, filter), rs)) in groups.iter().enumerate() {
+                if let Some(m) = mark(i)
+                    && repo.find_reference(&m).is_ok()
+                {
+                    progress(format!("{object}: already masked after this copy, skipped"));
+                    continue;
+                }
                 let s = mask_group(
                     &client,
                     &seed,
@@ -179,7 +191,16 @@ impl Engine {
                     progress,
                 )
                 .await?;
+                // Any commit does: the ref's name is the journal entry.
+                if let Some(m) = mark(i)
+                    && s.failed == 0
+                    && let Some(head) = repo.head().ok().and_then(|h| h.target())
+                {
+                    repo.reference(&m, head, true, "backflow mask: group masked")
+                        .map_err(|e| EngineError::Internal(format!("git: {}", e.message())))?;
+                }
                 report.objects.push(s);
+                super::crash::named("mask:group");
             }
         }
         if !failed_rows.is_empty() {
@@ -218,6 +239,7 @@ impl Engine {
     pub async fn mask_after_refresh(
         &self,
         env: &str,
+        journal: String,
         problems: &mut Vec<String>,
         progress: Progress<'_>,
     ) {
@@ -226,7 +248,11 @@ impl Engine {
             return;
         }
         progress(format!("masking {env} before it is handed over"));
-        match self.mask(env, &MaskOptions::default(), progress).await {
+        let opts = MaskOptions {
+            journal: Some(journal),
+            ..Default::default()
+        };
+        match self.mask(env, &opts, progress).await {
             Ok(r) if r.failed() > 0 => problems.push(format!(
                 "{env} is refreshed but {} failed to mask: `backflow mask {env} --retry {}`",
                 crate::domain::plural(r.failed() as usize, "record"),

@@ -25,6 +25,23 @@ fn synced_ref(env: &str, process: &str) -> String {
     format!("refs/backflow/refresh-synced/{env}/{process}")
 }
 
+/// Marks a SandboxProcess whose copy was masked (`mask_after_refresh`) without failures.
+fn masked_ref(env: &str, process: &str) -> String {
+    format!("refs/backflow/refresh-masked/{env}/{process}")
+}
+
+/// How far backflow got with a completed copy (the refs above and the audit log are its
+/// journal): a re-run of `refresh --wait` continues from there, never starting another copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Followed {
+    /// Not followed yet: mask, reset the branch, record.
+    No,
+    /// The branch was reset to this commit but the audit log lacks the refresh.
+    ResetTo(Oid),
+    /// Finished: a new `refresh` starts a new copy.
+    Done,
+}
+
 /// How a refresh goes, as it goes: streamed to the console, printed by the CLI (text, or JSON
 /// Lines on stderr with `--json`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -176,10 +193,11 @@ impl Engine {
         let running = latest
             .as_ref()
             .filter(|p| !p.is_completed() && !p.is_stopped());
-        let unfollowed = match latest.as_ref().filter(|p| p.is_completed()) {
-            Some(p) => self.completed_unfollowed(&e.branch, env, p).await?,
-            None => false,
+        let followed = match latest.as_ref().filter(|p| p.is_completed()) {
+            Some(p) => self.followed(&e.branch, env, p)?,
+            None => Followed::Done,
         };
+        let unfollowed = followed != Followed::Done;
         let (process, started) = if let Some(p) = running.or(latest.as_ref().filter(|_| unfollowed))
         {
             progress(RefreshEvent::Following {
@@ -210,6 +228,7 @@ impl Engine {
             client
                 .refresh_sandbox(&sandbox, &format!("backflow refresh of {env} by {user}"))
                 .await?;
+            super::crash::named("refresh:started");
             progress(RefreshEvent::Started {
                 sandbox: sandbox.clone(),
                 from: prod_env.name.clone(),
@@ -282,84 +301,35 @@ impl Engine {
         progress(RefreshEvent::CopyCompleted {
             sandbox: sandbox.clone(),
         });
-        // ── Copy completed, not yet ready. Work on the org's fresh copy of production's data
-        // (masking: `mask_after_refresh`) belongs in `after_copy`, before the branch is reset.
-        self.after_copy(env, &sandbox, &mut report, progress)
-            .await?;
-        let base = self.copied_commit(env, &prod_env.branch, &p)?;
-        // The sandbox now holds production as it was when the copy started: so does its branch.
-        let (ws, branch, env_name, process_id) = (
-            self.ws.clone(),
-            e.branch.clone(),
-            env.to_string(),
-            p.id.clone(),
-        );
-        type Pushed = Result<crate::git::record::Pushed, String>;
-        let (old, pushed) = tokio::task::spawn_blocking(move || -> Result<(Oid, Pushed), EngineError> {
-            let repo = ws.open_repo()?;
-            let ge = |e: git2::Error| EngineError::Internal(format!("git: {}", e.message()));
-            let old = crate::git::history::resolve_branch(&repo, &branch)
-                .ok_or_else(|| EngineError::Input(format!("branch '{branch}' not found")))?;
-            let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S");
-            repo.reference(
-                &format!("refs/backflow/refresh/{env_name}/{stamp}"),
-                old,
-                false,
-                "backflow refresh: tip before the reset",
-            )
-            .map_err(ge)?;
-            crate::git::record::reset_branch(
-                &repo,
-                &branch,
-                old,
+        super::crash::named("refresh:copied");
+        let (base, old) = if let Followed::ResetTo(base) = followed {
+            // An earlier run masked the copy and reset the branch, then stopped before
+            // recording it: finish from there.
+            progress(RefreshEvent::Note {
+                text: format!("{} was already reset to this copy: recording it", e.branch),
+            });
+            (base, None)
+        } else {
+            // ── Copy completed, not yet ready. Work on the org's fresh copy of production's
+            // data (masking: `mask_after_refresh`) belongs in `after_copy`, before the reset.
+            self.after_copy(env, &p.id, &mut report, progress).await?;
+            super::crash::named("refresh:masked");
+            let base = self.copied_commit(env, &prod_env.branch, &p)?;
+            (
                 base,
-                "backflow refresh: reset to production",
+                Some(
+                    self.reset_to_copy(env, &e.branch, &p.id, base, &mut report, progress)
+                        .await?,
+                ),
             )
-            .map_err(|e| EngineError::NeedsAction(e.to_string()))?;
-            // This copy is followed: a later `refresh --wait` starts a new one.
-            repo.reference(
-                &synced_ref(&env_name, &process_id),
-                base,
-                true,
-                "backflow refresh: branch reset to this copy",
-            )
-            .map_err(ge)?;
-            // The synced mark holds the same commit now.
-            if let Ok(mut r) = repo.find_reference(&base_ref(&env_name, &process_id)) {
-                let _ = r.delete();
-            }
-            let pushed = match crate::git::record::push_reset(&ws.root, &branch, old) {
-                Ok(crate::git::record::Pushed::Rejected { remote, message }) => Err(format!(
-                    "the org is refreshed and {branch} reset here, but the push to {remote} was rejected ({message}): the remote's {branch} is behind the org; push it with `git push --force-with-lease {remote} {branch}`"
-                )),
-                Ok(p) => Ok(p),
-                Err(e) => Err(format!(
-                    "the org is refreshed and {branch} reset here, but it could not be pushed: {e}"
-                )),
-            };
-            Ok((old, pushed))
-        })
-        .await
-        .map_err(|e| EngineError::Internal(format!("background task: {e}")))??;
+        };
+        super::crash::named("refresh:reset");
+        report.previous_tip = old.map(|o| o.to_string());
+        report.new_tip = Some(base.to_string());
         let problem = |report: &mut RefreshReport, text: String| {
             progress(RefreshEvent::Problem { text: text.clone() });
             report.problems.push(text);
         };
-        match pushed {
-            Ok(crate::git::record::Pushed::Yes { remote }) => progress(RefreshEvent::Pushed {
-                branch: e.branch.clone(),
-                remote,
-            }),
-            Ok(_) => {}
-            Err(text) => problem(&mut report, text),
-        }
-        report.previous_tip = Some(old.to_string());
-        report.new_tip = Some(base.to_string());
-        progress(RefreshEvent::Reset {
-            branch: e.branch.clone(),
-            from: old.to_string(),
-            to: base.to_string(),
-        });
         let rec = audit::NewRecord {
             who: user,
             action: "refresh".into(),
@@ -416,19 +386,120 @@ impl Engine {
         Ok(report)
     }
 
+    /// Resets the env branch to `base` (production when copy `process` started), keeping the
+    /// old tip under `refs/backflow/refresh/…` and marking the copy followed; pushes it.
+    async fn reset_to_copy(
+        &self,
+        env: &str,
+        branch_name: &str,
+        process: &str,
+        base: Oid,
+        report: &mut RefreshReport,
+        progress: &(dyn Fn(RefreshEvent) + Send + Sync),
+    ) -> Result<Oid, EngineError> {
+        // The sandbox now holds production as it was when the copy started: so does its branch.
+        let (ws, branch, env_name, process_id) = (
+            self.ws.clone(),
+            branch_name.to_string(),
+            env.to_string(),
+            process.to_string(),
+        );
+        type Pushed = Result<crate::git::record::Pushed, String>;
+        let (old, pushed) = tokio::task::spawn_blocking(move || -> Result<(Oid, Pushed), EngineError> {
+            let repo = ws.open_repo()?;
+            let ge = |e: git2::Error| EngineError::Internal(format!("git: {}", e.message()));
+            let old = crate::git::history::resolve_branch(&repo, &branch)
+                .ok_or_else(|| EngineError::Input(format!("branch '{branch}' not found")))?;
+            let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S");
+            repo.reference(
+                &format!("refs/backflow/refresh/{env_name}/{stamp}"),
+                old,
+                false,
+                "backflow refresh: tip before the reset",
+            )
+            .map_err(ge)?;
+            crate::git::record::reset_branch(
+                &repo,
+                &branch,
+                old,
+                base,
+                "backflow refresh: reset to production",
+            )
+            .map_err(|e| EngineError::NeedsAction(e.to_string()))?;
+            // This copy is followed: a later `refresh --wait` starts a new one.
+            repo.reference(
+                &synced_ref(&env_name, &process_id),
+                base,
+                true,
+                "backflow refresh: branch reset to this copy",
+            )
+            .map_err(ge)?;
+            // The synced mark holds the same commit now.
+            if let Ok(mut r) = repo.find_reference(&base_ref(&env_name, &process_id)) {
+                let _ = r.delete();
+            }
+            let pushed = match crate::git::record::push_reset(&ws.root, &branch, old) {
+                Ok(crate::git::record::Pushed::Rejected { remote, message }) => Err(format!(
+                    "the org is refreshed and {branch} reset here, but the push to {remote} was rejected ({message}): the remote's {branch} is behind the org; push it with `git push --force-with-lease {remote} {branch}`"
+                )),
+                Ok(p) => Ok(p),
+                Err(e) => Err(format!(
+                    "the org is refreshed and {branch} reset here, but it could not be pushed: {e}"
+                )),
+            };
+            Ok((old, pushed))
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("background task: {e}")))??;
+        match pushed {
+            Ok(crate::git::record::Pushed::Yes { remote }) => progress(RefreshEvent::Pushed {
+                branch: branch_name.to_string(),
+                remote,
+            }),
+            Ok(_) => {}
+            Err(text) => {
+                progress(RefreshEvent::Problem { text: text.clone() });
+                report.problems.push(text);
+            }
+        }
+        progress(RefreshEvent::Reset {
+            branch: branch_name.to_string(),
+            from: old.to_string(),
+            to: base.to_string(),
+        });
+        Ok(old)
+    }
+
     /// Runs between "copy completed" and "ready", on the org's fresh copy of production.
     /// Masking of personal data (`mask_after_refresh`) is called from here.
     async fn after_copy(
         &self,
         env: &str,
-        _sandbox: &str,
+        process: &str,
         report: &mut RefreshReport,
         progress: &(dyn Fn(RefreshEvent) + Send + Sync),
     ) -> Result<(), EngineError> {
         // Production's data is in the sandbox now: mask it before anyone is told it is ready.
+        // A run that masked this copy and stopped before the reset is not repeated.
+        let mark = masked_ref(env, process);
+        let repo = self.ws.open_repo()?;
+        if repo.find_reference(&mark).is_ok() {
+            progress(RefreshEvent::Note {
+                text: format!("{env} was already masked after this copy"),
+            });
+            return Ok(());
+        }
         let note = |text: String| progress(RefreshEvent::Note { text });
-        self.mask_after_refresh(env, &mut report.problems, &note)
+        let before = report.problems.len();
+        let m = &self.ws.config.masking;
+        let journal = format!("refs/backflow/refresh-masking/{env}/{process}");
+        self.mask_after_refresh(env, journal, &mut report.problems, &note)
             .await;
+        if m.mask_after_refresh && !m.rules.is_empty() && report.problems.len() == before {
+            let tip = self.branch_tip(&self.env_named(env)?.branch)?;
+            repo.reference(&mark, tip, true, "backflow refresh: this copy is masked")
+                .map_err(|e| EngineError::Internal(format!("git: {}", e.message())))?;
+        }
         Ok(())
     }
 
@@ -438,27 +509,39 @@ impl Engine {
             .ok_or_else(|| EngineError::Input(format!("branch '{branch}' not found")))
     }
 
-    /// Whether completed copy `p` was never followed by backflow and nothing was recorded on
-    /// the env branch since it ended: the branch still describes the org before the copy.
-    async fn completed_unfollowed(
+    /// How far backflow got with completed copy `p`. Never followed (no synced mark) and
+    /// nothing recorded on the env branch since it ended: the branch still describes the org
+    /// before the copy. Reset (synced mark) but no refresh in the audit log: a run stopped
+    /// between the two.
+    fn followed(
         &self,
         branch: &str,
         env: &str,
         p: &SandboxProcess,
-    ) -> Result<bool, EngineError> {
+    ) -> Result<Followed, EngineError> {
         let repo = self.ws.open_repo()?;
-        if repo.find_reference(&synced_ref(env, &p.id)).is_ok() {
-            return Ok(false);
+        if let Ok(r) = repo.find_reference(&synced_ref(env, &p.id)) {
+            let recorded = audit::read(&repo)?
+                .iter()
+                .any(|r| r.action == "refresh" && r.deploy_ids.contains(&p.id));
+            return Ok(match r.target() {
+                Some(oid) if !recorded => Followed::ResetTo(oid),
+                _ => Followed::Done,
+            });
         }
         let Some(end) = ended(p) else {
-            return Ok(false);
+            return Ok(Followed::Done);
         };
         let tip = self.branch_tip(branch)?;
         let tip_time = repo
             .find_commit(tip)
             .map(|c| c.committer().when().seconds())
             .map_err(|e| EngineError::Internal(format!("git: {}", e.message())))?;
-        Ok(tip_time < end.timestamp())
+        Ok(if tip_time < end.timestamp() {
+            Followed::No
+        } else {
+            Followed::Done
+        })
     }
 
     /// Production's commit the copy `p` holds: recorded when backflow started it, else the

@@ -102,6 +102,7 @@ pub(super) fn routes(app: Arc<App>) -> Router<Arc<App>> {
         )
         .route("/_sim/faults", post(add_fault).delete(clear_faults))
         .route("/_sim/deploys", get(deploys))
+        .route("/_sim/sandbox-processes", get(sandbox_processes))
         .route("/_sim/settings", get(settings).put(set_settings))
         .route("/_sim/", any(unknown))
         .route("/_sim/{*rest}", any(unknown))
@@ -265,6 +266,10 @@ async fn clear_faults(State(app): Shared) -> Response {
 
 async fn deploys(State(app): Shared) -> Response {
     reply(StatusCode::OK, json!(app.lock().deploy_log))
+}
+
+async fn sandbox_processes(State(app): Shared) -> Response {
+    reply(StatusCode::OK, json!(app.lock().sandbox_processes))
 }
 
 async fn settings(State(app): Shared) -> Response {
@@ -568,6 +573,14 @@ impl SimAdmin {
 
     pub async fn deploy_log(&self) -> Result<Vec<DeployLogEntry>, String> {
         let v = self.call(reqwest::Method::GET, "deploys", None).await?;
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    /// Every sandbox copy production was asked for (running, completed or stopped).
+    pub async fn sandbox_processes(&self) -> Result<Vec<super::SandboxProcess>, String> {
+        let v = self
+            .call(reqwest::Method::GET, "sandbox-processes", None)
+            .await?;
         serde_json::from_value(v).map_err(|e| e.to_string())
     }
 

@@ -33,7 +33,7 @@ mod validate;
 pub mod workspace;
 
 pub use admin::{OrgEdit, OrgSpec, OrgSummary, SimAdmin};
-pub use model::{DeployLogEntry, Fault, FaultKind, Settings};
+pub use model::{DeployLogEntry, Fault, FaultKind, SandboxProcess, Settings};
 pub use security::OrgSecurity;
 pub use server::{API_VERSIONS, DRIFT_USER, SimServer};
 pub use workspace::WorkspaceHost;

@@ -281,7 +281,11 @@ fn rollback_cell(point: &str) -> Result<(), String> {
 }
 
 /// Runs `cell` at every point, four at a time; the red ones come back.
-fn sweep(what: &str, points: &[String], cell: fn(&str) -> Result<(), String>) -> Vec<String> {
+pub(crate) fn sweep(
+    what: &str,
+    points: &[String],
+    cell: fn(&str) -> Result<(), String>,
+) -> Vec<String> {
     let started = Instant::now();
     let red = Mutex::new(Vec::new());
     for chunk in points.chunks(4) {

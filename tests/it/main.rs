@@ -11,6 +11,7 @@ mod conformance;
 mod conformance_checks;
 mod convert;
 mod crash_harness;
+mod crash_refresh;
 mod deep_xml;
 mod delta;
 mod depends;

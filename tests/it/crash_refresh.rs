@@ -1,0 +1,244 @@
+//! The crash harness for sandbox refresh and masking: `refresh dev1 --wait` (a Partial Copy
+//! sandbox with masking rules) crashed at a named point (`BACKFLOW_CRASH_AT`), then the same
+//! command run again. Every run must end with one sandbox copy in production's list, the env
+//! branch reset once to production's commit when the copy started, every masked field of the
+//! sandbox differing from production's, masking announced before "ready", one refresh in the
+//! audit log and `audit verify` passing. A crash mid-mask (`backflow mask`) then a re-run must
+//! leave every record masked.
+//!
+//! CI runs four refresh points (one round of four cells) and the mask cell;
+//! `BACKFLOW_CRASH_SWEEP=all` adds `refresh:started` (a refresh already running is followed).
+
+use crate::common::{DemoWs, backflow, text};
+use crate::crash_harness::sweep;
+use backflow::domain::masking::{Seed, Strategy};
+use serde_json::{Map, Value};
+
+const RULES: &str = r#"
+[masking]
+seed = "crash"
+
+[[masking.rule]]
+object = "Contact"
+field = "Email"
+strategy = "email"
+
+[[masking.rule]]
+object = "Lead"
+field = "Email"
+strategy = "email"
+
+[[masking.rule]]
+object = "Contact"
+field = "Phone"
+strategy = "phone"
+"#;
+
+/// The masked (object, field) pairs of [`RULES`].
+const MASKED: [(&str, &str); 3] = [
+    ("Contact", "Email"),
+    ("Lead", "Email"),
+    ("Contact", "Phone"),
+];
+
+/// The demo workspace with the rules above and dev1 a Partial Copy sandbox (so it is masked).
+fn workspace() -> DemoWs {
+    let ws = DemoWs::new();
+    let cfg = ws.dir.join("backflow.toml");
+    let org = "[orgs.dev1]\nauth = \"simulated\"\n";
+    let toml = std::fs::read_to_string(&cfg).unwrap();
+    assert!(toml.contains(org));
+    let toml = toml.replace(org, &format!("{org}license = \"PARTIAL\"\n"));
+    std::fs::write(&cfg, format!("{toml}\n{RULES}")).unwrap();
+    ws
+}
+
+fn tip(ws: &DemoWs, branch: &str) -> git2::Oid {
+    let repo = git2::Repository::open(&ws.dir).unwrap();
+    repo.revparse_single(branch).unwrap().id()
+}
+
+fn rows(ws: &DemoWs, org: &str, object: &str) -> Vec<Map<String, Value>> {
+    let (org, object) = (org.to_string(), object.to_string());
+    ws.sim(async move |a| a.records(&org, &object).await.unwrap())
+}
+
+/// The (object, Id, field) cells of dev1 that still hold production's value.
+fn unmasked(ws: &DemoWs) -> Vec<String> {
+    let mut out = Vec::new();
+    for (object, field) in MASKED {
+        let prod = rows(ws, "prod", object);
+        let dev1 = rows(ws, "dev1", object);
+        for p in &prod {
+            let Some(d) = dev1.iter().find(|d| d["Id"] == p["Id"]) else {
+                out.push(format!("{object} {} missing from dev1", p["Id"]));
+                continue;
+            };
+            let v = p.get(field).and_then(Value::as_str).unwrap_or("");
+            if !v.is_empty() && d.get(field).and_then(Value::as_str) == Some(v) {
+                out.push(format!("{object} {} {field}", p["Id"]));
+            }
+        }
+    }
+    out
+}
+
+fn refresh(ws: &DemoWs, crash_at: Option<&str>) -> std::process::Output {
+    let mut cmd = backflow(ws.state.path());
+    cmd.current_dir(&ws.dir)
+        .env("BACKFLOW_USER", "rm@acme.example")
+        .env("BACKFLOW_BIN", env!("CARGO_BIN_EXE_backflow"))
+        .args(["refresh", "dev1", "--wait", "--yes", "--json"]);
+    if let Some(p) = crash_at {
+        cmd.env("BACKFLOW_CRASH_AT", p);
+    }
+    cmd.output().unwrap()
+}
+
+/// Crashes `refresh dev1 --wait` at `point`, runs it again, checks the invariants.
+fn refresh_cell(point: &str) -> Result<(), String> {
+    let ws = workspace();
+    let before = tip(&ws, "dev1");
+    let production = tip(&ws, "main");
+    let o = refresh(&ws, Some(point));
+    if !text(&o).contains("crash point") {
+        return Err(format!("the crash point was not reached: {}", text(&o)));
+    }
+    if point != "refresh:reset" && tip(&ws, "dev1") != before {
+        return Err("the env branch moved before the copy was masked and followed".into());
+    }
+    let last = refresh(&ws, None);
+    let mut broken = Vec::new();
+    if last.status.code() != Some(0) {
+        broken.push(format!("the re-run ended {:?}", last.status.code()));
+    }
+    let copies = ws.sim(async |a| a.sandbox_processes().await.unwrap());
+    let copies = copies.iter().filter(|p| p.sandbox == "dev1").count();
+    if copies != 1 {
+        broken.push(format!("{copies} sandbox copies were requested"));
+    }
+    if tip(&ws, "dev1") != production {
+        broken.push("dev1 is not at production's commit of the copy".into());
+    }
+    let repo = git2::Repository::open(&ws.dir).unwrap();
+    let resets = repo
+        .references_glob("refs/backflow/refresh/dev1/*")
+        .unwrap()
+        .count();
+    if resets != 1 {
+        broken.push(format!("the branch was reset {resets} times"));
+    }
+    let left = unmasked(&ws);
+    if !left.is_empty() {
+        broken.push(format!("still production's values: {left:?}"));
+    }
+    // Masked once: each email is the fake of production's, not a fake of a fake.
+    let id = ws.sim(async |a| {
+        let orgs = a.orgs().await.unwrap();
+        orgs.into_iter().find(|o| o.name == "dev1").unwrap().id
+    });
+    let (seed, email) = (
+        Seed::for_org(&id, "crash"),
+        Strategy::Email { domain: None },
+    );
+    let dev1 = rows(&ws, "dev1", "Contact");
+    let twice = rows(&ws, "prod", "Contact")
+        .iter()
+        .zip(&dev1)
+        .filter(|(p, d)| {
+            let fake = email.mask(&seed, "Email", p["Email"].as_str());
+            d["Email"].as_str() != fake.as_deref()
+        })
+        .count();
+    if twice > 0 {
+        broken.push(format!("{twice} contacts were not masked exactly once"));
+    }
+    // Masking (or the note that this copy was masked already) comes before "ready".
+    let events = String::from_utf8_lossy(&last.stderr).into_owned();
+    let masked_at = events
+        .find("masking dev1")
+        .or_else(|| events.find("already masked"))
+        .or_else(|| events.find("already reset"));
+    match (masked_at, events.find("\"ready\"")) {
+        (Some(m), Some(r)) if m < r => {}
+        _ => broken.push("not masked before the sandbox was reported ready".into()),
+    }
+    let log: Value =
+        serde_json::from_slice(&ws.run(&["audit", "--json"]).stdout).unwrap_or_default();
+    let refreshes = log["records"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["action"] == "refresh" && r["to"] == "dev1")
+        .count();
+    if refreshes != 1 {
+        broken.push(format!("{refreshes} refreshes in the audit log"));
+    }
+    let audit = ws.run(&["audit", "verify"]);
+    if !audit.status.success() {
+        broken.push(format!("audit verify: {}", text(&audit)));
+    }
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}\n{}", broken.join("; "), text(&last)))
+    }
+}
+
+/// Crashes `backflow mask dev1` after its first (object, where) group was written, runs it
+/// again: no record keeps production's value.
+fn mask_cell(point: &str) -> Result<(), String> {
+    let ws = workspace();
+    // The copy lands and the run stops before masking it: production's values are in dev1.
+    let o = refresh(&ws, Some("refresh:copied"));
+    if !text(&o).contains("crash point") {
+        return Err(format!("the copy did not complete: {}", text(&o)));
+    }
+    if unmasked(&ws).is_empty() {
+        return Err("the fresh copy holds no production value to mask".into());
+    }
+    let mut cmd = backflow(ws.state.path());
+    let o = cmd
+        .current_dir(&ws.dir)
+        .env("BACKFLOW_USER", "rm@acme.example")
+        .env("BACKFLOW_BIN", env!("CARGO_BIN_EXE_backflow"))
+        .env("BACKFLOW_CRASH_AT", point)
+        .args(["mask", "dev1", "--json"])
+        .output()
+        .unwrap();
+    if !text(&o).contains("crash point") {
+        return Err(format!("the crash point was not reached: {}", text(&o)));
+    }
+    if unmasked(&ws).is_empty() {
+        return Err("the crash came after every group was masked".into());
+    }
+    let last = ws.run(&["mask", "dev1", "--json"]);
+    let left = unmasked(&ws);
+    if last.status.code() == Some(0) && left.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "exit {:?}, production's values left: {left:?}\n{}",
+            last.status.code(),
+            text(&last)
+        ))
+    }
+}
+
+#[test]
+fn a_crashed_refresh_rerun_copies_once_resets_once_and_masks_first() {
+    let mut points: Vec<String> = [
+        "refresh:copied",
+        "mask:group",
+        "refresh:masked",
+        "refresh:reset",
+    ]
+    .map(String::from)
+    .to_vec();
+    if std::env::var("BACKFLOW_CRASH_SWEEP").as_deref() == Ok("all") {
+        points.push("refresh:started".into());
+    }
+    let mut red = sweep("refresh", &points, refresh_cell);
+    red.extend(sweep("mask", &["mask:group".to_string()], mask_cell));
+    assert!(red.is_empty(), "{}", red.join("\n----\n"));
+}
