@@ -20,7 +20,7 @@ pub fn remote_of(repo: &Repository) -> Option<String> {
 
 /// The `git` command on the repository's own directory, never prompting for credentials and
 /// never waiting long on a dead remote.
-fn git_cmd(repo: &Repository) -> Command {
+pub fn git_cmd(repo: &Repository) -> Command {
     let mut c = Command::new("git");
     // Relative remote URLs resolve from the work tree, as for the user's own commands.
     c.current_dir(repo.workdir().unwrap_or(repo.path()))

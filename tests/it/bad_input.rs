@@ -365,16 +365,7 @@ fn back_promote_refusals_in_the_plan_touch_no_org() {
             std::fs::write(&path, &head).unwrap();
         }
         let before = fingerprint(&ws.dir, ws.state.path());
-        let o = ws.run(&[
-            "back-promote",
-            "--from",
-            "prod",
-            "--to",
-            "qa",
-            "--story",
-            "US-0101",
-            "--yes",
-        ]);
+        let o = ws.back_promote("prod", "qa", "US-0101", &[]);
         let t = text(&o);
         assert_eq!(o.status.code(), Some(2), "{what}: {t}");
         assert!(t.contains(&format!("in the middle of a {what}")), "{t}");

@@ -129,22 +129,38 @@ impl DemoWs {
         })
     }
 
+    /// Runs `back-promote --from <from> --to <to> --story <story> --yes` followed by `extra`
+    /// (e.g. `--on-conflict source`, `--json`) and returns the command's output.
+    pub fn back_promote(
+        &self,
+        from: &str,
+        to: &str,
+        story: &str,
+        extra: &[&str],
+    ) -> std::process::Output {
+        let mut args = vec![
+            "back-promote",
+            "--from",
+            from,
+            "--to",
+            to,
+            "--story",
+            story,
+            "--yes",
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
     /// Back-promotes US-0101 from prod to dev1 taking the source side of every conflict (the
     /// set-up of the rollback tests); asserts it succeeded and returns the command's output.
     pub fn back_promote_us0101_to_dev1(&self) -> std::process::Output {
-        let o = self.run(&[
-            "back-promote",
-            "--from",
+        let o = self.back_promote(
             "prod",
-            "--to",
             "dev1",
-            "--story",
             "US-0101",
-            "--yes",
-            "--on-conflict",
-            "source",
-            "--json",
-        ]);
+            &["--on-conflict", "source", "--json"],
+        );
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
         o
     }

@@ -207,17 +207,7 @@ fn a_deploy_with_run_specified_tests_runs_the_selected_tests() {
         "@IsTest\nprivate class PriceBookTest {\n  @IsTest static void prices() { System.assertEquals(1, PriceBook.price()); }\n}\n",
     ));
     commit(&dir, "US-9301 price book", &files);
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
-        "prod",
-        "--to",
-        "qa",
-        "--story",
-        "US-9301",
-        "--yes",
-        "--json",
-    ]);
+    let o = ws.back_promote("prod", "qa", "US-9301", &["--json"]);
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     assert_eq!(
         o.status.code(),
@@ -245,19 +235,12 @@ fn a_deploy_with_run_specified_tests_runs_the_selected_tests() {
     let files = ws.sim(async |a| a.files("qa").await.unwrap());
     assert!(files.contains_key("classes/PriceBook.cls"));
     // Asked on the command line for an env configured otherwise: selected at the job's plan.
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
+    let o = ws.back_promote(
         "prod",
-        "--to",
         "dev1",
-        "--story",
         "US-9301",
-        "--yes",
-        "--test-level",
-        "RunSpecifiedTests",
-        "--json",
-    ]);
+        &["--test-level", "RunSpecifiedTests", "--json"],
+    );
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     assert_eq!(
         o.status.code(),

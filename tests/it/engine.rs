@@ -69,16 +69,7 @@ fn back_promotes_a_hotfix_to_two_targets_with_json_events() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["records"].as_array().unwrap().len(), 2);
     // A second run is a no-op.
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
-        "prod",
-        "--to",
-        "qa",
-        "--story",
-        "US-0101",
-        "--yes",
-    ]);
+    let o = ws.back_promote("prod", "qa", "US-0101", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("nothing to do"), "{}", text(&o));
 }
@@ -86,28 +77,10 @@ fn back_promotes_a_hotfix_to_two_targets_with_json_events() {
 #[test]
 fn refusals_exit_2_before_anything_runs() {
     let ws = Ws::new();
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
-        "uat",
-        "--to",
-        "prod",
-        "--story",
-        "US-0104",
-        "--yes",
-    ]);
+    let o = ws.back_promote("uat", "prod", "US-0104", &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("production is never a back-promotion target"));
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
-        "prod",
-        "--to",
-        "uat",
-        "--story",
-        "US-0101",
-        "--yes",
-    ]);
+    let o = ws.back_promote("prod", "uat", "US-0101", &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("--confirm-env uat"), "{}", text(&o));
     // A developer may only back-promote into their own sandbox.
@@ -144,16 +117,7 @@ fn refusals_exit_2_before_anything_runs() {
 #[test]
 fn a_true_conflict_aborts_safely_without_a_terminal() {
     let ws = Ws::new();
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
-        "prod",
-        "--to",
-        "qa",
-        "--story",
-        "US-0101",
-        "--yes",
-    ]);
+    let o = ws.back_promote("prod", "qa", "US-0101", &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("aborted"), "{}", text(&o));
     assert!(!status_has(&ws, "qa", "US-0101"), "nothing recorded");
@@ -162,20 +126,12 @@ fn a_true_conflict_aborts_safely_without_a_terminal() {
 #[test]
 fn protected_target_is_validated_then_quick_deployed() {
     let ws = Ws::new();
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
+    let o = ws.back_promote(
         "prod",
-        "--to",
         "uat",
-        "--story",
         "US-0101",
-        "--yes",
-        "--confirm-env",
-        "uat",
-        "--on-conflict",
-        "source",
-    ]);
+        &["--confirm-env", "uat", "--on-conflict", "source"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let deploys = ws.deploys();
     assert!(
@@ -186,17 +142,7 @@ fn protected_target_is_validated_then_quick_deployed() {
         deploys.iter().any(|d| d.quick),
         "quick deploy after a validation that ran tests: {deploys:?}"
     );
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
-        "uat",
-        "--to",
-        "qa",
-        "--story",
-        "US-0104",
-        "--yes",
-        "--validate-only",
-    ]);
+    let o = ws.back_promote("uat", "qa", "US-0104", &["--validate-only"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("validated"), "{}", text(&o));
     assert!(
@@ -408,16 +354,7 @@ fn a_rejected_push_leaves_the_org_ahead_until_resume() {
     std::fs::write(&hook, "#!/bin/sh\necho 'branch protected' >&2\nexit 1\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
-        "uat",
-        "--to",
-        "dev2",
-        "--story",
-        "US-0105",
-        "--yes",
-    ]);
+    let o = ws.back_promote("uat", "dev2", "US-0105", &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("could not be pushed"), "{}", text(&o));
     std::fs::remove_file(&hook).unwrap();
@@ -510,17 +447,7 @@ fn validation_and_test_failures_change_nothing_and_point_at_the_source() {
         .revparse_single("qa")
         .unwrap()
         .id();
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
-        "uat",
-        "--to",
-        "qa",
-        "--story",
-        "US-0900",
-        "--yes",
-        "--validate-only",
-    ]);
+    let o = ws.back_promote("uat", "qa", "US-0900", &["--validate-only"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         text(&o).contains(&format!("{cls}:2")),
@@ -550,18 +477,7 @@ fn validation_and_test_failures_change_nothing_and_point_at_the_source() {
             ),
         ],
     );
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
-        "uat",
-        "--to",
-        "dev2",
-        "--story",
-        "US-0901",
-        "--yes",
-        "--test-level",
-        "RunLocalTests",
-    ]);
+    let o = ws.back_promote("uat", "dev2", "US-0901", &["--test-level", "RunLocalTests"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("FailingTest"), "{}", text(&o));
     assert!(!status_has(&ws, "dev2", "US-0901"));
@@ -780,33 +696,15 @@ fn refresh_copies_production_and_resets_the_branch() {
 #[test]
 fn own_deploys_are_not_drift_and_org_edits_are_named() {
     let ws = Ws::new();
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
-        "uat",
-        "--to",
-        "qa",
-        "--story",
-        "US-0105",
-        "--yes",
-        "--on-drift",
-        "abort",
-    ]);
+    let o = ws.back_promote("uat", "qa", "US-0105", &["--on-drift", "abort"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     // The second job into the same env does not take the first one's deploy for drift.
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
+    let o = ws.back_promote(
         "uat",
-        "--to",
         "qa",
-        "--story",
         "US-0104",
-        "--yes",
-        "--on-drift",
-        "abort",
-        "--validate-only",
-    ]);
+        &["--on-drift", "abort", "--validate-only"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
         !text(&o).contains("changed in the org since"),
@@ -826,18 +724,7 @@ fn own_deploys_are_not_drift_and_org_edits_are_named() {
         .await
         .unwrap();
     });
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
-        "uat",
-        "--to",
-        "qa",
-        "--story",
-        "US-0104",
-        "--yes",
-        "--on-drift",
-        "abort",
-    ]);
+    let o = ws.back_promote("uat", "qa", "US-0104", &["--on-drift", "abort"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         text(&o).contains("changed in the org since backflow's last deploy"),
@@ -1058,20 +945,12 @@ fn replaced_values_with_glob(glob: &str) {
     )
     .unwrap();
     // The org starts as the branch, without the replaced value: that is drift, overwritten.
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
+    let o = ws.back_promote(
         "prod",
-        "--to",
         "dev1",
-        "--story",
         "US-0101",
-        "--yes",
-        "--on-conflict",
-        "source",
-        "--on-drift",
-        "overwrite",
-    ]);
+        &["--on-conflict", "source", "--on-drift", "overwrite"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let files = ws.sim(async |a| a.files("dev1").await.unwrap());
     let class = String::from_utf8_lossy(&files["classes/AccountService.cls"]).to_string();
@@ -1084,20 +963,12 @@ fn replaced_values_with_glob(glob: &str) {
     // The branch keeps the original value, and comparing it with the org is not drift.
     let o = ws.run(&["validate", "dev1"]);
     assert_eq!(o.status.code(), Some(0), "no drift: {}", text(&o));
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
+    let o = ws.back_promote(
         "prod",
-        "--to",
         "dev1",
-        "--story",
         "US-0102",
-        "--yes",
-        "--on-conflict",
-        "source",
-        "--on-drift",
-        "abort",
-    ]);
+        &["--on-conflict", "source", "--on-drift", "abort"],
+    );
     assert!(
         !text(&o).contains("changes made directly in the org"),
         "{}",

@@ -44,16 +44,7 @@ fn a_failed_deploy_leaves_no_promotion_branch() {
         ],
     );
     let qa = tip(&ws, "qa");
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
-        "prod",
-        "--to",
-        "qa",
-        "--story",
-        "US-0999",
-        "--yes",
-    ]);
+    let o = ws.back_promote("prod", "qa", "US-0999", &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("deploy failed"), "{}", text(&o));
     assert_eq!(tip(&ws, "qa"), qa, "the env branch did not move");
@@ -76,18 +67,7 @@ fn resume_without_an_id_lists_failed_jobs_and_how_to_continue_each() {
         .unwrap()
     });
     let qa = tip(&ws, "qa");
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
-        "prod",
-        "--to",
-        "qa",
-        "--story",
-        "US-0101",
-        "--yes",
-        "--on-conflict",
-        "source",
-    ]);
+    let o = ws.back_promote("prod", "qa", "US-0101", &["--on-conflict", "source"]);
     assert_ne!(o.status.code(), Some(0), "{}", text(&o));
     let jobs: serde_json::Value =
         serde_json::from_slice(&ws.run(&["jobs", "--json"]).stdout).unwrap();

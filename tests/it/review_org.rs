@@ -184,18 +184,7 @@ fn production_review_finds_the_risks_and_compares_with_the_last_review() {
 #[test]
 fn sandbox_review_tells_deploys_from_direct_changes_and_checks_masking() {
     let ws = DemoWs::new();
-    let o = ws.run(&[
-        "back-promote",
-        "--from",
-        "prod",
-        "--to",
-        "qa",
-        "--story",
-        "US-0101",
-        "--yes",
-        "--on-conflict",
-        "source",
-    ]);
+    let o = ws.back_promote("prod", "qa", "US-0101", &["--on-conflict", "source"]);
     assert_eq!(
         o.status.code(),
         Some(0),

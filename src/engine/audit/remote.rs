@@ -3,47 +3,16 @@
 
 use super::*;
 
-/// The `git` command on the repository's own directory, never prompting for credentials.
-fn git_cmd(repo: &git2::Repository) -> std::process::Command {
-    let mut c = std::process::Command::new("git");
-    c.arg("--git-dir")
-        .arg(repo.path())
-        .env("GIT_TERMINAL_PROMPT", "0");
-    c
-}
-
-/// The remote the audit trail travels to (as for env branches: `origin`, else the first).
-pub(super) fn remote_of(repo: &git2::Repository) -> Option<String> {
-    let names = repo.remotes().ok()?;
-    let names: Vec<&str> = names.iter().flatten().flatten().collect();
-    names
-        .iter()
-        .find(|r| **r == "origin")
-        .or(names.first())
-        .map(|r| r.to_string())
-}
+use crate::git::shared_ref::git_cmd;
+pub(super) use crate::git::shared_ref::remote_of;
 
 /// Fetches the remote's audit head; `None` when the remote has no audit trail yet.
 pub(super) fn fetch(
     repo: &git2::Repository,
     remote: &str,
 ) -> Result<Option<git2::Oid>, EngineError> {
-    let out = git_cmd(repo)
-        .args(["fetch", "--quiet", "--no-tags", remote])
-        .arg(format!("+{BRANCH}:{FETCHED}"))
-        .output()
-        .map_err(|e| EngineError::Internal(format!("cannot run git fetch: {e}")))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        if err.contains("couldn't find remote ref") {
-            let _ = repo.find_reference(FETCHED).and_then(|mut r| r.delete());
-            return Ok(None);
-        }
-        return Err(EngineError::Remote(format!(
-            "cannot fetch the audit trail from {remote}: {err}"
-        )));
-    }
-    Ok(repo.find_reference(FETCHED).ok().and_then(|r| r.target()))
+    crate::git::shared_ref::fetch_one(repo, remote, BRANCH, FETCHED)
+        .map_err(|e| EngineError::Remote(format!("audit trail: {e}")))
 }
 
 /// Fetches the remote's audit trail and merges it into this clone's (a fork becomes one chain).

@@ -43,6 +43,17 @@ fn ver(v: &str) -> Option<&str> {
     v.strip_prefix('v')
 }
 
+/// The API version (without its `v`) and JSON body of a request, or the response refusing it:
+/// 404 for a path that is not a version, 400 `JSON_PARSER_ERROR` for a body that is not JSON.
+async fn json_request<'a>(version: &'a str, body: &[u8]) -> Result<(&'a str, Value), Response> {
+    let Some(v) = ver(version) else {
+        return Err(super::not_found().await);
+    };
+    serde_json::from_slice(body)
+        .map(|req| (v, req))
+        .map_err(|e| rest_error(400, "JSON_PARSER_ERROR", &e.to_string()))
+}
+
 fn unknown_object(object: &str) -> Response {
     rest_error(
         404,
@@ -68,12 +79,9 @@ pub(super) async fn composite_update(
     Path(ApiPath { org, version }): Path<ApiPath>,
     body: Bytes,
 ) -> Response {
-    if ver(&version).is_none() {
-        return super::not_found().await;
-    }
-    let v: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return rest_error(400, "JSON_PARSER_ERROR", &e.to_string()),
+    let v = match json_request(&version, &body).await {
+        Ok((_, v)) => v,
+        Err(refused) => return refused,
     };
     let Some(recs) = v["records"].as_array() else {
         return rest_error(400, "INVALID_FIELD", "records is required");
@@ -161,12 +169,9 @@ pub(super) async fn query_create(
     Path(ApiPath { org, version }): Path<ApiPath>,
     body: Bytes,
 ) -> Response {
-    let Some(v) = ver(&version) else {
-        return super::not_found().await;
-    };
-    let req: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return rest_error(400, "JSON_PARSER_ERROR", &e.to_string()),
+    let (v, req) = match json_request(&version, &body).await {
+        Ok(r) => r,
+        Err(refused) => return refused,
     };
     if !matches!(req["operation"].as_str(), Some("query" | "queryAll")) {
         return rest_error(400, "INVALIDJOB", "operation must be query or queryAll");
@@ -375,12 +380,9 @@ pub(super) async fn ingest_create(
     Path(ApiPath { org, version }): Path<ApiPath>,
     body: Bytes,
 ) -> Response {
-    let Some(v) = ver(&version) else {
-        return super::not_found().await;
-    };
-    let req: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return rest_error(400, "JSON_PARSER_ERROR", &e.to_string()),
+    let (v, req) = match json_request(&version, &body).await {
+        Ok(r) => r,
+        Err(refused) => return refused,
     };
     let object = req["object"].as_str().unwrap_or_default();
     let Some(def) = records::object(object) else {
@@ -461,12 +463,9 @@ pub(super) async fn ingest_patch(
     Path(p): Path<JobPath>,
     body: Bytes,
 ) -> Response {
-    let Some(v) = ver(&p.version) else {
-        return super::not_found().await;
-    };
-    let req: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return rest_error(400, "JSON_PARSER_ERROR", &e.to_string()),
+    let (v, req) = match json_request(&p.version, &body).await {
+        Ok(r) => r,
+        Err(refused) => return refused,
     };
     let mut st = app.lock();
     let Some(job) = st.bulk_jobs.get_mut(&p.id).filter(|j| j.org == p.org) else {
