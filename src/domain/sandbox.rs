@@ -119,6 +119,10 @@ pub struct SandboxBadge {
     pub advice: Option<Advice>,
     /// RFC 3339 time of the advice.
     pub advised_at: Option<String>,
+    /// RFC 3339 end of the last masking that wrote every record (`backflow mask`, or the one
+    /// after a refresh).
+    #[serde(default)]
+    pub last_mask: Option<String>,
 }
 
 impl SandboxBadge {
@@ -133,10 +137,30 @@ impl SandboxBadge {
         if let Some(t) = &self.last_refresh {
             parts.push(format!("refreshed {}", ago(t)));
         }
+        if let Some(m) = &self.last_mask {
+            if self.mask_stale() {
+                // Production's data came back with the copy and was not masked since.
+                parts.push("⚠ unmasked since refresh".to_string());
+            } else {
+                parts.push(format!("masked {}", ago(m)));
+            }
+        }
         if let Some(a) = &self.advice {
             parts.push(format!("advise {}", a.recommendation.label()));
         }
         parts.join(" · ")
+    }
+}
+
+impl SandboxBadge {
+    /// Masked once, then refreshed again without masking: the copy's data is unmasked.
+    pub fn mask_stale(&self) -> bool {
+        let at = |t: &Option<String>| {
+            t.as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|d| d.timestamp())
+        };
+        matches!((at(&self.last_mask), at(&self.last_refresh)), (Some(m), Some(r)) if m < r)
     }
 }
 
@@ -316,6 +340,7 @@ mod tests {
             last_refresh: Some("2026-03-01T00:00:00Z".into()),
             advice: Some(advise(&facts(4, 5, Some(0)))),
             advised_at: None,
+            last_mask: None,
         };
         let now = "2026-03-04T00:00:00Z"
             .parse::<DateTime<Utc>>()
@@ -323,6 +348,22 @@ mod tests {
             .timestamp();
         assert_eq!(b.line(now), "refreshed 3d · advise back-promote");
         assert_eq!(SandboxBadge::default().line(now), "");
+        // Masked after the copy: when; masked before it only: a warning instead.
+        let masked = |at: &str| SandboxBadge {
+            last_refresh: Some("2026-03-01T00:00:00Z".into()),
+            last_mask: Some(at.into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            masked("2026-03-02T00:00:00Z").line(now),
+            "refreshed 3d · masked 2d"
+        );
+        assert!(!masked("2026-03-02T00:00:00Z").mask_stale());
+        assert_eq!(
+            masked("2026-02-01T00:00:00Z").line(now),
+            "refreshed 3d · ⚠ unmasked since refresh"
+        );
+        assert!(masked("2026-02-01T00:00:00Z").mask_stale());
     }
 
     #[test]

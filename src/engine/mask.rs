@@ -233,6 +233,12 @@ impl Engine {
             progress(format!("! {problem}"));
             report.problems.push(problem);
         }
+        if report.failed() == 0 {
+            let at = chrono::Utc::now().to_rfc3339();
+            super::sync::note_badges(&self.ws, |all| {
+                all.entry(env.to_string()).or_default().last_mask = Some(at);
+            });
+        }
         Ok(report)
     }
 

@@ -347,4 +347,25 @@ fn a_refresh_masks_before_the_sandbox_is_ready_and_orgs_warns_when_it_did_not() 
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("WARNING: refreshed after its last masking")
     );
+    // The board's sandbox badge knows the masking that followed dev1's copy.
+    let badges = find_file(ws.state.path(), "sandboxes.json").expect("the board's badges file");
+    let v: Value = serde_json::from_slice(&std::fs::read(badges).unwrap()).unwrap();
+    let (masked, refreshed) = (&v["dev1"]["last_mask"], &v["dev1"]["last_refresh"]);
+    assert!(masked.is_string() && refreshed.is_string(), "{v}");
+    assert!(masked.as_str() >= refreshed.as_str(), "{v}");
+    assert!(v["dev2"]["last_mask"].is_null(), "{v}");
+}
+
+fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if let Some(f) = find_file(&p, name) {
+                return Some(f);
+            }
+        } else if p.file_name().is_some_and(|n| n == name) {
+            return Some(p);
+        }
+    }
+    None
 }

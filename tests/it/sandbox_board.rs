@@ -51,6 +51,7 @@ fn a_sandbox_column_shows_its_last_refresh_and_the_advice() {
             reason: "back-promote 4 stories".into(),
         }),
         advised_at: None,
+        last_mask: None,
     };
     let board = Board {
         envs: vec![
