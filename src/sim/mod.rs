@@ -12,7 +12,8 @@
 //! `workspace` hosts one simulator per workspace for the engine (its `OrgHost`).
 //! Environment: `BACKFLOW_SIM_IDLE_SECS` makes `backflow sim` exit after that many idle seconds
 //! (the workspace-hosted simulator uses one hour). With `--state DIR`, it also exits once DIR
-//! is deleted.
+//! is deleted. `BACKFLOW_SIM_MAX_RETRIEVE_FILES` / `BACKFLOW_SIM_MAX_RETRIEVE_BYTES` lower the
+//! per-retrieve caps (Salesforce: 10,000 files, 39 MB).
 
 mod admin;
 mod child_delete;
@@ -26,6 +27,7 @@ mod rest_deploy;
 mod retrieve;
 mod routes;
 pub mod security;
+pub mod serialise;
 mod server;
 mod soap;
 pub mod soql;

@@ -35,6 +35,9 @@ pub struct OrgState {
     /// version more than other orgs.
     #[serde(default)]
     pub preview: bool,
+    /// Retrieves the org was asked for (tests count them to see a retrieve split in parts).
+    #[serde(default)]
+    pub retrieve_calls: u64,
 }
 
 impl OrgState {
@@ -227,6 +230,12 @@ pub struct Settings {
     pub record_counts: BTreeMap<String, usize>,
     /// The next this many record updates fail with `UNABLE_TO_LOCK_ROW` (row-level faults).
     pub row_failures: u32,
+    /// Most files one retrieve returns (Salesforce: 10,000); `backflow sim` reads
+    /// `BACKFLOW_SIM_MAX_RETRIEVE_FILES`.
+    pub max_retrieve_files: usize,
+    /// Largest zip one retrieve returns, in bytes (Salesforce: 39 MB); `backflow sim` reads
+    /// `BACKFLOW_SIM_MAX_RETRIEVE_BYTES`.
+    pub max_retrieve_bytes: u64,
 }
 
 impl Default for Settings {
@@ -242,6 +251,8 @@ impl Default for Settings {
             client_apps: Vec::new(),
             record_counts: super::records::default_counts(),
             row_failures: 0,
+            max_retrieve_files: super::retrieve::MAX_RETRIEVE_FILES,
+            max_retrieve_bytes: super::retrieve::MAX_RETRIEVE_BYTES,
         }
     }
 }
@@ -325,6 +336,25 @@ fn safe_rel(path: &str) -> bool {
         && path
             .split('/')
             .all(|s| !s.is_empty() && s != "." && s != "..")
+}
+
+impl Settings {
+    /// The retrieve caps from `BACKFLOW_SIM_MAX_RETRIEVE_FILES` and
+    /// `BACKFLOW_SIM_MAX_RETRIEVE_BYTES`, where set (a simulator started with small caps makes
+    /// clients split their retrieves).
+    pub fn apply_env(&mut self) {
+        let read = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        if let Some(n) = read("BACKFLOW_SIM_MAX_RETRIEVE_FILES").filter(|n| *n > 0) {
+            self.max_retrieve_files = n as usize;
+        }
+        if let Some(n) = read("BACKFLOW_SIM_MAX_RETRIEVE_BYTES").filter(|n| *n > 0) {
+            self.max_retrieve_bytes = n;
+        }
+    }
 }
 
 impl SimState {

@@ -1,10 +1,12 @@
 //! Retrieves: a zip of the requested members (whole components, or single entries of a parent
-//! file for child types), with profiles and permission sets trimmed to what was asked for.
+//! file for child types), with profiles and permission sets trimmed to what was asked for, each
+//! metadata file written the org's way (`serialise`), within the per-retrieve caps.
 
 use super::deploy::{
     MDAPI_NS, Refusal, component_of, manifest_members, org_components, refuse, write_zip,
 };
 use super::model::*;
+use super::serialise::{org_form, retrieved_form};
 use crate::metadata::registry::registry;
 use crate::salesforce::xml::Element;
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,8 +15,10 @@ use std::collections::{BTreeMap, BTreeSet};
 type ChildPick = (String, String, String);
 
 /// Most files one retrieve hands out (Metadata API: "deploy or retrieve up to 10,000 files at
-/// once"); a larger one fails with `LIMIT_EXCEEDED`.
+/// once"); a larger one fails with `LIMIT_EXCEEDED`. `Settings::max_retrieve_files` lowers it.
 pub const MAX_RETRIEVE_FILES: usize = 10_000;
+/// Largest zip one retrieve hands out (Metadata API limits: 39 MB compressed).
+pub const MAX_RETRIEVE_BYTES: u64 = 39 * 1024 * 1024;
 
 /// Builds a retrieve zip (`unpackaged/…` unless single package) for the listed members.
 pub fn retrieve(
@@ -23,10 +27,17 @@ pub fn retrieve(
     manifest: &Element,
     single_package: bool,
 ) -> Result<String, Refusal> {
+    let (max_files, max_bytes) = (
+        st.settings.max_retrieve_files,
+        st.settings.max_retrieve_bytes,
+    );
     let o = st
         .orgs
-        .get(org)
+        .get_mut(org)
         .ok_or_else(|| refuse("INVALID_CROSS_REFERENCE_KEY", "no such org"))?;
+    // Counted so tests can tell how many retrieves a command made.
+    o.retrieve_calls += 1;
+    let o = &*o;
     let comps = org_components(&o.files);
     let version = manifest.text_of("version").unwrap_or("66.0").to_string();
     let mut whole: BTreeSet<(String, String)> = BTreeSet::new();
@@ -62,7 +73,7 @@ pub fn retrieve(
     let mut listed: Vec<(String, String)> = Vec::new();
     for c in &whole {
         for p in &comps[c] {
-            out.insert(p.clone(), o.files[p].clone());
+            out.insert(p.clone(), retrieved_form(p, &o.files[p]));
         }
         listed.push(c.clone());
     }
@@ -95,8 +106,7 @@ pub fn retrieve(
                 format!("Entity named '{}.{v}' cannot be found", c.1),
             ));
         }
-        root.attrs = vec![("xmlns".into(), MDAPI_NS.into())];
-        out.insert(path.clone(), root.to_xml().into_bytes());
+        out.insert(path.clone(), org_form(root));
     }
     // Profiles and permission sets come back with only the entries about retrieved components.
     let requested: Vec<(String, String)> = manifest_members(manifest);
@@ -112,8 +122,7 @@ pub fn retrieve(
                 Some((ty, member)) => references_requested(&requested, &ty, &member),
                 None => true,
             });
-            root.attrs = vec![("xmlns".into(), MDAPI_NS.into())];
-            out.insert(p.clone(), root.to_xml().into_bytes());
+            out.insert(p.clone(), org_form(root));
         }
     }
     let mut pkg =
@@ -134,15 +143,26 @@ pub fn retrieve(
     }
     pkg.push_str(&format!("    <version>{version}</version>\n</Package>\n"));
     out.insert("package.xml".into(), pkg.into_bytes());
-    if out.len() > MAX_RETRIEVE_FILES {
+    let zip = write_zip(
+        out.iter()
+            .map(|(p, b)| (format!("{prefix}{p}"), b.as_slice())),
+    )
+    .map_err(|e| refuse("UNKNOWN_EXCEPTION", e))?;
+    let over = if out.len() > max_files {
+        Some(format!(
+            "Too many files to retrieve: {} files; the limit is {max_files} files per retrieve. Retrieve fewer components at a time.",
+            out.len()
+        ))
+    } else if zip.len() as u64 > max_bytes {
+        Some(format!(
+            "The retrieved zip is {} bytes; the limit is {max_bytes} bytes per retrieve. Retrieve fewer components at a time.",
+            zip.len()
+        ))
+    } else {
+        None
+    };
+    if let Some(message) = over {
         let id = st.next_id("09S");
-        let error = (
-            "LIMIT_EXCEEDED".to_string(),
-            format!(
-                "Too many files to retrieve: {} files; the limit is {MAX_RETRIEVE_FILES} files per retrieve. Retrieve fewer components at a time.",
-                out.len()
-            ),
-        );
         st.retrieves.insert(
             id.clone(),
             Retrieve {
@@ -153,16 +173,11 @@ pub fn retrieve(
                 zip_handed_out: false,
                 messages,
                 file_names: Vec::new(),
-                error: Some(error),
+                error: Some(("LIMIT_EXCEEDED".to_string(), message)),
             },
         );
         return Ok(id);
     }
-    let zip = write_zip(
-        out.iter()
-            .map(|(p, b)| (format!("{prefix}{p}"), b.as_slice())),
-    )
-    .map_err(|e| refuse("UNKNOWN_EXCEPTION", e))?;
     let file_names = out
         .keys()
         .filter_map(|p| component_of(p).map(|(t, m)| (format!("{prefix}{p}"), t, m)))

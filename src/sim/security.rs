@@ -513,6 +513,7 @@ mod tests {
                     api_usage: 0,
                     last_refresh: None,
                     port: 0,
+                    retrieve_calls: 0,
                     preview: false,
                 },
             );

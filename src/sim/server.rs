@@ -62,7 +62,8 @@ pub struct SimServer {
 impl SimServer {
     /// Binds 127.0.0.1:`port` (0 = any free port) and serves until dropped or shut down.
     pub async fn start(state_dir: Option<&Path>, port: u16) -> std::io::Result<SimServer> {
-        let st = SimState::load(state_dir)?;
+        let mut st = SimState::load(state_dir)?;
+        st.settings.apply_env();
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let port = listener.local_addr()?.port();
         let app = Arc::new(App {
