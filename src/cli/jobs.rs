@@ -270,7 +270,7 @@ pub fn releases(cli: &Cli, a: &args::JsonArg) -> CliResult {
 
 pub fn validate(cli: &Cli, a: &args::EnvArg) -> CliResult {
     let engine = engine(cli)?;
-    let r = runtime()?.block_on(engine.validate_env(&a.env))?;
+    let r = runtime()?.block_on(engine.validate_env_with(&a.env, &|m| eprintln!("{m}")))?;
     if a.json {
         print_json(&r)?;
     } else {

@@ -103,7 +103,16 @@ impl Engine {
     /// Compares everything the env branch holds with the org (semantically: formatting and
     /// section order are not drift; profiles and objects on what the org returned).
     pub async fn validate_env(&self, env: &str) -> Result<ValidateReport, EngineError> {
-        use crate::salesforce::metadata::{Limits, chunk_retrieves};
+        self.validate_env_with(env, &|_| {}).await
+    }
+
+    /// [`Engine::validate_env`], telling `progress` which part of a split retrieve runs.
+    pub async fn validate_env_with(
+        &self,
+        env: &str,
+        progress: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<ValidateReport, EngineError> {
+        use crate::salesforce::metadata::Limits;
         let e = self.env_named(env)?;
         let ws = self.ws.clone();
         let (branch, env2) = (e.branch.clone(), e.clone());
@@ -114,37 +123,22 @@ impl Engine {
         })
         .await
         .map_err(|e| EngineError::Internal(format!("background task: {e}")))??;
-        // One group per file: an object and its fields are retrieved together, or a retrieve
-        // naming only the fields would return the object without its settings.
-        let mut groups: std::collections::BTreeMap<ComponentRef, (Vec<ComponentRef>, usize, u64)> =
-            Default::default();
-        for c in tree.manifest.components() {
-            groups
-                .entry(pipeline::drift::file_component(&c))
-                .or_default()
-                .0
-                .push(c);
-        }
-        for (path, bytes) in &tree.files {
-            if let Some(g) =
-                crate::metadata::registry::mdapi_component(path).and_then(|c| groups.get_mut(&c))
-            {
-                g.1 += 1;
-                g.2 += bytes.len() as u64;
-            }
-        }
-        let chunks = chunk_retrieves(groups.into_values().collect(), &Limits::default());
+        let parts = super::retrieve_parts::split(
+            tree.manifest.components(),
+            &tree.files,
+            &Limits::configured(),
+        );
         let client = connect::client_for(&self.ws, env).await?;
         let token = tokio_util::sync::CancellationToken::new();
-        let mut org = std::collections::BTreeMap::new();
-        for chunk in &chunks {
-            let mut m = crate::metadata::Manifest::new(tree.manifest.version.clone());
-            for c in chunk.iter().flatten() {
-                m.add_ref(c);
-            }
-            let r = client.retrieve(&m.render(), &token).await?;
-            org.extend(pipeline::package::unzip(&r.zip)?);
-        }
+        let org = super::retrieve_parts::retrieve_parts(
+            &client,
+            tree.manifest.version.clone(),
+            &parts,
+            &token,
+            progress,
+        )
+        .await?
+        .files;
         let mut drifted = std::collections::BTreeSet::new();
         let mut missing = std::collections::BTreeSet::new();
         for (path, bytes) in &tree.files {
@@ -164,7 +158,7 @@ impl Engine {
         Ok(ValidateReport {
             env: env.to_string(),
             checked: tree.manifest.len(),
-            retrieves: chunks.len(),
+            retrieves: parts.len(),
             drifted: drifted.into_iter().collect(),
             missing_in_org: missing.into_iter().collect(),
         })

@@ -84,6 +84,7 @@ impl EngineError {
 pub mod query;
 pub mod refresh;
 pub mod replace;
+mod retrieve_parts;
 pub mod review_org;
 pub mod rollback;
 pub mod snapshot;
@@ -98,7 +99,7 @@ mod env_reports;
 pub use env_reports::{ReleaseRow, ReviewReport, ValidateReport};
 
 use crate::domain::job::JobKind;
-use crate::domain::{Board, ComponentRef, Plan, PlanRequest, StatusReport};
+use crate::domain::{Board, Plan, PlanRequest, StatusReport};
 use crate::git::Caches;
 use std::sync::Arc;
 

@@ -367,6 +367,27 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// Salesforce's limits, with the retrieve caps lowered by `BACKFLOW_MAX_RETRIEVE_FILES` and
+    /// `BACKFLOW_MAX_RETRIEVE_BYTES` where set (for orgs whose big retrieves time out).
+    pub fn configured() -> Limits {
+        let read = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|n| *n > 0)
+        };
+        let mut l = Limits::default();
+        if let Some(n) = read("BACKFLOW_MAX_RETRIEVE_FILES") {
+            l.retrieve_files = (n as usize).min(l.retrieve_files);
+        }
+        if let Some(n) = read("BACKFLOW_MAX_RETRIEVE_BYTES") {
+            l.retrieve_bytes = n.min(l.retrieve_bytes);
+        }
+        l
+    }
+}
+
 /// Splits what one retrieve would ask for into retrieves Salesforce accepts. Each group (a
 /// file's components: an object with its fields) stays in one retrieve, since a retrieve
 /// naming only some of them returns only those entries; `files` and `bytes` are the group's

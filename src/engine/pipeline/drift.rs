@@ -2,7 +2,6 @@
 //! job's restore package) and compare them with the target branch. Changes made directly in the
 //! org are adopted onto the branch, overwritten, or abort the job, as the user chooses.
 
-use super::package::unzip;
 use super::plan::Planned;
 use super::{Flow, Job, Journaled, blocking, git_err, now};
 use crate::domain::ComponentRef;
@@ -133,11 +132,24 @@ async fn drift_step(
         ctx.log("drift check: the job deploys no component".to_string());
         return Ok(DriftResult::Clean);
     }
-    let r = client.retrieve(&manifest.render(), &ctx.cancel).await?;
+    // Split at the org's per-retrieve caps; the parts are merged into one restore package.
+    let parts = crate::engine::retrieve_parts::split(
+        planned.components.iter().cloned(),
+        &for_org,
+        &crate::salesforce::metadata::Limits::configured(),
+    );
+    let r = crate::engine::retrieve_parts::retrieve_parts(
+        client,
+        manifest.version.clone(),
+        &parts,
+        &ctx.cancel,
+        &|m| ctx.log(format!("drift check: {m}")),
+    )
+    .await?;
     // The retrieve is the job's restore package.
     let dir = Journal::dir(&ws.state_root(), &ctx.job);
     let restore = dir.join("restore.zip");
-    std::fs::write(&restore, &r.zip)
+    std::fs::write(&restore, r.zip()?)
         .map_err(|e| EngineError::Internal(format!("cannot keep the restore package: {e}")))?;
     journal.append(&Record::RestorePackage {
         path: restore.display().to_string(),
@@ -148,7 +160,7 @@ async fn drift_step(
             .collect(),
     })?;
     ctx.set_restore_package();
-    let retrieved = unzip(&r.zip)?;
+    let retrieved = r.files;
     // Source tracking names what changed in the org since backflow's last deploy there; the
     // content comparison below decides what is drift.
     if let Some(hw) = last_high_water(ws, &ctx.target)
