@@ -148,10 +148,11 @@ pub fn retrieve(
             .map(|(p, b)| (format!("{prefix}{p}"), b.as_slice())),
     )
     .map_err(|e| refuse("UNKNOWN_EXCEPTION", e))?;
-    let over = if out.len() > max_files {
+    // The files the retrieve returns, its package.xml aside.
+    let count = out.len() - 1;
+    let over = if count > max_files {
         Some(format!(
-            "Too many files to retrieve: {} files; the limit is {max_files} files per retrieve. Retrieve fewer components at a time.",
-            out.len()
+            "Too many files to retrieve: {count} files; the limit is {max_files} files per retrieve. Retrieve fewer components at a time."
         ))
     } else if zip.len() as u64 > max_bytes {
         Some(format!(

@@ -42,6 +42,8 @@ const ORDER: &[(&str, &[&str])] = &[
     ("Layout/relatedLists", &["customButtons", "excludeButtons", "fields", "relatedList", "sortField", "sortOrder"]),
     ("Layout/platformActionList", &["actionListContext", "platformActionListItems", "relatedSourceEntity"]),
     ("Layout/platformActionList/platformActionListItems", &["actionName", "actionType", "sortOrder", "subtype"]),
+    ("CustomMetadata", &["description", "label", "protected", "values"]),
+    ("CustomMetadata/values", &["field", "value"]),
     ("ApexClass", &["apiVersion", "packageVersions", "status"]),
     ("ApexTrigger", &["apiVersion", "packageVersions", "status"]),
     ("ApexPage", &["apiVersion", "availableInTouch", "confirmationTokenRequired", "description", "label", "packageVersions"]),
@@ -193,20 +195,49 @@ fn reorder(el: &mut Element, path: &str) {
     }
 }
 
-fn uses_nil(el: &Element) -> bool {
-    el.attrs.iter().any(|(k, _)| k == "nil") || el.children.iter().any(uses_nil)
+/// Restores the `xsi:` prefix of typed and nil values (`<value xsi:type="xsd:boolean">` in
+/// custom metadata records; the tree keeps local names) and says which schema namespaces the
+/// file then uses: (xsi, xsd).
+fn prefix_schema_attrs(el: &mut Element) -> (bool, bool) {
+    let (mut xsi, mut xsd) = (false, false);
+    for (k, v) in &mut el.attrs {
+        if k == "type" {
+            *k = "xsi:type".into();
+        }
+        xsi |= k == "xsi:type" || k == "nil";
+        xsd |= v.starts_with("xsd:");
+    }
+    for c in &mut el.children {
+        let (i, d) = prefix_schema_attrs(c);
+        xsi |= i;
+        xsd |= d;
+    }
+    (xsi, xsd)
 }
 
-/// `root` as the org writes it: schema order, the metadata namespace, the XML declaration,
-/// four-space indentation and Salesforce's escaping.
+/// `root` as the org writes it: schema order, the metadata namespace (and the schema
+/// namespaces where typed values use them), the XML declaration, four-space indentation and
+/// Salesforce's escaping.
 pub fn org_form(mut root: Element) -> Vec<u8> {
     let name = root.name.clone();
     reorder(&mut root, &name);
     root.attrs = vec![("xmlns".into(), MDAPI_NS.into())];
-    if root.children.iter().any(uses_nil) {
+    let (mut xsi, mut xsd) = (false, false);
+    for c in &mut root.children {
+        let (i, d) = prefix_schema_attrs(c);
+        xsi |= i;
+        xsd |= d;
+    }
+    if xsi {
         root.attrs.push((
             "xmlns:xsi".into(),
             "http://www.w3.org/2001/XMLSchema-instance".into(),
+        ));
+    }
+    if xsd {
+        root.attrs.push((
+            "xmlns:xsd".into(),
+            "http://www.w3.org/2001/XMLSchema".into(),
         ));
     }
     root.to_xml().into_bytes()
@@ -296,6 +327,28 @@ mod tests {
         assert!(out.find("<excludeButtons>").unwrap() < out.find("<layoutSections>").unwrap());
         assert!(out.find("<label>Info").unwrap() < out.find("<style>").unwrap());
         assert!(out.find("<behavior>").unwrap() < out.find("<field>Name").unwrap());
+    }
+
+    #[test]
+    fn typed_values_keep_their_schema_prefixes() {
+        let md = b"<CustomMetadata xmlns=\"http://soap.sforce.com/2006/04/metadata\"><values>\
+<value xsi:type=\"xsd:boolean\">true</value><field>On__c</field></values>\
+<label>X</label></CustomMetadata>";
+        let out = String::from_utf8(retrieved_form("customMetadata/S.X.md", md)).unwrap();
+        assert!(
+            out.contains("xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\">"),
+            "{out}"
+        );
+        assert!(
+            out.contains("<value xsi:type=\"xsd:boolean\">true</value>"),
+            "{out}"
+        );
+        assert!(out.find("<label>").unwrap() < out.find("<values>").unwrap());
+        assert!(out.find("<field>").unwrap() < out.find("<value ").unwrap());
+        assert_eq!(
+            retrieved_form("customMetadata/S.X.md", out.as_bytes()),
+            out.as_bytes()
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@ mod parsers_prop;
 mod pipeline;
 mod presence_cache;
 mod refresh;
+mod retrieve_parts;
 mod review_org;
 mod safety;
 mod salesforce;
