@@ -97,3 +97,15 @@ async fn live_source_members() {
     let tracked = var("BACKFLOW_LIVE_TRACKED").map(|v| v == "true");
     conformance::source_members(&org().await, tracked).await;
 }
+
+#[tokio::test]
+#[ignore = "needs a real org: BACKFLOW_LIVE_ORG"]
+async fn live_setup_audit_trail() {
+    conformance::setup_audit_trail(&org().await).await;
+}
+
+#[tokio::test]
+#[ignore = "needs a real org: BACKFLOW_LIVE_ORG"]
+async fn live_login_ip_ranges() {
+    conformance::login_ip_ranges(&org().await).await;
+}

@@ -358,6 +358,14 @@ fn perm_row(mut row: Map<String, Value>, p: Perms) -> Map<String, Value> {
     row
 }
 
+/// A stored time (`…Z`) as the REST API writes datetimes: `2026-01-01T00:00:00.000+0000`.
+fn rest_time(t: &str) -> String {
+    match t.strip_suffix('Z') {
+        Some(base) => format!("{base}+0000"),
+        None => t.to_string(),
+    }
+}
+
 /// The rows of one of the objects this module owns; None when `object` is not one of them.
 pub fn rows(st: &mut SimState, org: &str, object: &str) -> Option<Vec<Map<String, Value>>> {
     let object = object.to_ascii_lowercase();
@@ -382,7 +390,7 @@ pub fn rows(st: &mut SimState, org: &str, object: &str) -> Option<Vec<Map<String
                 obj(json!({
                     "Id": u.id, "Username": u.username, "Name": format!("{} {}", u.first_name, u.last_name),
                     "FirstName": u.first_name, "LastName": u.last_name, "Email": u.email,
-                    "IsActive": u.is_active, "LastLoginDate": u.last_login, "ProfileId": u.profile_id,
+                    "IsActive": u.is_active, "LastLoginDate": u.last_login.as_deref().map(rest_time), "ProfileId": u.profile_id,
                     "Alias": u.first_name.chars().take(1).chain(u.last_name.chars().take(4)).collect::<String>().to_lowercase(),
                     "LanguageLocaleKey": "en_US", "TimeZoneSidKey": "GMT", "LocaleSidKey": "en_US",
                     "UserType": "Standard",
@@ -447,7 +455,7 @@ pub fn rows(st: &mut SimState, org: &str, object: &str) -> Option<Vec<Map<String
             .map(|r| {
                 let by = sec.users.iter().find(|u| u.id == r.created_by_id);
                 obj(json!({
-                    "Id": r.id, "CreatedDate": r.created_date, "CreatedById": r.created_by_id,
+                    "Id": r.id, "CreatedDate": rest_time(&r.created_date), "CreatedById": r.created_by_id,
                     "Action": r.action, "Section": r.section, "Display": r.display,
                     "DelegateUser": Value::Null,
                     "CreatedBy": by.map(|u| json!({

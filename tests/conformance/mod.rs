@@ -202,3 +202,106 @@ pub async fn source_members(c: &SalesforceClient, tracked: Option<bool>) {
         }
     }
 }
+
+/// A REST datetime as Salesforce writes it (`2026-01-01T00:00:00.000+0000`).
+fn rest_time(r: &serde_json::Value, field: &str) -> chrono::DateTime<chrono::FixedOffset> {
+    let s = r[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} is not a string: {r}"));
+    chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.3f%z").unwrap_or_else(|e| {
+        panic!("{field} {s:?} is not Salesforce's REST datetime (2026-01-01T00:00:00.000+0000): {e}")
+    })
+}
+
+fn is_id(v: &serde_json::Value, prefix: &str) -> bool {
+    v.as_str()
+        .is_some_and(|s| s.len() == 18 && s.starts_with(prefix))
+}
+
+/// The Setup Audit Trail as the org security review reads it (`review-org`): the last 180
+/// days in `CreatedDate` order, each row with its action, section and display text, and the
+/// user who made it (null for changes made by Salesforce's automated processes). Returns the
+/// number of rows.
+pub async fn setup_audit_trail(c: &SalesforceClient) -> usize {
+    let since = chrono::Utc::now() - chrono::Duration::days(180);
+    let rows = c
+        .query(&format!(
+            "SELECT Id, CreatedDate, CreatedById, CreatedBy.Name, CreatedBy.Username, Action, \
+             Section, Display FROM SetupAuditTrail WHERE CreatedDate >= {} ORDER BY CreatedDate",
+            since.format("%Y-%m-%dT%H:%M:%SZ")
+        ))
+        .await
+        .expect("the SetupAuditTrail query answers");
+    let mut last = None;
+    for r in &rows {
+        assert_eq!(r["attributes"]["type"], "SetupAuditTrail", "{r}");
+        assert!(is_id(&r["Id"], "0Ym"), "not a SetupAuditTrail id: {r}");
+        let at = rest_time(r, "CreatedDate");
+        assert!(at >= since - chrono::Duration::seconds(1), "older than asked: {r}");
+        if let Some(prev) = last {
+            assert!(prev <= at, "rows out of CreatedDate order at {r}");
+        }
+        last = Some(at);
+        assert!(
+            r["Action"].as_str().is_some_and(|a| !a.is_empty()),
+            "no Action: {r}"
+        );
+        for f in ["Section", "Display"] {
+            assert!(r[f].is_string() || r[f].is_null(), "{f}: {r}");
+        }
+        match &r["CreatedBy"] {
+            serde_json::Value::Null => {}
+            by => {
+                assert_eq!(by["attributes"]["type"], "User", "{r}");
+                assert!(
+                    by["Username"].as_str().is_some_and(|u| u.contains('@')),
+                    "CreatedBy.Username: {r}"
+                );
+                assert!(by["Name"].is_string(), "CreatedBy.Name: {r}");
+                assert!(is_id(&r["CreatedById"], "005"), "CreatedById: {r}");
+            }
+        }
+    }
+    rows.len()
+}
+
+/// Login IP ranges as the org security review reads them: each on a profile the org has,
+/// from a start to an end address of one family, start not after end. Returns the number of
+/// ranges.
+pub async fn login_ip_ranges(c: &SalesforceClient) -> usize {
+    let profiles: Vec<String> = c
+        .query("SELECT Id, Name FROM Profile")
+        .await
+        .expect("the Profile query answers")
+        .iter()
+        .filter_map(|p| p["Id"].as_str().map(str::to_string))
+        .collect();
+    assert!(!profiles.is_empty(), "no profiles");
+    let rows = c
+        .query("SELECT Id, ProfileId, StartAddress, EndAddress, Description FROM LoginIpRange")
+        .await
+        .expect("the LoginIpRange query answers");
+    for r in &rows {
+        assert_eq!(r["attributes"]["type"], "LoginIpRange", "{r}");
+        assert!(is_id(&r["Id"], ""), "Id: {r}");
+        assert!(is_id(&r["ProfileId"], "00e"), "ProfileId: {r}");
+        let p = r["ProfileId"].as_str().unwrap_or_default();
+        assert!(
+            profiles.iter().any(|id| id.get(..15) == p.get(..15)),
+            "the range's profile is not among the org's profiles: {r}"
+        );
+        let addr = |f: &str| -> std::net::IpAddr {
+            r[f].as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("{f} is not an IP address: {r}"))
+        };
+        let (start, end) = (addr("StartAddress"), addr("EndAddress"));
+        assert_eq!(start.is_ipv4(), end.is_ipv4(), "mixed address families: {r}");
+        assert!(start <= end, "the range ends before it starts: {r}");
+        assert!(
+            r["Description"].is_string() || r["Description"].is_null(),
+            "Description: {r}"
+        );
+    }
+    rows.len()
+}
