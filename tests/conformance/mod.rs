@@ -208,8 +208,12 @@ fn rest_time(r: &serde_json::Value, field: &str) -> chrono::DateTime<chrono::Fix
     let s = r[field]
         .as_str()
         .unwrap_or_else(|| panic!("{field} is not a string: {r}"));
+    // The REST API writes every datetime in GMT with a numeric offset, never `Z`.
+    assert!(s.ends_with("+0000"), "{field} {s:?} is not in GMT as +0000");
     chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.3f%z").unwrap_or_else(|e| {
-        panic!("{field} {s:?} is not Salesforce's REST datetime (2026-01-01T00:00:00.000+0000): {e}")
+        panic!(
+            "{field} {s:?} is not Salesforce's REST datetime (2026-01-01T00:00:00.000+0000): {e}"
+        )
     })
 }
 
@@ -237,7 +241,10 @@ pub async fn setup_audit_trail(c: &SalesforceClient) -> usize {
         assert_eq!(r["attributes"]["type"], "SetupAuditTrail", "{r}");
         assert!(is_id(&r["Id"], "0Ym"), "not a SetupAuditTrail id: {r}");
         let at = rest_time(r, "CreatedDate");
-        assert!(at >= since - chrono::Duration::seconds(1), "older than asked: {r}");
+        assert!(
+            at >= since - chrono::Duration::seconds(1),
+            "older than asked: {r}"
+        );
         if let Some(prev) = last {
             assert!(prev <= at, "rows out of CreatedDate order at {r}");
         }
@@ -296,7 +303,11 @@ pub async fn login_ip_ranges(c: &SalesforceClient) -> usize {
                 .unwrap_or_else(|| panic!("{f} is not an IP address: {r}"))
         };
         let (start, end) = (addr("StartAddress"), addr("EndAddress"));
-        assert_eq!(start.is_ipv4(), end.is_ipv4(), "mixed address families: {r}");
+        assert_eq!(
+            start.is_ipv4(),
+            end.is_ipv4(),
+            "mixed address families: {r}"
+        );
         assert!(start <= end, "the range ends before it starts: {r}");
         assert!(
             r["Description"].is_string() || r["Description"].is_null(),

@@ -43,8 +43,14 @@ async fn the_simulator_answers_what_a_real_org_answers() {
         check::check_only_deploy(&c).await;
         check::source_members(&c, Some(tracked)).await;
         // What the org security review reads: the simulator seeds both.
-        assert!(check::setup_audit_trail(&c).await > 0, "{org}: no audit trail");
-        assert!(check::login_ip_ranges(&c).await > 0, "{org}: no login IP ranges");
+        assert!(
+            check::setup_audit_trail(&c).await > 0,
+            "{org}: no audit trail"
+        );
+        assert!(
+            check::login_ip_ranges(&c).await > 0,
+            "{org}: no login IP ranges"
+        );
     }
     let log = admin.deploy_log().await.unwrap();
     assert!(log.iter().all(|d| d.check_only), "{log:?}");
