@@ -350,3 +350,43 @@ fn the_orgs_serialisation_is_not_drift_and_a_real_change_is_on_its_member() {
     assert!(labels.contains("Acme's \"Billing\""), "{labels}");
     assert!(!labels.contains("&apos;"), "{labels}");
 }
+
+#[test]
+fn backflow_sim_takes_its_retrieve_caps_from_the_environment() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path().join("sim");
+    let mut child = backflow(state.path())
+        .args(["sim", "--port", "0", "--state"])
+        .arg(&dir)
+        .env("BACKFLOW_SIM_MAX_RETRIEVE_FILES", "5")
+        .env("BACKFLOW_SIM_MAX_RETRIEVE_BYTES", "1000")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let port = (0..200)
+        .find_map(|_| {
+            let p = std::fs::read_to_string(dir.join("port")).ok();
+            if p.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            p
+        })
+        .expect("the simulator wrote its port");
+    let admin = backflow::sim::SimAdmin::new(&format!("http://127.0.0.1:{}", port.trim()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let settings = rt.block_on(async {
+        let s = admin.settings().await;
+        let _ = admin.shutdown().await;
+        s
+    });
+    if settings.is_err() {
+        let _ = child.kill();
+    }
+    let status = child.wait().unwrap();
+    let s = settings.unwrap();
+    assert_eq!((s.max_retrieve_files, s.max_retrieve_bytes), (5, 1000));
+    assert!(status.success(), "{status}");
+}
