@@ -10,15 +10,27 @@ use super::pipeline::package::unzip;
 use crate::domain::ComponentRef;
 use crate::metadata::Manifest;
 use crate::metadata::registry::mdapi_component;
+use crate::metadata::xml::Element;
 use crate::salesforce::SalesforceClient;
 use crate::salesforce::metadata::{Limits, chunk_retrieves};
 use std::collections::BTreeMap;
 use tokio_util::sync::CancellationToken;
 
+/// Types an org returns with only the entries about components in the same retrieve (a
+/// profile's field permissions come back for the fields retrieved with it): they go into every
+/// part, and their parts' copies are merged (docs/salesforce.md, "Retrieve semantics").
+const RELATIVE: &[&str] = &[
+    "Profile",
+    "PermissionSet",
+    "CustomObjectTranslation",
+    "Translations",
+];
+
 /// Splits `components` into retrieves the org accepts. The components of one file (an object
 /// and its fields, the labels) stay in one retrieve, since a retrieve naming only some of them
-/// returns only those entries; `files` (the branch's copies, in Metadata API layout) give each
-/// group's expected file count and size.
+/// returns only those entries; profiles and permission sets go into every retrieve. `files`
+/// (the branch's copies, in Metadata API layout) give each group's expected file count and
+/// size.
 pub(crate) fn split(
     components: impl IntoIterator<Item = ComponentRef>,
     files: &BTreeMap<String, Vec<u8>>,
@@ -26,7 +38,10 @@ pub(crate) fn split(
 ) -> Vec<Vec<ComponentRef>> {
     let mut groups: BTreeMap<ComponentRef, (Vec<ComponentRef>, usize, u64)> = BTreeMap::new();
     for c in components {
-        groups.entry(file_component(&c)).or_default().0.push(c);
+        let g = &mut groups.entry(file_component(&c)).or_default().0;
+        if !g.contains(&c) {
+            g.push(c);
+        }
     }
     for (path, bytes) in files {
         if let Some(g) = mdapi_component(path).and_then(|c| groups.get_mut(&c)) {
@@ -35,14 +50,55 @@ pub(crate) fn split(
         }
     }
     // A component the branch has no file for still counts as one file.
-    let sized = groups
-        .into_values()
-        .map(|(cs, n, b)| (cs, n.max(1), b))
-        .collect();
-    chunk_retrieves(sized, limits)
+    let (relative, rest): (Vec<_>, Vec<_>) = groups
         .into_iter()
-        .map(|part| part.into_iter().flatten().collect())
-        .collect()
+        .map(|(k, (cs, n, b))| (k, (cs, n.max(1), b)))
+        .partition(|(k, _)| RELATIVE.contains(&k.type_name.as_str()));
+    let every: Vec<ComponentRef> = relative.iter().flat_map(|(_, g)| g.0.clone()).collect();
+    // What goes into every part leaves less room for the rest.
+    let room = Limits {
+        retrieve_files: limits
+            .retrieve_files
+            .saturating_sub(relative.iter().map(|(_, g)| g.1).sum())
+            .max(1),
+        retrieve_bytes: limits
+            .retrieve_bytes
+            .saturating_sub(relative.iter().map(|(_, g)| g.2).sum())
+            .max(1),
+        ..*limits
+    };
+    let mut parts: Vec<Vec<ComponentRef>> =
+        chunk_retrieves(rest.into_iter().map(|(_, g)| g).collect(), &room)
+            .into_iter()
+            .map(|part| {
+                every
+                    .iter()
+                    .cloned()
+                    .chain(part.into_iter().flatten())
+                    .collect()
+            })
+            .collect();
+    if parts.is_empty() && !every.is_empty() {
+        parts.push(every);
+    }
+    parts
+}
+
+/// Two parts' copies of a profile (or another type returned relative to its retrieve): the
+/// first with the entries only the second holds added.
+fn merge_relative(first: &[u8], second: &[u8]) -> Option<Vec<u8>> {
+    let (mut a, b) = (Element::parse(first).ok()?, Element::parse(second).ok()?);
+    let held: std::collections::BTreeSet<String> = a.children.iter().map(Element::to_xml).collect();
+    let extra: Vec<Element> = b
+        .children
+        .into_iter()
+        .filter(|c| !held.contains(&c.to_xml()))
+        .collect();
+    if extra.is_empty() {
+        return Some(first.to_vec());
+    }
+    a.children.extend(extra);
+    Some(a.to_xml().into_bytes())
 }
 
 /// What the retrieves returned, merged: files without the `unpackaged/` prefix and the
@@ -100,7 +156,13 @@ pub(crate) async fn retrieve_parts(
                 out.manifest.add_ref(&c);
             }
         }
-        out.files.extend(files);
+        for (path, bytes) in files {
+            let merged = match out.files.get(&path) {
+                Some(held) => merge_relative(held, &bytes).unwrap_or(bytes),
+                None => bytes,
+            };
+            out.files.insert(path, merged);
+        }
     }
     Ok(out)
 }
@@ -140,7 +202,38 @@ mod tests {
             .find(|p| p.iter().any(|c| c.member == "Account.Region__c"))
             .unwrap();
         assert!(with_region.iter().any(|c| c.member == "Account.Tier__c"));
+        // A profile goes into every part; its room is taken from each.
+        let mut with_profile = files.clone();
+        with_profile.insert("profiles/Admin.profile".into(), vec![b'x'; 5]);
+        let mut comps = parts.concat();
+        comps.push(ComponentRef::new("Profile", "Admin"));
+        let parts = split(comps, &with_profile, &limits);
+        assert_eq!(parts.len(), 3, "{parts:?}");
+        for p in &parts {
+            assert_eq!(p[0], ComponentRef::new("Profile", "Admin"), "{parts:?}");
+        }
+        assert_eq!(
+            split(
+                [ComponentRef::new("Profile", "Admin")],
+                &with_profile,
+                &limits
+            )
+            .len(),
+            1
+        );
         // Under Salesforce's own caps, one retrieve.
         assert_eq!(split(parts.concat(), &files, &Limits::default()).len(), 1);
+    }
+
+    #[test]
+    fn a_profiles_parts_are_merged_entry_by_entry() {
+        let a = b"<Profile xmlns=\"x\"><fieldPermissions><field>A.x</field><readable>true</readable></fieldPermissions>\
+<userLicense>Salesforce</userLicense></Profile>";
+        let b = b"<Profile xmlns=\"x\"><fieldPermissions><field>B.y</field><readable>true</readable></fieldPermissions>\
+<userLicense>Salesforce</userLicense></Profile>";
+        let m = String::from_utf8(merge_relative(a, b).unwrap()).unwrap();
+        assert!(m.contains("A.x") && m.contains("B.y"), "{m}");
+        assert_eq!(m.matches("<userLicense>").count(), 1, "{m}");
+        assert_eq!(merge_relative(a, a).unwrap(), a.to_vec());
     }
 }

@@ -111,22 +111,50 @@ fn job_of(o: &Output) -> String {
 fn validate_and_the_drift_check_retrieve_in_parts_with_the_same_results() {
     let ws = Ws::new();
     assert_eq!(ws.run(&["orgs"]).status.code(), Some(0));
+    // An edit in the org to the profile's access to a class: a part holding the profile but not
+    // the class would not see it, so the profile is in every part.
+    ws.sim(async |a| {
+        let files = a.files("dev1").await.unwrap();
+        let mut p = Element::parse(&files["profiles/Admin.profile"]).unwrap();
+        let access = p
+            .children
+            .iter_mut()
+            .find(|c| c.name == "classAccesses" && c.text_of("apexClass") == Some("InvoiceService"))
+            .expect("the profile grants InvoiceService");
+        for c in &mut access.children {
+            if c.name == "enabled" {
+                c.text = "false".into();
+            }
+        }
+        let p = p.to_xml();
+        a.edit_org("dev1", &[("profiles/Admin.profile", p.as_bytes())], &[])
+            .await
+            .unwrap();
+    });
     // One retrieve under Salesforce's caps.
     let n0 = retrieves(&ws, "dev1");
     let o = ws.run(&["validate", "dev1", "--json"]);
     let whole = validate_json(&o);
     assert_eq!(whole["retrieves"], 1, "{}", text(&o));
     assert_eq!(retrieves(&ws, "dev1") - n0, 1);
-    // An org capped at 3 files refuses the one big retrieve as Salesforce does.
-    set_sim_cap(&ws, 3);
+    assert!(
+        whole["drifted"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("Profile:Admin")),
+        "{whole}"
+    );
+    // An org capped at 6 files refuses the one big retrieve as Salesforce does.
+    set_sim_cap(&ws, 6);
     let o = ws.run(&["validate", "dev1"]);
     assert_ne!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("LIMIT_EXCEEDED"), "{}", text(&o));
-    // Split at 3 files: as many retrieves as parts announced, the same report.
+    // Split at 6 files (the profile and the permission set in each part): as many retrieves as
+    // parts announced, the same report.
     let n0 = retrieves(&ws, "dev1");
     let o = run_with(
         &ws,
-        &[("BACKFLOW_MAX_RETRIEVE_FILES", "3")],
+        &[("BACKFLOW_MAX_RETRIEVE_FILES", "6")],
         &["validate", "dev1", "--json"],
     );
     let split = validate_json(&o);
