@@ -233,7 +233,9 @@ pub fn retrieve_result(r: &mut Retrieve, include_zip: bool) -> String {
     push_el(&mut o, "success", &(done && !failed).to_string());
     if done && !failed && include_zip && !r.zip_handed_out {
         r.zip_handed_out = true;
-        push_el(&mut o, "zipFile", &b64(&r.zip));
+        // Handed out once: the bytes are not kept (a long-running simulator would hold every
+        // retrieve's zip otherwise).
+        push_el(&mut o, "zipFile", &b64(&std::mem::take(&mut r.zip)));
     } else {
         o.push_str("<zipFile xsi:nil=\"true\"/>");
     }

@@ -114,13 +114,20 @@ fn refresh_cell(point: &str) -> Result<(), String> {
         return Err("the env branch moved before the copy was masked and followed".into());
     }
     let last = refresh(&ws, None);
-    check_refresh(&ws, production, &last)
+    check_refresh(&ws, production, &last, true)
 }
 
 /// The invariants once `last` (a re-run, or the one run that was not stopped) ended: one copy,
-/// the branch reset once to production's commit, every record masked once, masking before
-/// "ready", one refresh audited, `audit verify` passing.
-fn check_refresh(ws: &DemoWs, production: git2::Oid, last: &Output) -> Result<(), String> {
+/// the branch reset once to production's commit, every record masked (`once`: with the fakes a
+/// single pass gives), masking before "ready", one refresh audited, `audit verify` passing.
+/// A kill between a page written and its group marked masks that group again (fakes of fakes,
+/// docs/sandboxes.md), so kills check masking without `once`.
+fn check_refresh(
+    ws: &DemoWs,
+    production: git2::Oid,
+    last: &Output,
+    once: bool,
+) -> Result<(), String> {
     let mut broken = Vec::new();
     if last.status.code() != Some(0) {
         broken.push(format!("the re-run ended {:?}", last.status.code()));
@@ -163,7 +170,7 @@ fn check_refresh(ws: &DemoWs, production: git2::Oid, last: &Output) -> Result<()
             d["Email"].as_str() != fake.as_deref()
         })
         .count();
-    if twice > 0 {
+    if once && twice > 0 {
         broken.push(format!("{twice} contacts were not masked exactly once"));
     }
     // Masking (or the note that this copy was masked already) comes before "ready".
@@ -296,7 +303,7 @@ fn kill_refresh_cell(after: Duration) -> Result<(), String> {
         after,
     );
     let last = if finished { o } else { refresh(&ws, None) };
-    check_refresh(&ws, production, &last)
+    check_refresh(&ws, production, &last, false)
 }
 
 /// Kills `mask dev1` (on a fresh, unmasked copy) `after` into its run, runs it again: every

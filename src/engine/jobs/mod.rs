@@ -16,6 +16,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 const LOG_TAIL: usize = 200;
+/// Ended jobs kept in the table (the console and `auto` live long; each job's journal stays on
+/// disk): past this many the oldest ended ones are dropped, so memory does not grow with every
+/// job run (docs/architecture.md, "Interruption, load and soak").
+const KEEP_ENDED: usize = 100;
 
 struct Entry {
     state: JobState,
@@ -272,6 +276,7 @@ impl Jobs {
         e.state.seq += 1;
         let seq = e.state.seq;
         apply(&mut e.state, &kind);
+        let ended = matches!(kind, EventKind::Finished(_) | EventKind::Failed { .. });
         let ev = JobEvent {
             job: job.into(),
             batch: batch.into(),
@@ -280,6 +285,21 @@ impl Jobs {
             kind,
         };
         i.subscribers.retain(|s| s.send(ev.clone()).is_ok());
+        if ended {
+            prune(&mut i.jobs, KEEP_ENDED);
+        }
+    }
+}
+
+/// Drops the oldest ended jobs past `keep` (ids sort by creation time); running ones stay.
+fn prune(jobs: &mut BTreeMap<JobId, Entry>, keep: usize) {
+    let ended: Vec<JobId> = jobs
+        .iter()
+        .filter(|(_, e)| e.state.is_done() && e.waiting.is_empty())
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in ended.iter().take(ended.len().saturating_sub(keep)) {
+        jobs.remove(id);
     }
 }
 

@@ -212,3 +212,51 @@ async fn a_first_subscriber_holds_every_event_before_the_others_see_it() {
         "the command's receiver is not first"
     );
 }
+
+/// A long-lived table (the console, `auto`) keeps the last `KEEP_ENDED` ended jobs, not all.
+#[tokio::test]
+async fn ended_jobs_past_the_limit_are_dropped_running_ones_kept() {
+    let jobs = Jobs::default();
+    let mut rx = jobs.subscribe();
+    let (gate_tx, gate_rx) = oneshot::channel::<()>();
+    let gate = std::sync::Mutex::new(Some(gate_rx));
+    let (_, running) = jobs
+        .submit(vec![spec("uat")], vec![Step::Plan], move |_| {
+            let g = gate.lock().unwrap().take();
+            Box::pin(async move {
+                if let Some(g) = g {
+                    let _ = g.await;
+                }
+                Ok(Outcome::NothingToDo)
+            })
+        })
+        .unwrap();
+    let mut ended = Vec::new();
+    for _ in 0..KEEP_ENDED + 20 {
+        let (_, ids) = jobs
+            .submit(vec![spec("qa")], vec![Step::Plan], |_| {
+                Box::pin(async { Ok(Outcome::NothingToDo) })
+            })
+            .unwrap();
+        loop {
+            let ev = rx.recv().await.unwrap();
+            if ev.job == ids[0] && matches!(ev.kind, EventKind::Finished(_)) {
+                break;
+            }
+        }
+        ended.extend(ids);
+    }
+    let states = jobs.states();
+    assert_eq!(
+        states.len(),
+        KEEP_ENDED + 1,
+        "the limit plus the running job"
+    );
+    assert!(jobs.state(&running[0]).is_some_and(|s| !s.is_done()));
+    assert!(
+        jobs.state(&ended[0]).is_none(),
+        "the oldest ended job dropped"
+    );
+    assert!(jobs.state(ended.last().unwrap()).is_some());
+    let _ = gate_tx.send(());
+}
