@@ -16,13 +16,15 @@ fn env_num(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// `VmRSS` of `/proc/<pid>/status` in KiB (`self` for this process).
-fn rss_kb(pid: &str) -> u64 {
+/// A field (`VmRSS:`, `RssAnon:`) of `/proc/<pid>/status` in KiB (`self` for this process).
+/// `RssAnon` is the heap and stacks: the mapped binary's pages (`RssFile`) grow as new code
+/// runs and say nothing about leaks.
+fn status_kb(pid: &str, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
@@ -102,9 +104,11 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    println!("deploys  client RSS MB  simulator RSS MB  ms/deploy");
+    println!("deploys  client RSS (anon) MB  simulator RSS (anon) MB  ms/deploy");
     let mut client = Vec::new();
     let mut sim = Vec::new();
+    let mut client_anon = Vec::new();
+    let mut sim_anon = Vec::new();
     let mut sim_pid = String::new();
     let started = Instant::now();
     let mut lap = Instant::now();
@@ -152,24 +156,36 @@ fn main() {
                 .unwrap_or_default();
         }
         if i % every == 0 {
-            let (c, s) = (rss_kb("self"), rss_kb(&sim_pid));
+            let (c, s) = (status_kb("self", "VmRSS:"), status_kb(&sim_pid, "VmRSS:"));
+            let (ca, sa) = (
+                status_kb("self", "RssAnon:"),
+                status_kb(&sim_pid, "RssAnon:"),
+            );
+            let mb = |k: u64| k as f64 / 1024.0;
             println!(
-                "{i:>7}  {:>13.1}  {:>16.1}  {:>9.0}",
-                c as f64 / 1024.0,
-                s as f64 / 1024.0,
+                "{i:>7}  {:>11.1} ({:>5.1})  {:>14.1} ({:>5.1})  {:>9.0}",
+                mb(c),
+                mb(ca),
+                mb(s),
+                mb(sa),
                 lap.elapsed().as_millis() as f64 / every as f64
             );
             client.push((i as f64, c as f64));
             sim.push((i as f64, s as f64));
+            client_anon.push((i as f64, ca as f64));
+            sim_anon.push((i as f64, sa as f64));
             lap = Instant::now();
         }
     }
     let tail = |v: &[(f64, f64)]| slope(if v.len() > 2 { &v[1..] } else { v }) * 100.0;
     println!(
-        "{total} deploys in {:.0} s; growth per 100 deploys (after the first sample): client {:+.0} KiB, simulator {:+.0} KiB",
+        "{total} deploys in {:.0} s; growth per 100 deploys (after the first sample): \
+         client {:+.0} KiB ({:+.0} anon), simulator {:+.0} KiB ({:+.0} anon)",
         started.elapsed().as_secs_f64(),
         tail(&client),
-        tail(&sim)
+        tail(&client_anon),
+        tail(&sim),
+        tail(&sim_anon)
     );
     // Stop the simulator this run started.
     rt.block_on(async {

@@ -243,3 +243,32 @@ pub fn retrieve_result(r: &mut Retrieve, include_zip: bool) -> String {
     r.polls += 1;
     envelope(&o)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The zip goes out once and is not kept after: a simulator serving many retrieves does
+    /// not hold every zip it made.
+    #[test]
+    fn a_retrieve_zip_is_handed_out_once_then_forgotten() {
+        let mut r = Retrieve {
+            id: "09S000000000001AAA".into(),
+            org: "dev1".into(),
+            polls: 1,
+            zip: vec![7; 4096],
+            zip_handed_out: false,
+            messages: Vec::new(),
+            file_names: Vec::new(),
+            error: None,
+        };
+        let first = retrieve_result(&mut r, true);
+        assert!(first.contains("<zipFile>"), "{first}");
+        assert!(
+            r.zip.is_empty() && r.zip.capacity() == 0,
+            "the bytes are freed"
+        );
+        let again = retrieve_result(&mut r, true);
+        assert!(again.contains("<zipFile xsi:nil=\"true\"/>"), "{again}");
+    }
+}

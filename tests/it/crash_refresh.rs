@@ -291,8 +291,8 @@ fn killed(ws: &DemoWs, args: &[&str], after: Duration) -> (Output, bool) {
 }
 
 /// Kills `refresh dev1 --wait` `after` into its run, runs it again (unless it had finished),
-/// checks the refresh invariants.
-fn kill_refresh_cell(after: Duration) -> Result<(), String> {
+/// checks the refresh invariants. `Ok(true)` when the kill came after the run had ended.
+fn kill_refresh_cell(after: Duration) -> Result<bool, String> {
     let ws = workspace();
     // Start the simulator first, so the kill lands in the refresh rather than in its start-up.
     assert!(ws.run(&["releases", "--json"]).status.success());
@@ -303,12 +303,12 @@ fn kill_refresh_cell(after: Duration) -> Result<(), String> {
         after,
     );
     let last = if finished { o } else { refresh(&ws, None) };
-    check_refresh(&ws, production, &last, false)
+    check_refresh(&ws, production, &last, false).map(|()| finished)
 }
 
 /// Kills `mask dev1` (on a fresh, unmasked copy) `after` into its run, runs it again: every
-/// record masked, `audit verify` passing.
-fn kill_mask_cell(after: Duration) -> Result<(), String> {
+/// record masked, `audit verify` passing. `Ok(true)` when the kill came after the run ended.
+fn kill_mask_cell(after: Duration) -> Result<bool, String> {
     let ws = workspace();
     let o = refresh(&ws, Some("refresh:copied"));
     if !text(&o).contains("crash point") {
@@ -326,7 +326,7 @@ fn kill_mask_cell(after: Duration) -> Result<(), String> {
     let left = unmasked(&ws);
     let audit = ws.run(&["audit", "verify"]);
     if last.status.code() == Some(0) && left.is_empty() && audit.status.success() {
-        Ok(())
+        Ok(finished)
     } else {
         Err(format!(
             "exit {:?}, production's values left: {left:?}, audit verify: {}\n{}",
@@ -351,27 +351,35 @@ fn a_refresh_or_mask_killed_at_a_random_moment_then_rerun_copies_once_and_masks_
         )
         .collect();
     let red = std::sync::Mutex::new(Vec::new());
+    let late = std::sync::atomic::AtomicUsize::new(0);
     for chunk in cells.chunks(2) {
         std::thread::scope(|s| {
             for (what, m) in chunk {
-                let red = &red;
+                let (red, late) = (&red, &late);
                 s.spawn(move || {
                     let r = if *what == "refresh" {
                         kill_refresh_cell(*m)
                     } else {
                         kill_mask_cell(*m)
                     };
-                    if let Err(e) = r {
-                        red.lock()
+                    match r {
+                        Ok(true) => {
+                            late.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Ok(false) => {}
+                        Err(e) => red
+                            .lock()
                             .unwrap()
-                            .push(format!("{what} killed after {} ms: {e}", m.as_millis()));
+                            .push(format!("{what} killed after {} ms: {e}", m.as_millis())),
                     }
                 });
             }
         });
     }
     eprintln!(
-        "kill harness: {:?}",
+        "kill harness: {} of {} runs had ended before their kill; {:?}",
+        late.into_inner(),
+        cells.len(),
         cells
             .iter()
             .map(|(w, m)| format!("{w} {} ms", m.as_millis()))
