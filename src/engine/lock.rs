@@ -38,25 +38,34 @@ pub fn acquire(dir: &Path, env: &str, user: &str, job: &str) -> Result<EnvLock, 
         .write(true)
         .open(&path)
         .map_err(|e| EngineError::Internal(format!("cannot open {}: {e}", path.display())))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let holder = std::fs::read_to_string(&info)
-                .ok()
-                .and_then(|t| serde_json::from_str::<Holder>(&t).ok());
-            return Err(EngineError::NeedsAction(match holder {
-                Some(h) => format!(
-                    "env '{env}' is locked by {} (job {}, pid {}, since {}): wait for it to finish, or `backflow jobs`",
-                    h.user, h.job, h.pid, h.since
-                ),
-                None => format!("env '{env}' is locked by another backflow process"),
-            }));
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(EngineError::Internal(format!(
-                "cannot lock {}: {e}",
-                path.display()
-            )));
+    // The holder file is written just after the lock is taken and removed just before it is
+    // released: in those moments it reads as missing, so look again briefly (taking the lock
+    // if it was freed) rather than refuse without naming the holder.
+    for tries in 0.. {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&info)
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<Holder>(&t).ok());
+                if holder.is_none() && tries < 25 {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                }
+                return Err(EngineError::NeedsAction(match holder {
+                    Some(h) => format!(
+                        "env '{env}' is locked by {} (job {}, pid {}, since {}): wait for it to finish, or `backflow jobs`",
+                        h.user, h.job, h.pid, h.since
+                    ),
+                    None => format!("env '{env}' is locked by another backflow process"),
+                }));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(EngineError::Internal(format!(
+                    "cannot lock {}: {e}",
+                    path.display()
+                )));
+            }
         }
     }
     let h = Holder {
@@ -65,9 +74,14 @@ pub fn acquire(dir: &Path, env: &str, user: &str, job: &str) -> Result<EnvLock, 
         pid: std::process::id(),
         since: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
-    let mut f = File::create(&info)
-        .map_err(|e| EngineError::Internal(format!("cannot write {}: {e}", info.display())))?;
+    // Written whole and renamed into place: a reader never sees half a holder.
+    let tmp = dir.join(format!("{env}.holder.json.{}", std::process::id()));
+    let mut f = File::create(&tmp)
+        .map_err(|e| EngineError::Internal(format!("cannot write {}: {e}", tmp.display())))?;
     let _ = f.write_all(serde_json::to_string(&h).unwrap_or_default().as_bytes());
+    drop(f);
+    std::fs::rename(&tmp, &info)
+        .map_err(|e| EngineError::Internal(format!("cannot write {}: {e}", info.display())))?;
     Ok(EnvLock { _file: file, info })
 }
 
@@ -97,5 +111,24 @@ mod tests {
         assert!(acquire(d.path(), "dev1", "bob@x", "j3").is_ok());
         drop(a);
         assert!(acquire(d.path(), "qa", "bob@x", "j4").is_ok());
+    }
+
+    /// Refused in the moment between the holder taking the lock and writing its name: the
+    /// refusal still names it.
+    #[test]
+    fn a_holder_written_a_moment_late_is_still_named() {
+        let d = tempfile::tempdir().unwrap();
+        let a = acquire(d.path(), "qa", "alice@x", "j1").unwrap();
+        let info = d.path().join("qa.holder.json");
+        let written = std::fs::read(&info).unwrap();
+        std::fs::remove_file(&info).unwrap();
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::fs::write(&info, written).unwrap();
+        });
+        let e = acquire(d.path(), "qa", "bob@x", "j2").err().unwrap();
+        late.join().unwrap();
+        assert!(e.to_string().contains("alice@x (job j1"), "{e}");
+        drop(a);
     }
 }

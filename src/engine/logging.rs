@@ -31,3 +31,39 @@ pub fn init() -> Option<tracing_appender::non_blocking::WorkerGuard> {
         .ok()?;
     Some(guard)
 }
+
+/// Replaces the default panic report: what and where (secrets redacted, as every error text
+/// is) on stderr and in the log file, the backtrace when `RUST_BACKTRACE` asks for one, and
+/// what to do next. The console's own hook restores the terminal before this one prints
+/// (docs/architecture.md, "Errors").
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        let what = crate::salesforce::redact(&what);
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_else(|| "an unknown place".into());
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_string();
+        let trace = std::backtrace::Backtrace::capture();
+        let trace = match trace.status() {
+            std::backtrace::BacktraceStatus::Captured => format!("\n{trace}"),
+            _ => String::new(),
+        };
+        tracing::error!("internal error (panic) in thread {thread} at {at}: {what}{trace}");
+        eprintln!(
+            "backflow: internal error in thread {thread} at {at}: {what}{trace}\n  \
+             this is a bug in backflow, please report it with the log under {}; a job it \
+             stopped keeps its journal: `backflow resume` continues it",
+            state_dir().join("logs").display()
+        );
+    }));
+}

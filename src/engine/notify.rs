@@ -20,7 +20,11 @@ pub struct Notifier {
 impl Notifier {
     /// Starts delivering for `cfgs` (inside a tokio runtime).
     pub fn start(jobs: &Jobs, cfgs: Vec<NotifyConfig>) -> Notifier {
-        let rx = jobs.subscribe();
+        // Served first: a command that saw a job end and asks for a flush finds the ending
+        // event already queued here. Subscribed last, the flush could overtake the event (the
+        // command's receiver is woken before the notifier's is sent to) and exit with the final
+        // notice never sent; waiting longer at exit never cured that.
+        let rx = jobs.subscribe_first();
         let (flush, flush_rx) = mpsc::unbounded_channel();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))

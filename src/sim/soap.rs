@@ -233,11 +233,42 @@ pub fn retrieve_result(r: &mut Retrieve, include_zip: bool) -> String {
     push_el(&mut o, "success", &(done && !failed).to_string());
     if done && !failed && include_zip && !r.zip_handed_out {
         r.zip_handed_out = true;
-        push_el(&mut o, "zipFile", &b64(&r.zip));
+        // Handed out once: the bytes are not kept (a long-running simulator would hold every
+        // retrieve's zip otherwise).
+        push_el(&mut o, "zipFile", &b64(&std::mem::take(&mut r.zip)));
     } else {
         o.push_str("<zipFile xsi:nil=\"true\"/>");
     }
     o.push_str("</result></checkRetrieveStatusResponse>");
     r.polls += 1;
     envelope(&o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The zip goes out once and is not kept after: a simulator serving many retrieves does
+    /// not hold every zip it made.
+    #[test]
+    fn a_retrieve_zip_is_handed_out_once_then_forgotten() {
+        let mut r = Retrieve {
+            id: "09S000000000001AAA".into(),
+            org: "dev1".into(),
+            polls: 1,
+            zip: vec![7; 4096],
+            zip_handed_out: false,
+            messages: Vec::new(),
+            file_names: Vec::new(),
+            error: None,
+        };
+        let first = retrieve_result(&mut r, true);
+        assert!(first.contains("<zipFile>"), "{first}");
+        assert!(
+            r.zip.is_empty() && r.zip.capacity() == 0,
+            "the bytes are freed"
+        );
+        let again = retrieve_result(&mut r, true);
+        assert!(again.contains("<zipFile xsi:nil=\"true\"/>"), "{again}");
+    }
 }

@@ -360,6 +360,7 @@ async fn event_loop(
     watch_journals(&engine, &tx);
     watch_team(&engine, &tx);
     let mut events = Some(EventStream::new());
+    let mut drawn = false;
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -368,6 +369,10 @@ async fn event_loop(
                 .draw(|f| view::draw(f, &app, &theme))
                 .map_err(|e| EngineError::Internal(format!("cannot draw: {e}")))?;
             app.dirty = false;
+            if !drawn {
+                drawn = true;
+                crate::engine::crash::named("console:drawn");
+            }
         }
         if queue.is_empty() {
             let busy = app.busy();

@@ -397,8 +397,9 @@ fn kill_cell(after: Duration) -> Result<(), String> {
     check(&ws, before, &last).map_err(|e| format!("{e}\n{}", text(&last)))
 }
 
-#[test]
-fn a_kill_at_a_random_moment_then_resume_deploys_once() {
+/// `BACKFLOW_KILL_RUNS` kill moments (2 unless set) between `from_ms` and `from_ms + span_ms`,
+/// drawn from `BACKFLOW_KILL_SEED` (or `default_seed`).
+pub(crate) fn kill_moments(default_seed: u64, from_ms: u64, span_ms: u64) -> Vec<Duration> {
     let runs: usize = std::env::var("BACKFLOW_KILL_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -406,10 +407,16 @@ fn a_kill_at_a_random_moment_then_resume_deploys_once() {
     let mut seed: u64 = std::env::var("BACKFLOW_KILL_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0x5eed_0017);
-    let moments: Vec<Duration> = (0..runs)
-        .map(|_| Duration::from_millis(100 + next(&mut seed) % 2_400))
-        .collect();
+        .unwrap_or(default_seed);
+    (0..runs)
+        .map(|_| Duration::from_millis(from_ms + next(&mut seed) % span_ms))
+        .collect()
+}
+
+#[test]
+fn a_kill_at_a_random_moment_then_resume_deploys_once() {
+    let moments = kill_moments(0x5eed_0017, 100, 2_400);
+    let runs = moments.len();
     let red = Mutex::new(Vec::new());
     for chunk in moments.chunks(2) {
         std::thread::scope(|s| {

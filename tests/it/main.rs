@@ -21,6 +21,7 @@ mod errors;
 mod failed_jobs;
 mod faults;
 mod layers;
+mod load;
 mod mask;
 mod merge;
 mod notify;

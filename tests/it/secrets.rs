@@ -1,7 +1,8 @@
 //! No token the simulator issues ends up anywhere backflow writes: a back promotion with trace
 //! logging, crashed after its deploy and resumed, then every log, journal, state file, git
 //! object reachable from any ref (the audit branch included), JSON output and crash output is
-//! scanned for the simulator's access tokens (`<org id>!AQ…`) and refresh tokens.
+//! scanned for the simulator's access tokens (`<org id>!AQ…`) and refresh tokens. The same
+//! scan covers panic output: a job panicked (`BACKFLOW_PANIC_AT`) with a backtrace asked for.
 
 use crate::common::{DemoWs, backflow, git};
 use std::path::Path;
@@ -13,6 +14,11 @@ fn access_token_re() -> regex::Regex {
 }
 
 fn run(ws: &DemoWs, args: &[&str], crash_at: Option<&str>) -> Output {
+    run_env(ws, args, crash_at.map(|p| ("BACKFLOW_CRASH_AT", p)))
+}
+
+/// `run` with one more variable set (a crash or panic point).
+fn run_env(ws: &DemoWs, args: &[&str], var: Option<(&str, &str)>) -> Output {
     let mut c = backflow(ws.state.path());
     c.current_dir(&ws.dir)
         .env("BACKFLOW_USER", "rm@acme.example")
@@ -20,8 +26,8 @@ fn run(ws: &DemoWs, args: &[&str], crash_at: Option<&str>) -> Output {
         .env("BACKFLOW_LOG", "trace")
         .env("RUST_LOG", "trace")
         .args(args);
-    if let Some(p) = crash_at {
-        c.env("BACKFLOW_CRASH_AT", p);
+    if let Some((k, v)) = var {
+        c.env(k, v);
     }
     c.output().unwrap()
 }
@@ -90,14 +96,7 @@ fn no_issued_token_reaches_logs_journals_git_or_output() {
     );
     let audit = run(&ws, &["audit", "verify"], None);
 
-    // The refresh tokens the simulator issued, from its own store.
-    let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(ws.dir.join(".backflow/sim/state.json")).unwrap())
-            .unwrap();
-    let refresh: Vec<String> = state["refresh_tokens"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
+    let refresh = issued_refresh_tokens(&ws);
 
     let mut found = Vec::new();
     for (what, o) in [
@@ -255,4 +254,104 @@ async fn a_refresh_token_that_cannot_be_stored_is_revoked() {
         (400, Some("invalid_grant")),
         "{v}"
     );
+}
+
+/// The refresh tokens the simulator issued, from its own store.
+fn issued_refresh_tokens(ws: &DemoWs) -> Vec<String> {
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.dir.join(".backflow/sim/state.json")).unwrap())
+            .unwrap();
+    state["refresh_tokens"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// A job panics mid-run (after its deploy was sent, while the session is in use, and after
+/// the org accepted) with trace logging and `RUST_BACKTRACE=1`: the report on stderr, the
+/// backtrace and the log hold no issued token, the job fails with a documented code and a
+/// `resume` finishes it with the one deploy.
+#[test]
+fn a_panicking_job_reports_no_token_and_resumes() {
+    for point in ["deploy:sent", "deploy:after"] {
+        let ws = DemoWs::new();
+        let args = [
+            "back-promote",
+            "--from",
+            "prod",
+            "--to",
+            "qa",
+            "--story",
+            "US-0101",
+            "--yes",
+            "--on-conflict",
+            "source",
+            "--json",
+        ];
+        let mut c = backflow(ws.state.path());
+        let panicked = c
+            .current_dir(&ws.dir)
+            .env("BACKFLOW_USER", "rm@acme.example")
+            .env("BACKFLOW_BIN", env!("CARGO_BIN_EXE_backflow"))
+            .env("BACKFLOW_LOG", "trace")
+            .env("RUST_LOG", "trace")
+            .env("RUST_BACKTRACE", "1")
+            .env("BACKFLOW_PANIC_AT", point)
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&panicked.stderr).into_owned();
+        assert_eq!(panicked.status.code(), Some(3), "{point}: {err}");
+        assert!(
+            err.contains(&format!("panic point {point} reached"))
+                && err.contains("internal error")
+                && err.contains("backflow resume"),
+            "{point}: the report says what happened and what to do: {err}"
+        );
+        assert!(
+            err.contains("crash::named"),
+            "{point}: the backtrace was printed: {err}"
+        );
+        let job = {
+            let o = run(&ws, &["jobs", "--json"], None);
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            v["jobs"][0]["job"].as_str().unwrap().to_string()
+        };
+        let resumed = run(&ws, &["resume", &job, "--json"], None);
+        assert_eq!(
+            resumed.status.code(),
+            Some(0),
+            "{point}: {}",
+            String::from_utf8_lossy(&resumed.stderr)
+        );
+        let real = ws
+            .deploys()
+            .into_iter()
+            .filter(|d| d.org == "qa" && !d.check_only)
+            .count();
+        assert_eq!(real, 1, "{point}: one deploy reached the org");
+        let audit = run(&ws, &["audit", "verify"], None);
+        assert!(audit.status.success(), "{point}: audit verify");
+
+        let refresh = issued_refresh_tokens(&ws);
+        let mut found = Vec::new();
+        for (what, o) in [("panicked run", &panicked), ("resume", &resumed)] {
+            for (stream, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+                let hay = String::from_utf8_lossy(bytes);
+                hits(&format!("{what} {stream}"), &hay, &refresh, &mut found);
+            }
+        }
+        let mut list = Vec::new();
+        files(ws.state.path(), &mut list);
+        let mut logged = false;
+        for p in &list {
+            let text = String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned();
+            logged |= p.to_string_lossy().contains("/logs/")
+                && text.contains("internal error (panic)")
+                && text.contains(point);
+            hits(&p.display().to_string(), &text, &refresh, &mut found);
+        }
+        assert!(found.is_empty(), "{point}: secrets written out: {found:#?}");
+        assert!(logged, "{point}: the panic is in the log file");
+    }
 }

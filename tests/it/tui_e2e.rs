@@ -132,6 +132,12 @@ struct Console {
 }
 
 fn launch(tag: &str) -> Option<Console> {
+    launch_with(tag, "")
+}
+
+/// The console started with `env` (`NAME=value …`) before the binary; after it exits the
+/// shell records the exit code and the terminal's settings (`stty -a`) beside it.
+fn launch_with(tag: &str, env: &str) -> Option<Console> {
     if Command::new("tmux").arg("-V").output().is_err() {
         eprintln!("tmux is not installed: skipping the terminal end-to-end test");
         return None;
@@ -147,11 +153,13 @@ fn launch(tag: &str) -> Option<Console> {
     let script = format!(
         "cd {ws} && BACKFLOW_STATE_DIR={st} XDG_DATA_HOME={st}/data XDG_STATE_HOME={st}/state \
          XDG_CONFIG_HOME={st}/config GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 NO_COLOR=1 \
-         BACKFLOW_USER=e2e {bin}; echo $? > {exit}; echo CONSOLE-EXITED; sleep 30",
+         BACKFLOW_USER=e2e {env} {bin}; echo $? > {exit}; stty -a > {exit}.stty; \
+         echo CONSOLE-EXITED; sleep 30",
         ws = sh_quote(&ws),
         st = sh_quote(s),
         bin = sh_quote(Path::new(env!("CARGO_BIN_EXE_backflow"))),
         exit = sh_quote(&exit_file),
+        env = env,
     );
     let tmux = Tmux {
         socket: format!("backflow-e2e-{tag}-{}", std::process::id()),
@@ -368,4 +376,44 @@ fn console_follows_a_cli_job_started_in_another_process() {
     tmux.wait_for("CONSOLE-EXITED", deadline);
     let code = std::fs::read_to_string(&exit_file).unwrap_or_default();
     assert_eq!(code.trim(), "0");
+}
+
+/// A panic in the console's own loop (`BACKFLOW_PANIC_AT=console:drawn`, after the first
+/// frame) hands the terminal back as it was: normal screen, no mouse reporting, line editing
+/// and echo on; the report names the bug and carries no escape codes of the board.
+#[test]
+fn a_console_panic_restores_the_terminal_and_reports_the_bug() {
+    let Some(Console {
+        state: _state,
+        ws: _ws,
+        exit_file,
+        tmux,
+    }) = launch_with("panic", "BACKFLOW_PANIC_AT=console:drawn RUST_BACKTRACE=0")
+    else {
+        return;
+    };
+    let deadline = Duration::from_secs(30);
+    let s = tmux.wait_for("CONSOLE-EXITED", deadline);
+    let code = std::fs::read_to_string(&exit_file).unwrap_or_default();
+    assert_eq!(code.trim(), "101", "a panic exits 101; screen:\n{s}");
+    assert!(
+        s.contains("internal error in thread main") && s.contains("BACKFLOW_PANIC_AT"),
+        "the panic is reported:\n{s}"
+    );
+    assert!(!s.contains("1 Board"), "the console is still drawn:\n{s}");
+    let flag = |f: &str| {
+        let o = tmux
+            .cmd()
+            .args(["display-message", "-p", "-t", "e2e", f])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    assert_eq!(flag("#{alternate_on}"), "0", "back on the normal screen");
+    assert_eq!(flag("#{mouse_any_flag}"), "0", "mouse reporting off");
+    let stty = std::fs::read_to_string(exit_file.with_extension("stty")).unwrap_or_default();
+    let words: Vec<&str> = stty.split_whitespace().collect();
+    for mode in ["icanon", "echo", "isig"] {
+        assert!(words.contains(&mode), "{mode} restored: {stty}");
+    }
 }

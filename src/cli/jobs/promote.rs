@@ -163,10 +163,11 @@ pub(super) async fn follow(
             _ => {}
         }
     }
-    // Webhooks of the last events go out before the process ends (bounded; returns as soon as
-    // they are delivered, so only a slow receiver makes the wait long).
+    // Webhooks of the last events go out before the process ends. Returns as soon as they are
+    // delivered (the notifier holds every event this loop saw: it is served first), so only a
+    // slow or failing receiver makes the wait long; 10 s covers the default three retries.
     engine
-        .settle_notifications(std::time::Duration::from_secs(15))
+        .settle_notifications(std::time::Duration::from_secs(10))
         .await;
     Ok(ExitCode::from(code))
 }

@@ -16,6 +16,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 const LOG_TAIL: usize = 200;
+/// Ended jobs kept in the table (the console and `auto` live long; each job's journal stays on
+/// disk): past this many the oldest ended ones are dropped, so memory does not grow with every
+/// job run (docs/architecture.md, "Interruption, load and soak").
+const KEEP_ENDED: usize = 100;
 
 struct Entry {
     state: JobState,
@@ -89,6 +93,17 @@ impl Jobs {
         Err(EngineError::Internal(
             "could not reserve a new job id: every id tried existed".into(),
         ))
+    }
+
+    /// A receiver of every event from now on, served before every other subscriber: whoever
+    /// reacts to an event (a command flushing webhooks at a job's end) can rely on this one
+    /// holding it already. The webhook notifier subscribes this way.
+    pub fn subscribe_first(&self) -> mpsc::UnboundedReceiver<JobEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Ok(mut i) = self.inner.lock() {
+            i.subscribers.insert(0, tx);
+        }
+        rx
     }
 
     /// A receiver of every event from now on. Pair it with `states()` to resync.
@@ -261,6 +276,7 @@ impl Jobs {
         e.state.seq += 1;
         let seq = e.state.seq;
         apply(&mut e.state, &kind);
+        let ended = matches!(kind, EventKind::Finished(_) | EventKind::Failed { .. });
         let ev = JobEvent {
             job: job.into(),
             batch: batch.into(),
@@ -269,6 +285,21 @@ impl Jobs {
             kind,
         };
         i.subscribers.retain(|s| s.send(ev.clone()).is_ok());
+        if ended {
+            prune(&mut i.jobs, KEEP_ENDED);
+        }
+    }
+}
+
+/// Drops the oldest ended jobs past `keep` (ids sort by creation time); running ones stay.
+fn prune(jobs: &mut BTreeMap<JobId, Entry>, keep: usize) {
+    let ended: Vec<JobId> = jobs
+        .iter()
+        .filter(|(_, e)| e.state.is_done() && e.waiting.is_empty())
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in ended.iter().take(ended.len().saturating_sub(keep)) {
+        jobs.remove(id);
     }
 }
 
@@ -422,171 +453,4 @@ impl JobCtx {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::job::{ConflictPolicy, DriftPolicy, JobKind};
-
-    fn spec(target: &str) -> JobSpec {
-        JobSpec {
-            kind: JobKind::BackPromote,
-            from: "prod".into(),
-            target: target.into(),
-            stories: vec!["US-1".into()],
-            components: vec![],
-            validate_only: false,
-            test_level: None,
-            tests: vec![],
-            on_conflict: ConflictPolicy::Prompt,
-            on_drift: DriftPolicy::Prompt,
-            destructive_pre: false,
-            confirmed: false,
-            user: "t@example.com".into(),
-            rollback_of: None,
-        }
-    }
-
-    #[test]
-    fn ids_are_unique_time_ordered_and_reserved_exclusively() {
-        let a = Jobs::default();
-        let b = Jobs::default();
-        // Two job tables stand for two processes started in the same second.
-        let x = a.new_id("j");
-        let y = b.new_id("j");
-        assert_ne!(x, y);
-        assert!(
-            x.starts_with('j') && crate::domain::job::check_id(&x).is_ok(),
-            "{x}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        assert!(a.new_id("j") > x, "later ids sort after earlier ones");
-        let d = tempfile::tempdir().unwrap();
-        let one = Jobs::with_journal_root(d.path().to_path_buf());
-        let two = Jobs::with_journal_root(d.path().to_path_buf());
-        let ids: std::collections::HashSet<JobId> = (0..50)
-            .flat_map(|_| [one.new_job_id().unwrap(), two.new_job_id().unwrap()])
-            .collect();
-        assert_eq!(ids.len(), 100);
-        for id in &ids {
-            assert!(d.path().join("jobs").join(id).is_dir(), "{id} reserved");
-        }
-    }
-
-    #[tokio::test]
-    async fn batch_runs_asks_and_finishes_with_ordered_events() {
-        let jobs = Jobs::default();
-        let mut rx = jobs.subscribe();
-        let (batch, ids) = jobs
-            .submit(
-                vec![spec("qa"), spec("dev1")],
-                vec![Step::Plan, Step::Decide],
-                |ctx| {
-                    Box::pin(async move {
-                        ctx.step(Step::Plan, async { Ok(()) }).await?;
-                        let a = ctx
-                            .step(Step::Decide, async {
-                                Ok(ctx
-                                    .decide(
-                                        "take it?".into(),
-                                        DecisionKind::Confirm {
-                                            env: ctx.target.clone(),
-                                        },
-                                    )
-                                    .await)
-                            })
-                            .await?;
-                        Ok(match a {
-                            Answer::TakeSource => Outcome::NothingToDo,
-                            _ => Outcome::Aborted {
-                                reason: "no".into(),
-                            },
-                        })
-                    })
-                },
-            )
-            .unwrap();
-        assert_eq!(ids.len(), 2);
-        let mut finished = 0;
-        let mut last_seq: HashMap<JobId, u64> = HashMap::new();
-        while finished < 2 {
-            let ev = rx.recv().await.unwrap();
-            assert_eq!(ev.batch, batch);
-            let prev = last_seq.insert(ev.job.clone(), ev.seq).unwrap_or(0);
-            assert_eq!(ev.seq, prev + 1, "seq has no gaps per job");
-            match &ev.kind {
-                EventKind::DecisionNeeded { id, .. } => {
-                    let a = if ev.target == "qa" {
-                        Answer::TakeSource
-                    } else {
-                        Answer::Abort
-                    };
-                    jobs.answer(id, a).unwrap();
-                }
-                EventKind::Finished(_) | EventKind::Failed { .. } => finished += 1,
-                _ => {}
-            }
-        }
-        let qa = jobs
-            .states()
-            .into_iter()
-            .find(|s| s.target == "qa")
-            .unwrap();
-        assert_eq!(qa.outcome, Some(Outcome::NothingToDo));
-        assert!(qa.pending.is_empty());
-        let dev = jobs
-            .states()
-            .into_iter()
-            .find(|s| s.target == "dev1")
-            .unwrap();
-        assert!(matches!(dev.outcome, Some(Outcome::Aborted { .. })));
-        assert!(jobs.answer("d-nope", Answer::Abort).is_err());
-    }
-
-    #[tokio::test]
-    async fn a_panicking_job_fails_and_cancel_aborts_a_decision() {
-        let jobs = Jobs::default();
-        let mut rx = jobs.subscribe();
-        let (_, ids) = jobs
-            .submit(vec![spec("qa")], vec![Step::Plan], |_ctx| {
-                Box::pin(async move {
-                    if std::env::var("BACKFLOW_NEVER_SET_X").is_err() {
-                        panic!("boom");
-                    }
-                    Ok(Outcome::NothingToDo)
-                })
-            })
-            .unwrap();
-        loop {
-            let ev = rx.recv().await.unwrap();
-            if let EventKind::Failed { error, .. } = ev.kind {
-                assert!(error.contains("unexpectedly"));
-                break;
-            }
-        }
-        assert!(jobs.state(&ids[0]).unwrap().error.is_some());
-        let (_, ids) = jobs
-            .submit(vec![spec("qa")], vec![Step::Decide], |ctx| {
-                Box::pin(async move {
-                    let a = ctx
-                        .decide("?".into(), DecisionKind::Confirm { env: "qa".into() })
-                        .await;
-                    Ok(if a == Answer::Abort {
-                        Outcome::Canceled
-                    } else {
-                        Outcome::NothingToDo
-                    })
-                })
-            })
-            .unwrap();
-        loop {
-            let ev = rx.recv().await.unwrap();
-            match ev.kind {
-                EventKind::DecisionNeeded { .. } => jobs.cancel(&ids[0]).unwrap(),
-                EventKind::Finished(o) => {
-                    assert_eq!(o, Outcome::Canceled);
-                    break;
-                }
-                _ => {}
-            }
-        }
-    }
-}
+mod tests;
