@@ -5,7 +5,7 @@
 //! `A...B`); patch-ids are only computed for commits whose changed paths match, as
 //! `git log --cherry-mark` does.
 
-use super::changes::{patch_id, path_key};
+use super::changes::{changed_paths, patch_id, path_key};
 use super::{Caches, GitError, History, StoryCommits};
 use crate::domain::Presence;
 use git2::{Oid, Repository};
@@ -66,7 +66,9 @@ impl History {
         Ok(false)
     }
 
-    /// Non-merge commits of `env` that `home` lacks, by path key.
+    /// Non-merge commits of `env` that `home` lacks, by path key: the whole side indexed,
+    /// kept as the reference the targeted side scan is tested against.
+    #[cfg(test)]
     fn side_keys(
         &self,
         repo: &Repository,
@@ -86,12 +88,20 @@ impl History {
     }
 }
 
-/// Presence of stories and commits in envs, reusing the per-pair side indexes it builds.
+/// Presence of stories and commits in envs, reusing the per-pair side lists it builds.
 pub struct PresenceCalc<'a> {
     h: &'a History,
     repo: &'a Repository,
     caches: &'a Caches,
-    side: HashMap<(usize, usize), HashMap<u64, Vec<Oid>>>,
+    /// Per (env, home): the non-merge commits of `env` that `home` lacks (one side of
+    /// `home...env`).
+    side: HashMap<(usize, usize), Vec<Oid>>,
+    /// Per (env, home, path): the side commits whose change touches that path.
+    touching: HashMap<(usize, usize, String), Vec<Oid>>,
+    /// Per path: the entry (id, mode) at that path in a tree, by tree id.
+    entries: HashMap<String, HashMap<Oid, Option<(Oid, i32)>>>,
+    /// Tree id per commit id, for the commits the side scans looked at.
+    trees: HashMap<Oid, Oid>,
 }
 
 impl<'a> PresenceCalc<'a> {
@@ -101,6 +111,9 @@ impl<'a> PresenceCalc<'a> {
             repo,
             caches,
             side: HashMap::new(),
+            touching: HashMap::new(),
+            entries: HashMap::new(),
+            trees: HashMap::new(),
         }
     }
 
@@ -115,38 +128,125 @@ impl<'a> PresenceCalc<'a> {
         if missing.is_empty() || env == s.home {
             return Ok(missing);
         }
-        let key = (env, s.home);
-        if !self.side.contains_key(&key) {
-            let idx = self.h.side_keys(self.repo, self.caches, env, s.home)?;
-            self.side.insert(key, idx);
-        }
-        let side = &self.side[&key];
         let mut still = Vec::new();
         for c in missing.drain(..) {
-            if !self.copied_into(side, c)? {
+            if !self.copied_into(env, s.home, c)? {
                 still.push(c);
             }
         }
         Ok(still)
     }
 
-    /// Whether a side commit has the same patch-id as `c`.
-    fn copied_into(&self, side: &HashMap<u64, Vec<Oid>>, c: Oid) -> Result<bool, GitError> {
+    /// Whether a commit of `env` that `home` lacks has the same patch-id as `c`.
+    ///
+    /// Equal patch-ids need equal changed paths, so only side commits touching `c`'s first
+    /// path can match: they are found by comparing one tree entry per commit with its first
+    /// parent's, and only they are diffed. The few missing commits, not the thousands of
+    /// side commits, decide the work (docs/history.md).
+    fn copied_into(&mut self, env: usize, home: usize, c: Oid) -> Result<bool, GitError> {
         let Some(key) = path_key(self.repo, self.caches, c)? else {
             return Ok(false);
         };
-        let Some(candidates) = side.get(&key) else {
+        let Some(first) = changed_paths(self.repo, self.caches, c)?.into_iter().next() else {
             return Ok(false);
         };
-        let Some(pid) = patch_id(self.repo, self.caches, c)? else {
-            return Ok(false);
-        };
+        let candidates = self.touching(env, home, first)?;
+        let mut pid = None;
         for o in candidates {
-            if patch_id(self.repo, self.caches, *o)? == Some(pid) {
+            if path_key(self.repo, self.caches, o)? != Some(key) {
+                continue;
+            }
+            if pid.is_none() {
+                pid = patch_id(self.repo, self.caches, c)?;
+                if pid.is_none() {
+                    return Ok(false);
+                }
+            }
+            if patch_id(self.repo, self.caches, o)? == pid {
                 return Ok(true);
             }
         }
         Ok(false)
+    }
+
+    /// The side commits of (`env`, `home`) whose change against their first parent touches
+    /// `path` (a superset of those whose diff names it: a parent that cannot be read keeps
+    /// the commit in).
+    fn touching(&mut self, env: usize, home: usize, path: String) -> Result<Vec<Oid>, GitError> {
+        let key = (env, home, path);
+        if let Some(v) = self.touching.get(&key) {
+            return Ok(v.clone());
+        }
+        if !self.side.contains_key(&(env, home)) {
+            let h = self.h;
+            let side: Vec<Oid> = h
+                .dag
+                .only_in(h.envs[env].tip, h.envs[home].tip)
+                .into_iter()
+                .filter(|o| h.commits.get(o).is_some_and(|c| !c.is_merge()))
+                .collect();
+            self.side.insert((env, home), side);
+        }
+        let side = self.side[&(env, home)].clone();
+        let mut out = Vec::new();
+        for o in side {
+            let Some(tree) = self.tree_of(o)? else {
+                out.push(o);
+                continue;
+            };
+            let parent = match self.h.commits.get(&o).and_then(|c| c.parents.first()) {
+                Some(p) => match self.tree_of(*p)? {
+                    Some(t) => Some(t),
+                    None => {
+                        out.push(o);
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            let now = self.entry(tree, &key.2)?;
+            let before = match parent {
+                Some(t) => self.entry(t, &key.2)?,
+                None => None,
+            };
+            if now != before {
+                out.push(o);
+            }
+        }
+        self.touching.insert(key, out.clone());
+        Ok(out)
+    }
+
+    /// The tree of a commit; None when the commit is not in the repository.
+    fn tree_of(&mut self, commit: Oid) -> Result<Option<Oid>, GitError> {
+        if let Some(t) = self.trees.get(&commit) {
+            return Ok(Some(*t));
+        }
+        let t = match self.repo.find_commit(commit) {
+            Ok(c) => c.tree_id(),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        self.trees.insert(commit, t);
+        Ok(Some(t))
+    }
+
+    /// The entry (id, mode) at `path` in a tree, if any.
+    fn entry(&mut self, tree: Oid, path: &str) -> Result<Option<(Oid, i32)>, GitError> {
+        if let Some(v) = self.entries.get(path).and_then(|m| m.get(&tree)) {
+            return Ok(*v);
+        }
+        let t = self.repo.find_tree(tree)?;
+        let v = match t.get_path(std::path::Path::new(path)) {
+            Ok(e) => Some((e.id(), e.filemode())),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        self.entries
+            .entry(path.to_string())
+            .or_default()
+            .insert(tree, v);
+        Ok(v)
     }
 
     pub fn presence(&mut self, env: usize, s: &StoryCommits) -> Result<Presence, GitError> {
@@ -162,3 +262,7 @@ impl<'a> PresenceCalc<'a> {
         )
     }
 }
+
+#[cfg(test)]
+#[path = "region_tests.rs"]
+mod region_tests;
