@@ -1,6 +1,7 @@
 //! `back-promote`, `promote`, `resume`, `jobs`, `cancel`, `audit`: the engine's jobs, headless.
 //! Events print as text, or as JSON Lines with `--json`; decisions follow the `--on-*` policies
-//! or are asked on stdin (with no terminal, the safe choice: abort).
+//! or are asked on stdin; any process may answer them (`backflow answer`, the console). With no
+//! terminal a decision waits `--wait-decision` long, then the job stops as needing one.
 
 use super::orgcfg::runtime;
 use super::{Cli, CliError, CliResult, args, print_json, status::engine};
@@ -86,6 +87,44 @@ pub fn cancel(cli: &Cli, a: &args::JobArg) -> CliResult {
         a.job
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `backflow answer JOB CHOICE`: answers the decision the job waits for, in whatever process
+/// runs it, then waits (briefly) for the job to take the answer.
+pub fn answer(cli: &Cli, a: &args::AnswerArgs) -> CliResult {
+    if cli.readonly {
+        return Err(CliError::input("--readonly: answering decisions is disabled"));
+    }
+    let engine = engine(cli)?;
+    let Some(p) = engine.pending_decision(&a.job)? else {
+        return Err(CliError::input(format!(
+            "job {} waits for no decision (`backflow jobs` shows its state)",
+            a.job
+        )));
+    };
+    let answer = p
+        .kind
+        .parse_choice(&a.choice)
+        .map_err(|e| CliError::input(format!("{}: {e}", p.summary)))?;
+    let by = format!(
+        "{} with `backflow answer` (pid {})",
+        engine.user(),
+        std::process::id()
+    );
+    engine.answer_job(&a.job, &p.id, answer, &by)?;
+    // The job reads answers four times a second: a few seconds tell whether it took this one.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < until {
+        if let Some(who) = engine.answered_by(&a.job, &p.id) {
+            println!("{}: answered by {who}; the job continues", p.summary);
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Err(CliError::act(format!(
+        "the answer for job {} is written but the job has not taken it yet; `backflow jobs` shows whether it moved on",
+        a.job
+    )))
 }
 
 pub fn audit(cli: &Cli, a: &args::AuditArgs) -> CliResult {

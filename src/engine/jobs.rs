@@ -1,12 +1,13 @@
 //! Jobs as tokio tasks: one per target, grouped in batches. Every event goes to every
 //! subscriber through an unbounded channel (lifecycle events are never dropped); `job_state`
 //! returns the full state so a subscriber that joins late resyncs. Decisions are awaited on a
-//! oneshot channel; `answer` resolves them; `cancel` is a request the job checks between steps.
+//! oneshot channel or an answer file (`decide.rs`); `cancel` is a request the job checks between
+//! steps.
 
 use super::EngineError;
 use crate::domain::job::{
-    Answer, BatchId, DecisionId, DecisionKind, EventKind, JobEvent, JobId, JobSpec, JobState,
-    Outcome, PendingDecision, Step, StepStatus,
+    Answer, BatchId, DecisionId, EventKind, JobEvent, JobId, JobSpec, JobState, Outcome, Step,
+    StepStatus,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -15,18 +16,24 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+mod decide;
+
 const LOG_TAIL: usize = 200;
 
 struct Entry {
     state: JobState,
     cancel: CancellationToken,
-    waiting: HashMap<DecisionId, oneshot::Sender<Answer>>,
+    /// Decisions waited on: the answer and who gave it.
+    waiting: HashMap<DecisionId, oneshot::Sender<(Answer, String)>>,
 }
 
 #[derive(Default)]
 struct Inner {
     jobs: BTreeMap<JobId, Entry>,
     subscribers: Vec<mpsc::UnboundedSender<JobEvent>>,
+    /// How long a decision waits for an answer before the job stops as needing one; `None`
+    /// waits until answered (someone can answer in this process).
+    decision_limit: Option<std::time::Duration>,
 }
 
 /// The job table shared by the engine handle, the running tasks and the views.
@@ -199,48 +206,6 @@ impl Jobs {
         job
     }
 
-    /// Answers a pending decision.
-    pub fn answer(&self, decision: &str, answer: Answer) -> Result<(), EngineError> {
-        let (tx, ctx_info) = {
-            let mut i = self
-                .inner
-                .lock()
-                .map_err(|_| EngineError::Internal("job table poisoned".into()))?;
-            let mut found = None;
-            for e in i.jobs.values_mut() {
-                if let Some(tx) = e.waiting.remove(decision) {
-                    e.state.pending.retain(|p| p.id != decision);
-                    found = Some((
-                        tx,
-                        (
-                            e.state.job.clone(),
-                            e.state.batch.clone(),
-                            e.state.target.clone(),
-                        ),
-                    ));
-                    break;
-                }
-            }
-            found.ok_or_else(|| {
-                EngineError::Input(format!(
-                    "no pending decision '{decision}' (already answered?)"
-                ))
-            })?
-        };
-        let (job, batch, target) = ctx_info;
-        self.emit_raw(
-            &job,
-            &batch,
-            &target,
-            EventKind::DecisionAnswered {
-                id: decision.to_string(),
-                answer: answer.clone(),
-            },
-        );
-        tx.send(answer)
-            .map_err(|_| EngineError::Input("the job no longer waits for that decision".into()))
-    }
-
     /// Requests cancellation; the job re-reads the outcome and reports it truthfully.
     pub fn cancel(&self, job: &str) -> Result<(), EngineError> {
         let i = self
@@ -369,30 +334,6 @@ impl JobCtx {
         self.cancel.is_cancelled()
     }
 
-    /// Asks a question and waits for `answer` (or for cancellation, which aborts).
-    pub async fn decide(&self, summary: String, kind: DecisionKind) -> Answer {
-        let id = self.jobs.new_id("d");
-        let (tx, rx) = oneshot::channel();
-        if let Ok(mut i) = self.jobs.inner.lock()
-            && let Some(e) = i.jobs.get_mut(&self.job)
-        {
-            e.waiting.insert(id.clone(), tx);
-            e.state.pending.push(PendingDecision {
-                id: id.clone(),
-                summary: summary.clone(),
-                kind,
-            });
-        }
-        self.emit(EventKind::DecisionNeeded {
-            id: id.clone(),
-            summary,
-        });
-        tokio::select! {
-            a = rx => a.unwrap_or(Answer::Abort),
-            _ = self.cancel.cancelled() => Answer::Abort,
-        }
-    }
-
     /// Runs one step: emits StepStarted/StepFinished around it.
     pub async fn step<T, F>(&self, step: Step, f: F) -> Result<T, EngineError>
     where
@@ -424,7 +365,7 @@ impl JobCtx {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::job::{ConflictPolicy, DriftPolicy, JobKind};
+    use crate::domain::job::{ConflictPolicy, DecisionKind, DriftPolicy, JobKind};
 
     fn spec(target: &str) -> JobSpec {
         JobSpec {
@@ -484,14 +425,13 @@ mod tests {
                         ctx.step(Step::Plan, async { Ok(()) }).await?;
                         let a = ctx
                             .step(Step::Decide, async {
-                                Ok(ctx
-                                    .decide(
-                                        "take it?".into(),
-                                        DecisionKind::Confirm {
-                                            env: ctx.target.clone(),
-                                        },
-                                    )
-                                    .await)
+                                ctx.decide(
+                                    "take it?".into(),
+                                    DecisionKind::Confirm {
+                                        env: ctx.target.clone(),
+                                    },
+                                )
+                                .await
                             })
                             .await?;
                         Ok(match a {
@@ -568,7 +508,7 @@ mod tests {
                 Box::pin(async move {
                     let a = ctx
                         .decide("?".into(), DecisionKind::Confirm { env: "qa".into() })
-                        .await;
+                        .await?;
                     Ok(if a == Answer::Abort {
                         Outcome::Canceled
                     } else {

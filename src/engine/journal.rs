@@ -2,7 +2,7 @@
 //! resumes where it stopped and a deploy id, once sent, is polled and never sent again.
 
 use super::EngineError;
-use crate::domain::job::{BatchId, JobId, JobSpec, Outcome, Step};
+use crate::domain::job::{Answer, BatchId, DecisionId, JobId, JobSpec, Outcome, PendingDecision, Step};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -58,6 +58,19 @@ pub enum Record {
     Recorded {
         commit: String,
         pushed: bool,
+    },
+    /// The job waits for this decision: any process may answer it (answer file beside the
+    /// journal), so the console shows it for jobs of other processes too.
+    DecisionAsked {
+        decision: PendingDecision,
+        at: i64,
+    },
+    /// How a decision was answered, and by whom (user, front end, process).
+    DecisionAnswered {
+        id: DecisionId,
+        answer: Answer,
+        by: String,
+        at: i64,
     },
     Finished {
         outcome: Outcome,
@@ -203,6 +216,11 @@ pub struct Replay {
     pub restore: Option<(String, Vec<String>)>,
     pub outcome: Option<Outcome>,
     pub error: Option<String>,
+    /// The decision the job waits for: a job asks one question at a time, so a new question
+    /// replaces an unanswered one left by an interrupted run.
+    pub pending: Option<PendingDecision>,
+    /// Decisions answered: id and who answered.
+    pub answered: Vec<(DecisionId, String)>,
 }
 
 impl Replay {
@@ -237,8 +255,21 @@ impl Replay {
                 }
                 Record::RevisionHighWater { counter } => r.revision_high_water = Some(*counter),
                 Record::Recorded { commit, pushed } => r.recorded = Some((commit.clone(), *pushed)),
-                Record::Finished { outcome, .. } => r.outcome = Some(outcome.clone()),
-                Record::Failed { error, .. } => r.error = Some(error.clone()),
+                Record::DecisionAsked { decision, .. } => r.pending = Some(decision.clone()),
+                Record::DecisionAnswered { id, by, .. } => {
+                    if r.pending.as_ref().is_some_and(|p| &p.id == id) {
+                        r.pending = None;
+                    }
+                    r.answered.push((id.clone(), by.clone()));
+                }
+                Record::Finished { outcome, .. } => {
+                    r.outcome = Some(outcome.clone());
+                    r.pending = None;
+                }
+                Record::Failed { error, .. } => {
+                    r.error = Some(error.clone());
+                    r.pending = None;
+                }
             }
         }
         r

@@ -213,7 +213,7 @@ async fn drift_step(
                     details,
                 },
             )
-            .await
+            .await?
         }
     };
     match answer {
