@@ -93,7 +93,9 @@ pub fn cancel(cli: &Cli, a: &args::JobArg) -> CliResult {
 /// runs it, then waits (briefly) for the job to take the answer.
 pub fn answer(cli: &Cli, a: &args::AnswerArgs) -> CliResult {
     if cli.readonly {
-        return Err(CliError::input("--readonly: answering decisions is disabled"));
+        return Err(CliError::input(
+            "--readonly: answering decisions is disabled",
+        ));
     }
     let engine = engine(cli)?;
     let Some(p) = engine.pending_decision(&a.job)? else {

@@ -35,11 +35,15 @@ impl Engine {
         by: &str,
     ) -> Result<(), EngineError> {
         if let Some(st) = self.jobs.state(job) {
-            let p = st.pending.iter().find(|p| p.id == decision).ok_or_else(|| {
-                EngineError::Input(format!(
-                    "job {job} does not wait for decision {decision} (answered already?)"
-                ))
-            })?;
+            let p = st
+                .pending
+                .iter()
+                .find(|p| p.id == decision)
+                .ok_or_else(|| {
+                    EngineError::Input(format!(
+                        "job {job} does not wait for decision {decision} (answered already?)"
+                    ))
+                })?;
             offered(p, &answer)?;
             return self.jobs.answer_by(decision, answer, by.to_string());
         }
@@ -49,14 +53,11 @@ impl Engine {
                 "job {job} has stopped; it waits for no answer (`backflow jobs` shows how it ended)"
             )));
         }
-        let p = replay
-            .pending
-            .filter(|p| p.id == decision)
-            .ok_or_else(|| {
-                EngineError::Input(format!(
-                    "job {job} does not wait for decision {decision} (answered already?)"
-                ))
-            })?;
+        let p = replay.pending.filter(|p| p.id == decision).ok_or_else(|| {
+            EngineError::Input(format!(
+                "job {job} does not wait for decision {decision} (answered already?)"
+            ))
+        })?;
         offered(&p, &answer)?;
         let root = self.ws.state_root();
         if !watch::is_running(&root, job) {

@@ -184,6 +184,10 @@ impl Jobs {
             jobs: self.clone(),
         };
         ctx.emit(EventKind::Started { steps });
+        let finished = CancellationToken::new();
+        if let Some(root) = &self.journal_root {
+            watch_cancel_file(root, &ctx, finished.clone());
+        }
         let run_ctx = ctx.clone();
         tokio::spawn(async move {
             // The body runs in its own task so a panic is caught as a JoinError.
@@ -195,6 +199,7 @@ impl Jobs {
                 )),
                 Err(e) => Err(EngineError::Internal(format!("the job was stopped: {e}"))),
             };
+            finished.cancel();
             match result {
                 Ok(outcome) => ctx.emit(EventKind::Finished(outcome)),
                 Err(e) => ctx.emit(EventKind::Failed {
@@ -235,6 +240,24 @@ impl Jobs {
         };
         i.subscribers.retain(|s| s.send(ev.clone()).is_ok());
     }
+}
+
+/// `backflow cancel JOB` (or a console) in another process drops a `cancel` file beside the
+/// job's journal; the process running the job (back promotion or rollback) turns it into a
+/// cancel request. A file left by an earlier run is removed first.
+fn watch_cancel_file(root: &std::path::Path, ctx: &JobCtx, finished: CancellationToken) {
+    let flag = super::journal::Journal::dir(root, &ctx.job).join("cancel");
+    let _ = std::fs::remove_file(&flag);
+    let token = ctx.cancel.clone();
+    tokio::spawn(async move {
+        while !token.is_cancelled() && !finished.is_cancelled() {
+            if flag.exists() {
+                token.cancel();
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    });
 }
 
 /// Folds an event into the job state (the same rules a subscriber uses).

@@ -2,7 +2,9 @@
 //! resumes where it stopped and a deploy id, once sent, is polled and never sent again.
 
 use super::EngineError;
-use crate::domain::job::{Answer, BatchId, DecisionId, JobId, JobSpec, Outcome, PendingDecision, Step};
+use crate::domain::job::{
+    Answer, BatchId, DecisionId, JobId, JobSpec, Outcome, PendingDecision, Step,
+};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -353,7 +353,9 @@ async fn decide(
             }
         }
         DecisionKind::Confirm { env } => Some(Answer::Confirm {
-            typed: prompt.line(&format!("type {env} to confirm:"), id, rx).await?,
+            typed: prompt
+                .line(&format!("type {env} to confirm:"), id, rx)
+                .await?,
         }),
     }
 }

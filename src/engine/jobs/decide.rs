@@ -146,7 +146,10 @@ impl JobCtx {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {
-                self.log(format!("cannot read the answer file {}: {e}", path.display()));
+                self.log(format!(
+                    "cannot read the answer file {}: {e}",
+                    path.display()
+                ));
                 let _ = std::fs::remove_file(path);
                 return None;
             }
