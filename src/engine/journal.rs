@@ -345,6 +345,38 @@ mod tests {
     }
 
     #[test]
+    fn one_question_waits_at_a_time_until_answered_or_the_job_ends() {
+        use crate::domain::job::DecisionKind;
+        let ask = |id: &str| Record::DecisionAsked {
+            decision: PendingDecision {
+                id: id.into(),
+                summary: "s".into(),
+                kind: DecisionKind::Confirm { env: "uat".into() },
+            },
+            at: 1,
+        };
+        let answered = |id: &str| Record::DecisionAnswered {
+            id: id.into(),
+            answer: Answer::Abort,
+            by: "ana".into(),
+            at: 2,
+        };
+        let pending = |recs: &[Record]| Replay::from(recs).pending.map(|p| p.id);
+        assert_eq!(pending(&[ask("d1")]), Some("d1".into()));
+        // A run interrupted while asking: the resumed run's question replaces it.
+        assert_eq!(pending(&[ask("d1"), ask("d2")]), Some("d2".into()));
+        assert_eq!(pending(&[ask("d1"), answered("d0")]), Some("d1".into()));
+        let r = Replay::from(&[ask("d1"), answered("d1")]);
+        assert_eq!(r.pending, None);
+        assert_eq!(r.answered, vec![("d1".to_string(), "ana".to_string())]);
+        let failed = Record::Failed {
+            error: "needs a decision".into(),
+            at: 3,
+        };
+        assert_eq!(pending(&[ask("d1"), failed]), None);
+    }
+
+    #[test]
     fn reserve_is_exclusive() {
         let d = tempfile::tempdir().unwrap();
         assert!(Journal::reserve(d.path(), "j2").unwrap());

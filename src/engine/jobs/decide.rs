@@ -190,3 +190,141 @@ impl JobCtx {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::job::{ConflictPolicy, DriftPolicy, JobKind, JobSpec, Outcome, Step};
+    use crate::engine::journal::Replay;
+
+    fn spec() -> JobSpec {
+        JobSpec {
+            kind: JobKind::BackPromote,
+            from: "prod".into(),
+            target: "qa".into(),
+            stories: vec![],
+            components: vec![],
+            validate_only: false,
+            test_level: None,
+            tests: vec![],
+            on_conflict: ConflictPolicy::Prompt,
+            on_drift: DriftPolicy::Prompt,
+            destructive_pre: false,
+            confirmed: false,
+            user: "t".into(),
+            rollback_of: None,
+        }
+    }
+
+    /// One job that journals itself and asks a drift question; its answer becomes the outcome.
+    fn ask(jobs: &Jobs, root: &Path) -> crate::domain::job::JobId {
+        let root = root.to_path_buf();
+        let (_, ids) = jobs
+            .submit(vec![spec()], vec![Step::DriftCheck], move |ctx| {
+                let root = root.clone();
+                Box::pin(async move {
+                    Journal::create(&root, &ctx.job)?;
+                    let kind = DecisionKind::Drift {
+                        components: vec!["ApexClass:A".into()],
+                        details: vec![],
+                    };
+                    let a = ctx.decide("drift in qa".into(), kind).await?;
+                    Ok(Outcome::Aborted {
+                        reason: format!("{a:?}"),
+                    })
+                })
+            })
+            .unwrap();
+        ids[0].clone()
+    }
+
+    async fn pending_of(jobs: &Jobs, job: &str) -> PendingDecision {
+        loop {
+            if let Some(p) = jobs.state(job).and_then(|s| s.pending.first().cloned()) {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn done(jobs: &Jobs, job: &str) -> crate::domain::job::JobState {
+        loop {
+            if let Some(s) = jobs.state(job).filter(|s| s.is_done()) {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_valid_answer_file_wins_and_is_journaled_with_who_answered() {
+        let d = tempfile::tempdir().unwrap();
+        let jobs = Jobs::with_journal_root(d.path().to_path_buf());
+        let job = ask(&jobs, d.path());
+        let p = pending_of(&jobs, &job).await;
+        let file = Journal::dir(d.path(), &job).join(ANSWER_FILE);
+        // Not an answer, then an option the question does not offer: both ignored.
+        std::fs::write(&file, "{not json").unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(!file.exists(), "removed");
+        let bad = AnswerFile {
+            job: job.clone(),
+            decision: p.id.clone(),
+            answer: Answer::TakeSource,
+            by: "x".into(),
+        };
+        std::fs::write(&file, serde_json::to_string(&bad).unwrap()).unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(jobs.state(&job).unwrap().pending.len(), 1, "still waiting");
+        let good = AnswerFile {
+            answer: Answer::Adopt,
+            by: "ana in the console".into(),
+            ..bad
+        };
+        std::fs::write(&file, serde_json::to_string(&good).unwrap()).unwrap();
+        let st = done(&jobs, &job).await;
+        assert_eq!(
+            st.outcome,
+            Some(Outcome::Aborted {
+                reason: "Adopt".into()
+            })
+        );
+        assert!(
+            st.log.iter().any(|l| l.contains("not an answer")),
+            "{:?}",
+            st.log
+        );
+        assert!(st.log.iter().any(|l| l.contains("not one of the options")));
+        // A later answer in this process finds nothing to answer.
+        assert!(jobs.answer(&p.id, Answer::Abort).is_err());
+        let recs = Journal::open(d.path(), &job).unwrap().read().unwrap();
+        let r = Replay::from(&recs);
+        assert_eq!(
+            r.answered,
+            vec![(p.id.clone(), "ana in the console".into())]
+        );
+        assert!(r.pending.is_none());
+    }
+
+    #[tokio::test]
+    async fn with_a_limit_an_unanswered_question_stops_the_job_as_needing_a_decision() {
+        let d = tempfile::tempdir().unwrap();
+        let jobs = Jobs::with_journal_root(d.path().to_path_buf());
+        jobs.set_decision_limit(Some(Duration::from_millis(300)));
+        let job = ask(&jobs, d.path());
+        let st = done(&jobs, &job).await;
+        let e = st.error.unwrap();
+        assert!(e.contains("nobody answered"), "{e}");
+        assert!(
+            e.contains(&format!("backflow answer {job} adopt|overwrite|abort")),
+            "{e}"
+        );
+        assert!(st.pending.is_empty());
+        let recs = Journal::open(d.path(), &job).unwrap().read().unwrap();
+        assert!(
+            recs.iter()
+                .any(|r| matches!(r, Record::DecisionAsked { .. })),
+            "the question is journaled"
+        );
+    }
+}
