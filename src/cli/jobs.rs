@@ -28,14 +28,25 @@ pub fn jobs(cli: &Cli, a: &args::JsonArg) -> CliResult {
         .journaled_jobs()
         .into_iter()
         .map(|(id, r)| {
+            let running = crate::engine::watch::is_running(&engine.ws.state_root(), &id);
             let state = match (&r.outcome, &r.error) {
                 (Some(o), _) => serde_json::to_value(o)
                     .ok()
                     .and_then(|v| v["outcome"].as_str().map(str::to_string))
                     .unwrap_or_default(),
                 (None, Some(_)) => "failed".into(),
+                (None, None) if running && r.pending.is_some() => "waiting for a decision".into(),
+                (None, None) if running => "running".into(),
                 (None, None) => "interrupted".into(),
             };
+            // What `backflow answer` needs: the question and its choices.
+            let decision = r.pending.as_ref().filter(|_| running).map(|p| {
+                serde_json::json!({
+                    "id": p.id,
+                    "summary": p.summary,
+                    "choices": p.kind.choices(),
+                })
+            });
             serde_json::json!({
                 "job": id,
                 "batch": r.batch,
@@ -46,6 +57,7 @@ pub fn jobs(cli: &Cli, a: &args::JsonArg) -> CliResult {
                 "deploy_ids": r.deploy_ids.iter().map(|d| d.0.clone()).collect::<Vec<_>>(),
                 "error": r.error,
                 "restore_package": r.restore.is_some(),
+                "decision": decision,
             })
         })
         .collect();
@@ -70,6 +82,20 @@ pub fn jobs(cli: &Cli, a: &args::JsonArg) -> CliResult {
                 r["state"].as_str().unwrap_or(""),
                 r["error"].as_str().unwrap_or("")
             );
+            if let Some(d) = r["decision"].as_object() {
+                let choices: Vec<&str> = d["choices"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c.as_str())
+                    .collect();
+                println!(
+                    "    asks: {}\n    answer: backflow answer {} {}",
+                    d["summary"].as_str().unwrap_or(""),
+                    r["job"].as_str().unwrap_or(""),
+                    choices.join("|")
+                );
+            }
         }
     }
     super::team::print(&team, &own);
@@ -240,6 +266,7 @@ pub fn rollback(cli: &Cli, a: &args::RollbackArgs) -> CliResult {
         }
     }
     let confirmed = a.confirm_env.contains(&plan.env);
+    promote::decision_limit(&engine, None)?;
     let rt = runtime()?;
     rt.block_on(async {
         let mut rx = engine.subscribe();
@@ -253,6 +280,8 @@ pub fn auto(cli: &Cli, a: &args::AutoArgs) -> CliResult {
         return Err(CliError::input("--readonly: automation is disabled"));
     }
     let engine = engine(cli)?;
+    // Unattended: a question nobody can answer stops its job at once (resume asks again).
+    engine.set_decision_limit(Some(std::time::Duration::ZERO));
     loop {
         let specs = engine.auto_plan()?;
         if specs.is_empty() {

@@ -186,6 +186,25 @@ fn a_run_without_a_terminal_waits_for_backflow_answer_from_another_process() {
         let ev: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
         if ev["kind"] == "DecisionNeeded" {
             let job = ev["job"].as_str().unwrap().to_string();
+            // `jobs` shows the question and its choices.
+            let o = ws.run(&["jobs", "--json"]);
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            let row = v["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["job"] == job.as_str())
+                .unwrap_or_else(|| panic!("{job} not listed: {v}"));
+            assert_eq!(row["state"], "waiting for a decision", "{row}");
+            assert_eq!(row["decision"]["id"], ev["id"], "{row}");
+            assert!(
+                row["decision"]["choices"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c == "source"),
+                "{row}"
+            );
             // A choice the question does not offer is refused with the choices.
             let o = ws.run(&["answer", &job, "adopt"]);
             assert_eq!(o.status.code(), Some(2), "{}", text(&o));

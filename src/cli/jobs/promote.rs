@@ -10,7 +10,7 @@ pub(in crate::cli) fn interactive() -> bool {
 
 /// Who answers at this terminal may be raced by another process: with no terminal, a decision
 /// waits `wait` (none: not at all) for `backflow answer` or a console.
-fn decision_limit(engine: &Engine, wait: Option<&str>) -> Result<(), CliError> {
+pub(super) fn decision_limit(engine: &Engine, wait: Option<&str>) -> Result<(), CliError> {
     let wait = wait
         .map(|w| super::super::refresh::parse_duration("--wait-decision", w))
         .transpose()
