@@ -39,6 +39,8 @@ pub enum Command {
     Jobs(JsonArg),
     /// Request cancellation of a job.
     Cancel(JobArg),
+    /// Answer the decision a running job waits for, whichever process runs it.
+    Answer(AnswerArgs),
     /// Redeploy a job's restore package.
     Rollback(RollbackArgs),
     /// Changed and deleted components between two revisions (package.xml + destructiveChanges).
@@ -162,6 +164,10 @@ pub struct PromoteArgs {
     pub destructive_pre: bool,
     #[arg(long)]
     pub json: bool,
+    /// With no terminal: how long a decision waits for `backflow answer` (90s, 30m, 2h)
+    /// before the job stops as needing one.
+    #[arg(long, value_name = "DURATION")]
+    pub wait_decision: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -169,6 +175,19 @@ pub struct ResumeArgs {
     pub job: Option<String>,
     #[arg(long)]
     pub json: bool,
+    /// With no terminal: how long a decision waits for `backflow answer` (90s, 30m, 2h)
+    /// before the job stops as needing one.
+    #[arg(long, value_name = "DURATION")]
+    pub wait_decision: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct AnswerArgs {
+    /// The job, as `backflow jobs` lists it.
+    pub job: String,
+    /// source, target, both, skip or abort (a conflict); adopt, overwrite or abort (drift);
+    /// the env's name or abort (a protected env's confirmation).
+    pub choice: String,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -1,6 +1,7 @@
 //! `back-promote`, `promote`, `resume`, `jobs`, `cancel`, `audit`: the engine's jobs, headless.
 //! Events print as text, or as JSON Lines with `--json`; decisions follow the `--on-*` policies
-//! or are asked on stdin (with no terminal, the safe choice: abort).
+//! or are asked on stdin; any process may answer them (`backflow answer`, the console). With no
+//! terminal a decision waits `--wait-decision` long, then the job stops as needing one.
 
 use super::orgcfg::runtime;
 use super::{Cli, CliError, CliResult, args, print_json, status::engine};
@@ -27,14 +28,25 @@ pub fn jobs(cli: &Cli, a: &args::JsonArg) -> CliResult {
         .journaled_jobs()
         .into_iter()
         .map(|(id, r)| {
+            let running = crate::engine::watch::is_running(&engine.ws.state_root(), &id);
             let state = match (&r.outcome, &r.error) {
                 (Some(o), _) => serde_json::to_value(o)
                     .ok()
                     .and_then(|v| v["outcome"].as_str().map(str::to_string))
                     .unwrap_or_default(),
                 (None, Some(_)) => "failed".into(),
+                (None, None) if running && r.pending.is_some() => "waiting for a decision".into(),
+                (None, None) if running => "running".into(),
                 (None, None) => "interrupted".into(),
             };
+            // What `backflow answer` needs: the question and its choices.
+            let decision = r.pending.as_ref().filter(|_| running).map(|p| {
+                serde_json::json!({
+                    "id": p.id,
+                    "summary": p.summary,
+                    "choices": p.kind.choices(),
+                })
+            });
             serde_json::json!({
                 "job": id,
                 "batch": r.batch,
@@ -45,6 +57,7 @@ pub fn jobs(cli: &Cli, a: &args::JsonArg) -> CliResult {
                 "deploy_ids": r.deploy_ids.iter().map(|d| d.0.clone()).collect::<Vec<_>>(),
                 "error": r.error,
                 "restore_package": r.restore.is_some(),
+                "decision": decision,
             })
         })
         .collect();
@@ -69,6 +82,20 @@ pub fn jobs(cli: &Cli, a: &args::JsonArg) -> CliResult {
                 r["state"].as_str().unwrap_or(""),
                 r["error"].as_str().unwrap_or("")
             );
+            if let Some(d) = r["decision"].as_object() {
+                let choices: Vec<&str> = d["choices"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c.as_str())
+                    .collect();
+                println!(
+                    "    asks: {}\n    answer: backflow answer {} {}",
+                    d["summary"].as_str().unwrap_or(""),
+                    r["job"].as_str().unwrap_or(""),
+                    choices.join("|")
+                );
+            }
         }
     }
     super::team::print(&team, &own);
@@ -86,6 +113,46 @@ pub fn cancel(cli: &Cli, a: &args::JobArg) -> CliResult {
         a.job
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `backflow answer JOB CHOICE`: answers the decision the job waits for, in whatever process
+/// runs it, then waits (briefly) for the job to take the answer.
+pub fn answer(cli: &Cli, a: &args::AnswerArgs) -> CliResult {
+    if cli.readonly {
+        return Err(CliError::input(
+            "--readonly: answering decisions is disabled",
+        ));
+    }
+    let engine = engine(cli)?;
+    let Some(p) = engine.pending_decision(&a.job)? else {
+        return Err(CliError::input(format!(
+            "job {} waits for no decision (`backflow jobs` shows its state)",
+            a.job
+        )));
+    };
+    let answer = p
+        .kind
+        .parse_choice(&a.choice)
+        .map_err(|e| CliError::input(format!("{}: {e}", p.summary)))?;
+    let by = format!(
+        "{} with `backflow answer` (pid {})",
+        engine.user(),
+        std::process::id()
+    );
+    engine.answer_job(&a.job, &p.id, answer, &by)?;
+    // The job reads answers four times a second: a few seconds tell whether it took this one.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < until {
+        if let Some(who) = engine.answered_by(&a.job, &p.id) {
+            println!("{}: answered by {who}; the job continues", p.summary);
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Err(CliError::act(format!(
+        "the answer for job {} is written but the job has not taken it yet; `backflow jobs` shows whether it moved on",
+        a.job
+    )))
 }
 
 pub fn audit(cli: &Cli, a: &args::AuditArgs) -> CliResult {
@@ -199,6 +266,7 @@ pub fn rollback(cli: &Cli, a: &args::RollbackArgs) -> CliResult {
         }
     }
     let confirmed = a.confirm_env.contains(&plan.env);
+    promote::decision_limit(&engine, None)?;
     let rt = runtime()?;
     rt.block_on(async {
         let mut rx = engine.subscribe();
@@ -212,6 +280,8 @@ pub fn auto(cli: &Cli, a: &args::AutoArgs) -> CliResult {
         return Err(CliError::input("--readonly: automation is disabled"));
     }
     let engine = engine(cli)?;
+    // Unattended: a question nobody can answer stops its job at once (resume asks again).
+    engine.set_decision_limit(Some(std::time::Duration::ZERO));
     loop {
         let specs = engine.auto_plan()?;
         if specs.is_empty() {

@@ -86,6 +86,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Resume(a)) => jobs::resume(&cli, a),
         Some(Command::Jobs(a)) => jobs::jobs(&cli, a),
         Some(Command::Cancel(a)) => jobs::cancel(&cli, a),
+        Some(Command::Answer(a)) => jobs::answer(&cli, a),
         Some(Command::Audit(a)) => jobs::audit(&cli, a),
         Some(Command::Rollback(a)) => jobs::rollback(&cli, a),
         Some(Command::Auto(a)) => jobs::auto(&cli, a),

@@ -12,12 +12,17 @@ use std::time::Duration;
 
 /// `90s`, `45m`, `72h`, `3d` (a bare number is seconds).
 fn parse_timeout(text: &str) -> Result<Duration, String> {
+    parse_duration("--timeout", text)
+}
+
+/// `flag`'s value as a duration: `90s`, `45m`, `72h`, `3d` (a bare number is seconds).
+pub(super) fn parse_duration(flag: &str, text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (n, unit) = t.split_at(split);
     let n: u64 = n
         .parse()
-        .map_err(|_| format!("--timeout '{text}': write a number with s, m, h or d (72h)"))?;
+        .map_err(|_| format!("{flag} '{text}': write a number with s, m, h or d (72h)"))?;
     let secs = match unit.trim() {
         "" | "s" => 1,
         "m" => 60,
@@ -25,12 +30,12 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
         "d" => 86_400,
         other => {
             return Err(format!(
-                "--timeout '{text}': unknown unit '{other}', use s, m, h or d (72h)"
+                "{flag} '{text}': unknown unit '{other}', use s, m, h or d (72h)"
             ));
         }
     };
     if n == 0 {
-        return Err(format!("--timeout '{text}' must be more than 0"));
+        return Err(format!("{flag} '{text}' must be more than 0"));
     }
     Ok(Duration::from_secs(n.saturating_mul(secs)))
 }
@@ -148,6 +153,7 @@ fn resync(
             confirm_env: a.confirm_env.clone(),
             destructive_pre: false,
             json: a.json,
+            wait_decision: None,
         };
         let code = match super::jobs::promote(cli, &p, crate::domain::job::JobKind::BackPromote) {
             Ok(c) => c,

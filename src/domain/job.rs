@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod answer;
+pub use answer::{ANSWER_FILE, AnswerFile};
+
 /// Defines a string id that serialises as the bare string, so journals and JSON keep their
 /// shape, and reads as `&str` wherever text is wanted.
 macro_rules! string_id {

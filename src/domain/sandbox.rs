@@ -153,14 +153,37 @@ impl SandboxBadge {
 }
 
 impl SandboxBadge {
-    /// Masked once, then refreshed again without masking: the copy's data is unmasked.
+    /// Masked once, then refreshed again without masking: the copy's data is unmasked. A
+    /// sandbox never masked shows no masking at all on the board, so it is not stale here.
     pub fn mask_stale(&self) -> bool {
-        let at = |t: &Option<String>| {
-            t.as_deref()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|d| d.timestamp())
-        };
-        matches!((at(&self.last_mask), at(&self.last_refresh)), (Some(m), Some(r)) if m < r)
+        refreshed_after_masking(
+            self.last_refresh.as_deref(),
+            self.last_mask.as_deref(),
+            false,
+        )
+    }
+}
+
+/// Whether a sandbox was refreshed after its last masking, so production's data may be back
+/// unmasked (RFC 3339 times). `never_masked` is the answer for a refreshed sandbox with no
+/// masking on record: `orgs` warns about it, the board's badge does not. Never refreshed is
+/// never stale.
+pub fn refreshed_after_masking(
+    last_refresh: Option<&str>,
+    last_mask: Option<&str>,
+    never_masked: bool,
+) -> bool {
+    let Some(refreshed) = last_refresh else {
+        return false;
+    };
+    let Some(masked) = last_mask else {
+        return never_masked;
+    };
+    let at = |t: &str| DateTime::parse_from_rfc3339(t).ok().map(|d| d.timestamp());
+    match (at(masked), at(refreshed)) {
+        (Some(m), Some(r)) => m < r,
+        // Times backflow wrote itself share one format, so their text sorts as they do.
+        _ => masked < refreshed,
     }
 }
 
@@ -364,6 +387,30 @@ mod tests {
             "refreshed 3d · ⚠ unmasked since refresh"
         );
         assert!(masked("2026-02-01T00:00:00Z").mask_stale());
+    }
+
+    #[test]
+    fn refreshed_after_masking_compares_instants_and_asks_about_never_masked() {
+        let r = Some("2026-03-01T00:00:00Z");
+        assert!(refreshed_after_masking(
+            r,
+            Some("2026-02-28T23:00:00Z"),
+            false
+        ));
+        // Same instant written with an offset: not after.
+        assert!(!refreshed_after_masking(
+            r,
+            Some("2026-03-01T01:00:00+01:00"),
+            true
+        ));
+        assert!(refreshed_after_masking(r, None, true));
+        assert!(!refreshed_after_masking(r, None, false));
+        assert!(!refreshed_after_masking(
+            None,
+            Some("2026-03-01T00:00:00Z"),
+            true
+        ));
+        assert!(!refreshed_after_masking(None, None, true));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! resumes where it stopped and a deploy id, once sent, is polled and never sent again.
 
 use super::EngineError;
-use crate::domain::job::{BatchId, JobId, JobSpec, Outcome, Step};
+use crate::domain::job::{
+    Answer, BatchId, DecisionId, JobId, JobSpec, Outcome, PendingDecision, Step,
+};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -58,6 +60,19 @@ pub enum Record {
     Recorded {
         commit: String,
         pushed: bool,
+    },
+    /// The job waits for this decision: any process may answer it (answer file beside the
+    /// journal), so the console shows it for jobs of other processes too.
+    DecisionAsked {
+        decision: PendingDecision,
+        at: i64,
+    },
+    /// How a decision was answered, and by whom (user, front end, process).
+    DecisionAnswered {
+        id: DecisionId,
+        answer: Answer,
+        by: String,
+        at: i64,
     },
     Finished {
         outcome: Outcome,
@@ -203,6 +218,11 @@ pub struct Replay {
     pub restore: Option<(String, Vec<String>)>,
     pub outcome: Option<Outcome>,
     pub error: Option<String>,
+    /// The decision the job waits for: a job asks one question at a time, so a new question
+    /// replaces an unanswered one left by an interrupted run.
+    pub pending: Option<PendingDecision>,
+    /// Decisions answered: id and who answered.
+    pub answered: Vec<(DecisionId, String)>,
 }
 
 impl Replay {
@@ -237,8 +257,21 @@ impl Replay {
                 }
                 Record::RevisionHighWater { counter } => r.revision_high_water = Some(*counter),
                 Record::Recorded { commit, pushed } => r.recorded = Some((commit.clone(), *pushed)),
-                Record::Finished { outcome, .. } => r.outcome = Some(outcome.clone()),
-                Record::Failed { error, .. } => r.error = Some(error.clone()),
+                Record::DecisionAsked { decision, .. } => r.pending = Some(decision.clone()),
+                Record::DecisionAnswered { id, by, .. } => {
+                    if r.pending.as_ref().is_some_and(|p| &p.id == id) {
+                        r.pending = None;
+                    }
+                    r.answered.push((id.clone(), by.clone()));
+                }
+                Record::Finished { outcome, .. } => {
+                    r.outcome = Some(outcome.clone());
+                    r.pending = None;
+                }
+                Record::Failed { error, .. } => {
+                    r.error = Some(error.clone());
+                    r.pending = None;
+                }
             }
         }
         r
@@ -309,6 +342,38 @@ mod tests {
         let old = r#"{"record":"deploy_sending","check_only":true,"at":7}"#;
         let rec: Record = serde_json::from_str(old).unwrap();
         assert_eq!(Replay::from(&[rec]).deploy_sending, Some((true, 7)));
+    }
+
+    #[test]
+    fn one_question_waits_at_a_time_until_answered_or_the_job_ends() {
+        use crate::domain::job::DecisionKind;
+        let ask = |id: &str| Record::DecisionAsked {
+            decision: PendingDecision {
+                id: id.into(),
+                summary: "s".into(),
+                kind: DecisionKind::Confirm { env: "uat".into() },
+            },
+            at: 1,
+        };
+        let answered = |id: &str| Record::DecisionAnswered {
+            id: id.into(),
+            answer: Answer::Abort,
+            by: "ana".into(),
+            at: 2,
+        };
+        let pending = |recs: &[Record]| Replay::from(recs).pending.map(|p| p.id);
+        assert_eq!(pending(&[ask("d1")]), Some("d1".into()));
+        // A run interrupted while asking: the resumed run's question replaces it.
+        assert_eq!(pending(&[ask("d1"), ask("d2")]), Some("d2".into()));
+        assert_eq!(pending(&[ask("d1"), answered("d0")]), Some("d1".into()));
+        let r = Replay::from(&[ask("d1"), answered("d1")]);
+        assert_eq!(r.pending, None);
+        assert_eq!(r.answered, vec![("d1".to_string(), "ana".to_string())]);
+        let failed = Record::Failed {
+            error: "needs a decision".into(),
+            at: 3,
+        };
+        assert_eq!(pending(&[ask("d1"), failed]), None);
     }
 
     #[test]

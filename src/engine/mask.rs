@@ -336,7 +336,12 @@ pub fn annotate(rows: &mut [super::orgs::OrgRow], dir: &Path) {
         };
         let (refreshed, masked) = (last("refresh"), last("mask"));
         row.masking = MaskState {
-            mask_stale: refreshed.is_some() && masked < refreshed,
+            // A refreshed sandbox never masked holds production's data too: warned.
+            mask_stale: crate::domain::sandbox::refreshed_after_masking(
+                refreshed.as_deref(),
+                masked.as_deref(),
+                true,
+            ),
             last_refreshed: refreshed,
             last_masked: masked,
         };

@@ -1,6 +1,7 @@
 //! The engine: workspace loading, read queries for the views, jobs (later), journal and audit.
 //! TUI and CLI reach git, HTTP and the file system only through here.
 
+mod answer;
 pub mod audit;
 pub mod connect;
 pub mod crash;

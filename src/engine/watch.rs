@@ -84,6 +84,11 @@ impl Watcher {
     }
 }
 
+/// Whether a live process holds an env lock for `job` (runs it now).
+pub fn is_running(state_root: &Path, job: &str) -> bool {
+    live_holders(&state_root.join("locks")).contains_key(job)
+}
+
 /// Job id → pid of the live processes holding an env lock.
 fn live_holders(dir: &Path) -> HashMap<String, u32> {
     let mut out = HashMap::new();
@@ -161,6 +166,8 @@ pub fn state_of(id: &str, records: &[Record], live: bool) -> Option<JobState> {
     });
     st.deploy_id = r.deploy_ids.last().map(|d| d.0.clone());
     st.has_restore_package = r.restore.is_some();
+    // A question left by a process that is gone is asked again on resume.
+    st.pending = r.pending.clone().filter(|_| live).into_iter().collect();
     st.log = records.iter().filter_map(describe).collect();
     Some(st)
 }
@@ -193,12 +200,34 @@ fn describe(rec: &Record) -> Option<String> {
             if *pushed { ", pushed" } else { ", not pushed" }
         ),
         Record::Failed { error, .. } => format!("failed: {error}"),
+        Record::DecisionAsked { decision, .. } => {
+            format!("waiting for a decision: {}", decision.summary)
+        }
+        Record::DecisionAnswered { answer, by, .. } => {
+            format!("decision answered by {by}: {}", answer_label(answer))
+        }
         Record::TargetTip { .. }
         | Record::DeployComponents { .. }
         | Record::PromotionCommit { .. }
         | Record::RevisionHighWater { .. }
         | Record::Finished { .. } => return None,
     })
+}
+
+/// An answer as the log shows it (an edited text is not repeated).
+pub fn answer_label(a: &crate::domain::job::Answer) -> String {
+    use crate::domain::job::Answer;
+    match a {
+        Answer::TakeSource => "take source".into(),
+        Answer::KeepTarget => "keep target".into(),
+        Answer::Both => "both".into(),
+        Answer::Edit { .. } => "edited text".into(),
+        Answer::Skip => "skip".into(),
+        Answer::Abort => "abort".into(),
+        Answer::Adopt => "adopt".into(),
+        Answer::Overwrite => "overwrite".into(),
+        Answer::Confirm { typed } => format!("typed '{typed}'"),
+    }
 }
 
 #[cfg(test)]

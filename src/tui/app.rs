@@ -85,6 +85,12 @@ pub enum Effect {
         decision: String,
         answer: Answer,
     },
+    /// Answers a decision of a job another process runs (its answer file).
+    AnswerElsewhere {
+        job: JobId,
+        decision: String,
+        answer: Answer,
+    },
     /// Cancels a job of this process or asks the process that runs it.
     Cancel(JobId),
     /// Continues an interrupted job (of any process) here, from its journal.

@@ -68,7 +68,7 @@ pub fn job_event(app: &mut App, ev: JobEvent) -> Vec<Effect> {
 }
 
 /// Removes the modals of decision `id` (answered here or elsewhere) and shows the next one.
-fn close(app: &mut App, id: &str) {
+pub fn close(app: &mut App, id: &str) {
     app.modals.retain(|m| match m {
         Modal::Decision(d) => d.decision.id != id,
         Modal::Drift(d) => d.0.decision.id != id,
@@ -78,7 +78,9 @@ fn close(app: &mut App, id: &str) {
     open_next(app);
 }
 
-/// Shows the first unanswered decision, unless one is shown or the user closed it.
+/// Shows the first unanswered decision of this console's jobs, unless one is shown or the user
+/// closed it. Another process's questions wait in the Jobs pane (its own terminal may answer
+/// them), where the same key opens them.
 pub fn open_next(app: &mut App) {
     if app.modals.iter().any(|m| {
         matches!(
@@ -88,12 +90,16 @@ pub fn open_next(app: &mut App) {
     }) {
         return;
     }
-    let next = app.jobs.iter().find_map(|j| {
-        j.pending
-            .iter()
-            .find(|d| !app.dismissed.contains(&d.id))
-            .map(|d| (j.job.clone(), j.target.clone(), d.clone()))
-    });
+    let next = app
+        .jobs
+        .iter()
+        .filter(|j| !app.external.contains_key(&j.job))
+        .find_map(|j| {
+            j.pending
+                .iter()
+                .find(|d| !app.dismissed.contains(&d.id))
+                .map(|d| (j.job.clone(), j.target.clone(), d.clone()))
+        });
     if let Some((job, target, d)) = next {
         if let DecisionKind::Confirm { env } = &d.kind {
             app.modals.push(Modal::TypedAnswer(TypedAnswer {
@@ -162,12 +168,21 @@ pub fn answer(app: &mut App, id: &str, answer: Answer, all: bool) -> Vec<Effect>
 }
 
 pub fn answer_one(app: &mut App, id: &str, answer: Answer) -> Vec<Effect> {
+    let mut elsewhere = None;
     for j in &mut app.jobs {
+        if j.pending.iter().any(|d| d.id == id) && app.external.contains_key(&j.job) {
+            elsewhere = Some(j.job.clone());
+        }
         j.pending.retain(|d| d.id != id);
     }
     close(app, id);
-    vec![Effect::Answer {
-        decision: id.to_string(),
-        answer,
+    let decision = id.to_string();
+    vec![match elsewhere {
+        Some(job) => Effect::AnswerElsewhere {
+            job,
+            decision,
+            answer,
+        },
+        None => Effect::Answer { decision, answer },
     }]
 }

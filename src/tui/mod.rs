@@ -225,6 +225,16 @@ fn run_effect(
                 tracing::warn!("answer {decision}: {err}");
             }
         }
+        Effect::AnswerElsewhere {
+            job,
+            decision,
+            answer,
+        } => {
+            let by = format!("{} in the console (pid {})", e.user(), std::process::id());
+            if let Err(err) = engine.answer_job(&job, &decision, answer, &by) {
+                queue.push_back(Msg::Failed(format!("Cannot answer job {job}: {err}")));
+            }
+        }
         Effect::Cancel(job) => {
             if let Err(err) = engine.request_cancel(&job) {
                 queue.push_back(Msg::Failed(format!("Cannot cancel {job}: {err}")));

@@ -115,11 +115,12 @@ fn refusals_exit_2_before_anything_runs() {
 }
 
 #[test]
-fn a_true_conflict_aborts_safely_without_a_terminal() {
+fn a_true_conflict_without_a_terminal_stops_before_deploying() {
     let ws = Ws::new();
     let o = ws.back_promote("prod", "qa", "US-0101", &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("aborted"), "{}", text(&o));
+    assert!(text(&o).contains("needs a decision"), "{}", text(&o));
+    assert!(ws.deploys().iter().all(|d| d.org != "qa" || d.check_only));
     assert!(!status_has(&ws, "qa", "US-0101"), "nothing recorded");
 }
 

@@ -12,6 +12,7 @@ mod conformance_checks;
 mod convert;
 mod crash_harness;
 mod crash_refresh;
+mod decisions;
 mod deep_xml;
 mod delta;
 mod depends;

@@ -1379,12 +1379,12 @@ fn a_job_started_by_another_process_appears_and_follows_its_journal() {
     assert_eq!(app.jobs[0].steps[1].status, StepStatus::Done);
     assert_eq!(app.jobs[0].steps[2].status, StepStatus::Running);
     assert!(w.scan().is_empty());
-    // Its questions are answered where it runs.
+    // It asks nothing now: Enter says so.
     app.update(code(KeyCode::Enter));
     let Some(Modal::Notice(n)) = app.modals.last() else {
         panic!("no notice");
     };
-    assert!(n.0.contains("answer its questions in the terminal that runs it"));
+    assert!(n.0.contains("waits for no decision now"), "{}", n.0);
     app.update(code(KeyCode::Esc));
     // Cancel goes to the process that runs it (through the engine's cancel request).
     app.update(key('c'));
@@ -1805,4 +1805,87 @@ fn plan_shows_the_selected_tests_and_the_story_the_engine_found() {
         panic!("no replan: {eff:?}");
     };
     assert_eq!(req.stories, ["US-0104", "US-0105"]);
+}
+
+#[test]
+fn a_decision_of_another_process_shows_in_the_jobs_pane_and_the_same_key_answers_it() {
+    let fx = fixture();
+    let mut app = jobs_app(&fx);
+    let state = tempfile::tempdir().unwrap();
+    let root = state.path();
+    let j = journal_of_other_process(root, "j-cli", "qa");
+    hold_lock(root, "qa", "j-cli");
+    j.append(&Record::DecisionAsked {
+        decision: conflict("d-cli"),
+        at: NOW - 50,
+    })
+    .unwrap();
+    let mut w = Watcher::new(root);
+    scan(&mut app, &mut w, true);
+    // Listed as waiting, with its question; no modal pops up over another terminal's prompt.
+    assert_eq!(app.jobs[0].pending.len(), 1);
+    assert!(app.modals.is_empty());
+    let t = render(&app, 80, 24, &plain());
+    insta::assert_snapshot!("jobs_foreign_decision_80x24", t.backend());
+    let s = screen_text(&t);
+    assert!(s.contains("waiting"), "{s}");
+    assert!(
+        s.contains("1 decision waiting: press enter to answer"),
+        "{s}"
+    );
+    // The same key as for this console's jobs opens the same modal; its answer goes to the
+    // process that runs the job.
+    app.update(code(KeyCode::Enter));
+    let Some(Modal::Decision(d)) = app.modals.last() else {
+        panic!("no decision modal: {:?}", app.modals.len());
+    };
+    assert_eq!(d.decision.id, "d-cli");
+    assert_eq!(
+        app.update(key('s')),
+        vec![Effect::AnswerElsewhere {
+            job: "j-cli".into(),
+            decision: "d-cli".into(),
+            answer: Answer::TakeSource,
+        }]
+    );
+    assert!(app.modals.is_empty());
+    // The job takes it: its journal moves on and the pane follows.
+    j.append(&Record::DecisionAnswered {
+        id: "d-cli".into(),
+        answer: Answer::TakeSource,
+        by: "rm in the console".into(),
+        at: NOW - 40,
+    })
+    .unwrap();
+    j.append(&Record::StepDone {
+        step: Step::DriftCheck,
+        at: NOW - 30,
+    })
+    .unwrap();
+    scan(&mut app, &mut w, false);
+    assert!(app.jobs[0].pending.is_empty());
+    let s = screen_text(&render(&app, 80, 24, &plain()));
+    assert!(s.contains("running"), "{s}");
+    assert!(
+        s.contains("decision answered by rm in the console: take source"),
+        "{s}"
+    );
+    // A question answered in the other terminal closes the modal opened here.
+    j.append(&Record::DecisionAsked {
+        decision: conflict("d-two"),
+        at: NOW - 20,
+    })
+    .unwrap();
+    scan(&mut app, &mut w, false);
+    app.update(code(KeyCode::Enter));
+    assert!(matches!(app.modals.last(), Some(Modal::Decision(_))));
+    j.append(&Record::DecisionAnswered {
+        id: "d-two".into(),
+        answer: Answer::KeepTarget,
+        by: "ops at the terminal".into(),
+        at: NOW - 10,
+    })
+    .unwrap();
+    scan(&mut app, &mut w, false);
+    assert!(app.modals.is_empty(), "closed when answered elsewhere");
 }

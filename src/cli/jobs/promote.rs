@@ -1,10 +1,24 @@
 //! Running a promotion or resuming one in the foreground: events as they come, decisions asked on
-//! stdin.
+//! stdin while any other process may answer them; with no terminal a decision waits
+//! `--wait-decision` long for `backflow answer`, then the job stops as needing one.
 
 use super::*;
 
 pub(in crate::cli) fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::env::var_os("CI").is_none()
+}
+
+/// Who answers at this terminal may be raced by another process: with no terminal, a decision
+/// waits `wait` (none: not at all) for `backflow answer` or a console.
+pub(super) fn decision_limit(engine: &Engine, wait: Option<&str>) -> Result<(), CliError> {
+    let wait = wait
+        .map(|w| super::super::refresh::parse_duration("--wait-decision", w))
+        .transpose()
+        .map_err(CliError::input)?;
+    if !interactive() {
+        engine.set_decision_limit(Some(wait.unwrap_or_default()));
+    }
+    Ok(())
 }
 
 pub(in crate::cli) fn ask(question: &str) -> String {
@@ -96,6 +110,7 @@ pub fn promote(cli: &Cli, a: &args::PromoteArgs, kind: JobKind) -> CliResult {
             return Err(CliError::act("not confirmed; nothing was changed"));
         }
     }
+    decision_limit(&engine, a.wait_decision.as_deref())?;
     let rt = runtime()?;
     rt.block_on(async {
         let mut rx = engine.subscribe();
@@ -113,8 +128,15 @@ pub(super) async fn follow(
 ) -> CliResult {
     let mut open: BTreeSet<JobId> = ids.into_iter().collect();
     let mut code = 0u8;
+    let mut prompt = Prompt::default();
     while !open.is_empty() {
-        let Some(ev) = rx.recv().await else { break };
+        let ev = match prompt.backlog.pop_front() {
+            Some(ev) => ev,
+            None => match rx.recv().await {
+                Some(ev) => ev,
+                None => break,
+            },
+        };
         if !open.contains(&ev.job) {
             continue;
         }
@@ -143,8 +165,10 @@ pub(super) async fn follow(
                 )
             }
             EventKind::DecisionNeeded { id, summary } => {
-                let answer = decide(engine, &ev.job, id, summary);
-                let _ = engine.answer(id, answer);
+                if let Some(answer) = decide(engine, &ev.job, id, summary, rx, &mut prompt).await {
+                    // Another process may have answered first: the job keeps that answer.
+                    let _ = engine.answer(id, answer);
+                }
             }
             EventKind::Finished(o) => {
                 code = code.max(o.exit_code());
@@ -225,22 +249,76 @@ fn describe(o: &Outcome) -> String {
     }
 }
 
-/// A decision asked on stdin; with no terminal the safe choice (abort).
-fn decide(engine: &Engine, job: &str, id: &str, summary: &str) -> Answer {
-    let Some(state) = engine.job_state(job) else {
-        return Answer::Abort;
-    };
-    let Some(p) = state.pending.iter().find(|p| p.id == id) else {
-        return Answer::Abort;
-    };
+/// Lines typed on stdin (read on a thread of their own, so a question can be dropped when
+/// another process answers it) and the events that came in while a question was open.
+#[derive(Default)]
+pub(super) struct Prompt {
+    lines: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
+    backlog: std::collections::VecDeque<crate::domain::job::JobEvent>,
+}
+
+impl Prompt {
+    /// The next line typed, or `None` when another process answered decision `id` first.
+    async fn line(
+        &mut self,
+        question: &str,
+        id: &str,
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<crate::domain::job::JobEvent>,
+    ) -> Option<String> {
+        eprint!("{question} ");
+        let _ = std::io::stderr().flush();
+        let lines = self.lines.get_or_insert_with(|| {
+            let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+            std::thread::spawn(move || {
+                for line in std::io::stdin().lock().lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line.trim().to_string()).is_err() {
+                        break;
+                    }
+                }
+            });
+            lines
+        });
+        loop {
+            tokio::select! {
+                l = lines.recv() => return Some(l.unwrap_or_default()),
+                ev = rx.recv() => {
+                    let ev = ev?;
+                    let answered = matches!(&ev.kind,
+                        EventKind::DecisionAnswered { id: d, .. } if d == id);
+                    self.backlog.push_back(ev);
+                    if answered {
+                        eprintln!("\n(answered elsewhere; the job continues)");
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A decision asked on stdin, unless another process answers it first (`None`). With no
+/// terminal, says how to answer it from elsewhere: the job waits `--wait-decision` long.
+async fn decide(
+    engine: &Engine,
+    job: &str,
+    id: &str,
+    summary: &str,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<crate::domain::job::JobEvent>,
+    prompt: &mut Prompt,
+) -> Option<Answer> {
+    let state = engine.job_state(job)?;
+    let p = state.pending.iter().find(|p| p.id == id)?;
     if !interactive() {
         eprintln!(
-            "[{}] {summary}: no terminal to ask on, aborting (use --on-conflict / --on-drift)",
-            state.target
+            "[{}] job {job} waits for a decision: {summary}\n    answer it with `backflow answer {job} {}` or in the console's Jobs pane (no terminal here; --wait-decision sets how long the job waits)",
+            state.target,
+            p.kind.choices().join("|"),
         );
-        return Answer::Abort;
+        return None;
     }
     eprintln!("\n[{}] {summary}", state.target);
+    eprintln!("    (or answer from anywhere: backflow answer {job} CHOICE)");
     match &p.kind {
         DecisionKind::Conflict {
             elements,
@@ -251,36 +329,35 @@ fn decide(engine: &Engine, job: &str, id: &str, summary: &str) -> Answer {
                 eprintln!("    {e}");
             }
             let both = if *both_allowed { " (b)oth," } else { "" };
+            let q = format!("take (s)ource, keep (t)arget,{both} s(k)ip, (a)bort?");
             loop {
-                match ask(&format!(
-                    "take (s)ource, keep (t)arget,{both} s(k)ip, (a)bort?"
-                ))
-                .as_str()
-                {
-                    "s" => return Answer::TakeSource,
-                    "t" => return Answer::KeepTarget,
-                    "b" if *both_allowed => return Answer::Both,
-                    "k" => return Answer::Skip,
-                    "a" => return Answer::Abort,
+                match prompt.line(&q, id, rx).await?.as_str() {
+                    "s" => return Some(Answer::TakeSource),
+                    "t" => return Some(Answer::KeepTarget),
+                    "b" if *both_allowed => return Some(Answer::Both),
+                    "k" => return Some(Answer::Skip),
+                    "a" => return Some(Answer::Abort),
                     _ => {}
                 }
             }
         }
         DecisionKind::Drift { components, .. } => {
             eprintln!("    changed in the org: {}", components.join(", "));
+            let q = "(a)dopt them onto the branch first, (o)verwrite them, a(b)ort?";
             loop {
-                match ask("(a)dopt them onto the branch first, (o)verwrite them, a(b)ort?").as_str()
-                {
-                    "a" => return Answer::Adopt,
-                    "o" => return Answer::Overwrite,
-                    "b" => return Answer::Abort,
+                match prompt.line(q, id, rx).await?.as_str() {
+                    "a" => return Some(Answer::Adopt),
+                    "o" => return Some(Answer::Overwrite),
+                    "b" => return Some(Answer::Abort),
                     _ => {}
                 }
             }
         }
-        DecisionKind::Confirm { env } => Answer::Confirm {
-            typed: ask(&format!("type {env} to confirm:")),
-        },
+        DecisionKind::Confirm { env } => Some(Answer::Confirm {
+            typed: prompt
+                .line(&format!("type {env} to confirm:"), id, rx)
+                .await?,
+        }),
     }
 }
 
@@ -306,6 +383,7 @@ pub fn resume(cli: &Cli, a: &args::ResumeArgs) -> CliResult {
             .map(|(id, _)| id)
             .ok_or_else(|| failed_jobs_to_continue(&engine))?,
     };
+    decision_limit(&engine, a.wait_decision.as_deref())?;
     let rt = runtime()?;
     rt.block_on(async {
         let mut rx = engine.subscribe();

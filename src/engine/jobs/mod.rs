@@ -1,12 +1,13 @@
 //! Jobs as tokio tasks: one per target, grouped in batches. Every event goes to every
 //! subscriber through an unbounded channel (lifecycle events are never dropped); `job_state`
 //! returns the full state so a subscriber that joins late resyncs. Decisions are awaited on a
-//! oneshot channel; `answer` resolves them; `cancel` is a request the job checks between steps.
+//! oneshot channel or an answer file (`decide.rs`); `cancel` is a request the job checks between
+//! steps.
 
 use super::EngineError;
 use crate::domain::job::{
-    Answer, BatchId, DecisionId, DecisionKind, EventKind, JobEvent, JobId, JobSpec, JobState,
-    Outcome, PendingDecision, Step, StepStatus,
+    Answer, BatchId, DecisionId, EventKind, JobEvent, JobId, JobSpec, JobState, Outcome, Step,
+    StepStatus,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -14,6 +15,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+
+mod decide;
 
 const LOG_TAIL: usize = 200;
 /// Ended jobs kept in the table (the console and `auto` live long; each job's journal stays on
@@ -24,13 +27,17 @@ const KEEP_ENDED: usize = 100;
 struct Entry {
     state: JobState,
     cancel: CancellationToken,
-    waiting: HashMap<DecisionId, oneshot::Sender<Answer>>,
+    /// Decisions waited on: the answer and who gave it.
+    waiting: HashMap<DecisionId, oneshot::Sender<(Answer, String)>>,
 }
 
 #[derive(Default)]
 struct Inner {
     jobs: BTreeMap<JobId, Entry>,
     subscribers: Vec<mpsc::UnboundedSender<JobEvent>>,
+    /// How long a decision waits for an answer before the job stops as needing one; `None`
+    /// waits until answered (someone can answer in this process).
+    decision_limit: Option<std::time::Duration>,
 }
 
 /// The job table shared by the engine handle, the running tasks and the views.
@@ -192,6 +199,10 @@ impl Jobs {
             jobs: self.clone(),
         };
         ctx.emit(EventKind::Started { steps });
+        let finished = CancellationToken::new();
+        if let Some(root) = &self.journal_root {
+            watch_cancel_file(root, &ctx, finished.clone());
+        }
         let run_ctx = ctx.clone();
         tokio::spawn(async move {
             // The body runs in its own task so a panic is caught as a JoinError.
@@ -203,6 +214,7 @@ impl Jobs {
                 )),
                 Err(e) => Err(EngineError::Internal(format!("the job was stopped: {e}"))),
             };
+            finished.cancel();
             match result {
                 Ok(outcome) => ctx.emit(EventKind::Finished(outcome)),
                 Err(e) => ctx.emit(EventKind::Failed {
@@ -212,48 +224,6 @@ impl Jobs {
             }
         });
         job
-    }
-
-    /// Answers a pending decision.
-    pub fn answer(&self, decision: &str, answer: Answer) -> Result<(), EngineError> {
-        let (tx, ctx_info) = {
-            let mut i = self
-                .inner
-                .lock()
-                .map_err(|_| EngineError::Internal("job table poisoned".into()))?;
-            let mut found = None;
-            for e in i.jobs.values_mut() {
-                if let Some(tx) = e.waiting.remove(decision) {
-                    e.state.pending.retain(|p| p.id != decision);
-                    found = Some((
-                        tx,
-                        (
-                            e.state.job.clone(),
-                            e.state.batch.clone(),
-                            e.state.target.clone(),
-                        ),
-                    ));
-                    break;
-                }
-            }
-            found.ok_or_else(|| {
-                EngineError::Input(format!(
-                    "no pending decision '{decision}' (already answered?)"
-                ))
-            })?
-        };
-        let (job, batch, target) = ctx_info;
-        self.emit_raw(
-            &job,
-            &batch,
-            &target,
-            EventKind::DecisionAnswered {
-                id: decision.to_string(),
-                answer: answer.clone(),
-            },
-        );
-        tx.send(answer)
-            .map_err(|_| EngineError::Input("the job no longer waits for that decision".into()))
     }
 
     /// Requests cancellation; the job re-reads the outcome and reports it truthfully.
@@ -301,6 +271,24 @@ fn prune(jobs: &mut BTreeMap<JobId, Entry>, keep: usize) {
     for id in ended.iter().take(ended.len().saturating_sub(keep)) {
         jobs.remove(id);
     }
+}
+
+/// `backflow cancel JOB` (or a console) in another process drops a `cancel` file beside the
+/// job's journal; the process running the job (back promotion or rollback) turns it into a
+/// cancel request. A file left by an earlier run is removed first.
+fn watch_cancel_file(root: &std::path::Path, ctx: &JobCtx, finished: CancellationToken) {
+    let flag = super::journal::Journal::dir(root, &ctx.job).join("cancel");
+    let _ = std::fs::remove_file(&flag);
+    let token = ctx.cancel.clone();
+    tokio::spawn(async move {
+        while !token.is_cancelled() && !finished.is_cancelled() {
+            if flag.exists() {
+                token.cancel();
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    });
 }
 
 /// Folds an event into the job state (the same rules a subscriber uses).
@@ -398,30 +386,6 @@ impl JobCtx {
 
     pub fn cancelled(&self) -> bool {
         self.cancel.is_cancelled()
-    }
-
-    /// Asks a question and waits for `answer` (or for cancellation, which aborts).
-    pub async fn decide(&self, summary: String, kind: DecisionKind) -> Answer {
-        let id = self.jobs.new_id("d");
-        let (tx, rx) = oneshot::channel();
-        if let Ok(mut i) = self.jobs.inner.lock()
-            && let Some(e) = i.jobs.get_mut(&self.job)
-        {
-            e.waiting.insert(id.clone(), tx);
-            e.state.pending.push(PendingDecision {
-                id: id.clone(),
-                summary: summary.clone(),
-                kind,
-            });
-        }
-        self.emit(EventKind::DecisionNeeded {
-            id: id.clone(),
-            summary,
-        });
-        tokio::select! {
-            a = rx => a.unwrap_or(Answer::Abort),
-            _ = self.cancel.cancelled() => Answer::Abort,
-        }
     }
 
     /// Runs one step: emits StepStarted/StepFinished around it.

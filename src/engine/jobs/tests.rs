@@ -1,7 +1,7 @@
 //! Unit tests of the job table: ids, events, decisions, cancel, subscriber order.
 
 use super::*;
-use crate::domain::job::{ConflictPolicy, DriftPolicy, JobKind};
+use crate::domain::job::{ConflictPolicy, DecisionKind, DriftPolicy, JobKind};
 
 fn spec(target: &str) -> JobSpec {
     JobSpec {
@@ -61,14 +61,13 @@ async fn batch_runs_asks_and_finishes_with_ordered_events() {
                     ctx.step(Step::Plan, async { Ok(()) }).await?;
                     let a = ctx
                         .step(Step::Decide, async {
-                            Ok(ctx
-                                .decide(
-                                    "take it?".into(),
-                                    DecisionKind::Confirm {
-                                        env: ctx.target.clone(),
-                                    },
-                                )
-                                .await)
+                            ctx.decide(
+                                "take it?".into(),
+                                DecisionKind::Confirm {
+                                    env: ctx.target.clone(),
+                                },
+                            )
+                            .await
                         })
                         .await?;
                     Ok(match a {
@@ -145,7 +144,7 @@ async fn a_panicking_job_fails_and_cancel_aborts_a_decision() {
             Box::pin(async move {
                 let a = ctx
                     .decide("?".into(), DecisionKind::Confirm { env: "qa".into() })
-                    .await;
+                    .await?;
                 Ok(if a == Answer::Abort {
                     Outcome::Canceled
                 } else {

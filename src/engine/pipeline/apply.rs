@@ -22,10 +22,10 @@ pub(super) async fn run(job: &mut Job) -> Result<Flow, EngineError> {
     let ctx = &job.ctx;
     ctx.step(Step::Merge, async {
         ctx.log(format!(
-            "semantic merge: {} path(s) clean, {} component(s) in conflict, {} commit(s) already there",
-            outcome.clean.len(),
-            outcome.conflicts.len(),
-            outcome.skipped.len()
+            "semantic merge: {} clean, {} in conflict, {} already there",
+            crate::domain::plural(outcome.clean.len(), "path"),
+            crate::domain::plural(outcome.conflicts.len(), "component"),
+            crate::domain::plural(outcome.skipped.len(), "commit")
         ));
         Ok(())
     })

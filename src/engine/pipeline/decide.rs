@@ -123,7 +123,7 @@ async fn decide_step(ctx: &JobCtx, outcome: &ApplyOutcome) -> Result<Decided, En
                 ConflictPolicy::Source => Answer::TakeSource,
                 ConflictPolicy::Target => Answer::KeepTarget,
                 ConflictPolicy::Skip => Answer::Skip,
-                ConflictPolicy::Prompt => ctx.decide(c.summary(), conflict_decision(c)).await,
+                ConflictPolicy::Prompt => ctx.decide(c.summary(), conflict_decision(c)).await?,
             };
             let resolution = match answer {
                 Answer::TakeSource => Resolution::TakeSource,

@@ -201,8 +201,8 @@ async fn drift_step(
     }
     if drifted.is_empty() {
         ctx.log(format!(
-            "drift check: {} component(s) match the org",
-            manifest.len()
+            "drift check: no drift in {}",
+            crate::domain::plural(manifest.len(), "component")
         ));
         return Ok(DriftResult::Clean);
     }
@@ -225,7 +225,7 @@ async fn drift_step(
                     details,
                 },
             )
-            .await
+            .await?
         }
     };
     match answer {

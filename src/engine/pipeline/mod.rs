@@ -63,21 +63,6 @@ pub fn run(
             None => Journal::create(&root, &ctx.job)?,
         });
         let replay = replay.unwrap_or_default();
-        // `backflow cancel JOB` from another process drops a file beside the journal.
-        let flag = Journal::dir(&root, &ctx.job).join("cancel");
-        let _ = std::fs::remove_file(&flag);
-        let token = ctx.cancel.clone();
-        let finished = tokio_util::sync::CancellationToken::new();
-        let watcher_done = finished.clone();
-        tokio::spawn(async move {
-            while !token.is_cancelled() && !watcher_done.is_cancelled() {
-                if flag.exists() {
-                    token.cancel();
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            }
-        });
         if replay.spec.is_none() {
             journal.append(&Record::Created {
                 job: ctx.job.clone(),
@@ -87,7 +72,6 @@ pub fn run(
             })?;
         }
         let result = run_steps(ws.clone(), caches, &ctx, journal.clone(), replay).await;
-        finished.cancel();
         match &result {
             Ok(o) => journal.append(&Record::Finished {
                 outcome: o.clone(),

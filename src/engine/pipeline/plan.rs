@@ -47,9 +47,9 @@ pub(super) async fn run(job: &mut Job) -> Result<Flow, EngineError> {
         return Ok(Flow::Finish(Outcome::NothingToDo));
     }
     ctx.log(format!(
-        "{} commit(s) and {} pick(s) for {}: {}",
-        planned.commits.len(),
-        planned.picks.len(),
+        "{} and {} for {}: {}",
+        crate::domain::plural(planned.commits.len(), "commit"),
+        crate::domain::plural(planned.picks.len(), "pick"),
         job.env.name,
         planned
             .components

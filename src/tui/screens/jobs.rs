@@ -46,12 +46,25 @@ pub fn journaled(app: &mut App, jobs: Vec<JournaledJob>, first: bool) -> Vec<Eff
         let newer = |j: &JobState, old: Option<&JournaledJob>| {
             jj.state.seq > j.seq || old.is_none_or(|o| o.live != jj.live)
         };
+        let mut gone = Vec::new();
         match app.jobs.iter_mut().find(|j| j.job == id) {
-            Some(j) if newer(j, app.external.get(&id)) => *j = jj.state.clone(),
+            Some(j) if newer(j, app.external.get(&id)) => {
+                // Questions answered elsewhere (or given up on) close here too.
+                gone = j
+                    .pending
+                    .iter()
+                    .filter(|d| !jj.state.pending.iter().any(|n| n.id == d.id))
+                    .map(|d| d.id.clone())
+                    .collect();
+                *j = jj.state.clone();
+            }
             Some(_) => continue,
             None => app.jobs.push(jj.state.clone()),
         }
         app.external.insert(id, jj);
+        for d in gone {
+            crate::tui::decisions::close(app, &d);
+        }
         changed = true;
     }
     app.dirty = changed || first;
@@ -205,23 +218,37 @@ pub fn act(app: &mut App, a: Action) -> Vec<Effect> {
             }
         }
         Action::Open => {
+            // Any process's question opens the same modal: the answer reaches a job of
+            // another process through its answer file (docs/architecture.md).
             if let Some(j) = app.jobs.get(cursor)
+                && let Some(d) = j.pending.first().cloned()
+            {
+                if app.readonly {
+                    app.notice("Read-only console: decisions are answered elsewhere.");
+                    return vec![];
+                }
+                let (job, target) = (j.job.clone(), j.target.clone());
+                app.dismissed.remove(&d.id);
+                if let crate::domain::job::DecisionKind::Confirm { env } = &d.kind {
+                    app.modals
+                        .push(Modal::TypedAnswer(crate::tui::modals::typed::TypedAnswer {
+                            decision: d.id.clone(),
+                            env: env.clone(),
+                            input: String::new(),
+                        }));
+                } else {
+                    app.modals.push(decision::open(job, target, d));
+                }
+            } else if let Some(j) = app.jobs.get(cursor)
                 && let Some(x) = app.external.get(&j.job)
                 && x.live
             {
-                // Decisions wait on a channel inside the process that runs the job.
                 let text = format!(
-                    "Job {} runs in another process{}: answer its questions in the terminal that runs it.",
+                    "Job {} runs in another process{}: it waits for no decision now.",
                     j.job,
                     x.pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
                 );
                 app.notice(text);
-            } else if let Some(j) = app.jobs.get(cursor)
-                && let Some(d) = j.pending.first().cloned()
-            {
-                let (job, target) = (j.job.clone(), j.target.clone());
-                app.dismissed.remove(&d.id);
-                app.modals.push(decision::open(job, target, d));
             }
         }
         _ => app.jobs_view.cursor = list_move(cursor, n, a, app.page()),
