@@ -132,6 +132,11 @@ struct Console {
 }
 
 fn launch(tag: &str) -> Option<Console> {
+    launch_with(tag, "")
+}
+
+/// `backflow ARGS` (the console without arguments) in the tmux session.
+fn launch_with(tag: &str, args: &str) -> Option<Console> {
     if Command::new("tmux").arg("-V").output().is_err() {
         eprintln!("tmux is not installed: skipping the terminal end-to-end test");
         return None;
@@ -147,7 +152,7 @@ fn launch(tag: &str) -> Option<Console> {
     let script = format!(
         "cd {ws} && BACKFLOW_STATE_DIR={st} XDG_DATA_HOME={st}/data XDG_STATE_HOME={st}/state \
          XDG_CONFIG_HOME={st}/config GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 NO_COLOR=1 \
-         BACKFLOW_USER=e2e {bin}; echo $? > {exit}; echo CONSOLE-EXITED; sleep 30",
+         BACKFLOW_USER=e2e {bin} {args}; echo $? > {exit}; echo CONSOLE-EXITED; sleep 30",
         ws = sh_quote(&ws),
         st = sh_quote(s),
         bin = sh_quote(Path::new(env!("CARGO_BIN_EXE_backflow"))),
@@ -368,4 +373,73 @@ fn console_follows_a_cli_job_started_in_another_process() {
     tmux.wait_for("CONSOLE-EXITED", deadline);
     let code = std::fs::read_to_string(&exit_file).unwrap_or_default();
     assert_eq!(code.trim(), "0");
+}
+
+#[test]
+fn a_terminal_prompt_gives_way_to_an_answer_from_another_process() {
+    let Some(Console {
+        state,
+        ws,
+        exit_file,
+        tmux,
+    }) = launch_with(
+        "prompt",
+        "back-promote --from prod --to dev1 --story US-0101 --yes",
+    )
+    else {
+        return;
+    };
+    let deadline = Duration::from_secs(60);
+    let start = Instant::now();
+    let mut answered = 0;
+    // Each question waits at the prompt; `backflow answer` from another process answers it.
+    loop {
+        let s = tmux.wait_for_any(&["take (s)ource", "CONSOLE-EXITED"], deadline);
+        if s.contains("CONSOLE-EXITED") {
+            break;
+        }
+        // A question still open: asked after the last one answered elsewhere.
+        let open = s.rfind("answer from anywhere") > s.rfind("answered elsewhere");
+        if open {
+            // The job's id, from its journal (the prompt's line wraps at 80 columns).
+            let job = std::fs::read_dir(state.path().join("workspaces"))
+                .unwrap()
+                .flatten()
+                .flat_map(|w| {
+                    std::fs::read_dir(w.path().join("jobs"))
+                        .into_iter()
+                        .flatten()
+                })
+                .flatten()
+                .map(|j| j.file_name().to_string_lossy().into_owned())
+                .next()
+                .expect("a job journal");
+            let o = backflow(state.path())
+                .current_dir(&ws)
+                .env("BACKFLOW_USER", "ops@acme.example")
+                .args(["answer", &job, "source"])
+                .output()
+                .unwrap();
+            assert_eq!(o.status.code(), Some(0), "{}", crate::common::text(&o));
+            answered += 1;
+            let t0 = Instant::now();
+            while tmux.screen().rfind("answer from anywhere")
+                > tmux.screen().rfind("answered elsewhere")
+            {
+                assert!(
+                    t0.elapsed() < deadline,
+                    "the prompt stayed:\n{}",
+                    tmux.screen()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        assert!(start.elapsed() < deadline * 2, "still asking:\n{s}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let s = tmux.screen();
+    assert!(answered > 0, "no question asked:\n{s}");
+    assert!(s.contains("branch now at"), "deployed:\n{s}");
+    let code = std::fs::read_to_string(&exit_file).unwrap_or_default();
+    assert_eq!(code.trim(), "0", "{s}");
 }
