@@ -132,12 +132,13 @@ struct Console {
 }
 
 fn launch(tag: &str) -> Option<Console> {
-    launch_with(tag, "")
+    launch_with(tag, "", "")
 }
 
-/// The console started with `env` (`NAME=value …`) before the binary; after it exits the
-/// shell records the exit code and the terminal's settings (`stty -a`) beside it.
-fn launch_with(tag: &str, env: &str) -> Option<Console> {
+/// `backflow ARGS` (the console without arguments) started with `env` (`NAME=value …`) in the
+/// tmux session; after it exits the shell records the exit code and the terminal's settings
+/// (`stty -a`) beside it.
+fn launch_with(tag: &str, env: &str, args: &str) -> Option<Console> {
     if Command::new("tmux").arg("-V").output().is_err() {
         eprintln!("tmux is not installed: skipping the terminal end-to-end test");
         return None;
@@ -153,7 +154,7 @@ fn launch_with(tag: &str, env: &str) -> Option<Console> {
     let script = format!(
         "cd {ws} && BACKFLOW_STATE_DIR={st} XDG_DATA_HOME={st}/data XDG_STATE_HOME={st}/state \
          XDG_CONFIG_HOME={st}/config GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 NO_COLOR=1 \
-         BACKFLOW_USER=e2e {env} {bin}; echo $? > {exit}; stty -a > {exit}.stty; \
+         BACKFLOW_USER=e2e {env} {bin} {args}; echo $? > {exit}; stty -a > {exit}.stty; \
          echo CONSOLE-EXITED; sleep 30",
         ws = sh_quote(&ws),
         st = sh_quote(s),
@@ -388,7 +389,7 @@ fn a_console_panic_restores_the_terminal_and_reports_the_bug() {
         ws: _ws,
         exit_file,
         tmux,
-    }) = launch_with("panic", "BACKFLOW_PANIC_AT=console:drawn RUST_BACKTRACE=0")
+    }) = launch_with("panic", "BACKFLOW_PANIC_AT=console:drawn RUST_BACKTRACE=0", "")
     else {
         return;
     };
@@ -416,4 +417,73 @@ fn a_console_panic_restores_the_terminal_and_reports_the_bug() {
     for mode in ["icanon", "echo", "isig"] {
         assert!(words.contains(&mode), "{mode} restored: {stty}");
     }
+
+#[test]
+fn a_terminal_prompt_gives_way_to_an_answer_from_another_process() {
+    let Some(Console {
+        state,
+        ws,
+        exit_file,
+        tmux,
+    }) = launch_with(
+        "prompt",
+        "",
+        "back-promote --from prod --to dev1 --story US-0101 --yes",
+    )
+    else {
+        return;
+    };
+    let deadline = Duration::from_secs(60);
+    let start = Instant::now();
+    let mut answered = 0;
+    // Each question waits at the prompt; `backflow answer` from another process answers it.
+    loop {
+        let s = tmux.wait_for_any(&["take (s)ource", "CONSOLE-EXITED"], deadline);
+        if s.contains("CONSOLE-EXITED") {
+            break;
+        }
+        // A question still open: asked after the last one answered elsewhere.
+        let open = s.rfind("answer from anywhere") > s.rfind("answered elsewhere");
+        if open {
+            // The job's id, from its journal (the prompt's line wraps at 80 columns).
+            let job = std::fs::read_dir(state.path().join("workspaces"))
+                .unwrap()
+                .flatten()
+                .flat_map(|w| {
+                    std::fs::read_dir(w.path().join("jobs"))
+                        .into_iter()
+                        .flatten()
+                })
+                .flatten()
+                .map(|j| j.file_name().to_string_lossy().into_owned())
+                .next()
+                .expect("a job journal");
+            let o = backflow(state.path())
+                .current_dir(&ws)
+                .env("BACKFLOW_USER", "ops@acme.example")
+                .args(["answer", &job, "source"])
+                .output()
+                .unwrap();
+            assert_eq!(o.status.code(), Some(0), "{}", crate::common::text(&o));
+            answered += 1;
+            let t0 = Instant::now();
+            while tmux.screen().rfind("answer from anywhere")
+                > tmux.screen().rfind("answered elsewhere")
+            {
+                assert!(
+                    t0.elapsed() < deadline,
+                    "the prompt stayed:\n{}",
+                    tmux.screen()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        assert!(start.elapsed() < deadline * 2, "still asking:\n{s}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let s = tmux.screen();
+    assert!(answered > 0, "no question asked:\n{s}");
+    assert!(s.contains("branch now at"), "deployed:\n{s}");
+    let code = std::fs::read_to_string(&exit_file).unwrap_or_default();
+    assert_eq!(code.trim(), "0", "{s}");
 }

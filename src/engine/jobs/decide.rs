@@ -97,7 +97,8 @@ impl JobCtx {
             .as_ref()
             .and_then(|j| j.path().parent().map(|d| d.join(ANSWER_FILE)));
         let limit = self.jobs.decision_limit();
-        let deadline = tokio::time::sleep(limit.unwrap_or(Duration::MAX / 4));
+        // Without a limit the deadline is never polled (see the `if` below).
+        let deadline = tokio::time::sleep(limit.unwrap_or(Duration::from_secs(86_400)));
         tokio::pin!(deadline);
         let (answer, by) = loop {
             tokio::select! {

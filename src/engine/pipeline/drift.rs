@@ -201,7 +201,7 @@ async fn drift_step(
     }
     if drifted.is_empty() {
         ctx.log(format!(
-            "drift check: no drift in {}",
+            "drift check: the org matches the branch for {}",
             crate::domain::plural(manifest.len(), "component")
         ));
         return Ok(DriftResult::Clean);
