@@ -96,6 +96,8 @@ fn main() {
     let cfg = dir.join("backflow.toml");
     let toml = std::fs::read_to_string(&cfg).expect("the demo config");
     std::fs::write(&cfg, toml.replacen("poll_ms = 150", "poll_ms = 25", 1)).expect("written");
+    // Set up as the binary's `main` does (libgit2's commit cache off).
+    backflow::git::configure_process();
     backflow::engine::connect::install_org_host(backflow::sim::WorkspaceHost::shared());
     let ws = backflow::engine::Workspace::load(&dir.join("backflow.toml")).expect("loads");
     let engine = backflow::engine::Engine::new(ws);
