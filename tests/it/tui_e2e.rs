@@ -389,7 +389,11 @@ fn a_console_panic_restores_the_terminal_and_reports_the_bug() {
         ws: _ws,
         exit_file,
         tmux,
-    }) = launch_with("panic", "BACKFLOW_PANIC_AT=console:drawn RUST_BACKTRACE=0", "")
+    }) = launch_with(
+        "panic",
+        "BACKFLOW_PANIC_AT=console:drawn RUST_BACKTRACE=0",
+        "",
+    )
     else {
         return;
     };
@@ -417,6 +421,7 @@ fn a_console_panic_restores_the_terminal_and_reports_the_bug() {
     for mode in ["icanon", "echo", "isig"] {
         assert!(words.contains(&mode), "{mode} restored: {stty}");
     }
+}
 
 #[test]
 fn a_terminal_prompt_gives_way_to_an_answer_from_another_process() {
