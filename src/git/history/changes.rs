@@ -130,6 +130,15 @@ pub fn path_key(repo: &Repository, caches: &Caches, oid: Oid) -> Result<Option<u
         return Ok(None);
     }
     let diff = diff_to_parent(repo, oid)?;
+    let v = key_of(&diff);
+    if let Ok(mut m) = caches.keys.lock() {
+        m.insert(oid, v);
+    }
+    caches.learned();
+    Ok(v)
+}
+
+fn key_of(diff: &git2::Diff<'_>) -> Option<u64> {
     let mut headers: Vec<(&[u8], &[u8])> = diff
         .deltas()
         .map(|d| {
@@ -139,19 +148,53 @@ pub fn path_key(repo: &Repository, caches: &Caches, oid: Oid) -> Result<Option<u
             )
         })
         .collect();
-    let v = if headers.is_empty() {
-        None
-    } else {
-        headers.sort_unstable();
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        headers.hash(&mut h);
-        Some(h.finish())
-    };
-    if let Ok(mut m) = caches.keys.lock() {
-        m.insert(oid, v);
+    if headers.is_empty() {
+        return None;
     }
-    caches.learned();
-    Ok(v)
+    headers.sort_unstable();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    headers.hash(&mut h);
+    Some(h.finish())
+}
+
+fn paths_of(diff: &git2::Diff<'_>) -> Vec<String> {
+    let mut v = Vec::new();
+    for d in diff.deltas() {
+        for f in [d.old_file(), d.new_file()] {
+            if let Some(p) = f.path().and_then(|p| p.to_str())
+                && !v.iter().any(|x: &String| x == p)
+            {
+                v.push(p.to_string());
+            }
+        }
+    }
+    v
+}
+
+/// `path_key` and `changed_paths` from one diff (each a tree diff on a big repository).
+pub(super) fn key_and_paths(
+    repo: &Repository,
+    caches: &Caches,
+    oid: Oid,
+) -> Result<(Option<u64>, Vec<String>), GitError> {
+    let key = caches.keys.lock().ok().and_then(|m| m.get(&oid).copied());
+    let paths = caches.paths.lock().ok().and_then(|m| m.get(&oid).cloned());
+    if let (Some(k), Some(p)) = (key, &paths) {
+        return Ok((k, p.clone()));
+    }
+    let diff = diff_to_parent(repo, oid)?;
+    let k = key_of(&diff);
+    let p = paths_of(&diff);
+    if key.is_none() {
+        if let Ok(mut m) = caches.keys.lock() {
+            m.insert(oid, k);
+        }
+        caches.learned();
+    }
+    if let Ok(mut m) = caches.paths.lock() {
+        m.insert(oid, p.clone());
+    }
+    Ok((key.unwrap_or(k), p))
 }
 
 /// Lines a commit adds (against its first parent), for reference scanning.
@@ -176,17 +219,7 @@ pub fn changed_paths(
     if let Some(v) = caches.paths.lock().ok().and_then(|m| m.get(&oid).cloned()) {
         return Ok(v);
     }
-    let diff = diff_to_parent(repo, oid)?;
-    let mut v = Vec::new();
-    for d in diff.deltas() {
-        for f in [d.old_file(), d.new_file()] {
-            if let Some(p) = f.path().and_then(|p| p.to_str())
-                && !v.iter().any(|x: &String| x == p)
-            {
-                v.push(p.to_string());
-            }
-        }
-    }
+    let v = paths_of(&diff_to_parent(repo, oid)?);
     if let Ok(mut m) = caches.paths.lock() {
         m.insert(oid, v.clone());
     }

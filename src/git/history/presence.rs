@@ -5,7 +5,7 @@
 //! `A...B`); patch-ids are only computed for commits whose changed paths match, as
 //! `git log --cherry-mark` does.
 
-use super::changes::{changed_paths, patch_id, path_key};
+use super::changes::{key_and_paths, patch_id, path_key};
 use super::{Caches, GitError, History, StoryCommits};
 use crate::domain::Presence;
 use git2::{Oid, Repository};
@@ -139,18 +139,27 @@ impl<'a> PresenceCalc<'a> {
 
     /// Whether a commit of `env` that `home` lacks has the same patch-id as `c`.
     ///
-    /// Equal patch-ids need equal changed paths, so only side commits touching `c`'s first
-    /// path can match: they are found by comparing one tree entry per commit with its first
+    /// Equal patch-ids need equal changed paths, so only side commits touching `c`'s paths
+    /// can match: they are found by comparing tree entries of each commit with its first
     /// parent's, and only they are diffed. The few missing commits, not the thousands of
     /// side commits, decide the work (docs/history.md).
     fn copied_into(&mut self, env: usize, home: usize, c: Oid) -> Result<bool, GitError> {
-        let Some(key) = path_key(self.repo, self.caches, c)? else {
+        let (Some(key), paths) = key_and_paths(self.repo, self.caches, c)? else {
             return Ok(false);
         };
-        let Some(first) = changed_paths(self.repo, self.caches, c)?.into_iter().next() else {
-            return Ok(false);
-        };
-        let candidates = self.touching(env, home, first)?;
+        // A copy changes every path `c` changes; a few of them narrow the candidates enough.
+        let mut candidates: Option<Vec<Oid>> = None;
+        for p in paths.into_iter().take(3) {
+            let t = self.touching(env, home, p)?;
+            candidates = Some(match candidates {
+                None => t,
+                Some(prev) => {
+                    let t: HashSet<Oid> = t.into_iter().collect();
+                    prev.into_iter().filter(|o| t.contains(o)).collect()
+                }
+            });
+        }
+        let candidates = candidates.unwrap_or_default();
         let mut pid = None;
         for o in candidates {
             if path_key(self.repo, self.caches, o)? != Some(key) {
