@@ -1,4 +1,4 @@
-//! SOAP answers: the XML tree and the deploy result read from it never panic.
+//! SOAP answers: the XML tree, the deploy result and the fault read from it never panic.
 #![no_main]
 use backflow::metadata::xml::Element;
 use backflow::salesforce::metadata::DeployResult;
@@ -12,4 +12,5 @@ fuzz_target!(|data: &[u8]| {
         let _ = DeployResult::from_xml(result);
         let _ = root.to_xml();
     }
+    let _ = backflow::salesforce::parse_error(data);
 });

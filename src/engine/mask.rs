@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 mod write;
+pub use write::{RetryFile, read_retry_file};
 use write::{mask_group, retry};
 
 /// Rows per Bulk query results page (and per ingest job).

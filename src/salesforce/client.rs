@@ -13,9 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod wire;
-pub(crate) use wire::parse_error;
-pub use wire::parse_limit_info;
 use wire::{error_chain, soap_envelope, strip_query, version_num};
+pub use wire::{parse_error, parse_limit_info};
 
 /// Highest API version this client speaks.
 pub const MAX_API_VERSION: &str = "66.0";

@@ -25,7 +25,9 @@ pub mod tokens;
 pub mod tooling;
 pub mod xml;
 
-pub use client::{MAX_API_VERSION, SalesforceClient, Session, check_url, parse_limit_info};
+pub use client::{
+    MAX_API_VERSION, SalesforceClient, Session, check_url, parse_error, parse_limit_info,
+};
 pub use error::{Secret, SfError, SfErrorKind, redact};
 pub use metadata::{
     ComponentMessage, DeployOptions, DeployResult, DeployStatus, RetrieveResult, TestFailure,

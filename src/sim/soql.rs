@@ -24,11 +24,17 @@ pub fn parse(q: &str) -> Result<Query, String> {
         return Err("unexpected token: query must start with SELECT".into());
     }
     let from_at = find_kw(&upper, " FROM ").ok_or("unexpected token: missing FROM")?;
-    let fields = q[7..from_at]
+    // `SELECT FROM x` finds " FROM " inside "SELECT ": no field list at all.
+    let fields: Vec<String> = q
+        .get(7..from_at)
+        .unwrap_or("")
         .split(',')
         .map(|f| f.trim().to_string())
         .filter(|f| !f.is_empty())
         .collect();
+    if fields.is_empty() {
+        return Err("unexpected token: FROM (no field to select)".into());
+    }
     let rest = &q[from_at + 6..];
     let rest_upper = &upper[from_at + 6..];
     let ends = [" WHERE ", " ORDER BY ", " LIMIT "];
@@ -138,10 +144,10 @@ fn cmp(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
 
 /// `2026-01-01T00:00:00.000+0000` and `2026-01-01T00:00:00Z` compare equal as text prefixes.
 fn norm_date(s: &str) -> String {
-    if s.len() >= 19 && s.as_bytes().get(10) == Some(&b'T') {
-        s[..19].to_string()
-    } else {
-        s.to_string()
+    // `get` rather than slicing: byte 19 of arbitrary text need not be a char boundary.
+    match s.get(..19) {
+        Some(head) if s.as_bytes().get(10) == Some(&b'T') => head.to_string(),
+        _ => s.to_string(),
     }
 }
 
@@ -316,5 +322,20 @@ mod tests {
             .unwrap()
             .run(rows, "/x");
         assert_eq!(all[2]["CreatedBy"], Value::Null);
+    }
+
+    /// Found by the `soql` fuzz target: both panicked (a slice before its start, a slice
+    /// inside a character), which dropped the simulator's connection mid-request.
+    #[test]
+    fn fuzz_found_queries_fail_or_run_instead_of_panicking() {
+        assert!(parse("SELECT FROM Account").unwrap_err().contains("FROM"));
+        let q = parse("SELECT Id FROM Account WHERE Name = '2026-01-01T00:00:0\u{e9}'").unwrap();
+        let rows = vec![
+            json!({"Id": "001", "Name": "2026-01-01T00:00:0\u{e9}x"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        ];
+        assert_eq!(q.run(rows, "/x").len(), 0);
     }
 }

@@ -228,6 +228,32 @@ async fn write_rows(
 /// id → field → value.
 type RetryRows = BTreeMap<String, BTreeMap<String, String>>;
 
+/// A failed-rows file read back: object → (its fields in file order, id → field → value).
+pub type RetryFile = BTreeMap<String, (Vec<String>, RetryRows)>;
+
+/// Reads a failed-rows file (`object,id,field,value,error`, as `write_failed` wrote it). The
+/// error names the record's line so a hand-edited file can be fixed.
+pub fn read_retry_file(bytes: &[u8]) -> Result<RetryFile, String> {
+    let mut r = csv::Reader::from_reader(bytes);
+    let mut by_object = RetryFile::new();
+    for rec in r.records() {
+        let rec = rec.map_err(|e| e.to_string())?;
+        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        let [object, id, field, value] = [0, 1, 2, 3].map(|c| rec.get(c).unwrap_or("").to_string());
+        if object.is_empty() || id.is_empty() || field.is_empty() {
+            return Err(format!(
+                "line {line}: expected object,id,field,value,error (a file `backflow mask` wrote)"
+            ));
+        }
+        let e = by_object.entry(object).or_default();
+        if !e.0.contains(&field) {
+            e.0.push(field.clone());
+        }
+        e.1.entry(id).or_default().insert(field, value);
+    }
+    Ok(by_object)
+}
+
 /// Re-sends the rows of a failed-rows file (`object,id,field,value,error`).
 pub(super) async fn retry(
     client: &SalesforceClient,
@@ -236,24 +262,8 @@ pub(super) async fn retry(
     progress: Progress<'_>,
 ) -> Result<Vec<ObjectSummary>, EngineError> {
     let bad = |m: String| EngineError::Input(format!("{}: {m}", file.display()));
-    let mut r = csv::Reader::from_path(file).map_err(|e| bad(e.to_string()))?;
-    // object → field list and id → cells, in file order.
-    let mut by_object: BTreeMap<String, (Vec<String>, RetryRows)> = BTreeMap::new();
-    for (i, rec) in r.records().enumerate() {
-        let rec = rec.map_err(|e| bad(e.to_string()))?;
-        let [object, id, field, value] = [0, 1, 2, 3].map(|c| rec.get(c).unwrap_or("").to_string());
-        if object.is_empty() || id.is_empty() || field.is_empty() {
-            return Err(bad(format!(
-                "line {}: expected object,id,field,value,error (a file `backflow mask` wrote)",
-                i + 2
-            )));
-        }
-        let e = by_object.entry(object).or_default();
-        if !e.0.contains(&field) {
-            e.0.push(field.clone());
-        }
-        e.1.entry(id).or_default().insert(field, value);
-    }
+    let bytes = std::fs::read(file).map_err(|e| bad(e.to_string()))?;
+    let by_object = read_retry_file(&bytes).map_err(bad)?;
     let mut out = Vec::new();
     for (object, (fields, rows)) in by_object {
         let rules: Vec<MaskRule> = fields
@@ -292,4 +302,22 @@ pub(super) async fn retry(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_retry_file;
+
+    #[test]
+    fn a_failed_rows_file_reads_back_by_object_and_names_the_line_of_a_bad_row() {
+        let ok = b"object,id,field,value,error\nContact,003A,Email,x@y,E\nContact,003A,Phone,1,E\nLead,00QB,Email,\"a,\nb\",E\n";
+        let file = read_retry_file(ok).unwrap();
+        assert_eq!(file["Contact"].0, ["Email", "Phone"]);
+        assert_eq!(file["Contact"].1["003A"]["Phone"], "1");
+        assert_eq!(file["Lead"].1["00QB"]["Email"], "a,\nb");
+        // The quoted newline above moves the next record to line 6.
+        let bad = [&ok[..], b"Lead,,Email,v,E\n"].concat();
+        let e = read_retry_file(&bad).unwrap_err();
+        assert!(e.starts_with("line 6: expected object,id,field"), "{e}");
+    }
 }

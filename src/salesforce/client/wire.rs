@@ -41,7 +41,7 @@ pub fn parse_limit_info(v: &str) -> Option<(u64, u64)> {
 }
 
 /// (errorCode, message) from a REST error array/object, an OAuth error or a SOAP fault.
-pub(crate) fn parse_error(body: &[u8]) -> (String, String) {
+pub fn parse_error(body: &[u8]) -> (String, String) {
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
         let first = v.as_array().and_then(|a| a.first()).unwrap_or(&v);
         let code = first["errorCode"]
