@@ -8,7 +8,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let (rules, paths) = text.split_once('\x1e').unwrap_or((text, "force-app/main/default/classes/A.cls"));
+    let (rules, paths) = text
+        .split_once('\x1e')
+        .unwrap_or((text, "force-app/main/default/classes/A.cls"));
     match ForceIgnore::parse(rules) {
         Ok(ig) => {
             for p in paths.lines() {
