@@ -67,8 +67,8 @@ impl History {
     }
 
     /// Non-merge commits of `env` that `home` lacks, by path key: the whole side indexed,
-    /// kept as the reference the targeted side scan is tested against.
-    #[cfg(test)]
+    /// used once many commits were looked up against the same side (cheap diffs, many
+    /// missing commits) and as the reference in tests.
     fn side_keys(
         &self,
         repo: &Repository,
@@ -102,7 +102,14 @@ pub struct PresenceCalc<'a> {
     entries: HashMap<String, HashMap<Oid, Option<(Oid, i32)>>>,
     /// Tree id per commit id, for the commits the side scans looked at.
     trees: HashMap<Oid, Oid>,
+    /// Per (env, home): targeted scans made so far, and the whole side by path key once
+    /// they became many.
+    scans: HashMap<(usize, usize), usize>,
+    index: HashMap<(usize, usize), HashMap<u64, Vec<Oid>>>,
 }
+
+/// Targeted scans of one side before the whole side is indexed instead.
+const SCANS_BEFORE_INDEX: usize = 8;
 
 impl<'a> PresenceCalc<'a> {
     pub fn new(h: &'a History, repo: &'a Repository, caches: &'a Caches) -> Self {
@@ -114,6 +121,8 @@ impl<'a> PresenceCalc<'a> {
             touching: HashMap::new(),
             entries: HashMap::new(),
             trees: HashMap::new(),
+            scans: HashMap::new(),
+            index: HashMap::new(),
         }
     }
 
@@ -144,6 +153,30 @@ impl<'a> PresenceCalc<'a> {
     /// parent's, and only they are diffed. The few missing commits, not the thousands of
     /// side commits, decide the work (docs/history.md).
     fn copied_into(&mut self, env: usize, home: usize, c: Oid) -> Result<bool, GitError> {
+        let pair = (env, home);
+        if self.index.contains_key(&pair)
+            || self.scans.get(&pair).copied().unwrap_or(0) >= SCANS_BEFORE_INDEX
+        {
+            if !self.index.contains_key(&pair) {
+                let idx = self.h.side_keys(self.repo, self.caches, env, home)?;
+                self.index.insert(pair, idx);
+            }
+            let Some(key) = path_key(self.repo, self.caches, c)? else {
+                return Ok(false);
+            };
+            let Some(cands) = self.index[&pair].get(&key).cloned() else {
+                return Ok(false);
+            };
+            let Some(pid) = patch_id(self.repo, self.caches, c)? else {
+                return Ok(false);
+            };
+            for o in cands {
+                if patch_id(self.repo, self.caches, o)? == Some(pid) {
+                    return Ok(true);
+                }
+            }
+            return Ok(false);
+        }
         let (Some(key), paths) = key_and_paths(self.repo, self.caches, c)? else {
             return Ok(false);
         };
@@ -186,6 +219,7 @@ impl<'a> PresenceCalc<'a> {
         if let Some(v) = self.touching.get(&key) {
             return Ok(v.clone());
         }
+        *self.scans.entry((env, home)).or_default() += 1;
         if !self.side.contains_key(&(env, home)) {
             let h = self.h;
             let side: Vec<Oid> = h
