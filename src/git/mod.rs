@@ -26,3 +26,28 @@ pub fn configure_process() {
         tracing::debug!("libgit2 commit cache left as is: {e}");
     }
 }
+
+/// Writes a ref, trying again a few times when the file system refused it.
+///
+/// libgit2 creates a nested ref's reflog directory (`logs/refs/heads/backflow/promote/qa/`)
+/// and then its file; another process deleting its own promotion branch prunes the empty
+/// parents in between, and the write fails with "failed to make directory". Seen with twenty
+/// processes at once (docs/architecture.md, "Interruption, load and soak").
+pub fn set_reference(
+    repo: &git2::Repository,
+    name: &str,
+    id: git2::Oid,
+    force: bool,
+    message: &str,
+) -> Result<(), git2::Error> {
+    let mut tries = 0u64;
+    loop {
+        match repo.reference(name, id, force, message) {
+            Err(e) if e.class() == git2::ErrorClass::Os && tries < 5 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10 * tries));
+            }
+            r => return r.map(|_| ()),
+        }
+    }
+}

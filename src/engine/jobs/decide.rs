@@ -195,46 +195,31 @@ impl JobCtx {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::job::{ConflictPolicy, DriftPolicy, JobKind, JobSpec, Outcome, Step};
+    use crate::domain::job::{Outcome, Step};
     use crate::engine::journal::Replay;
-
-    fn spec() -> JobSpec {
-        JobSpec {
-            kind: JobKind::BackPromote,
-            from: "prod".into(),
-            target: "qa".into(),
-            stories: vec![],
-            components: vec![],
-            validate_only: false,
-            test_level: None,
-            tests: vec![],
-            on_conflict: ConflictPolicy::Prompt,
-            on_drift: DriftPolicy::Prompt,
-            destructive_pre: false,
-            confirmed: false,
-            user: "t".into(),
-            rollback_of: None,
-        }
-    }
 
     /// One job that journals itself and asks a drift question; its answer becomes the outcome.
     fn ask(jobs: &Jobs, root: &Path) -> crate::domain::job::JobId {
         let root = root.to_path_buf();
         let (_, ids) = jobs
-            .submit(vec![spec()], vec![Step::DriftCheck], move |ctx| {
-                let root = root.clone();
-                Box::pin(async move {
-                    Journal::create(&root, &ctx.job)?;
-                    let kind = DecisionKind::Drift {
-                        components: vec!["ApexClass:A".into()],
-                        details: vec![],
-                    };
-                    let a = ctx.decide("drift in qa".into(), kind).await?;
-                    Ok(Outcome::Aborted {
-                        reason: format!("{a:?}"),
+            .submit(
+                vec![super::super::tests::spec("qa")],
+                vec![Step::DriftCheck],
+                move |ctx| {
+                    let root = root.clone();
+                    Box::pin(async move {
+                        Journal::create(&root, &ctx.job)?;
+                        let kind = DecisionKind::Drift {
+                            components: vec!["ApexClass:A".into()],
+                            details: vec![],
+                        };
+                        let a = ctx.decide("drift in qa".into(), kind).await?;
+                        Ok(Outcome::Aborted {
+                            reason: format!("{a:?}"),
+                        })
                     })
-                })
-            })
+                },
+            )
             .unwrap();
         ids[0].clone()
     }

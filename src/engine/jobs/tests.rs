@@ -3,7 +3,8 @@
 use super::*;
 use crate::domain::job::{ConflictPolicy, DecisionKind, DriftPolicy, JobKind};
 
-fn spec(target: &str) -> JobSpec {
+/// A back promotion from prod into `target` (shared with the decision tests).
+pub(super) fn spec(target: &str) -> JobSpec {
     JobSpec {
         kind: JobKind::BackPromote,
         from: "prod".into(),

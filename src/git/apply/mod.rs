@@ -288,7 +288,8 @@ pub fn finish(
         &git2::Time::new(who.time, who.offset_minutes),
     )?;
     let oid = repo.commit(None, &sig, &sig, message, &tree, &[&parent])?;
-    repo.reference(
+    super::set_reference(
+        repo,
         &format!("refs/heads/{branch}"),
         oid,
         true,
