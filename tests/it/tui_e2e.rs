@@ -151,8 +151,9 @@ fn launch_with(tag: &str, env: &str, args: &str) -> Option<Console> {
     };
     let exit_file = state.path().join("exit");
     let s = state.path();
+    // A person at a terminal: CI's `CI=true` (which makes the CLI non-interactive) is not theirs.
     let script = format!(
-        "cd {ws} && BACKFLOW_STATE_DIR={st} XDG_DATA_HOME={st}/data XDG_STATE_HOME={st}/state \
+        "cd {ws} && unset CI && BACKFLOW_STATE_DIR={st} XDG_DATA_HOME={st}/data XDG_STATE_HOME={st}/state \
          XDG_CONFIG_HOME={st}/config GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 NO_COLOR=1 \
          BACKFLOW_USER=e2e {env} {bin} {args}; echo $? > {exit}; stty -a > {exit}.stty; \
          echo CONSOLE-EXITED; sleep 30",
