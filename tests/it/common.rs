@@ -138,18 +138,7 @@ impl DemoWs {
         story: &str,
         extra: &[&str],
     ) -> std::process::Output {
-        let mut args = vec![
-            "back-promote",
-            "--from",
-            from,
-            "--to",
-            to,
-            "--story",
-            story,
-            "--yes",
-        ];
-        args.extend_from_slice(extra);
-        self.run(&args)
+        self.run(&back_promote_args(from, to, story, extra))
     }
 
     /// Back-promotes US-0101 from prod to dev1 taking the source side of every conflict (the
@@ -187,6 +176,28 @@ impl Drop for DemoWs {
 }
 
 /// A command's stdout and stderr, for assertion messages and text checks.
+/// `back-promote --from <from> --to <to> --story <story> --yes` followed by `extra`: the
+/// arguments of one back promotion, for tests that run the binary their own way.
+pub fn back_promote_args<'a>(
+    from: &'a str,
+    to: &'a str,
+    story: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "back-promote",
+        "--from",
+        from,
+        "--to",
+        to,
+        "--story",
+        story,
+        "--yes",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 pub fn text(o: &std::process::Output) -> String {
     format!(
         "{}\n{}",

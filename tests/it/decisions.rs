@@ -1,7 +1,7 @@
 //! Decisions answered from any process: a job waiting in one process, answered by another
 //! through the public engine API and by `backflow answer`; the org and the branch end as chosen.
 
-use crate::common::{backflow, text};
+use crate::common::{back_promote_args, backflow, text};
 use backflow::domain::job::{Answer, DecisionKind, EventKind, JobSpec, Outcome};
 
 type Ws = crate::common::DemoWs;
@@ -161,19 +161,12 @@ fn a_run_without_a_terminal_waits_for_backflow_answer_from_another_process() {
         .current_dir(&ws.dir)
         .env("BACKFLOW_USER", "cron@acme.example")
         .env("BACKFLOW_BIN", env!("CARGO_BIN_EXE_backflow"))
-        .args([
-            "back-promote",
-            "--from",
+        .args(back_promote_args(
             "prod",
-            "--to",
             "dev1",
-            "--story",
             "US-0101",
-            "--yes",
-            "--json",
-            "--wait-decision",
-            "2m",
-        ])
+            &["--json", "--wait-decision", "2m"],
+        ))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

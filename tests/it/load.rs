@@ -8,7 +8,7 @@
 //!
 //! The bigger run with two clones sharing locks through a remote is `scripts/bench-team.sh`.
 
-use crate::common::{DemoWs, backflow, text};
+use crate::common::{DemoWs, back_promote_args, backflow, text};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
@@ -101,21 +101,18 @@ fn finished_deploy(o: &Output) -> Option<String> {
 /// Runs job `i` until it deploys; checks each refusal names who holds the env.
 fn drive(ws: &DemoWs, i: usize, deadline: Instant) -> Ran {
     let (from, to, story) = JOBS[i];
-    let mut args = vec![
-        "back-promote",
-        "--from",
+    let mut args = back_promote_args(
         from,
-        "--to",
         to,
-        "--story",
         story,
-        "--yes",
-        "--on-conflict",
-        "source",
-        "--on-drift",
-        "overwrite",
-        "--json",
-    ];
+        &[
+            "--on-conflict",
+            "source",
+            "--on-drift",
+            "overwrite",
+            "--json",
+        ],
+    );
     if to == "uat" {
         args.extend(["--confirm-env", "uat"]);
     }

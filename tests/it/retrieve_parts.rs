@@ -291,21 +291,9 @@ fn the_orgs_serialisation_is_not_drift_and_a_real_change_is_on_its_member() {
         text(&o)
     );
     let promote = |extra: &[&str]| {
-        let mut args = vec![
-            "back-promote",
-            "--from",
-            "prod",
-            "--to",
-            "dev1",
-            "--story",
-            "US-0101",
-            "--yes",
-            "--on-conflict",
-            "source",
-            "--json",
-        ];
-        args.extend_from_slice(extra);
-        ws.run(&args)
+        let mut rest = vec!["--on-conflict", "source", "--json"];
+        rest.extend_from_slice(extra);
+        ws.back_promote("prod", "dev1", "US-0101", &rest)
     };
     let o = promote(&["--on-drift", "abort", "--validate-only"]);
     assert_eq!(o.status.code(), Some(0), "no drift: {}", text(&o));

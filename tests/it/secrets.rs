@@ -4,7 +4,7 @@
 //! scanned for the simulator's access tokens (`<org id>!AQ…`) and refresh tokens. The same
 //! scan covers panic output: a job panicked (`BACKFLOW_PANIC_AT`) with a backtrace asked for.
 
-use crate::common::{DemoWs, backflow, git};
+use crate::common::{DemoWs, back_promote_args, backflow, git};
 use std::path::Path;
 use std::process::Output;
 
@@ -63,19 +63,12 @@ fn hits(what: &str, hay: &str, refresh: &[String], out: &mut Vec<String>) {
 #[test]
 fn no_issued_token_reaches_logs_journals_git_or_output() {
     let ws = DemoWs::new();
-    let args = [
-        "back-promote",
-        "--from",
+    let args = back_promote_args(
         "prod",
-        "--to",
         "qa",
-        "--story",
         "US-0101",
-        "--yes",
-        "--on-conflict",
-        "source",
-        "--json",
-    ];
+        &["--on-conflict", "source", "--json"],
+    );
     let crashed = run(&ws, &args, Some("deploy:after"));
     assert_ne!(
         crashed.status.code(),
@@ -275,19 +268,12 @@ fn issued_refresh_tokens(ws: &DemoWs) -> Vec<String> {
 fn a_panicking_job_reports_no_token_and_resumes() {
     for point in ["deploy:sent", "deploy:after"] {
         let ws = DemoWs::new();
-        let args = [
-            "back-promote",
-            "--from",
+        let args = back_promote_args(
             "prod",
-            "--to",
             "qa",
-            "--story",
             "US-0101",
-            "--yes",
-            "--on-conflict",
-            "source",
-            "--json",
-        ];
+            &["--on-conflict", "source", "--json"],
+        );
         let mut c = backflow(ws.state.path());
         let panicked = c
             .current_dir(&ws.dir)
