@@ -110,12 +110,13 @@ pub fn patch_id(repo: &Repository, caches: &Caches, oid: Oid) -> Result<Option<O
     Ok(v)
 }
 
-/// A hash of the file headers (old and new path of each changed file) of the commit's diff
-/// against its first parent; None for an empty change, which has no patch-id either.
+/// A hash of the paths the commit changes against its first parent; None for an empty
+/// change, which has no patch-id either.
 ///
 /// A patch-id hashes each file's `diff --git a/… b/…` header with its lines, so two commits
-/// with equal patch-ids have equal keys: comparing keys first rules out almost every pair
-/// without reading a blob. The key needs only the trees, which is why it is cheap.
+/// with equal patch-ids change the same paths and have equal keys: comparing keys first rules
+/// out almost every pair without reading a blob. The key needs only the trees, which is why
+/// it is cheap.
 pub fn path_key(repo: &Repository, caches: &Caches, oid: Oid) -> Result<Option<u64>, GitError> {
     if let Some(v) = caches.keys.lock().ok().and_then(|m| m.get(&oid).copied()) {
         return Ok(v);
@@ -129,8 +130,7 @@ pub fn path_key(repo: &Repository, caches: &Caches, oid: Oid) -> Result<Option<u
     {
         return Ok(None);
     }
-    let diff = diff_to_parent(repo, oid)?;
-    let v = key_of(&diff);
+    let v = key_of(&paths_to_parent(repo, oid)?);
     if let Ok(mut m) = caches.keys.lock() {
         m.insert(oid, v);
     }
@@ -138,40 +138,30 @@ pub fn path_key(repo: &Repository, caches: &Caches, oid: Oid) -> Result<Option<u
     Ok(v)
 }
 
-fn key_of(diff: &git2::Diff<'_>) -> Option<u64> {
-    let mut headers: Vec<(&[u8], &[u8])> = diff
-        .deltas()
-        .map(|d| {
-            (
-                d.old_file().path_bytes().unwrap_or(b""),
-                d.new_file().path_bytes().unwrap_or(b""),
-            )
-        })
-        .collect();
-    if headers.is_empty() {
+/// The key of a change's paths (sorted and unique, as `paths_to_parent` gives them).
+fn key_of(paths: &[String]) -> Option<u64> {
+    if paths.is_empty() {
         return None;
     }
-    headers.sort_unstable();
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    headers.hash(&mut h);
+    paths.hash(&mut h);
     Some(h.finish())
 }
 
-fn paths_of(diff: &git2::Diff<'_>) -> Vec<String> {
-    let mut v = Vec::new();
-    for d in diff.deltas() {
-        for f in [d.old_file(), d.new_file()] {
-            if let Some(p) = f.path().and_then(|p| p.to_str())
-                && !v.iter().any(|x: &String| x == p)
-            {
-                v.push(p.to_string());
-            }
-        }
-    }
-    v
+/// Paths a commit changes against its first parent, sorted (renames off: a rename is a
+/// delete and an add; submodules as a libgit2 diff that ignores them names them). Reads only
+/// the trees that differ (`scan::changed_paths_between`).
+fn paths_to_parent(repo: &Repository, oid: Oid) -> Result<Vec<String>, GitError> {
+    let c = repo.find_commit(oid)?;
+    let parent = if c.parent_count() > 0 {
+        Some(c.parent(0)?.tree_id())
+    } else {
+        None
+    };
+    super::scan::changed_paths_between(repo, parent, Some(c.tree_id()))
 }
 
-/// `path_key` and `changed_paths` from one diff (each a tree diff on a big repository).
+/// `path_key` and `changed_paths` from one comparison of trees.
 pub(super) fn key_and_paths(
     repo: &Repository,
     caches: &Caches,
@@ -182,9 +172,8 @@ pub(super) fn key_and_paths(
     if let (Some(k), Some(p)) = (key, &paths) {
         return Ok((k, p.clone()));
     }
-    let diff = diff_to_parent(repo, oid)?;
-    let k = key_of(&diff);
-    let p = paths_of(&diff);
+    let p = paths_to_parent(repo, oid)?;
+    let k = key_of(&p);
     if key.is_none() {
         if let Ok(mut m) = caches.keys.lock() {
             m.insert(oid, k);
@@ -219,7 +208,7 @@ pub fn changed_paths(
     if let Some(v) = caches.paths.lock().ok().and_then(|m| m.get(&oid).cloned()) {
         return Ok(v);
     }
-    let v = paths_of(&diff_to_parent(repo, oid)?);
+    let v = paths_to_parent(repo, oid)?;
     if let Ok(mut m) = caches.paths.lock() {
         m.insert(oid, v.clone());
     }

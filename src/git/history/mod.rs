@@ -11,6 +11,7 @@ mod changes;
 mod graph;
 mod message;
 mod presence;
+pub mod scan;
 pub mod store;
 mod walk;
 
@@ -88,12 +89,18 @@ pub struct Caches {
     paths: Mutex<HashMap<Oid, Vec<String>>>,
     keys: Mutex<HashMap<Oid, Option<u64>>>,
     components: Mutex<HashMap<Oid, CommitComponents>>,
+    /// Copy checks by (missing commit, home tip): per env tip, whether that env's side held a
+    /// copy. Stored, so that after a tip moves forward only the commits it gained are looked
+    /// at (`PresenceCalc::copied_into`).
+    copy_checks: Mutex<CopyChecks>,
     /// What each commit's message says, for the story pattern named first.
     metas: Mutex<(String, HashMap<Oid, Arc<CommitMeta>>)>,
     /// Commits read from the repository (not known from `metas`), for measuring.
     commits_read: AtomicUsize,
     /// Commits history loads walked (those a previous walk had not covered), for measuring.
     commits_walked: AtomicUsize,
+    /// Side commits presence looked at for copies, for measuring.
+    side_commits_scanned: AtomicUsize,
     /// A fact was learned since the store was last loaded or saved.
     store_dirty: AtomicBool,
     /// The store file already loaded into these caches.
@@ -104,6 +111,9 @@ pub struct Caches {
     /// branch moved, a refresh costs a few ref lookups.
     model: Mutex<Option<(ModelKey, Arc<Loaded>)>>,
 }
+
+/// (missing commit, home tip) → [(env tip, a copy was on that side)].
+type CopyChecks = HashMap<(Oid, Oid), Vec<(Oid, bool)>>;
 
 type ModelKey = (Vec<(String, Oid)>, String);
 
@@ -140,12 +150,39 @@ impl Caches {
 
     /// How many commits history loads walked over these caches' life: after a branch moved,
     /// only the commits its tip gained.
+    pub fn side_commits_scanned(&self) -> usize {
+        self.side_commits_scanned.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn scanned_side_commits(&self, n: usize) {
+        self.side_commits_scanned.fetch_add(n, Ordering::Relaxed);
+    }
+
     pub fn commits_walked(&self) -> usize {
         self.commits_walked.load(Ordering::Relaxed)
     }
 
     pub(super) fn learned(&self) {
         self.store_dirty.store(true, Ordering::Release);
+    }
+
+    /// Earlier answers to "does the side of env tip `t` against home tip `h` hold a copy of
+    /// `c`", as (env tip, answer).
+    pub(super) fn copy_checks(&self, c: Oid, h: Oid) -> Vec<(Oid, bool)> {
+        self.copy_checks
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&(c, h)).cloned())
+            .unwrap_or_default()
+    }
+
+    pub(super) fn record_copy_check(&self, c: Oid, t: Oid, h: Oid, copied: bool) {
+        if let Ok(mut m) = self.copy_checks.lock() {
+            let v = m.entry((c, h)).or_default();
+            v.retain(|(x, _)| *x != t);
+            v.push((t, copied));
+        }
+        self.learned();
     }
 }
 

@@ -6,10 +6,12 @@
 //! `git log --cherry-mark` does.
 
 use super::changes::{key_and_paths, patch_id, path_key};
+use super::scan::PathScan;
 use super::{Caches, GitError, History, StoryCommits};
 use crate::domain::Presence;
 use git2::{Oid, Repository};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 impl History {
     /// Presence of every story in every env (indexed like `envs`).
@@ -19,6 +21,11 @@ impl History {
         caches: &Caches,
     ) -> Result<BTreeMap<String, Vec<Presence>>, GitError> {
         let mut calc = PresenceCalc::new(self, repo, caches);
+        for s in self.stories.values() {
+            for e in 0..self.envs.len() {
+                calc.plan(e, s)?;
+            }
+        }
         let mut out = BTreeMap::new();
         for (id, s) in &self.stories {
             let mut per_env = Vec::with_capacity(self.envs.len());
@@ -27,6 +34,15 @@ impl History {
             }
             out.insert(id.clone(), per_env);
         }
+        tracing::debug!(
+            stories = self.stories.len(),
+            copy_checks = calc.stats.missing,
+            scans = calc.scans.values().sum::<usize>(),
+            side_commits = calc.stats.visited,
+            trees_read = calc.scan.trees_read,
+            candidates = calc.stats.candidates,
+            "presence work"
+        );
         Ok(out)
     }
 
@@ -69,6 +85,7 @@ impl History {
     /// Non-merge commits of `env` that `home` lacks, by path key: the whole side indexed,
     /// used once many commits were looked up against the same side (cheap diffs, many
     /// missing commits) and as the reference in tests.
+    #[cfg(test)]
     fn side_keys(
         &self,
         repo: &Repository,
@@ -95,21 +112,29 @@ pub struct PresenceCalc<'a> {
     caches: &'a Caches,
     /// Per (env, home): the non-merge commits of `env` that `home` lacks (one side of
     /// `home...env`).
-    side: HashMap<(usize, usize), Vec<Oid>>,
+    side: HashMap<(usize, usize), Arc<[Oid]>>,
     /// Per (env, home, path): the side commits whose change touches that path.
     touching: HashMap<(usize, usize, String), Vec<Oid>>,
-    /// Per path: the entry (id, mode) at that path in a tree, by tree id.
-    entries: HashMap<String, HashMap<Oid, Option<(Oid, i32)>>>,
+    /// Which asked-about paths each side commit touches.
+    scan: PathScan,
     /// Tree id per commit id, for the commits the side scans looked at.
     trees: HashMap<Oid, Oid>,
-    /// Per (env, home): targeted scans made so far, and the whole side by path key once
-    /// they became many.
+    /// Targeted scans made per (env, home), for the debug log.
     scans: HashMap<(usize, usize), usize>,
-    index: HashMap<(usize, usize), HashMap<u64, Vec<Oid>>>,
+    stats: Stats,
 }
 
-/// Targeted scans of one side before the whole side is indexed instead.
-const SCANS_BEFORE_INDEX: usize = 8;
+/// What a presence computation did, for the debug log.
+#[derive(Default)]
+struct Stats {
+    missing: usize,
+    visited: usize,
+    candidates: usize,
+}
+
+/// Paths of a missing commit whose side commits are looked up: a copy changes them all, and
+/// a few narrow the candidates to almost none.
+const COPY_PATHS: usize = 3;
 
 impl<'a> PresenceCalc<'a> {
     pub fn new(h: &'a History, repo: &'a Repository, caches: &'a Caches) -> Self {
@@ -119,10 +144,10 @@ impl<'a> PresenceCalc<'a> {
             caches,
             side: HashMap::new(),
             touching: HashMap::new(),
-            entries: HashMap::new(),
+            scan: PathScan::default(),
             trees: HashMap::new(),
             scans: HashMap::new(),
-            index: HashMap::new(),
+            stats: Stats::default(),
         }
     }
 
@@ -148,42 +173,80 @@ impl<'a> PresenceCalc<'a> {
 
     /// Whether a commit of `env` that `home` lacks has the same patch-id as `c`.
     ///
+    /// The answer is kept with the commit facts by (c, env tip, home tip). When the env's tip
+    /// has moved forward since an earlier answer for the same home tip, the side only grew:
+    /// a copy found stays found, and otherwise only the commits the tip gained are looked at.
+    fn copied_into(&mut self, env: usize, home: usize, c: Oid) -> Result<bool, GitError> {
+        let (t, h) = (self.h.envs[env].tip, self.h.envs[home].tip);
+        let earlier = self.caches.copy_checks(c, h);
+        if let Some((_, v)) = earlier.iter().find(|(x, _)| *x == t) {
+            return Ok(*v);
+        }
+        // An earlier tip this one descends from (still walked, and reached from `env`): any
+        // copy found counts; otherwise the nearest (highest generation) leaves the fewest
+        // gained commits. Another env's tip on the way serves as well as this env's old one.
+        let before = earlier
+            .iter()
+            .filter(|(x, _)| self.h.reaches(env, *x))
+            .max_by_key(|(x, v)| (*v, self.h.dag.generation_of(x)));
+        let copied = match before {
+            Some((_, true)) => true,
+            Some((old, false)) => {
+                let old = *old;
+                let h = self.h;
+                let gained: Vec<Oid> = h
+                    .dag
+                    .only_in(t, old)
+                    .into_iter()
+                    .filter(|o| {
+                        !h.reaches(home, *o) && h.commits.get(o).is_some_and(|m| !m.is_merge())
+                    })
+                    .collect();
+                self.search(None, &gained, c)?
+            }
+            None => {
+                let side = self.side(env, home);
+                self.search(Some((env, home)), &side, c)?
+            }
+        };
+        self.caches.record_copy_check(c, t, h, copied);
+        Ok(copied)
+    }
+
+    /// Whether a commit of `side` has the same patch-id as `c`.
+    ///
     /// Equal patch-ids need equal changed paths, so only side commits touching `c`'s paths
     /// can match: they are found by comparing tree entries of each commit with its first
     /// parent's, and only they are diffed. The few missing commits, not the thousands of
-    /// side commits, decide the work (docs/history.md).
-    fn copied_into(&mut self, env: usize, home: usize, c: Oid) -> Result<bool, GitError> {
-        let pair = (env, home);
-        if self.index.contains_key(&pair)
-            || self.scans.get(&pair).copied().unwrap_or(0) >= SCANS_BEFORE_INDEX
-        {
-            if !self.index.contains_key(&pair) {
-                let idx = self.h.side_keys(self.repo, self.caches, env, home)?;
-                self.index.insert(pair, idx);
-            }
-            let Some(key) = path_key(self.repo, self.caches, c)? else {
-                return Ok(false);
-            };
-            let Some(cands) = self.index[&pair].get(&key).cloned() else {
-                return Ok(false);
-            };
-            let Some(pid) = patch_id(self.repo, self.caches, c)? else {
-                return Ok(false);
-            };
-            for o in cands {
-                if patch_id(self.repo, self.caches, o)? == Some(pid) {
-                    return Ok(true);
-                }
-            }
-            return Ok(false);
-        }
+    /// side commits, decide the work (docs/history.md). `pair` names a whole side, whose
+    /// per-path lists are kept.
+    fn search(
+        &mut self,
+        pair: Option<(usize, usize)>,
+        side: &[Oid],
+        c: Oid,
+    ) -> Result<bool, GitError> {
+        self.stats.missing += 1;
+        self.caches.scanned_side_commits(side.len());
         let (Some(key), paths) = key_and_paths(self.repo, self.caches, c)? else {
             return Ok(false);
         };
         // A copy changes every path `c` changes; a few of them narrow the candidates enough.
         let mut candidates: Option<Vec<Oid>> = None;
-        for p in paths.into_iter().take(3) {
-            let t = self.touching(env, home, p)?;
+        for p in paths.into_iter().take(COPY_PATHS) {
+            let t = match pair {
+                Some((env, home)) => self.touching(env, home, p)?,
+                None => {
+                    let n = self.scan.add(&p);
+                    let mut out = Vec::new();
+                    for o in side {
+                        if self.touches(*o, n)? {
+                            out.push(*o);
+                        }
+                    }
+                    out
+                }
+            };
             candidates = Some(match candidates {
                 None => t,
                 Some(prev) => {
@@ -193,6 +256,7 @@ impl<'a> PresenceCalc<'a> {
             });
         }
         let candidates = candidates.unwrap_or_default();
+        self.stats.candidates += candidates.len();
         let mut pid = None;
         for o in candidates {
             if path_key(self.repo, self.caches, o)? != Some(key) {
@@ -212,52 +276,87 @@ impl<'a> PresenceCalc<'a> {
     }
 
     /// The side commits of (`env`, `home`) whose change against their first parent touches
-    /// `path` (a superset of those whose diff names it: a parent that cannot be read keeps
-    /// the commit in).
+    /// `path` (a superset of those whose diff names it: a commit or parent that cannot be
+    /// read keeps the commit in).
     fn touching(&mut self, env: usize, home: usize, path: String) -> Result<Vec<Oid>, GitError> {
         let key = (env, home, path);
         if let Some(v) = self.touching.get(&key) {
             return Ok(v.clone());
         }
         *self.scans.entry((env, home)).or_default() += 1;
-        if !self.side.contains_key(&(env, home)) {
-            let h = self.h;
-            let side: Vec<Oid> = h
-                .dag
-                .only_in(h.envs[env].tip, h.envs[home].tip)
-                .into_iter()
-                .filter(|o| h.commits.get(o).is_some_and(|c| !c.is_merge()))
-                .collect();
-            self.side.insert((env, home), side);
-        }
-        let side = self.side[&(env, home)].clone();
+        let n = self.scan.add(&key.2);
+        let side = self.side(env, home);
+        self.stats.visited += side.len();
         let mut out = Vec::new();
-        for o in side {
-            let Some(tree) = self.tree_of(o)? else {
-                out.push(o);
-                continue;
-            };
-            let parent = match self.h.commits.get(&o).and_then(|c| c.parents.first()) {
-                Some(p) => match self.tree_of(*p)? {
-                    Some(t) => Some(t),
-                    None => {
-                        out.push(o);
-                        continue;
-                    }
-                },
-                None => None,
-            };
-            let now = self.entry(tree, &key.2)?;
-            let before = match parent {
-                Some(t) => self.entry(t, &key.2)?,
-                None => None,
-            };
-            if now != before {
-                out.push(o);
+        for o in side.iter() {
+            if self.touches(*o, n)? {
+                out.push(*o);
             }
         }
         self.touching.insert(key, out.clone());
         Ok(out)
+    }
+
+    /// The non-merge commits of `env` that `home` lacks (one side of `home...env`).
+    fn side(&mut self, env: usize, home: usize) -> Arc<[Oid]> {
+        let h = self.h;
+        self.side
+            .entry((env, home))
+            .or_insert_with(|| {
+                h.dag
+                    .only_in(h.envs[env].tip, h.envs[home].tip)
+                    .into_iter()
+                    .filter(|o| h.commits.get(o).is_some_and(|c| !c.is_merge()))
+                    .collect()
+            })
+            .clone()
+    }
+
+    /// Whether commit `o`'s change against its first parent touches path number `n`. Every
+    /// path asked about so far is looked for at once and the answer kept per commit: the
+    /// sides of different env pairs share most of their commits.
+    fn touches(&mut self, o: Oid, n: u32) -> Result<bool, GitError> {
+        let Some(tree) = self.tree_of(o)? else {
+            return Ok(true);
+        };
+        let before = match self.h.commits.get(&o).and_then(|c| c.parents.first()) {
+            Some(p) => match self.tree_of(*p)? {
+                Some(t) => Some(t),
+                None => return Ok(true),
+            },
+            None => None,
+        };
+        Ok(self
+            .scan
+            .touched(self.repo, o, Some(tree), before)?
+            .binary_search(&n)
+            .is_ok())
+    }
+
+    /// Adds the paths that copy checks of `env` against the story's home will ask about, so
+    /// that one look at each side commit answers them all (`History::presence` calls it for
+    /// every story and env before computing any presence).
+    fn plan(&mut self, env: usize, s: &StoryCommits) -> Result<(), GitError> {
+        if env == s.home {
+            return Ok(());
+        }
+        let (t, h) = (self.h.envs[env].tip, self.h.envs[s.home].tip);
+        for c in &s.canonical {
+            if self.h.commit_in_cheap(env, *c)
+                || self
+                    .caches
+                    .copy_checks(*c, h)
+                    .iter()
+                    .any(|(x, _)| *x == t || self.h.reaches(env, *x))
+            {
+                continue;
+            }
+            let (_, paths) = key_and_paths(self.repo, self.caches, *c)?;
+            for p in paths.iter().take(COPY_PATHS) {
+                self.scan.add(p);
+            }
+        }
+        Ok(())
     }
 
     /// The tree of a commit; None when the commit is not in the repository.
@@ -274,35 +373,46 @@ impl<'a> PresenceCalc<'a> {
         Ok(Some(t))
     }
 
-    /// The entry (id, mode) at `path` in a tree, if any.
-    fn entry(&mut self, tree: Oid, path: &str) -> Result<Option<(Oid, i32)>, GitError> {
-        if let Some(v) = self.entries.get(path).and_then(|m| m.get(&tree)) {
-            return Ok(*v);
-        }
-        let t = self.repo.find_tree(tree)?;
-        let v = match t.get_path(std::path::Path::new(path)) {
-            Ok(e) => Some((e.id(), e.filemode())),
-            Err(e) if e.code() == git2::ErrorCode::NotFound => None,
-            Err(e) => return Err(e.into()),
-        };
-        self.entries
-            .entry(path.to_string())
-            .or_default()
-            .insert(tree, v);
-        Ok(v)
-    }
-
+    /// Presence of a story in `env`. Copies are looked for only as long as they can change
+    /// the answer: a squash makes it present whatever is missing, and one commit neither
+    /// held nor copied settles "partial" when the env holds another.
     pub fn presence(&mut self, env: usize, s: &StoryCommits) -> Result<Presence, GitError> {
-        let missing = self.missing(env, s)?;
-        Ok(
-            if missing.is_empty() || self.h.has_squash(self.repo, self.caches, env, s)? {
-                Presence::Present
-            } else if missing.len() < s.canonical.len() {
+        let missing: Vec<Oid> = s
+            .canonical
+            .iter()
+            .copied()
+            .filter(|c| !self.h.commit_in_cheap(env, *c))
+            .collect();
+        if missing.is_empty() || self.h.has_squash(self.repo, self.caches, env, s)? {
+            return Ok(Presence::Present);
+        }
+        let held_some = missing.len() < s.canonical.len();
+        if env == s.home {
+            return Ok(if held_some {
                 Presence::Partial
             } else {
                 Presence::Absent
-            },
-        )
+            });
+        }
+        let (mut copied, mut not) = (false, false);
+        for c in missing {
+            self.stats.missing += 1;
+            if self.copied_into(env, s.home, c)? {
+                copied = true;
+            } else {
+                not = true;
+            }
+            if not && (held_some || copied) {
+                return Ok(Presence::Partial);
+            }
+        }
+        Ok(if !not {
+            Presence::Present
+        } else if copied {
+            Presence::Partial
+        } else {
+            Presence::Absent
+        })
     }
 }
 

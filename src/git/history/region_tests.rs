@@ -176,6 +176,11 @@ impl Builder {
     }
 
     fn revert(&mut self, env: usize, c: Oid) -> Option<Oid> {
+        self.revert_titled(env, c, None)
+    }
+
+    /// A revert whose subject is `title` (the default one names the reverted story).
+    fn revert_titled(&mut self, env: usize, c: Oid, title: Option<&str>) -> Option<Oid> {
         let tip = self.tip(env);
         let (tree, msg) = {
             let (ours, theirs) = (
@@ -189,10 +194,14 @@ impl Builder {
             if idx.has_conflicts() {
                 return None;
             }
-            let msg = format!(
-                "Revert \"{}\"\n\nThis reverts commit {c}.\n",
-                theirs.summary().ok().flatten().unwrap_or("")
-            );
+            let subject = match title {
+                Some(t) => t.to_string(),
+                None => format!(
+                    "Revert \"{}\"",
+                    theirs.summary().ok().flatten().unwrap_or("")
+                ),
+            };
+            let msg = format!("{subject}\n\nThis reverts commit {c}.\n");
             (idx.write_tree_to(&self.repo).unwrap(), msg)
         };
         let n = self.write_commit(&[tip], tree, &msg);
@@ -223,13 +232,16 @@ impl Builder {
     }
 
     fn load(&self, envs: usize) -> (History, Caches) {
+        let caches = Caches::default();
+        (self.load_with(envs, &caches), caches)
+    }
+
+    fn load_with(&self, envs: usize, caches: &Caches) -> History {
         let spec: Vec<(String, String, usize)> = (0..envs)
             .map(|e| (format!("env{e}"), format!("e{e}"), e))
             .collect();
         let pattern = StoryPattern::new(r"US-\d+").unwrap();
-        let caches = Caches::default();
-        let h = History::load_with(&self.repo, &spec, &pattern, r"US-\d+", &caches).unwrap();
-        (h, caches)
+        History::load_with(&self.repo, &spec, &pattern, r"US-\d+", caches).unwrap()
     }
 
     /// Presence by the targeted scan, checked against the whole-side reference.
@@ -328,6 +340,7 @@ fn generated_histories_match_the_whole_side_reference() {
         };
         let envs = 4;
         let mut b = Builder::new(envs);
+        let kept = Caches::default();
         let mut made: Vec<Oid> = Vec::new();
         for step in 0..60 {
             let env = next(envs as u64) as usize;
@@ -363,6 +376,14 @@ fn generated_histories_match_the_whole_side_reference() {
                     b.set(env, other);
                 }
             }
+            // Every ten steps, the answer from caches that saw the earlier tips (copy checks
+            // extended to the commits the tips gained, or redone) equals a fresh one.
+            if step % 10 == 9 {
+                let h = b.load_with(envs, &kept);
+                let got = h.presence(&b.repo, &kept).unwrap();
+                let want = h.presence_by_side_index(&b.repo, &Caches::default());
+                assert_eq!(got, want, "seed {seed}, step {step}, kept caches");
+            }
         }
         let (h, caches) = b.load(envs);
         let got = h.presence(&b.repo, &caches).unwrap();
@@ -371,4 +392,52 @@ fn generated_histories_match_the_whole_side_reference() {
         copies_found += caches.patch_id_count();
     }
     assert!(copies_found > 0, "some histories compare patch-ids");
+}
+
+#[test]
+fn stored_copy_checks_make_a_moved_tip_look_only_at_its_new_commits_and_find_a_copy_there() {
+    // env1 (prod) holds US-5; env0 (dev) reverted it long ago and then did much other work.
+    let mut b = Builder::new(2);
+    let five = b.commit(1, &[("force-app/five.cls", "5\n")], "US-5: five");
+    let t = b.tip(1);
+    b.set(0, t);
+    b.revert_titled(0, five, Some("Take five out")).unwrap();
+    for i in 0..30 {
+        b.commit(
+            0,
+            &[(&format!("force-app/w{}.cls", i % 5), &format!("{i}\n"))],
+            "Dev work",
+        );
+    }
+    let (h, caches) = b.load(2);
+    assert_eq!(h.presence(&b.repo, &caches).unwrap()["US-5"], vec![A, P]);
+    let cold = caches.side_commits_scanned();
+    assert!(
+        cold >= 30,
+        "the cold check looks at the whole side ({cold})"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("commits.json");
+    crate::git::history::store::save(&caches, &file, &[]);
+
+    // A new process: facts from the file; dev gains one commit, a copy of US-5's change
+    // made by hand (no story id, no -x line).
+    b.commit(0, &[("force-app/five.cls", "5\n")], "Bring five back");
+    let next = Caches::default();
+    crate::git::history::store::load_into(&next, &file, r"US-\d+", &[]);
+    let h = b.load_with(2, &next);
+    let got = h.presence(&b.repo, &next).unwrap();
+    assert_eq!(got["US-5"], vec![P, P], "the copy in the new commit counts");
+    assert_eq!(got, h.presence_by_side_index(&b.repo, &Caches::default()));
+    assert_eq!(
+        next.side_commits_scanned(),
+        1,
+        "only the gained commit was looked at"
+    );
+
+    // dev is reset behind its old tip: nothing to extend, the check is redone.
+    let back = b.repo.find_commit(b.tip(0)).unwrap().parent_id(0).unwrap();
+    b.set(0, back);
+    let h = b.load_with(2, &next);
+    assert_eq!(h.presence(&b.repo, &next).unwrap()["US-5"], vec![A, P]);
 }

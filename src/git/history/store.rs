@@ -20,7 +20,7 @@ use std::io::Write;
 use std::path::Path;
 
 /// Bump when the record layout or what a fact means changes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// The file name inside a workspace's state directory.
 pub const FILE_NAME: &str = "commits.json";
@@ -42,6 +42,10 @@ struct StoreFile<'a> {
     people: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     #[serde(borrow)]
     commits: Vec<Record<'a>>,
+    /// Copy checks for the stored tips: (missing commit, env tip, home tip, copied), indexes
+    /// into `ids`.
+    #[serde(default)]
+    copies: Vec<(u32, u32, u32, bool)>,
 }
 
 /// One commit. Optional facts are absent when they were never computed.
@@ -168,6 +172,17 @@ pub fn load_into(caches: &Caches, path: &Path, pattern: &str, package_dirs: &[St
             comps.entry(id).or_insert(c.into_owned());
         }
     }
+    if let Ok(mut checks) = caches.copy_checks.lock() {
+        for (c, t, h, v) in &file.copies {
+            let at = |i: &u32| ids.get(*i as usize).copied();
+            if let (Some(c), Some(t), Some(h)) = (at(c), at(t), at(h)) {
+                let list = checks.entry((c, h)).or_default();
+                if !list.iter().any(|(x, _)| *x == t) {
+                    list.push((t, *v));
+                }
+            }
+        }
+    }
     if same_pattern
         && whole_walk
         && let Some(tips) = oids(&file.tips)
@@ -193,12 +208,13 @@ pub fn save(caches: &Caches, path: &Path, package_dirs: &[String]) {
     }
     // The records borrow the facts, so the file is written while the caches are held.
     {
-        let (Ok(metas), Ok(pids), Ok(keys), Ok(comps), Ok(walk)) = (
+        let (Ok(metas), Ok(pids), Ok(keys), Ok(comps), Ok(walk), Ok(checks)) = (
             caches.metas.lock(),
             caches.patch_ids.lock(),
             caches.keys.lock(),
             caches.components.lock(),
             caches.walk.lock(),
+            caches.copy_checks.lock(),
         ) else {
             return;
         };
@@ -259,6 +275,26 @@ pub fn save(caches: &Caches, path: &Path, package_dirs: &[String]) {
                 components: comps.get(id).map(Cow::Borrowed),
             });
         }
+        // Checks for the walked tips only: older tips' answers were extended to these.
+        let tips: std::collections::HashSet<Oid> = walk
+            .map(|w| w.tips.iter().copied().collect())
+            .unwrap_or_default();
+        let mut copies = Vec::new();
+        for ((c, h), list) in checks.iter() {
+            for (t, v) in list {
+                if !tips.contains(t) || !tips.contains(h) {
+                    continue;
+                }
+                let mut at = |o: Oid| {
+                    *index.entry(o).or_insert_with(|| {
+                        ids.push(o);
+                        (ids.len() - 1) as u32
+                    })
+                };
+                copies.push((at(*c), at(*t), at(*h), *v));
+            }
+        }
+        copies.sort_unstable();
         let file = StoreFile {
             version: VERSION,
             pattern: metas.0.clone(),
@@ -268,6 +304,7 @@ pub fn save(caches: &Caches, path: &Path, package_dirs: &[String]) {
             ids: hex(&ids),
             people,
             commits,
+            copies,
         };
         if let Err(e) = write(path, &file) {
             tracing::debug!("commit facts not stored: {e}");
