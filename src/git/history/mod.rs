@@ -74,6 +74,9 @@ pub struct CommitMeta {
     pub cherry_picked_from: Vec<Oid>,
     /// Commits this one reverts.
     pub reverts: Vec<Oid>,
+    /// The commit's tree, when it was read in this process (not stored: a copy check needs
+    /// it only for commits a walk just read or the few a moved tip gained).
+    pub tree: Option<Oid>,
 }
 
 impl CommitMeta {

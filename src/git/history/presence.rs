@@ -364,6 +364,9 @@ impl<'a> PresenceCalc<'a> {
         if let Some(t) = self.trees.get(&commit) {
             return Ok(Some(*t));
         }
+        if let Some(t) = self.h.commits.get(&commit).and_then(|m| m.tree) {
+            return Ok(Some(t));
+        }
         let t = match self.repo.find_commit(commit) {
             Ok(c) => c.tree_id(),
             Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),

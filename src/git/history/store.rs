@@ -102,6 +102,7 @@ impl Record<'_> {
             stories: self.stories.to_vec(),
             cherry_picked_from: oids(&self.picks)?,
             reverts: oids(&self.reverts)?,
+            tree: None,
         })
     }
 }

@@ -99,6 +99,7 @@ fn ensure(
             stories,
             cherry_picked_from: picks,
             reverts: reverted_by(&msg),
+            tree: Some(c.tree_id()),
         }),
     );
     Ok(true)
