@@ -151,8 +151,7 @@ impl Caches {
         self.commits_read.load(Ordering::Relaxed)
     }
 
-    /// How many commits history loads walked over these caches' life: after a branch moved,
-    /// only the commits its tip gained.
+    /// How many side commits copy checks looked at over these caches' life.
     pub fn side_commits_scanned(&self) -> usize {
         self.side_commits_scanned.load(Ordering::Relaxed)
     }
@@ -161,6 +160,8 @@ impl Caches {
         self.side_commits_scanned.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// How many commits history loads walked over these caches' life: after a branch moved,
+    /// only the commits its tip gained.
     pub fn commits_walked(&self) -> usize {
         self.commits_walked.load(Ordering::Relaxed)
     }

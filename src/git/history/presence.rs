@@ -151,14 +151,19 @@ impl<'a> PresenceCalc<'a> {
         }
     }
 
-    /// The story's canonical commits that `env` does not have, oldest first.
-    pub fn missing(&mut self, env: usize, s: &StoryCommits) -> Result<Vec<Oid>, GitError> {
-        let mut missing: Vec<Oid> = s
-            .canonical
+    /// The story's canonical commits `env` neither reaches live nor holds by a `cherry picked
+    /// from` line, oldest first.
+    fn cheap_missing(&self, env: usize, s: &StoryCommits) -> Vec<Oid> {
+        s.canonical
             .iter()
             .copied()
             .filter(|c| !self.h.commit_in_cheap(env, *c))
-            .collect();
+            .collect()
+    }
+
+    /// The story's canonical commits that `env` does not have, oldest first.
+    pub fn missing(&mut self, env: usize, s: &StoryCommits) -> Result<Vec<Oid>, GitError> {
+        let mut missing = self.cheap_missing(env, s);
         if missing.is_empty() || env == s.home {
             return Ok(missing);
         }
@@ -178,21 +183,10 @@ impl<'a> PresenceCalc<'a> {
     /// a copy found stays found, and otherwise only the commits the tip gained are looked at.
     fn copied_into(&mut self, env: usize, home: usize, c: Oid) -> Result<bool, GitError> {
         let (t, h) = (self.h.envs[env].tip, self.h.envs[home].tip);
-        let earlier = self.caches.copy_checks(c, h);
-        if let Some((_, v)) = earlier.iter().find(|(x, _)| *x == t) {
-            return Ok(*v);
-        }
-        // An earlier tip this one descends from (still walked, and reached from `env`): any
-        // copy found counts; otherwise the nearest (highest generation) leaves the fewest
-        // gained commits. Another env's tip on the way serves as well as this env's old one.
-        let before = earlier
-            .iter()
-            .filter(|(x, _)| self.h.reaches(env, *x))
-            .max_by_key(|(x, v)| (*v, self.h.dag.generation_of(x)));
-        let copied = match before {
+        let copied = match self.earlier(env, home, c) {
+            Some((x, v)) if x == t => return Ok(v),
             Some((_, true)) => true,
             Some((old, false)) => {
-                let old = *old;
                 let h = self.h;
                 let gained: Vec<Oid> = h
                     .dag
@@ -211,6 +205,22 @@ impl<'a> PresenceCalc<'a> {
         };
         self.caches.record_copy_check(c, t, h, copied);
         Ok(copied)
+    }
+
+    /// The earlier copy check that answers, or starts, this one: the same env tip, else an
+    /// earlier tip `env` descends from (still walked, and reached from `env`) — any copy
+    /// found counts; otherwise the nearest (highest generation) leaves the fewest gained
+    /// commits. Another env's tip on the way serves as well as this env's old one.
+    fn earlier(&self, env: usize, home: usize, c: Oid) -> Option<(Oid, bool)> {
+        let (t, h) = (self.h.envs[env].tip, self.h.envs[home].tip);
+        let earlier = self.caches.copy_checks(c, h);
+        if let Some(same) = earlier.iter().find(|(x, _)| *x == t) {
+            return Some(*same);
+        }
+        earlier
+            .into_iter()
+            .filter(|(x, _)| self.h.reaches(env, *x))
+            .max_by_key(|(x, v)| (*v, self.h.dag.generation_of(x)))
     }
 
     /// Whether a commit of `side` has the same patch-id as `c`.
@@ -238,13 +248,7 @@ impl<'a> PresenceCalc<'a> {
                 Some((env, home)) => self.touching(env, home, p)?,
                 None => {
                     let n = self.scan.add(&p);
-                    let mut out = Vec::new();
-                    for o in side {
-                        if self.touches(*o, n)? {
-                            out.push(*o);
-                        }
-                    }
-                    out
+                    self.touching_in(side, n)?
                 }
             };
             candidates = Some(match candidates {
@@ -287,13 +291,19 @@ impl<'a> PresenceCalc<'a> {
         let n = self.scan.add(&key.2);
         let side = self.side(env, home);
         self.stats.visited += side.len();
+        let out = self.touching_in(&side, n)?;
+        self.touching.insert(key, out.clone());
+        Ok(out)
+    }
+
+    /// The commits of `side` whose change touches path number `n`.
+    fn touching_in(&mut self, side: &[Oid], n: u32) -> Result<Vec<Oid>, GitError> {
         let mut out = Vec::new();
-        for o in side.iter() {
+        for o in side {
             if self.touches(*o, n)? {
                 out.push(*o);
             }
         }
-        self.touching.insert(key, out.clone());
         Ok(out)
     }
 
@@ -340,18 +350,11 @@ impl<'a> PresenceCalc<'a> {
         if env == s.home {
             return Ok(());
         }
-        let (t, h) = (self.h.envs[env].tip, self.h.envs[s.home].tip);
-        for c in &s.canonical {
-            if self.h.commit_in_cheap(env, *c)
-                || self
-                    .caches
-                    .copy_checks(*c, h)
-                    .iter()
-                    .any(|(x, _)| *x == t || self.h.reaches(env, *x))
-            {
+        for c in self.cheap_missing(env, s) {
+            if self.earlier(env, s.home, c).is_some() {
                 continue;
             }
-            let (_, paths) = key_and_paths(self.repo, self.caches, *c)?;
+            let (_, paths) = key_and_paths(self.repo, self.caches, c)?;
             for p in paths.iter().take(COPY_PATHS) {
                 self.scan.add(p);
             }
@@ -380,12 +383,7 @@ impl<'a> PresenceCalc<'a> {
     /// the answer: a squash makes it present whatever is missing, and one commit neither
     /// held nor copied settles "partial" when the env holds another.
     pub fn presence(&mut self, env: usize, s: &StoryCommits) -> Result<Presence, GitError> {
-        let missing: Vec<Oid> = s
-            .canonical
-            .iter()
-            .copied()
-            .filter(|c| !self.h.commit_in_cheap(env, *c))
-            .collect();
+        let missing = self.cheap_missing(env, s);
         if missing.is_empty() || self.h.has_squash(self.repo, self.caches, env, s)? {
             return Ok(Presence::Present);
         }
@@ -399,7 +397,6 @@ impl<'a> PresenceCalc<'a> {
         }
         let (mut copied, mut not) = (false, false);
         for c in missing {
-            self.stats.missing += 1;
             if self.copied_into(env, s.home, c)? {
                 copied = true;
             } else {
